@@ -1,0 +1,138 @@
+//! User accounts: password hashing with argon2 and a verification cache.
+//!
+//! Argon2 is deliberately slow (tens of milliseconds), which is right for a sign-in and wrong for
+//! WebDAV, where every request carries Basic credentials. After one successful argon2 check, the
+//! pair (user, password) is remembered as a keyed BLAKE3 digest under a key generated per process,
+//! so later requests cost a hash lookup; the cache never holds a password, and a password change
+//! invalidates it because the stored hash is part of the digest.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use microcloud_store::{Store, StoreError, User};
+
+/// What can go wrong with accounts.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    /// The password is unusable.
+    #[error("password refused: {0}")]
+    WeakPassword(&'static str),
+    /// Hashing failed (should not happen with valid parameters).
+    #[error("password hashing failed: {0}")]
+    Hash(String),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Shortest password accepted.
+pub const MIN_PASSWORD_LEN: usize = 8;
+
+/// Hashes `password` into a PHC string with a fresh random salt.
+pub fn hash_password(password: &str) -> Result<String, AccountError> {
+    if password.chars().count() < MIN_PASSWORD_LEN {
+        return Err(AccountError::WeakPassword("it must be at least 8 characters long"));
+    }
+    if password.len() > 1024 {
+        return Err(AccountError::WeakPassword("it must be at most 1024 bytes long"));
+    }
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| AccountError::Hash(e.to_string()))
+}
+
+/// Checks `password` against a PHC string.
+pub fn verify_password(phc: &str, password: &str) -> bool {
+    match PasswordHash::new(phc) {
+        Ok(parsed) => Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// Creates a user with a hashed password in `store`.
+pub fn add_user(store: &Store, name: &str, password: &str, admin: bool) -> Result<User, AccountError> {
+    microcloud_store::check_user_name(name)?;
+    let hash = hash_password(password)?;
+    store.add_user(name, &hash, admin)?;
+    Ok(store.user(name)?.expect("user just added"))
+}
+
+/// Verifies Basic credentials against the store, remembering successes.
+pub struct Authenticator {
+    store: Store,
+    key: [u8; 32],
+    verified: Mutex<HashMap<[u8; 32], User>>,
+}
+
+/// Most remembered credentials before the cache is cleared (bounds memory under attack).
+const CACHE_MAX: usize = 4096;
+
+impl Authenticator {
+    /// An authenticator over `store` with a fresh per-process key.
+    pub fn new(store: Store) -> Authenticator {
+        Authenticator { store, key: rand::random(), verified: Mutex::new(HashMap::new()) }
+    }
+
+    fn digest(&self, name: &str, password: &str, phc: &str) -> [u8; 32] {
+        let mut h = blake3::Hasher::new_keyed(&self.key);
+        for part in [name, password, phc] {
+            h.update(&(part.len() as u64).to_le_bytes());
+            h.update(part.as_bytes());
+        }
+        *h.finalize().as_bytes()
+    }
+
+    /// The user these credentials belong to, or `None` when they are wrong.
+    pub fn authenticate(&self, name: &str, password: &str) -> Result<Option<User>, AccountError> {
+        let Some(user) = self.store.user(name)? else {
+            return Ok(None);
+        };
+        let digest = self.digest(name, password, &user.password_hash);
+        if self.verified.lock().unwrap().contains_key(&digest) {
+            return Ok(Some(user));
+        }
+        if !verify_password(&user.password_hash, password) {
+            return Ok(None);
+        }
+        let mut cache = self.verified.lock().unwrap();
+        if cache.len() >= CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(digest, user.clone());
+        Ok(Some(user))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_and_verify() {
+        let phc = hash_password("correct horse").unwrap();
+        assert!(phc.starts_with("$argon2id$"));
+        assert!(verify_password(&phc, "correct horse"));
+        assert!(!verify_password(&phc, "wrong horse"));
+        assert!(hash_password("short").is_err());
+    }
+
+    #[test]
+    fn authenticator_checks_and_caches() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), microcloud_store::OpenOptions { create: true, ..Default::default() }).unwrap();
+        add_user(&store, "alice", "alice-secret", false).unwrap();
+        let auth = Authenticator::new(store.clone());
+        assert!(auth.authenticate("alice", "alice-secret").unwrap().is_some());
+        assert!(auth.authenticate("alice", "alice-secret").unwrap().is_some());
+        assert!(auth.authenticate("alice", "wrong-secret").unwrap().is_none());
+        assert!(auth.authenticate("bob", "alice-secret").unwrap().is_none());
+        // A password change invalidates the remembered pair.
+        store.set_password("alice", &hash_password("new-secret!").unwrap()).unwrap();
+        assert!(auth.authenticate("alice", "alice-secret").unwrap().is_none());
+        assert!(auth.authenticate("alice", "new-secret!").unwrap().is_some());
+    }
+}

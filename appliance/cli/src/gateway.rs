@@ -1,0 +1,107 @@
+//! `microcloud gateway`: runs the agents in the foreground on one data directory.
+
+use std::io::{Seek, Write};
+use std::net::SocketAddr;
+use std::path::Path;
+
+use microcloud_constants as constants;
+use microcloud_store::{OpenOptions, Store};
+use microcloud_webdav::LanService;
+use nix::fcntl::{Flock, FlockArg};
+
+use crate::size::{human, parse_size};
+use crate::{CliError, DataArg};
+
+/// Options of `microcloud gateway`.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    data: DataArg,
+    /// Address and port to listen on. The default serves this machine only; use 0.0.0.0:8080 to
+    /// serve the LAN.
+    #[arg(long, value_name = "ADDR:PORT", default_value = constants::DEFAULT_LISTEN)]
+    listen: SocketAddr,
+    /// Bound on local storage for file content, e.g. 20G. When data that is not yet safe elsewhere
+    /// nears it, writers are slowed down, then refused with 507. Remembered in the catalog; the
+    /// first default is 90% of the data filesystem.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    cache_size: Option<u64>,
+}
+
+/// Takes the data directory's gateway lock, so that two gateways never share one store.
+pub fn lock(dir: &Path) -> Result<Flock<std::fs::File>, CliError> {
+    let path = dir.join(constants::GATEWAY_LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| CliError::Io { what: path.display().to_string(), source: e })?;
+    Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|_| {
+        let holder = std::fs::read_to_string(&path).unwrap_or_default();
+        let pid = holder.split_whitespace().next().unwrap_or("?").to_owned();
+        CliError::Usage(format!("another gateway (pid {pid}) is already running on {}", dir.display()))
+    })
+}
+
+pub fn run(args: Args) -> Result<(), CliError> {
+    microcloud_logging::init(log::LevelFilter::Info);
+    let dir = args.data.data;
+    std::fs::create_dir_all(&dir).map_err(|e| CliError::Io { what: dir.display().to_string(), source: e })?;
+    let mut lock = lock(&dir)?;
+    let store = Store::open(&dir, OpenOptions { create: true, cache_limit: args.cache_size })?;
+    let cleaned = store.clean_staging()?;
+    if cleaned > 0 {
+        log::info!("removed {cleaned} unfinished uploads left by the previous run");
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("microcloud-gateway")
+        .build()
+        .map_err(|e| CliError::Io { what: "tokio runtime".into(), source: e })?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .map_err(|e| CliError::Io { what: format!("listen on {}", args.listen), source: e })?;
+        let addr = listener.local_addr().map_err(|e| CliError::Io { what: "listen socket".into(), source: e })?;
+        let url = format!("http://{addr}/");
+        let _ = lock.set_len(0);
+        let _ = lock.rewind();
+        let _ = write!(&mut *lock, "{} {url}\n", std::process::id());
+        let _ = lock.sync_data();
+
+        let stats = store.stats()?;
+        println!("microcloud gateway on {}", dir.display());
+        println!("  WebDAV:  {url}dav/   (HTTP Basic authentication)");
+        println!("  store:   {} files, {} of {} cache in use", stats.files, human(stats.bytes), human(stats.cache_limit));
+        if stats.users == 0 {
+            println!("  no users yet: add one with `microcloud user add NAME --data {}`", dir.display());
+        }
+        log::info!("serving {url}dav/ from {}", dir.display());
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+
+        // Leftovers from a crash are found in the background: serving does not wait for them.
+        let gc_store = store.clone();
+        tokio::task::spawn_blocking(move || match gc_store.collect_garbage() {
+            Ok(0) => {}
+            Ok(n) => log::info!("removed {n} unreferenced blob files left by an interrupted commit"),
+            Err(e) => log::warn!("blob garbage collection: {e}"),
+        });
+
+        let service = LanService::new(store);
+        service.serve(listener, shutdown_signal()).await;
+        let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+        log::info!("stopped");
+        Ok::<(), CliError>(())
+    })
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

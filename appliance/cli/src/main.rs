@@ -1,0 +1,74 @@
+//! `microcloud`: the one command of the appliance. It runs the agents (`gateway`) and maintains the
+//! box (`status`, `user`). Every subcommand works on a data directory, so the same binary serves
+//! the image (where the data partition is the data directory) and development on loopback.
+
+mod gateway;
+mod size;
+mod status;
+mod user;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// microcloud: a LAN gateway that keeps files at LAN speed and persists them to the cloud.
+#[derive(Parser)]
+#[command(name = "microcloud", version, propagate_version = true, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway agents in the foreground: the WebDAV LAN service on the store.
+    ///
+    /// Serves each user's space at http://ADDR/dav/ with HTTP Basic authentication. A write is
+    /// acknowledged only once its bytes and its catalog entry are on stable storage. Stop it with
+    /// Ctrl-C or SIGTERM; a kill at any moment loses nothing that was acknowledged.
+    Gateway(gateway::Args),
+    /// Show what the store holds: files, bytes, dirty bytes and cache use, and whether the gateway
+    /// runs. Works whether or not the gateway is running.
+    Status(status::Args),
+    /// Manage the users who may read and write files over WebDAV.
+    #[command(subcommand)]
+    User(user::Command),
+}
+
+/// Where every subcommand finds the box's state.
+#[derive(clap::Args, Clone)]
+pub struct DataArg {
+    /// The data directory (catalog and file content). On the appliance: /var/lib/microcloud.
+    #[arg(long, value_name = "DIR", env = "MICROCLOUD_DATA")]
+    pub data: PathBuf,
+}
+
+/// An error of the command line, printed as one line for the person who ran it.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Store(#[from] microcloud_store::StoreError),
+    #[error(transparent)]
+    Account(#[from] microcloud_accounts::AccountError),
+    #[error("{0}")]
+    Usage(String),
+    #[error("{what}: {source}")]
+    Io { what: String, source: std::io::Error },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Gateway(a) => gateway::run(a),
+        Command::Status(a) => status::run(a),
+        Command::User(c) => user::run(c),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("microcloud: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

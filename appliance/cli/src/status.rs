@@ -1,0 +1,102 @@
+//! `microcloud status`: what the store holds and whether the gateway runs.
+
+use std::path::Path;
+
+use microcloud_constants as constants;
+use microcloud_store::Store;
+use nix::fcntl::{Flock, FlockArg};
+use serde::Serialize;
+
+use crate::size::human;
+use crate::{CliError, DataArg};
+
+/// Options of `microcloud status`.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    data: DataArg,
+    /// Print one JSON object instead of text (stable field names, byte counts as integers).
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct GatewayState {
+    running: bool,
+    pid: Option<u32>,
+    url: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Report {
+    data: String,
+    gateway: GatewayState,
+    users: u64,
+    files: u64,
+    dirs: u64,
+    bytes: u64,
+    dirty_bytes: u64,
+    cache_limit: u64,
+    cache_used_fraction: f64,
+}
+
+/// Whether a gateway holds the data directory's lock, and what it wrote there.
+fn gateway_state(dir: &Path) -> GatewayState {
+    let path = dir.join(constants::GATEWAY_LOCK_FILE);
+    let Ok(file) = std::fs::File::open(&path) else {
+        return GatewayState { running: false, pid: None, url: None };
+    };
+    match Flock::lock(file, FlockArg::LockSharedNonblock) {
+        Ok(_released_on_drop) => GatewayState { running: false, pid: None, url: None },
+        Err(_) => {
+            let content = std::fs::read_to_string(&path).unwrap_or_default();
+            let mut parts = content.split_whitespace();
+            let pid = parts.next().and_then(|p| p.parse().ok());
+            let url = parts.next().map(str::to_owned);
+            GatewayState { running: true, pid, url }
+        }
+    }
+}
+
+pub fn run(args: Args) -> Result<(), CliError> {
+    let dir = args.data.data;
+    let stats = Store::inspect(&dir)?;
+    let gateway = gateway_state(&dir);
+    let fraction = if stats.cache_limit > 0 { stats.bytes as f64 / stats.cache_limit as f64 } else { 0.0 };
+    let report = Report {
+        data: dir.display().to_string(),
+        gateway,
+        users: stats.users,
+        files: stats.files,
+        dirs: stats.dirs,
+        bytes: stats.bytes,
+        dirty_bytes: stats.dirty_bytes,
+        cache_limit: stats.cache_limit,
+        cache_used_fraction: fraction,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report).expect("report serializes"));
+        return Ok(());
+    }
+    let gw = match (&report.gateway.running, report.gateway.pid, &report.gateway.url) {
+        (true, pid, url) => format!(
+            "running (pid {}) at {}",
+            pid.map(|p| p.to_string()).unwrap_or("?".into()),
+            url.as_deref().unwrap_or("?")
+        ),
+        (false, ..) => "not running".into(),
+    };
+    println!("data:     {}", report.data);
+    println!("gateway:  {gw}");
+    println!("users:    {}", report.users);
+    println!("files:    {} in {} directories", report.files, report.dirs);
+    println!("bytes:    {}", human(report.bytes));
+    println!("dirty:    {} (not yet safe at every cloud destination)", human(report.dirty_bytes));
+    println!(
+        "cache:    {} of {} in use ({:.1}%)",
+        human(report.bytes),
+        human(report.cache_limit),
+        fraction * 100.0
+    );
+    Ok(())
+}

@@ -1,0 +1,32 @@
+//! Constants that more than one microcloud agent or tool needs: file names inside the data
+//! directory, the default listen address, the WebDAV prefix and the catalog schema version.
+//!
+//! Keeping them here gives every constant a single source of truth; the store, the LAN service and
+//! the CLI all read from this crate instead of repeating literals.
+
+/// The catalog's SQLite file, relative to the data directory.
+pub const CATALOG_FILE: &str = "catalog.sqlite";
+/// Committed blob files live below this directory of the data directory.
+pub const BLOBS_DIR: &str = "blobs";
+/// Uploads in progress are written here and moved into `BLOBS_DIR` only once complete.
+pub const STAGING_DIR: &str = "staging";
+/// Held with an exclusive flock by the running gateway; holds its pid and URL.
+pub const GATEWAY_LOCK_FILE: &str = "gateway.lock";
+
+/// Version of the catalog schema this build writes; the store refuses a newer one.
+pub const CATALOG_SCHEMA_VERSION: i64 = 1;
+
+/// Where the LAN service listens when `--listen` is not given (loopback, for development).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// URL path prefix under which each user's WebDAV space is served.
+pub const DAV_PREFIX: &str = "/dav";
+
+/// XML namespace of microcloud's own WebDAV properties (durability, hash).
+pub const DAV_NAMESPACE: &str = "urn:microcloud:dav";
+/// Response header giving a file's durability level (`local`, `cloud:1`, `cloud:all`).
+pub const HEADER_DURABILITY: &str = "x-microcloud-durability";
+/// Response header giving a file's BLAKE3 hash in lowercase hex.
+pub const HEADER_BLAKE3: &str = "x-microcloud-blake3";
+
+/// Fraction of the cache bound above which writers are slowed down before the bound refuses them.
+pub const THROTTLE_START_FRACTION: f64 = 0.90;

@@ -1,0 +1,76 @@
+//! The store's error type: every variant names the path, user or file that failed.
+
+use std::path::PathBuf;
+
+/// What went wrong in the store, with the path or name that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No file or directory at this path.
+    #[error("{path}: no such file or directory")]
+    NotFound { path: String },
+    /// Something already exists at this path.
+    #[error("{path}: already exists")]
+    Exists { path: String },
+    /// The parent directory of this path is missing.
+    #[error("{path}: parent directory does not exist")]
+    NoParent { path: String },
+    /// A file operation was asked of a directory.
+    #[error("{path}: is a directory")]
+    IsDir { path: String },
+    /// A directory operation was asked of a file (or a path goes through a file).
+    #[error("{path}: not a directory")]
+    NotDir { path: String },
+    /// A directory that must be empty is not.
+    #[error("{path}: directory not empty")]
+    NotEmpty { path: String },
+    /// A path component is not a valid name.
+    #[error("invalid name {name:?}: {why}")]
+    InvalidName { name: String, why: &'static str },
+    /// A move or copy would put a directory inside itself.
+    #[error("{path}: cannot move or copy a directory into itself")]
+    IntoItself { path: String },
+    /// The cache bound (or the disk) has no room for this upload.
+    #[error("no room for {path}: {used} of {limit} bytes in use, {needed} more needed")]
+    Full { path: String, used: u64, limit: u64, needed: u64 },
+    /// The disk itself is full (ENOSPC or EDQUOT while writing).
+    #[error("{path}: disk full")]
+    DiskFull { path: PathBuf },
+    /// An upload ended with fewer or more bytes than announced.
+    #[error("{path}: upload ended after {got} bytes, {expected} were announced")]
+    Incomplete { path: String, got: u64, expected: u64 },
+    /// A user name that is not in the catalog.
+    #[error("no user named {name:?}")]
+    NoSuchUser { name: String },
+    /// A user name that is already taken.
+    #[error("a user named {name:?} already exists")]
+    UserExists { name: String },
+    /// The catalog was written by a newer microcloud.
+    #[error("{path}: catalog schema version {found} is newer than this build supports ({supported})")]
+    SchemaTooNew { path: PathBuf, found: i64, supported: i64 },
+    /// The data directory has no catalog (and was not to be created).
+    #[error("{path}: no microcloud catalog here (run `microcloud gateway --data` or `microcloud user add` to create one)")]
+    NoCatalog { path: PathBuf },
+    /// A SQLite error from the catalog.
+    #[error("catalog: {0}")]
+    Sql(#[from] rusqlite::Error),
+    /// An I/O error on a file of the store.
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    /// The catalog writer thread is gone (the store is shutting down).
+    #[error("the catalog writer has stopped")]
+    WriterGone,
+}
+
+impl StoreError {
+    /// Wraps an I/O error with the path it happened on, telling a full disk apart.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> StoreError {
+        let path = path.into();
+        match source.raw_os_error() {
+            Some(libc::ENOSPC) | Some(libc::EDQUOT) => StoreError::DiskFull { path },
+            _ => StoreError::Io { path, source },
+        }
+    }
+}
+
+/// Result type of the store.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -1,0 +1,546 @@
+//! The crash-safe local store of microcloud: file content as blob files on disk, and the namespace,
+//! users, hashes and durability levels in a SQLite catalog (WAL, `synchronous = FULL`).
+//!
+//! The LAN service writes through [`Upload`]: bytes are hashed with BLAKE3 while they arrive,
+//! written to a staging file, fsync'd, moved into `blobs/`, and only then does one catalog
+//! transaction make the file visible under its name. A crash at any point leaves either the old
+//! file or the new one, never a mix; leftovers in `staging/` and unreferenced blobs are removed at
+//! the next start, in the background, so that a restart serves at once. Later stages (the uplink)
+//! read the same catalog.
+
+mod error;
+pub mod namespace;
+mod schema;
+mod upload;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use microcloud_constants as constants;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+
+pub use error::{Result, StoreError};
+pub use upload::{Upload, UploadOptions};
+use writer::Writer;
+
+/// A user's id in the catalog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct UserId(pub i64);
+
+/// A user account as the catalog holds it.
+#[derive(Debug, Clone)]
+pub struct User {
+    /// Catalog id.
+    pub id: UserId,
+    /// Login name.
+    pub name: String,
+    /// PHC-format password hash (argon2).
+    pub password_hash: String,
+    /// Whether the user administers the box.
+    pub admin: bool,
+}
+
+/// How far a file's content has travelled: only on the box, at one destination, or at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Durability {
+    /// Only on the box's local storage.
+    #[serde(rename = "local")]
+    Local,
+    /// Safe at one cloud destination at least.
+    #[serde(rename = "cloud:1")]
+    CloudOne,
+    /// Safe at every configured cloud destination.
+    #[serde(rename = "cloud:all")]
+    CloudAll,
+}
+
+impl Durability {
+    /// The level's name as shown to people and stored in the catalog.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Durability::Local => "local",
+            Durability::CloudOne => "cloud:1",
+            Durability::CloudAll => "cloud:all",
+        }
+    }
+
+    fn parse(s: &str) -> Durability {
+        match s {
+            "cloud:1" => Durability::CloudOne,
+            "cloud:all" => Durability::CloudAll,
+            _ => Durability::Local,
+        }
+    }
+}
+
+/// A file or directory of a user's namespace.
+#[derive(Debug, Clone)]
+pub struct Node {
+    /// Catalog id (stable across renames).
+    pub id: i64,
+    /// Last path component ("" for a user's root).
+    pub name: String,
+    /// Directory or file.
+    pub is_dir: bool,
+    /// Content size in bytes (0 for directories).
+    pub size: u64,
+    /// The blob holding a file's content.
+    pub blob_id: Option<i64>,
+    /// BLAKE3 hash of a file's content.
+    pub hash: Option<[u8; 32]>,
+    /// Durability of a file's content.
+    pub durability: Durability,
+    /// Modification time, nanoseconds since the epoch.
+    pub mtime_ns: i64,
+    /// Creation time, nanoseconds since the epoch.
+    pub ctime_ns: i64,
+}
+
+impl Node {
+    /// Modification time.
+    pub fn mtime(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_nanos(self.mtime_ns.max(0) as u64)
+    }
+    /// Creation time.
+    pub fn ctime(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_nanos(self.ctime_ns.max(0) as u64)
+    }
+    /// The content hash as lowercase hex.
+    pub fn hash_hex(&self) -> Option<String> {
+        self.hash.map(|h| blake3::Hash::from_bytes(h).to_hex().to_string())
+    }
+}
+
+/// A WebDAV dead property stored on a node.
+#[derive(Debug, Clone)]
+pub struct Prop {
+    /// XML namespace ("" for none).
+    pub ns: String,
+    /// Local name.
+    pub name: String,
+    /// Prefix the client used, kept for faithful replay.
+    pub prefix: Option<String>,
+    /// The whole property element as XML.
+    pub xml: Option<Vec<u8>>,
+}
+
+/// Totals of the store, for `status` and the cache bound.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Stats {
+    /// Number of users.
+    pub users: u64,
+    /// Files in all namespaces.
+    pub files: u64,
+    /// Directories in all namespaces (users' roots included).
+    pub dirs: u64,
+    /// Bytes of committed content on local storage.
+    pub bytes: u64,
+    /// Bytes not yet safe at every destination (may not be evicted).
+    pub dirty_bytes: u64,
+    /// The cache bound in bytes.
+    pub cache_limit: u64,
+}
+
+/// Options for [`Store::open`].
+#[derive(Debug, Clone, Default)]
+pub struct OpenOptions {
+    /// Create the data directory and catalog when missing.
+    pub create: bool,
+    /// Override the stored cache bound (bytes) and remember the new value.
+    pub cache_limit: Option<u64>,
+}
+
+pub(crate) struct Inner {
+    dir: PathBuf,
+    catalog: PathBuf,
+    writer: Writer,
+    readers: Mutex<Vec<Connection>>,
+    /// Committed local bytes plus bytes reserved by uploads in progress.
+    used: AtomicU64,
+    /// Bytes that may not be evicted (dirty), plus reservations.
+    dirty: AtomicU64,
+    limit: AtomicU64,
+    started: SystemTime,
+}
+
+/// Handle to an open store; cheap to clone, shared by every request.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+pub(crate) fn now_ns() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
+}
+
+/// Default cache bound when none is configured: 90% of the data filesystem's size.
+fn default_limit(dir: &Path) -> u64 {
+    match nix::sys::statvfs::statvfs(dir) {
+        Ok(s) => (s.blocks() as u64 * s.fragment_size() as u64) / 10 * 9,
+        Err(_) => u64::MAX / 2,
+    }
+}
+
+impl Store {
+    /// Opens (or with `create`, creates) the store in data directory `dir`.
+    pub fn open(dir: &Path, opts: OpenOptions) -> Result<Store> {
+        let catalog = dir.join(constants::CATALOG_FILE);
+        if !catalog.exists() && !opts.create {
+            return Err(StoreError::NoCatalog { path: dir.to_owned() });
+        }
+        for sub in [dir.to_owned(), dir.join(constants::BLOBS_DIR), dir.join(constants::STAGING_DIR)] {
+            std::fs::create_dir_all(&sub).map_err(|e| StoreError::io(&sub, e))?;
+        }
+        let mut conn = Connection::open(&catalog)?;
+        schema::configure(&conn)?;
+        schema::migrate(&mut conn, &catalog)?;
+        if let Some(limit) = opts.cache_limit {
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('cache_limit', ?1) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [limit.to_string()],
+            )?;
+        }
+        let limit = read_limit(&conn)?.unwrap_or_else(|| default_limit(dir));
+        let (bytes, dirty): (i64, i64) =
+            conn.query_row("SELECT blob_bytes, dirty_bytes FROM stats", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let inner = Inner {
+            dir: dir.to_owned(),
+            catalog,
+            writer: Writer::start(conn),
+            readers: Mutex::new(Vec::new()),
+            used: AtomicU64::new(bytes.max(0) as u64),
+            dirty: AtomicU64::new(dirty.max(0) as u64),
+            limit: AtomicU64::new(limit),
+            started: SystemTime::now(),
+        };
+        Ok(Store { inner: Arc::new(inner) })
+    }
+
+    /// Reads the totals of the store in `dir` without opening it for writing (works while the
+    /// gateway runs).
+    pub fn inspect(dir: &Path) -> Result<Stats> {
+        let catalog = dir.join(constants::CATALOG_FILE);
+        if !catalog.exists() {
+            return Err(StoreError::NoCatalog { path: dir.to_owned() });
+        }
+        let conn = Connection::open_with_flags(&catalog, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        let limit = read_limit(&conn)?.unwrap_or_else(|| default_limit(dir));
+        stats_on(&conn, limit)
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// Runs `f` on a pooled read-only connection.
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let conn = self.inner.readers.lock().unwrap().pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => {
+                let c = Connection::open_with_flags(
+                    &self.inner.catalog,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                schema::configure(&c)?;
+                c
+            }
+        };
+        let r = f(&conn);
+        self.inner.readers.lock().unwrap().push(conn);
+        r
+    }
+
+    pub(crate) fn writer(&self) -> &Writer {
+        &self.inner.writer
+    }
+
+    /// Path of a committed blob's file.
+    pub fn blob_path(&self, blob: i64) -> PathBuf {
+        blob_path(&self.inner.dir, blob)
+    }
+
+    /// Totals, read from the catalog.
+    pub fn stats(&self) -> Result<Stats> {
+        let limit = self.inner.limit.load(Ordering::Relaxed);
+        self.read(|c| stats_on(c, limit))
+    }
+
+    /// The cache bound in bytes.
+    pub fn cache_limit(&self) -> u64 {
+        self.inner.limit.load(Ordering::Relaxed)
+    }
+
+    // ---- users -------------------------------------------------------------------------------
+
+    /// Adds a user with an empty space; `password_hash` is a PHC string (argon2).
+    pub fn add_user(&self, name: &str, password_hash: &str, admin: bool) -> Result<UserId> {
+        check_user_name(name)?;
+        let (name, hash) = (name.to_owned(), password_hash.to_owned());
+        self.inner.writer.write_blocking(vec![], move |c| {
+            let now = now_ns();
+            let exists: bool =
+                c.query_row("SELECT EXISTS (SELECT 1 FROM users WHERE name = ?1)", [&name], |r| r.get(0))?;
+            if exists {
+                return Err(StoreError::UserExists { name });
+            }
+            c.execute(
+                "INSERT INTO users (name, password_hash, admin, created_ns) VALUES (?1, ?2, ?3, ?4)",
+                params![name, hash, admin, now],
+            )?;
+            let id = c.last_insert_rowid();
+            c.execute(
+                "INSERT INTO nodes (user_id, parent_id, name, is_dir, mtime_ns, ctime_ns) VALUES (?1, NULL, '', 1, ?2, ?2)",
+                params![id, now],
+            )?;
+            Ok(UserId(id))
+        })
+    }
+
+    /// Replaces a user's password hash.
+    pub fn set_password(&self, name: &str, password_hash: &str) -> Result<()> {
+        let (name, hash) = (name.to_owned(), password_hash.to_owned());
+        self.inner.writer.write_blocking(vec![], move |c| {
+            match c.execute("UPDATE users SET password_hash = ?2 WHERE name = ?1", params![name, hash])? {
+                0 => Err(StoreError::NoSuchUser { name }),
+                _ => Ok(()),
+            }
+        })
+    }
+
+    /// Looks a user up by name.
+    pub fn user(&self, name: &str) -> Result<Option<User>> {
+        self.read(|c| {
+            Ok(c.prepare_cached("SELECT id, name, password_hash, admin FROM users WHERE name = ?1")?
+                .query_row([name], |r| {
+                    Ok(User { id: UserId(r.get(0)?), name: r.get(1)?, password_hash: r.get(2)?, admin: r.get(3)? })
+                })
+                .optional()?)
+        })
+    }
+
+    /// Every user, by name.
+    pub fn users(&self) -> Result<Vec<User>> {
+        self.read(|c| {
+            let mut stmt = c.prepare("SELECT id, name, password_hash, admin FROM users ORDER BY name")?;
+            let rows = stmt.query_map([], |r| {
+                Ok(User { id: UserId(r.get(0)?), name: r.get(1)?, password_hash: r.get(2)?, admin: r.get(3)? })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    // ---- namespace ---------------------------------------------------------------------------
+
+    /// The node at `path` in `user`'s space.
+    pub fn lookup(&self, user: UserId, path: &str) -> Result<Node> {
+        self.read(|c| namespace::lookup(c, user, path))
+    }
+
+    /// The entries of the directory at `path`, by name.
+    pub fn list(&self, user: UserId, path: &str) -> Result<Vec<Node>> {
+        self.read(|c| {
+            let dir = namespace::lookup(c, user, path)?;
+            if !dir.is_dir {
+                return Err(StoreError::NotDir { path: path.to_owned() });
+            }
+            namespace::children(c, dir.id)
+        })
+    }
+
+    /// Creates a directory; its parent must exist.
+    pub async fn mkdir(&self, user: UserId, path: &str) -> Result<()> {
+        let path = path.to_owned();
+        self.inner.writer.write(vec![], move |c| namespace::mkdir(c, user, &path, now_ns())).await
+    }
+
+    /// Removes a file, or with `dir` an empty directory.
+    pub async fn remove(&self, user: UserId, path: &str, dir: bool) -> Result<()> {
+        let path = path.to_owned();
+        let freed = self.inner.writer.write(vec![], move |c| namespace::remove(c, user, &path, dir, now_ns())).await?;
+        self.unlink_blobs(freed.into_iter().collect());
+        Ok(())
+    }
+
+    /// Moves a file or directory; an existing file at `to` is replaced.
+    pub async fn rename(&self, user: UserId, from: &str, to: &str) -> Result<()> {
+        let (from, to) = (from.to_owned(), to.to_owned());
+        let freed = self.inner.writer.write(vec![], move |c| namespace::rename(c, user, &from, &to, now_ns())).await?;
+        self.unlink_blobs(freed);
+        Ok(())
+    }
+
+    /// Copies a file, sharing its content; an existing file at `to` is replaced.
+    pub async fn copy_file(&self, user: UserId, from: &str, to: &str) -> Result<()> {
+        let (from, to) = (from.to_owned(), to.to_owned());
+        let freed =
+            self.inner.writer.write(vec![], move |c| namespace::copy_file(c, user, &from, &to, now_ns())).await?;
+        self.unlink_blobs(freed);
+        Ok(())
+    }
+
+    /// Sets a node's modification time.
+    pub async fn set_mtime(&self, user: UserId, path: &str, mtime: SystemTime) -> Result<()> {
+        let path = path.to_owned();
+        let ns = mtime.duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0);
+        self.inner
+            .writer
+            .write(vec![], move |c| {
+                let n = namespace::lookup(c, user, &path)?;
+                c.execute("UPDATE nodes SET mtime_ns = ?2 WHERE id = ?1", params![n.id, ns])?;
+                Ok(())
+            })
+            .await
+    }
+
+    /// The dead properties of the node at `path`.
+    pub fn props(&self, user: UserId, path: &str) -> Result<Vec<Prop>> {
+        self.read(|c| {
+            let n = namespace::lookup(c, user, path)?;
+            let mut stmt = c.prepare_cached("SELECT ns, name, prefix, xml FROM props WHERE node_id = ?1")?;
+            let rows = stmt.query_map([n.id], |r| {
+                Ok(Prop { ns: r.get(0)?, name: r.get(1)?, prefix: r.get(2)?, xml: r.get(3)? })
+            })?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+    }
+
+    /// Sets (`true`) or removes (`false`) dead properties in one transaction.
+    pub async fn patch_props(&self, user: UserId, path: &str, patch: Vec<(bool, Prop)>) -> Result<()> {
+        let path = path.to_owned();
+        self.inner
+            .writer
+            .write(vec![], move |c| {
+                let n = namespace::lookup(c, user, &path)?;
+                for (set, p) in patch {
+                    if set {
+                        c.prepare_cached(
+                            "INSERT INTO props (node_id, ns, name, prefix, xml) VALUES (?1, ?2, ?3, ?4, ?5) \
+                             ON CONFLICT (node_id, ns, name) DO UPDATE SET prefix = excluded.prefix, xml = excluded.xml",
+                        )?
+                        .execute(params![n.id, p.ns, p.name, p.prefix, p.xml])?;
+                    } else {
+                        c.prepare_cached("DELETE FROM props WHERE node_id = ?1 AND ns = ?2 AND name = ?3")?
+                            .execute(params![n.id, p.ns, p.name])?;
+                    }
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    // ---- content -----------------------------------------------------------------------------
+
+    /// Starts writing the file at `path`; see [`Upload`].
+    pub fn begin_upload(&self, user: UserId, path: &str, opts: upload::UploadOptions) -> Result<Upload> {
+        Upload::begin(self.clone(), user, path, opts)
+    }
+
+    /// Removes blob files that no node refers to any more (after the commit that freed them).
+    fn unlink_blobs(&self, freed: Vec<(i64, u64)>) {
+        for (blob, size) in freed {
+            let p = self.blob_path(blob);
+            if let Err(e) = std::fs::remove_file(&p) {
+                log::warn!("{}: could not remove unreferenced blob: {e}", p.display());
+            }
+            self.inner.used.fetch_sub(size, Ordering::Relaxed);
+            self.inner.dirty.fetch_sub(size, Ordering::Relaxed);
+        }
+    }
+
+    /// Removes staging leftovers of a previous run; cheap (only uploads cut by a crash).
+    pub fn clean_staging(&self) -> Result<usize> {
+        let dir = self.inner.dir.join(constants::STAGING_DIR);
+        let mut n = 0;
+        for entry in std::fs::read_dir(&dir).map_err(|e| StoreError::io(&dir, e))? {
+            let entry = entry.map_err(|e| StoreError::io(&dir, e))?;
+            let modified = entry.metadata().and_then(|m| m.modified()).unwrap_or(SystemTime::now());
+            if modified < self.inner.started {
+                let _ = std::fs::remove_file(entry.path());
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Removes blob files that no catalog row refers to (a crash between moving a blob into place
+    /// and committing it). Walks the blob directory: run it in the background.
+    pub fn collect_garbage(&self) -> Result<usize> {
+        let root = self.inner.dir.join(constants::BLOBS_DIR);
+        let mut removed = 0;
+        let Ok(fans) = std::fs::read_dir(&root) else { return Ok(0) };
+        for fan in fans.flatten() {
+            let Ok(files) = std::fs::read_dir(fan.path()) else { continue };
+            for f in files.flatten() {
+                let name = f.file_name();
+                let Some(id) = name.to_str().and_then(|s| i64::from_str_radix(s, 16).ok()) else { continue };
+                let modified = f.metadata().and_then(|m| m.modified()).unwrap_or(SystemTime::now());
+                if modified >= self.inner.started {
+                    continue; // may belong to an upload being committed right now
+                }
+                let known: bool = self.read(|c| {
+                    Ok(c.prepare_cached("SELECT EXISTS (SELECT 1 FROM blobs WHERE id = ?1)")?
+                        .query_row([id], |r| r.get(0))?)
+                })?;
+                if !known {
+                    let _ = std::fs::remove_file(f.path());
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
+    }
+}
+
+fn read_limit(conn: &Connection) -> Result<Option<u64>> {
+    Ok(conn
+        .query_row("SELECT value FROM meta WHERE key = 'cache_limit'", [], |r| r.get::<_, String>(0))
+        .optional()?
+        .and_then(|v| v.parse().ok()))
+}
+
+fn stats_on(conn: &Connection, cache_limit: u64) -> Result<Stats> {
+    let (files, dirs, bytes, dirty_bytes): (i64, i64, i64, i64) =
+        conn.query_row("SELECT files, dirs, blob_bytes, dirty_bytes FROM stats", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?;
+    let users: i64 = conn.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?;
+    Ok(Stats {
+        users: users as u64,
+        files: files as u64,
+        dirs: dirs as u64,
+        bytes: bytes as u64,
+        dirty_bytes: dirty_bytes as u64,
+        cache_limit,
+    })
+}
+
+pub(crate) fn blob_path(dir: &Path, blob: i64) -> PathBuf {
+    dir.join(constants::BLOBS_DIR).join(format!("{:02x}", blob & 0xff)).join(format!("{blob:016x}"))
+}
+
+/// Checks a user name: short, and safe in URLs, paths and logs.
+pub fn check_user_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !name.starts_with('.');
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::InvalidName {
+            name: name.chars().take(64).collect(),
+            why: "a user name is 1-64 characters of letters, digits, '-', '_' and '.', not starting with '.'",
+        })
+    }
+}
+
+pub(crate) fn inner(store: &Store) -> &Inner {
+    &store.inner
+}

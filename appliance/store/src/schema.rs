@@ -1,0 +1,131 @@
+//! The catalog schema and its migrations.
+//!
+//! Running totals (files, bytes, dirty bytes) are kept by triggers in one `stats` row, so that
+//! opening a catalog with a million files and reporting its status costs no table scan.
+
+use rusqlite::{Connection, OptionalExtension};
+
+use crate::error::{Result, StoreError};
+
+const SCHEMA_V1: &str = r#"
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE users (
+    id            INTEGER PRIMARY KEY,
+    name          TEXT NOT NULL UNIQUE,
+    password_hash TEXT NOT NULL,
+    admin         INTEGER NOT NULL DEFAULT 0,
+    created_ns    INTEGER NOT NULL
+);
+
+-- File content. A blob is immutable once committed: an overwrite makes a new blob, and COPY shares
+-- the blob, so a blob lives while a node refers to it.
+CREATE TABLE blobs (
+    id          INTEGER PRIMARY KEY,
+    size        INTEGER NOT NULL,
+    hash        BLOB NOT NULL,
+    durability  TEXT NOT NULL DEFAULT 'local',
+    created_ns  INTEGER NOT NULL
+);
+CREATE INDEX blobs_dirty ON blobs(created_ns) WHERE durability != 'cloud:all';
+
+-- The namespace: one tree per user, rooted at the node whose parent_id is NULL.
+CREATE TABLE nodes (
+    id         INTEGER PRIMARY KEY,
+    user_id    INTEGER NOT NULL REFERENCES users(id),
+    parent_id  INTEGER REFERENCES nodes(id),
+    name       TEXT NOT NULL,
+    is_dir     INTEGER NOT NULL,
+    blob_id    INTEGER REFERENCES blobs(id),
+    mtime_ns   INTEGER NOT NULL,
+    ctime_ns   INTEGER NOT NULL,
+    UNIQUE (parent_id, name)
+);
+CREATE UNIQUE INDEX nodes_root ON nodes(user_id) WHERE parent_id IS NULL;
+CREATE INDEX nodes_blob ON nodes(blob_id) WHERE blob_id IS NOT NULL;
+
+-- WebDAV dead properties (PROPPATCH), keyed by node so that MOVE keeps them.
+CREATE TABLE props (
+    node_id  INTEGER NOT NULL REFERENCES nodes(id) ON DELETE CASCADE,
+    ns       TEXT NOT NULL,
+    name     TEXT NOT NULL,
+    prefix   TEXT,
+    xml      BLOB,
+    PRIMARY KEY (node_id, ns, name)
+) WITHOUT ROWID;
+
+CREATE TABLE stats (
+    id           INTEGER PRIMARY KEY CHECK (id = 1),
+    files        INTEGER NOT NULL,
+    dirs         INTEGER NOT NULL,
+    blobs        INTEGER NOT NULL,
+    blob_bytes   INTEGER NOT NULL,
+    dirty_bytes  INTEGER NOT NULL
+);
+INSERT INTO stats VALUES (1, 0, 0, 0, 0, 0);
+
+CREATE TRIGGER blobs_ins AFTER INSERT ON blobs BEGIN
+    UPDATE stats SET blobs = blobs + 1, blob_bytes = blob_bytes + NEW.size,
+        dirty_bytes = dirty_bytes + (CASE WHEN NEW.durability != 'cloud:all' THEN NEW.size ELSE 0 END);
+END;
+CREATE TRIGGER blobs_del AFTER DELETE ON blobs BEGIN
+    UPDATE stats SET blobs = blobs - 1, blob_bytes = blob_bytes - OLD.size,
+        dirty_bytes = dirty_bytes - (CASE WHEN OLD.durability != 'cloud:all' THEN OLD.size ELSE 0 END);
+END;
+CREATE TRIGGER blobs_dur AFTER UPDATE OF durability ON blobs BEGIN
+    UPDATE stats SET dirty_bytes = dirty_bytes
+        - (CASE WHEN OLD.durability != 'cloud:all' THEN OLD.size ELSE 0 END)
+        + (CASE WHEN NEW.durability != 'cloud:all' THEN NEW.size ELSE 0 END);
+END;
+CREATE TRIGGER nodes_ins AFTER INSERT ON nodes BEGIN
+    UPDATE stats SET files = files + (1 - NEW.is_dir), dirs = dirs + NEW.is_dir;
+END;
+CREATE TRIGGER nodes_del AFTER DELETE ON nodes BEGIN
+    UPDATE stats SET files = files - (1 - OLD.is_dir), dirs = dirs - OLD.is_dir;
+END;
+"#;
+
+/// Connection settings every connection gets; `synchronous = FULL` makes each commit durable.
+pub(crate) fn configure(conn: &Connection) -> Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(())
+}
+
+/// Brings a freshly opened writable catalog to the current schema version.
+pub(crate) fn migrate(conn: &mut Connection, path: &std::path::Path) -> Result<()> {
+    let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+    if mode.to_lowercase() != "wal" {
+        log::warn!("{}: could not switch the catalog to WAL mode (got {mode})", path.display());
+    }
+    let has_meta: bool = conn
+        .query_row("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'", [], |_| Ok(true))
+        .optional()?
+        .unwrap_or(false);
+    let version: i64 = if has_meta {
+        conn.query_row("SELECT value FROM meta WHERE key='schema_version'", [], |r| {
+            r.get::<_, String>(0)
+        })
+        .optional()?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+    } else {
+        0
+    };
+    let supported = microcloud_constants::CATALOG_SCHEMA_VERSION;
+    if version > supported {
+        return Err(StoreError::SchemaTooNew { path: path.to_owned(), found: version, supported });
+    }
+    if version < 1 {
+        let tx = conn.transaction()?;
+        tx.execute_batch(SCHEMA_V1)?;
+        tx.execute("INSERT INTO meta(key, value) VALUES ('schema_version', ?1)", [supported.to_string()])?;
+        tx.commit()?;
+    }
+    Ok(())
+}

@@ -1,0 +1,401 @@
+//! Writing a file: reserve room, hash while receiving, make durable, then commit.
+//!
+//! Small uploads are buffered and written in one blocking step at commit. Larger ones start a
+//! worker on the blocking pool as soon as a megabyte has arrived, so that receiving from the
+//! network, hashing and writing to disk overlap. The worker fsyncs the staging file and moves it
+//! into `blobs/`; the catalog commit (with the blob directory fsync'd in the same group) is what
+//! makes the file visible. Dropping an `Upload` without committing removes every trace of it.
+
+use std::fs::File;
+use std::io::Read;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::Bytes;
+use rusqlite::params;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::{Result, StoreError};
+use crate::{blob_path, inner, namespace, now_ns, Node, Store, UserId};
+use microcloud_constants as constants;
+
+/// Pending bytes after which a background writer takes over.
+const STREAM_THRESHOLD: usize = 1 << 20;
+/// Longest pause a writer gets per megabyte when the dirty cache is nearly full.
+const MAX_THROTTLE_PER_MIB: Duration = Duration::from_millis(250);
+
+/// How an upload may treat an existing file.
+#[derive(Debug, Clone, Default)]
+pub struct UploadOptions {
+    /// The size the client announced (Content-Length); checked against room and at commit.
+    pub expected_size: Option<u64>,
+    /// Fail if the file exists (If-None-Match: *).
+    pub create_new: bool,
+    /// Fail if the file does not exist (If-Match: *).
+    pub must_exist: bool,
+    /// Start from the existing content instead of an empty file (partial updates).
+    pub keep_existing: bool,
+}
+
+enum Msg {
+    Data(u64, Bytes),
+    Finish,
+}
+
+struct Worker {
+    tx: mpsc::Sender<Msg>,
+    done: oneshot::Receiver<Result<(blake3::Hash, u64)>>,
+}
+
+/// A file being written; invisible until [`Upload::commit`] returns.
+pub struct Upload {
+    store: Store,
+    user: UserId,
+    path: String,
+    blob: i64,
+    create_new: bool,
+    expected: Option<u64>,
+    base: Option<PathBuf>,
+    reserved: u64,
+    pos: u64,
+    pending: Vec<(u64, Bytes)>,
+    pending_bytes: usize,
+    worker: Option<Worker>,
+    finished: bool,
+}
+
+impl std::fmt::Debug for Upload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upload").field("path", &self.path).field("pos", &self.pos).finish()
+    }
+}
+
+fn staging_path(store: &Store, blob: i64) -> PathBuf {
+    store.dir().join(constants::STAGING_DIR).join(format!("{blob:016x}"))
+}
+
+impl Upload {
+    pub(crate) fn begin(store: Store, user: UserId, path: &str, opts: crate::upload::UploadOptions) -> Result<Upload> {
+        let existing = store.read(|c| {
+            let (parent, name) = namespace::parent_of(c, user, path)?;
+            namespace::child(c, parent.id, name)
+        })?;
+        match &existing {
+            Some(n) if n.is_dir => return Err(StoreError::IsDir { path: path.to_owned() }),
+            Some(_) if opts.create_new => return Err(StoreError::Exists { path: path.to_owned() }),
+            None if opts.must_exist => return Err(StoreError::NotFound { path: path.to_owned() }),
+            _ => {}
+        }
+        let base = match (&existing, opts.keep_existing) {
+            (Some(n), true) => n.blob_id.map(|b| store.blob_path(b)),
+            _ => None,
+        };
+        let blob = (rand::random::<u64>() >> 2) as i64 + 1;
+        let mut up = Upload {
+            store,
+            user,
+            path: path.to_owned(),
+            blob,
+            create_new: opts.create_new,
+            expected: opts.expected_size,
+            base,
+            reserved: 0,
+            pos: 0,
+            pending: Vec::new(),
+            pending_bytes: 0,
+            worker: None,
+            finished: false,
+        };
+        // Refuse at once what cannot fit, before the client sends a byte.
+        let announced = opts.expected_size.unwrap_or(0)
+            + existing.as_ref().filter(|_| opts.keep_existing).map(|n| n.size).unwrap_or(0);
+        up.try_reserve(announced)?;
+        if let Some(avail) = disk_available(up.store.dir()) {
+            if opts.expected_size.unwrap_or(0) > avail {
+                return Err(StoreError::DiskFull { path: up.store.dir().to_owned() });
+            }
+        }
+        Ok(up)
+    }
+
+    /// The path being written.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    fn try_reserve(&mut self, n: u64) -> Result<()> {
+        if n == 0 {
+            return Ok(());
+        }
+        let inner = inner(&self.store);
+        let limit = inner.limit.load(Ordering::Relaxed);
+        let used = inner.used.fetch_add(n, Ordering::Relaxed) + n;
+        if used > limit {
+            inner.used.fetch_sub(n, Ordering::Relaxed);
+            return Err(StoreError::Full { path: self.path.clone(), used: used - n, limit, needed: n });
+        }
+        inner.dirty.fetch_add(n, Ordering::Relaxed);
+        self.reserved += n;
+        Ok(())
+    }
+
+    /// Reserves room for `n` more bytes beyond what was announced, slowing the writer down as the
+    /// dirty part of the cache nears its bound.
+    async fn reserve(&mut self, end: u64) -> Result<()> {
+        let base_len = self.reserved;
+        if end <= base_len {
+            return Ok(());
+        }
+        let n = end - base_len;
+        let inner = inner(&self.store);
+        let limit = inner.limit.load(Ordering::Relaxed).max(1);
+        let fraction = inner.dirty.load(Ordering::Relaxed) as f64 / limit as f64;
+        let start = constants::THROTTLE_START_FRACTION;
+        if fraction > start {
+            let ramp = ((fraction - start) / (1.0 - start)).min(1.0);
+            let pause = MAX_THROTTLE_PER_MIB.mul_f64(ramp * n as f64 / (1u64 << 20) as f64);
+            tokio::time::sleep(pause.min(Duration::from_secs(2))).await;
+        }
+        self.try_reserve(n)
+    }
+
+    /// Moves the write position (partial updates); the hash is then recomputed at commit.
+    pub fn seek(&mut self, pos: u64) {
+        self.pos = pos;
+    }
+
+    /// Appends `data` at the current position.
+    pub async fn write(&mut self, data: Bytes) -> Result<()> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        let end = self.pos + data.len() as u64;
+        if let Some(exp) = self.expected {
+            if end > exp && self.base.is_none() {
+                return Err(StoreError::Incomplete { path: self.path.clone(), got: end, expected: exp });
+            }
+        }
+        self.reserve(end).await?;
+        self.pending_bytes += data.len();
+        self.pending.push((self.pos, data));
+        self.pos = end;
+        if self.pending_bytes >= STREAM_THRESHOLD {
+            self.send_pending().await?;
+        }
+        Ok(())
+    }
+
+    async fn send_pending(&mut self) -> Result<()> {
+        if self.worker.is_none() {
+            self.worker = Some(self.start_worker());
+        }
+        let worker = self.worker.as_mut().expect("worker started");
+        for (off, data) in self.pending.drain(..) {
+            if worker.tx.send(Msg::Data(off, data)).await.is_err() {
+                // The worker stopped early: its result says why.
+                let w = self.worker.take().expect("worker");
+                return Err(match w.done.await {
+                    Ok(Err(e)) => e,
+                    _ => StoreError::Io { path: self.path.clone().into(), source: std::io::Error::other("writer stopped") },
+                });
+            }
+        }
+        self.pending_bytes = 0;
+        Ok(())
+    }
+
+    fn start_worker(&self) -> Worker {
+        let (tx, mut rx) = mpsc::channel::<Msg>(8);
+        let (done_tx, done) = oneshot::channel();
+        let staging = staging_path(&self.store, self.blob);
+        let final_path = blob_path(self.store.dir(), self.blob);
+        let base = self.base.clone();
+        tokio::task::spawn_blocking(move || {
+            let r = (|| {
+                let mut w = BlobWriter::create(&staging, base.as_deref())?;
+                loop {
+                    match rx.blocking_recv() {
+                        Some(Msg::Data(off, data)) => w.write(off, &data)?,
+                        Some(Msg::Finish) => return w.finish(&final_path),
+                        None => return Err(StoreError::Io { path: staging.clone(), source: std::io::Error::other("upload abandoned") }),
+                    }
+                }
+            })();
+            if r.is_err() {
+                let _ = std::fs::remove_file(&staging);
+            }
+            let _ = done_tx.send(r);
+        });
+        Worker { tx, done }
+    }
+
+    /// Makes the file durable and visible under its name; returns the committed node.
+    pub async fn commit(mut self) -> Result<Node> {
+        let (hash, len) = if let Some(_) = self.worker {
+            self.send_pending().await?;
+            let w = self.worker.take().expect("worker");
+            let _ = w.tx.send(Msg::Finish).await;
+            w.done.await.map_err(|_| StoreError::WriterGone)??
+        } else {
+            let pending = std::mem::take(&mut self.pending);
+            let staging = staging_path(&self.store, self.blob);
+            let final_path = blob_path(self.store.dir(), self.blob);
+            let base = self.base.clone();
+            tokio::task::spawn_blocking(move || {
+                let r = (|| {
+                    let mut w = BlobWriter::create(&staging, base.as_deref())?;
+                    for (off, data) in &pending {
+                        w.write(*off, data)?;
+                    }
+                    w.finish(&final_path)
+                })();
+                if r.is_err() {
+                    let _ = std::fs::remove_file(&staging);
+                }
+                r
+            })
+            .await
+            .map_err(|_| StoreError::WriterGone)??
+        };
+        let final_path = blob_path(self.store.dir(), self.blob);
+        if let Some(exp) = self.expected {
+            if self.base.is_none() && len != exp {
+                let _ = std::fs::remove_file(&final_path);
+                return Err(StoreError::Incomplete { path: self.path.clone(), got: len, expected: exp });
+            }
+        }
+        // Settle the reservation to the real size.
+        let inner = inner(&self.store);
+        if len > self.reserved {
+            inner.used.fetch_add(len - self.reserved, Ordering::Relaxed);
+            inner.dirty.fetch_add(len - self.reserved, Ordering::Relaxed);
+        } else {
+            inner.used.fetch_sub(self.reserved - len, Ordering::Relaxed);
+            inner.dirty.fetch_sub(self.reserved - len, Ordering::Relaxed);
+        }
+        self.reserved = len;
+
+        let dirs = vec![
+            final_path.parent().expect("blob has a parent").to_owned(),
+            self.store.dir().join(constants::STAGING_DIR),
+        ];
+        let (user, path, blob, create_new) = (self.user, self.path.clone(), self.blob, self.create_new);
+        let hash_bytes = hash.as_bytes().to_vec();
+        let result = self
+            .store
+            .writer()
+            .write(dirs, move |c| {
+                let now = now_ns();
+                c.prepare_cached("INSERT INTO blobs (id, size, hash, created_ns) VALUES (?1, ?2, ?3, ?4)")?
+                    .execute(params![blob, len as i64, hash_bytes, now])?;
+                let freed = namespace::put_file(c, user, &path, blob, create_new, now)?;
+                let node = namespace::lookup(c, user, &path)?;
+                Ok((freed, node))
+            })
+            .await;
+        self.finished = true;
+        match result {
+            Ok((freed, node)) => {
+                self.store.unlink_blobs(freed.into_iter().collect());
+                Ok(node)
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&final_path);
+                self.release();
+                Err(e)
+            }
+        }
+    }
+
+    fn release(&mut self) {
+        let inner = inner(&self.store);
+        inner.used.fetch_sub(self.reserved, Ordering::Relaxed);
+        inner.dirty.fetch_sub(self.reserved, Ordering::Relaxed);
+        self.reserved = 0;
+    }
+}
+
+impl Drop for Upload {
+    fn drop(&mut self) {
+        if !self.finished {
+            // Dropping the worker's sender makes it stop and remove its staging file.
+            self.worker.take();
+            let _ = std::fs::remove_file(staging_path(&self.store, self.blob));
+            self.release();
+        }
+    }
+}
+
+/// Free bytes on the data filesystem for unprivileged writers.
+fn disk_available(dir: &std::path::Path) -> Option<u64> {
+    nix::sys::statvfs::statvfs(dir).ok().map(|s| s.blocks_available() as u64 * s.fragment_size() as u64)
+}
+
+/// Writes one staging file, hashing sequential data as it goes.
+struct BlobWriter<'a> {
+    file: File,
+    path: &'a std::path::Path,
+    hasher: blake3::Hasher,
+    hashed: u64,
+    rehash: bool,
+}
+
+impl<'a> BlobWriter<'a> {
+    fn create(path: &'a std::path::Path, base: Option<&std::path::Path>) -> Result<BlobWriter<'a>> {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+            .map_err(|e| StoreError::io(path, e))?;
+        let mut rehash = false;
+        if let Some(base) = base {
+            let mut src = File::open(base).map_err(|e| StoreError::io(base, e))?;
+            std::io::copy(&mut src, &mut &file).map_err(|e| StoreError::io(path, e))?;
+            rehash = true;
+        }
+        Ok(BlobWriter { file, path, hasher: blake3::Hasher::new(), hashed: 0, rehash })
+    }
+
+    fn write(&mut self, off: u64, data: &[u8]) -> Result<()> {
+        if !self.rehash && off == self.hashed {
+            self.hasher.update(data);
+            self.hashed += data.len() as u64;
+        } else {
+            self.rehash = true;
+        }
+        self.file.write_all_at(data, off).map_err(|e| StoreError::io(self.path, e))
+    }
+
+    /// fsyncs the data and moves the file to `dest`; returns its hash and length.
+    fn finish(mut self, dest: &std::path::Path) -> Result<(blake3::Hash, u64)> {
+        let len = self.file.metadata().map_err(|e| StoreError::io(self.path, e))?.len();
+        let hash = if self.rehash || self.hashed != len {
+            let mut h = blake3::Hasher::new();
+            let mut buf = vec![0u8; 1 << 20];
+            let mut f = &self.file;
+            use std::io::Seek;
+            f.seek(std::io::SeekFrom::Start(0)).map_err(|e| StoreError::io(self.path, e))?;
+            loop {
+                let n = f.read(&mut buf).map_err(|e| StoreError::io(self.path, e))?;
+                if n == 0 {
+                    break;
+                }
+                h.update(&buf[..n]);
+            }
+            h.finalize()
+        } else {
+            self.hasher.finalize()
+        };
+        self.file.sync_data().map_err(|e| StoreError::io(self.path, e))?;
+        if let Some(parent) = dest.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| StoreError::io(parent, e))?;
+        }
+        std::fs::rename(self.path, dest).map_err(|e| StoreError::io(dest, e))?;
+        let _ = &mut self.hasher;
+        Ok((hash, len))
+    }
+}

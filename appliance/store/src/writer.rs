@@ -1,0 +1,172 @@
+//! The catalog writer: one thread owns the only writable connection and commits the changes of all
+//! concurrent requests in groups.
+//!
+//! Each change runs in its own savepoint, so one failing request does not undo the others; the
+//! directories that received new blob files are fsync'd, then one COMMIT (one WAL fsync) makes the
+//! whole group durable, and only then is every request answered. Under load this turns many small
+//! acknowledged writes into few disk flushes, which is what lets small files arrive at thousands
+//! per second without weakening "acknowledged means on stable storage".
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::sync::mpsc;
+
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+
+use crate::error::{Result, StoreError};
+
+/// Work the writer runs inside the group transaction.
+trait Job: Send {
+    /// Runs the change; `Ok` keeps its savepoint, `Err` rolls it back.
+    fn run(&mut self, conn: &Connection) -> Result<()>;
+    /// Answers the requester once the group's commit has succeeded or failed.
+    fn finish(self: Box<Self>, committed: Result<(), String>);
+    /// Directories whose entries must be durable before the commit.
+    fn sync_dirs(&self) -> &[PathBuf];
+}
+
+struct TypedJob<T, F> {
+    f: Option<F>,
+    result: Option<Result<T>>,
+    reply: oneshot::Sender<Result<T>>,
+    dirs: Vec<PathBuf>,
+}
+
+impl<T: Send, F: FnOnce(&Connection) -> Result<T> + Send> Job for TypedJob<T, F> {
+    fn run(&mut self, conn: &Connection) -> Result<()> {
+        let f = self.f.take().expect("job runs once");
+        match f(conn) {
+            Ok(v) => {
+                self.result = Some(Ok(v));
+                Ok(())
+            }
+            Err(e) => {
+                // The error goes back to the requester; the writer only needs to know it failed.
+                let msg = e.to_string();
+                self.result = Some(Err(e));
+                Err(StoreError::Io { path: PathBuf::new(), source: std::io::Error::other(msg) })
+            }
+        }
+    }
+
+    fn finish(self: Box<Self>, committed: Result<(), String>) {
+        let result = match (committed, self.result) {
+            (Ok(()), Some(r)) => r,
+            (Err(e), Some(Ok(_))) => Err(StoreError::Io {
+                path: PathBuf::from(microcloud_constants::CATALOG_FILE),
+                source: std::io::Error::other(format!("commit failed: {e}")),
+            }),
+            (_, Some(Err(e))) => Err(e),
+            (_, None) => Err(StoreError::WriterGone),
+        };
+        let _ = self.reply.send(result);
+    }
+
+    fn sync_dirs(&self) -> &[PathBuf] {
+        &self.dirs
+    }
+}
+
+/// Handle to the writer thread; cloning shares the same thread.
+#[derive(Clone)]
+pub(crate) struct Writer {
+    tx: mpsc::Sender<Box<dyn Job>>,
+}
+
+impl Writer {
+    /// Starts the writer thread on `conn`.
+    pub(crate) fn start(conn: Connection) -> Writer {
+        let (tx, rx) = mpsc::channel::<Box<dyn Job>>();
+        std::thread::Builder::new()
+            .name("catalog-writer".into())
+            .spawn(move || run(conn, rx))
+            .expect("spawn catalog writer thread");
+        Writer { tx }
+    }
+
+    fn submit<T, F>(&self, dirs: Vec<PathBuf>, f: F) -> oneshot::Receiver<Result<T>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let (reply, rx) = oneshot::channel();
+        let job = TypedJob { f: Some(f), result: None, reply, dirs };
+        // If the thread is gone the reply sender is dropped with the job and the receiver errors.
+        let _ = self.tx.send(Box::new(job));
+        rx
+    }
+
+    /// Runs `f` in the next group commit and returns its result once it is durable.
+    pub(crate) async fn write<T, F>(&self, dirs: Vec<PathBuf>, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        self.submit(dirs, f).await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Like `write`, for callers outside an async runtime.
+    pub(crate) fn write_blocking<T, F>(&self, dirs: Vec<PathBuf>, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        self.submit(dirs, f).blocking_recv().map_err(|_| StoreError::WriterGone)?
+    }
+}
+
+/// Most jobs one group takes, so that a flood of requests still gets answered in bounded time.
+const MAX_GROUP: usize = 512;
+
+fn run(conn: Connection, rx: mpsc::Receiver<Box<dyn Job>>) {
+    while let Ok(first) = rx.recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
+            }
+        }
+        let committed = run_group(&conn, &mut jobs);
+        if let Err(e) = &committed {
+            log::error!("catalog commit of {} changes failed: {e}", jobs.len());
+        }
+        for job in jobs {
+            job.finish(committed.clone());
+        }
+    }
+}
+
+fn run_group(conn: &Connection, jobs: &mut [Box<dyn Job>]) -> Result<(), String> {
+    conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| e.to_string())?;
+    let mut dirs: Vec<&PathBuf> = Vec::new();
+    for job in jobs.iter_mut() {
+        if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(e.to_string());
+        }
+        let ok = job.run(conn).is_ok();
+        let end = if ok { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
+        if let Err(e) = conn.execute_batch(end) {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(e.to_string());
+        }
+        if ok {
+            dirs.extend(job.sync_dirs());
+        }
+    }
+    dirs.sort();
+    dirs.dedup();
+    for dir in dirs {
+        // The rename of a blob into place must be durable before the catalog points at it.
+        if let Err(e) = File::open(dir).and_then(|d| d.sync_all()) {
+            let _ = conn.execute_batch("ROLLBACK");
+            return Err(format!("{}: fsync: {e}", dir.display()));
+        }
+    }
+    conn.execute_batch("COMMIT").map_err(|e| {
+        let _ = conn.execute_batch("ROLLBACK");
+        e.to_string()
+    })
+}
