@@ -114,6 +114,15 @@ impl Node {
     }
 }
 
+/// Where a blob's bytes are.
+#[derive(Debug, Clone)]
+pub enum Content {
+    /// Small content, held in the catalog.
+    Inline(bytes::Bytes),
+    /// A blob file.
+    File(PathBuf),
+}
+
 /// A WebDAV dead property stored on a node.
 #[derive(Debug, Clone)]
 pub struct Prop {
@@ -187,6 +196,7 @@ fn default_limit(dir: &Path) -> u64 {
 impl Store {
     /// Opens (or with `create`, creates) the store in data directory `dir`.
     pub fn open(dir: &Path, opts: OpenOptions) -> Result<Store> {
+        schema::init_sqlite();
         let catalog = dir.join(constants::CATALOG_FILE);
         if !catalog.exists() && !opts.create {
             return Err(StoreError::NoCatalog { path: dir.to_owned() });
@@ -227,6 +237,7 @@ impl Store {
         if !catalog.exists() {
             return Err(StoreError::NoCatalog { path: dir.to_owned() });
         }
+        schema::init_sqlite();
         let conn = Connection::open_with_flags(&catalog, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         conn.busy_timeout(Duration::from_secs(10))?;
         let limit = read_limit(&conn)?.unwrap_or_else(|| default_limit(dir));
@@ -259,6 +270,19 @@ impl Store {
 
     pub(crate) fn writer(&self) -> &Writer {
         &self.inner.writer
+    }
+
+    /// The content of a committed blob: in the catalog for small files, else a file.
+    pub fn content(&self, blob: i64) -> Result<Content> {
+        let data: Option<Vec<u8>> = self.read(|c| {
+            Ok(c.prepare_cached("SELECT data FROM inline_blobs WHERE id = ?1")?
+                .query_row([blob], |r| r.get(0))
+                .optional()?)
+        })?;
+        Ok(match data {
+            Some(d) => Content::Inline(bytes::Bytes::from(d)),
+            None => Content::File(self.blob_path(blob)),
+        })
     }
 
     /// Path of a committed blob's file.
@@ -443,11 +467,13 @@ impl Store {
     }
 
     /// Removes blob files that no node refers to any more (after the commit that freed them).
-    fn unlink_blobs(&self, freed: Vec<(i64, u64)>) {
-        for (blob, size) in freed {
-            let p = self.blob_path(blob);
-            if let Err(e) = std::fs::remove_file(&p) {
-                log::warn!("{}: could not remove unreferenced blob: {e}", p.display());
+    fn unlink_blobs(&self, freed: Vec<namespace::Freed>) {
+        for namespace::Freed { id, size, inline } in freed {
+            if !inline {
+                let p = self.blob_path(id);
+                if let Err(e) = std::fs::remove_file(&p) {
+                    log::warn!("{}: could not remove unreferenced blob: {e}", p.display());
+                }
             }
             self.inner.used.fetch_sub(size, Ordering::Relaxed);
             self.inner.dirty.fetch_sub(size, Ordering::Relaxed);

@@ -135,9 +135,21 @@ fn touch(conn: &Connection, id: i64, now: i64) -> Result<()> {
     Ok(())
 }
 
-/// Deletes the blob row when no node refers to it any more; returns its id for unlinking.
-pub(crate) fn release_blob(conn: &Connection, blob: Option<i64>) -> Result<Option<(i64, u64)>> {
+/// A blob that no node refers to any more, to be unlinked after the commit.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Freed {
+    pub id: i64,
+    pub size: u64,
+    /// The content was in the catalog (gone with the row): no file to unlink.
+    pub inline: bool,
+}
+
+/// Deletes the blob row when no node refers to it any more.
+pub(crate) fn release_blob(conn: &Connection, blob: Option<i64>) -> Result<Option<Freed>> {
     let Some(blob) = blob else { return Ok(None) };
+    let inline: bool = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM inline_blobs WHERE id = ?1)")?
+        .query_row([blob], |r| r.get(0))?;
     let size: Option<i64> = conn
         .prepare_cached(
             "DELETE FROM blobs WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM nodes WHERE blob_id = ?1) \
@@ -145,7 +157,7 @@ pub(crate) fn release_blob(conn: &Connection, blob: Option<i64>) -> Result<Optio
         )?
         .query_row([blob], |r| r.get(0))
         .optional()?;
-    Ok(size.map(|s| (blob, s as u64)))
+    Ok(size.map(|s| Freed { id: blob, size: s as u64, inline }))
 }
 
 pub(crate) fn insert_node(
@@ -177,7 +189,7 @@ pub(crate) fn mkdir(conn: &Connection, user: UserId, path: &str, now: i64) -> Re
 }
 
 /// Removes a file (or, with `dir`, an empty directory); returns a blob freed by it.
-pub(crate) fn remove(conn: &Connection, user: UserId, path: &str, dir: bool, now: i64) -> Result<Option<(i64, u64)>> {
+pub(crate) fn remove(conn: &Connection, user: UserId, path: &str, dir: bool, now: i64) -> Result<Option<Freed>> {
     let (parent, name) = parent_of(conn, user, path).map_err(|e| match e {
         StoreError::NoParent { path } => StoreError::NotFound { path },
         e => e,
@@ -224,7 +236,7 @@ fn prepare_destination<'p>(
     src: &Node,
     to: &'p str,
     now: i64,
-    freed: &mut Vec<(i64, u64)>,
+    freed: &mut Vec<Freed>,
 ) -> Result<(Node, &'p str)> {
     let (parent, name) = parent_of(conn, user, to)?;
     if src.is_dir && is_within(conn, parent.id, src.id)? {
@@ -246,7 +258,7 @@ fn prepare_destination<'p>(
     Ok((parent, name))
 }
 
-pub(crate) fn rename(conn: &Connection, user: UserId, from: &str, to: &str, now: i64) -> Result<Vec<(i64, u64)>> {
+pub(crate) fn rename(conn: &Connection, user: UserId, from: &str, to: &str, now: i64) -> Result<Vec<Freed>> {
     let src = lookup(conn, user, from)?;
     if components(from)?.is_empty() {
         return Err(StoreError::IntoItself { path: from.to_owned() });
@@ -262,7 +274,7 @@ pub(crate) fn rename(conn: &Connection, user: UserId, from: &str, to: &str, now:
 }
 
 /// Copies one file (directories are copied by the caller, level by level); shares the blob.
-pub(crate) fn copy_file(conn: &Connection, user: UserId, from: &str, to: &str, now: i64) -> Result<Vec<(i64, u64)>> {
+pub(crate) fn copy_file(conn: &Connection, user: UserId, from: &str, to: &str, now: i64) -> Result<Vec<Freed>> {
     let src = lookup(conn, user, from)?;
     if src.is_dir {
         return Err(StoreError::IsDir { path: from.to_owned() });
@@ -288,7 +300,7 @@ pub(crate) fn put_file(
     blob: i64,
     create_new: bool,
     now: i64,
-) -> Result<Option<(i64, u64)>> {
+) -> Result<Option<Freed>> {
     let (parent, name) = parent_of(conn, user, path)?;
     match child(conn, parent.id, name)? {
         Some(n) if n.is_dir => Err(StoreError::IsDir { path: path.to_owned() }),

@@ -23,6 +23,8 @@ use microcloud_constants as constants;
 
 /// Pending bytes after which a background writer takes over.
 const STREAM_THRESHOLD: usize = 1 << 20;
+/// Content up to this size is kept in the catalog (see the `inline_blobs` table).
+pub const INLINE_MAX: usize = 64 * 1024;
 /// Longest pause a writer gets per megabyte when the dirty cache is nearly full.
 const MAX_THROTTLE_PER_MIB: Duration = Duration::from_millis(250);
 
@@ -233,6 +235,17 @@ impl Upload {
 
     /// Makes the file durable and visible under its name; returns the committed node.
     pub async fn commit(mut self) -> Result<Node> {
+        if self.worker.is_none() && self.base.is_none() && self.pending_bytes <= INLINE_MAX {
+            let mut data = Vec::with_capacity(self.pending_bytes);
+            let mut sequential = true;
+            for (off, chunk) in &self.pending {
+                sequential &= *off == data.len() as u64;
+                data.extend_from_slice(chunk);
+            }
+            if sequential {
+                return self.commit_inline(data).await;
+            }
+        }
         let (hash, len) = if let Some(_) = self.worker {
             self.send_pending().await?;
             let w = self.worker.take().expect("worker");
@@ -266,16 +279,7 @@ impl Upload {
                 return Err(StoreError::Incomplete { path: self.path.clone(), got: len, expected: exp });
             }
         }
-        // Settle the reservation to the real size.
-        let inner = inner(&self.store);
-        if len > self.reserved {
-            inner.used.fetch_add(len - self.reserved, Ordering::Relaxed);
-            inner.dirty.fetch_add(len - self.reserved, Ordering::Relaxed);
-        } else {
-            inner.used.fetch_sub(self.reserved - len, Ordering::Relaxed);
-            inner.dirty.fetch_sub(self.reserved - len, Ordering::Relaxed);
-        }
-        self.reserved = len;
+        self.settle(len);
 
         let dirs = vec![
             final_path.parent().expect("blob has a parent").to_owned(),
@@ -307,6 +311,56 @@ impl Upload {
                 Err(e)
             }
         }
+    }
+
+    /// Commits small content straight into the catalog: durable with the group's WAL fsync.
+    async fn commit_inline(mut self, data: Vec<u8>) -> Result<Node> {
+        let len = data.len() as u64;
+        if let Some(exp) = self.expected {
+            if len != exp {
+                return Err(StoreError::Incomplete { path: self.path.clone(), got: len, expected: exp });
+            }
+        }
+        let hash = blake3::hash(&data);
+        self.settle(len);
+        let (user, path, blob, create_new) = (self.user, self.path.clone(), self.blob, self.create_new);
+        let result = self
+            .store
+            .writer()
+            .write(vec![], move |c| {
+                let now = now_ns();
+                c.prepare_cached("INSERT INTO blobs (id, size, hash, created_ns) VALUES (?1, ?2, ?3, ?4)")?
+                    .execute(params![blob, len as i64, hash.as_bytes().as_slice(), now])?;
+                c.prepare_cached("INSERT INTO inline_blobs (id, data) VALUES (?1, ?2)")?.execute(params![blob, data])?;
+                let freed = namespace::put_file(c, user, &path, blob, create_new, now)?;
+                let node = namespace::lookup(c, user, &path)?;
+                Ok((freed, node))
+            })
+            .await;
+        self.finished = true;
+        match result {
+            Ok((freed, node)) => {
+                self.store.unlink_blobs(freed.into_iter().collect());
+                Ok(node)
+            }
+            Err(e) => {
+                self.release();
+                Err(e)
+            }
+        }
+    }
+
+    /// Turns the reservation into the committed size.
+    fn settle(&mut self, len: u64) {
+        let inner = inner(&self.store);
+        if len > self.reserved {
+            inner.used.fetch_add(len - self.reserved, Ordering::Relaxed);
+            inner.dirty.fetch_add(len - self.reserved, Ordering::Relaxed);
+        } else {
+            inner.used.fetch_sub(self.reserved - len, Ordering::Relaxed);
+            inner.dirty.fetch_sub(self.reserved - len, Ordering::Relaxed);
+        }
+        self.reserved = len;
     }
 
     fn release(&mut self) {

@@ -138,17 +138,22 @@ fn run(conn: Connection, rx: mpsc::Receiver<Box<dyn Job>>) {
     }
 }
 
+/// Runs a fixed statement through the statement cache (no SQL parsing per job).
+fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
 fn run_group(conn: &Connection, jobs: &mut [Box<dyn Job>]) -> Result<(), String> {
-    conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| e.to_string())?;
+    exec(conn, "BEGIN IMMEDIATE").map_err(|e| e.to_string())?;
     let mut dirs: Vec<&PathBuf> = Vec::new();
     for job in jobs.iter_mut() {
-        if let Err(e) = conn.execute_batch("SAVEPOINT job") {
+        if let Err(e) = exec(conn, "SAVEPOINT job") {
             let _ = conn.execute_batch("ROLLBACK");
             return Err(e.to_string());
         }
         let ok = job.run(conn).is_ok();
-        let end = if ok { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
-        if let Err(e) = conn.execute_batch(end) {
+        let end = if ok { exec(conn, "RELEASE job") } else { exec(conn, "ROLLBACK TO job").and_then(|_| exec(conn, "RELEASE job")) };
+        if let Err(e) = end {
             let _ = conn.execute_batch("ROLLBACK");
             return Err(e.to_string());
         }
@@ -165,7 +170,7 @@ fn run_group(conn: &Connection, jobs: &mut [Box<dyn Job>]) -> Result<(), String>
             return Err(format!("{}: fsync: {e}", dir.display()));
         }
     }
-    conn.execute_batch("COMMIT").map_err(|e| {
+    exec(conn, "COMMIT").map_err(|e| {
         let _ = conn.execute_batch("ROLLBACK");
         e.to_string()
     })

@@ -12,7 +12,7 @@ use dav_server::fs::{
 use futures_util::FutureExt;
 use http::StatusCode;
 use microcloud_constants::DAV_NAMESPACE;
-use microcloud_store::{Node, Prop, Store, StoreError, Upload, UploadOptions, UserId};
+use microcloud_store::{Content, Node, Prop, Store, StoreError, Upload, UploadOptions, UserId};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 /// A user's space in the store, as `dav_server` wants it.
@@ -136,12 +136,14 @@ impl DavFileSystem for UserFs {
                 return Err(FsError::Forbidden);
             }
             let blob = node.blob_id.ok_or(FsError::NotFound)?;
-            let bp = self.store.blob_path(blob);
-            let file = tokio::fs::File::open(&bp).await.map_err(|e| {
-                log::error!("{}: cannot open content of {p}: {e}", bp.display());
-                FsError::GeneralFailure
-            })?;
-            Ok(Box::new(ReadFile { node, file }) as Box<dyn DavFile>)
+            let source = match self.store.content(blob).map_err(fs_error)? {
+                Content::Inline(data) => Source::Memory(data, 0),
+                Content::File(bp) => Source::File(tokio::fs::File::open(&bp).await.map_err(|e| {
+                    log::error!("{}: cannot open content of {p}: {e}", bp.display());
+                    FsError::GeneralFailure
+                })?),
+            };
+            Ok(Box::new(ReadFile { node, source }) as Box<dyn DavFile>)
         }
         .boxed()
     }
@@ -284,7 +286,13 @@ impl DavFileSystem for UserFs {
 #[derive(Debug)]
 struct ReadFile {
     node: Node,
-    file: tokio::fs::File,
+    source: Source,
+}
+
+#[derive(Debug)]
+enum Source {
+    File(tokio::fs::File),
+    Memory(Bytes, usize),
 }
 
 impl DavFile for ReadFile {
@@ -300,19 +308,47 @@ impl DavFile for ReadFile {
     }
     fn read_bytes(&mut self, count: usize) -> FsFuture<'_, Bytes> {
         async move {
-            let mut buf = bytes::BytesMut::with_capacity(count);
-            while buf.len() < count {
-                let n = self.file.read_buf(&mut buf).await.map_err(|_| FsError::GeneralFailure)?;
-                if n == 0 {
-                    break;
+            match &mut self.source {
+                Source::Memory(data, pos) => {
+                    let start = (*pos).min(data.len());
+                    let end = (start + count).min(data.len());
+                    *pos = end;
+                    Ok(data.slice(start..end))
+                }
+                Source::File(file) => {
+                    let mut buf = bytes::BytesMut::with_capacity(count);
+                    while buf.len() < count {
+                        let n = file.read_buf(&mut buf).await.map_err(|_| FsError::GeneralFailure)?;
+                        if n == 0 {
+                            break;
+                        }
+                    }
+                    Ok(buf.freeze())
                 }
             }
-            Ok(buf.freeze())
         }
         .boxed()
     }
     fn seek(&mut self, pos: SeekFrom) -> FsFuture<'_, u64> {
-        async move { self.file.seek(pos).await.map_err(|_| FsError::GeneralFailure) }.boxed()
+        async move {
+            match &mut self.source {
+                Source::File(file) => file.seek(pos).await.map_err(|_| FsError::GeneralFailure),
+                Source::Memory(data, cur) => {
+                    let len = data.len() as i64;
+                    let new = match pos {
+                        SeekFrom::Start(p) => p as i64,
+                        SeekFrom::End(d) => len + d,
+                        SeekFrom::Current(d) => *cur as i64 + d,
+                    };
+                    if new < 0 {
+                        return Err(FsError::GeneralFailure);
+                    }
+                    *cur = new as usize;
+                    Ok(new as u64)
+                }
+            }
+        }
+        .boxed()
     }
     fn flush(&mut self) -> FsFuture<'_, ()> {
         async { Ok(()) }.boxed()
