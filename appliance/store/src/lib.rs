@@ -23,6 +23,8 @@ use microcloud_constants as constants;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 pub use error::{Result, StoreError};
+/// SQLite's error codes, for telling a full disk apart.
+pub use rusqlite::ErrorCode as SqliteErrorCode;
 pub use upload::{Upload, UploadOptions};
 use writer::Writer;
 

@@ -53,6 +53,9 @@ impl<T: Send, F: FnOnce(&Connection) -> Result<T> + Send> Job for TypedJob<T, F>
     fn finish(self: Box<Self>, committed: Result<(), String>) {
         let result = match (committed, self.result) {
             (Ok(()), Some(r)) => r,
+            (Err(e), Some(Ok(_))) if e.contains("disk is full") => {
+                Err(StoreError::DiskFull { path: PathBuf::from(microcloud_constants::CATALOG_FILE) })
+            }
             (Err(e), Some(Ok(_))) => Err(StoreError::Io {
                 path: PathBuf::from(microcloud_constants::CATALOG_FILE),
                 source: std::io::Error::other(format!("commit failed: {e}")),

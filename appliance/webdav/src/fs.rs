@@ -46,6 +46,10 @@ pub(crate) fn fs_error(e: StoreError) -> FsError {
             log::warn!("write refused: {e}");
             FsError::InsufficientStorage
         }
+        StoreError::Sql(ref q) if q.sqlite_error_code() == Some(rusqlite_disk_full()) => {
+            log::warn!("write refused, catalog disk full: {e}");
+            FsError::InsufficientStorage
+        }
         StoreError::Incomplete { .. } => {
             log::info!("{e}");
             FsError::GeneralFailure
@@ -55,6 +59,10 @@ pub(crate) fn fs_error(e: StoreError) -> FsError {
             FsError::GeneralFailure
         }
     }
+}
+
+fn rusqlite_disk_full() -> microcloud_store::SqliteErrorCode {
+    microcloud_store::SqliteErrorCode::DiskFull
 }
 
 /// Metadata of a node.
