@@ -115,7 +115,12 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        self.submit(dirs, f).blocking_recv().map_err(|_| StoreError::WriterGone)?
+        let rx = self.submit(dirs, f);
+        // Waiting on a plain thread keeps this usable from inside an async runtime too (where
+        // tokio forbids blocking_recv); it is only used for rare administrative changes.
+        std::thread::scope(|s| s.spawn(move || rx.blocking_recv()).join())
+            .map_err(|_| StoreError::WriterGone)?
+            .map_err(|_| StoreError::WriterGone)?
     }
 }
 

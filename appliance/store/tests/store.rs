@@ -1,0 +1,91 @@
+//! The store's own contract, without HTTP: namespace changes, content, totals, and cleanup.
+
+use bytes::Bytes;
+use microcloud_store::{Content, OpenOptions, Store, StoreError, UploadOptions, UserId};
+
+fn store() -> (tempfile::TempDir, Store, UserId) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path(), OpenOptions { create: true, ..Default::default() }).unwrap();
+    let u = s.add_user("alice", "$argon2id$placeholder", false).unwrap();
+    (dir, s, u)
+}
+
+async fn put(s: &Store, u: UserId, path: &str, data: &[u8]) -> microcloud_store::Node {
+    let mut up = s.begin_upload(u, path, UploadOptions { expected_size: Some(data.len() as u64), ..Default::default() }).unwrap();
+    for chunk in data.chunks(300_000) {
+        up.write(Bytes::copy_from_slice(chunk)).await.unwrap();
+    }
+    up.commit().await.unwrap()
+}
+
+#[tokio::test]
+async fn small_content_lives_in_the_catalog_and_large_in_files() {
+    let (dir, s, u) = store();
+    let small = put(&s, u, "/small", b"hello").await;
+    let large = put(&s, u, "/large", &vec![7u8; 2 << 20]).await;
+    assert_eq!(small.hash.unwrap(), *blake3::hash(b"hello").as_bytes());
+    assert_eq!(large.hash.unwrap(), *blake3::hash(&vec![7u8; 2 << 20]).as_bytes());
+    assert!(matches!(s.content(small.blob_id.unwrap()).unwrap(), Content::Inline(b) if b.as_ref() == b"hello"));
+    match s.content(large.blob_id.unwrap()).unwrap() {
+        Content::File(p) => assert_eq!(std::fs::read(p).unwrap().len(), 2 << 20),
+        c => panic!("large content inline: {c:?}"),
+    }
+    let st = s.stats().unwrap();
+    assert_eq!((st.files, st.bytes, st.dirty_bytes), (2, 5 + (2 << 20), 5 + (2 << 20)));
+    assert_eq!(std::fs::read_dir(dir.path().join("staging")).unwrap().count(), 0);
+}
+
+#[tokio::test]
+async fn copy_shares_content_and_the_last_delete_frees_it() {
+    let (_dir, s, u) = store();
+    let a = put(&s, u, "/a", &vec![1u8; 1 << 20]).await;
+    s.copy_file(u, "/a", "/b").await.unwrap();
+    assert_eq!(s.lookup(u, "/b").unwrap().blob_id, a.blob_id);
+    assert_eq!(s.stats().unwrap().bytes, 1 << 20, "a copy adds no bytes");
+    let path = s.blob_path(a.blob_id.unwrap());
+    s.remove(u, "/a", false).await.unwrap();
+    assert!(path.exists(), "still referenced by /b");
+    s.remove(u, "/b", false).await.unwrap();
+    assert!(!path.exists(), "unreferenced blob removed");
+    assert_eq!(s.stats().unwrap().bytes, 0);
+}
+
+#[tokio::test]
+async fn namespace_rules() {
+    let (_dir, s, u) = store();
+    s.mkdir(u, "/d").await.unwrap();
+    s.mkdir(u, "/d/e").await.unwrap();
+    assert!(matches!(s.mkdir(u, "/d").await, Err(StoreError::Exists { .. })));
+    assert!(matches!(s.mkdir(u, "/missing/x").await, Err(StoreError::NoParent { .. })));
+    assert!(matches!(s.rename(u, "/d", "/d/e/inside").await, Err(StoreError::IntoItself { .. })));
+    assert!(matches!(s.remove(u, "/d", true).await, Err(StoreError::NotEmpty { .. })));
+    put(&s, u, "/d/e/f", b"x").await;
+    s.rename(u, "/d", "/moved").await.unwrap();
+    assert_eq!(s.lookup(u, "/moved/e/f").unwrap().size, 1);
+    assert!(matches!(s.lookup(u, "/d/e/f"), Err(StoreError::NotFound { .. })));
+    assert!(matches!(s.begin_upload(u, "/moved/e", UploadOptions::default()), Err(StoreError::IsDir { .. })));
+    assert!(matches!(s.lookup(u, "/a/../b"), Err(StoreError::InvalidName { .. })));
+    // A second user does not see the first's files.
+    let bob = s.add_user("bob", "$argon2id$placeholder", false).unwrap();
+    assert!(s.list(bob, "/").unwrap().is_empty());
+    assert!(matches!(s.add_user("bob", "h", false), Err(StoreError::UserExists { .. })));
+}
+
+#[tokio::test]
+async fn an_abandoned_upload_leaves_nothing() {
+    let (dir, s, u) = store();
+    let mut up = s.begin_upload(u, "/cut", UploadOptions::default()).unwrap();
+    up.write(Bytes::from(vec![0u8; 3 << 20])).await.unwrap();
+    drop(up);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(matches!(s.lookup(u, "/cut"), Err(StoreError::NotFound { .. })));
+    assert_eq!(std::fs::read_dir(dir.path().join("staging")).unwrap().count(), 0);
+    // The reservation was returned: a bound of exactly 1 MiB still takes 1 MiB.
+    drop(s);
+    let s = Store::open(dir.path(), OpenOptions { create: false, cache_limit: Some(1 << 20) }).unwrap();
+    put(&s, u, "/fits", &vec![0u8; 1 << 20]).await;
+    assert!(matches!(
+        s.begin_upload(u, "/too-much", UploadOptions { expected_size: Some(1), ..Default::default() }),
+        Err(StoreError::Full { .. })
+    ));
+}
