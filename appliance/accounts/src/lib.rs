@@ -66,6 +66,7 @@ pub struct Authenticator {
     store: Store,
     key: [u8; 32],
     verified: Mutex<HashMap<[u8; 32], User>>,
+    decoy: std::sync::OnceLock<String>,
 }
 
 /// Most remembered credentials before the cache is cleared (bounds memory under attack).
@@ -74,7 +75,11 @@ const CACHE_MAX: usize = 4096;
 impl Authenticator {
     /// An authenticator over `store` with a fresh per-process key.
     pub fn new(store: Store) -> Authenticator {
-        Authenticator { store, key: rand::random(), verified: Mutex::new(HashMap::new()) }
+        Authenticator { store, key: rand::random(), verified: Mutex::new(HashMap::new()), decoy: std::sync::OnceLock::new() }
+    }
+
+    fn decoy(&self) -> &str {
+        self.decoy.get_or_init(|| hash_password("decoy password, never valid").expect("hash a decoy"))
     }
 
     fn digest(&self, name: &str, password: &str, phc: &str) -> [u8; 32] {
@@ -89,6 +94,9 @@ impl Authenticator {
     /// The user these credentials belong to, or `None` when they are wrong.
     pub fn authenticate(&self, name: &str, password: &str) -> Result<Option<User>, AccountError> {
         let Some(user) = self.store.user(name)? else {
+            // Spend the same argon2 time as for a real user, so that timing does not tell
+            // which names exist.
+            verify_password(self.decoy(), password);
             return Ok(None);
         };
         let digest = self.digest(name, password, &user.password_hash);
