@@ -174,6 +174,9 @@ pub(crate) struct Inner {
     /// Bytes that may not be evicted (dirty), plus reservations.
     dirty: AtomicU64,
     limit: AtomicU64,
+    /// Writes slowed down because the dirty cache neared its bound, and their total pause.
+    throttled_writes: AtomicU64,
+    throttled_ns: AtomicU64,
     started: SystemTime,
 }
 
@@ -227,6 +230,8 @@ impl Store {
             used: AtomicU64::new(bytes.max(0) as u64),
             dirty: AtomicU64::new(dirty.max(0) as u64),
             limit: AtomicU64::new(limit),
+            throttled_writes: AtomicU64::new(0),
+            throttled_ns: AtomicU64::new(0),
             started: SystemTime::now(),
         };
         Ok(Store { inner: Arc::new(inner) })
@@ -296,6 +301,14 @@ impl Store {
     pub fn stats(&self) -> Result<Stats> {
         let limit = self.inner.limit.load(Ordering::Relaxed);
         self.read(|c| stats_on(c, limit))
+    }
+
+    /// How many writes were slowed down by the cache bound since start, and for how long in all.
+    pub fn throttling(&self) -> (u64, Duration) {
+        (
+            self.inner.throttled_writes.load(Ordering::Relaxed),
+            Duration::from_nanos(self.inner.throttled_ns.load(Ordering::Relaxed)),
+        )
     }
 
     /// The cache bound in bytes.

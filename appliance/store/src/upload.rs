@@ -143,24 +143,36 @@ impl Upload {
         Ok(())
     }
 
-    /// Reserves room for `n` more bytes beyond what was announced, slowing the writer down as the
-    /// dirty part of the cache nears its bound.
-    async fn reserve(&mut self, end: u64) -> Result<()> {
-        let base_len = self.reserved;
-        if end <= base_len {
-            return Ok(());
-        }
-        let n = end - base_len;
+    /// Pauses a writer of `n` bytes in proportion to how far the dirty part of the cache is past
+    /// the throttle threshold: the closer to the bound, the slower, so writers feel the bound
+    /// coming instead of hitting a wall.
+    async fn throttle(&self, n: u64) {
         let inner = inner(&self.store);
         let limit = inner.limit.load(Ordering::Relaxed).max(1);
         let fraction = inner.dirty.load(Ordering::Relaxed) as f64 / limit as f64;
         let start = constants::THROTTLE_START_FRACTION;
-        if fraction > start {
-            let ramp = ((fraction - start) / (1.0 - start)).min(1.0);
-            let pause = MAX_THROTTLE_PER_MIB.mul_f64(ramp * n as f64 / (1u64 << 20) as f64);
-            tokio::time::sleep(pause.min(Duration::from_secs(2))).await;
+        if fraction <= start {
+            return;
         }
-        self.try_reserve(n)
+        let ramp = ((fraction - start) / (1.0 - start)).min(1.0);
+        let pause = MAX_THROTTLE_PER_MIB.mul_f64(ramp * n as f64 / (1u64 << 20) as f64).min(Duration::from_secs(2));
+        let before = inner.throttled_writes.fetch_add(1, Ordering::Relaxed);
+        inner.throttled_ns.fetch_add(pause.as_nanos() as u64, Ordering::Relaxed);
+        if before % 1000 == 0 {
+            log::warn!(
+                "slowing writers down: data not yet safe elsewhere fills {:.0}% of the {limit} byte cache bound",
+                fraction * 100.0
+            );
+        }
+        tokio::time::sleep(pause).await;
+    }
+
+    /// Reserves room up to byte `end` of the file, beyond what was announced.
+    fn reserve(&mut self, end: u64) -> Result<()> {
+        if end <= self.reserved {
+            return Ok(());
+        }
+        self.try_reserve(end - self.reserved)
     }
 
     /// Moves the write position (partial updates); the hash is then recomputed at commit.
@@ -179,7 +191,8 @@ impl Upload {
                 return Err(StoreError::Incomplete { path: self.path.clone(), got: end, expected: exp });
             }
         }
-        self.reserve(end).await?;
+        self.throttle(data.len() as u64).await;
+        self.reserve(end)?;
         self.pending_bytes += data.len();
         self.pending.push((self.pos, data));
         self.pos = end;

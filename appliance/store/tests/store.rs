@@ -89,3 +89,33 @@ async fn an_abandoned_upload_leaves_nothing() {
         Err(StoreError::Full { .. })
     ));
 }
+
+#[tokio::test]
+async fn writers_are_slowed_down_near_the_bound_then_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path(), OpenOptions { create: true, cache_limit: Some(10 << 20) }).unwrap();
+    let u = s.add_user("alice", "$argon2id$placeholder", false).unwrap();
+    // Below 90% of the bound: no pause.
+    put(&s, u, "/a", &vec![1u8; 8 << 20]).await;
+    assert_eq!(s.throttling().0, 0);
+    // Between 90% and the bound: the writer is paused, and still succeeds.
+    put(&s, u, "/b", &vec![2u8; 1 << 20]).await;
+    put(&s, u, "/c", &vec![3u8; 512 << 10]).await;
+    let (writes, pause) = s.throttling();
+    assert!(writes > 0 && pause > std::time::Duration::ZERO, "no throttling near the bound");
+    // Past the bound: refused, and the refused upload leaves the totals as they were.
+    let before = s.stats().unwrap();
+    let mut up = s.begin_upload(u, "/d", UploadOptions::default()).unwrap();
+    let mut refused = false;
+    for _ in 0..8 {
+        if let Err(e) = up.write(Bytes::from(vec![4u8; 256 << 10])).await {
+            assert!(matches!(e, StoreError::Full { .. }), "{e}");
+            refused = true;
+            break;
+        }
+    }
+    assert!(refused, "writes past the bound were accepted");
+    drop(up);
+    let after = s.stats().unwrap();
+    assert_eq!((before.files, before.bytes), (after.files, after.bytes));
+}
