@@ -43,11 +43,6 @@ pub fn add_user(dir: &Path, name: &str) {
     microcloud(&["user", "add", name, "--data", dir.to_str().unwrap()], &format!("{PASSWORD}\n"));
 }
 
-/// A free TCP port on loopback.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 /// A running gateway process, killed when dropped.
 pub struct Gateway {
     child: Option<Child>,
@@ -64,35 +59,46 @@ impl Gateway {
         let mut g = Gateway {
             child: None,
             dir: dir.to_owned(),
-            addr: SocketAddr::from(([127, 0, 0, 1], free_port())),
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             extra: extra.iter().map(|s| s.to_string()).collect(),
         };
         g.restart();
         g
     }
 
-    /// Starts the process again (after `kill`), on the same port.
+    /// Starts the process again (after `kill`). The gateway picks a free port itself and the
+    /// address is read back from its lock file, so that parallel tests never race for a port.
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "gateway still running");
         let child = Command::new(bin())
-            .args(["gateway", "--data", self.dir.to_str().unwrap(), "--listen", &self.addr.to_string()])
+            .args(["gateway", "--data", self.dir.to_str().unwrap(), "--listen", "127.0.0.1:0"])
             .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn gateway");
+        let pid = child.id().to_string();
         self.child = Some(child);
+        let lock = self.dir.join("gateway.lock");
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            if TcpStream::connect(self.addr).is_ok() {
-                return;
+            let content = std::fs::read_to_string(&lock).unwrap_or_default();
+            let mut parts = content.split_whitespace();
+            if parts.next() == Some(pid.as_str()) {
+                if let Some(url) = parts.next() {
+                    let hostport = url.trim_start_matches("http://").trim_end_matches('/');
+                    self.addr = hostport.parse().expect("gateway URL in lock file");
+                    if TcpStream::connect(self.addr).is_ok() {
+                        return;
+                    }
+                }
             }
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("gateway exited at start: {status}");
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("gateway did not answer on {} within 20 s", self.addr);
+        panic!("gateway did not answer within 20 s");
     }
 
     /// Kills the process with SIGKILL (a crash or power cut, as far as the process can tell).
