@@ -10,11 +10,13 @@ pub const CATALOG_FILE: &str = "catalog.sqlite";
 pub const BLOBS_DIR: &str = "blobs";
 /// Uploads in progress are written here and moved into `BLOBS_DIR` only once complete.
 pub const STAGING_DIR: &str = "staging";
+/// Destination secrets (one JSON file each, mode 0600), read only by the uplink.
+pub const SECRETS_DIR: &str = "secrets";
 /// Held with an exclusive flock by the running gateway; holds its pid and URL.
 pub const GATEWAY_LOCK_FILE: &str = "gateway.lock";
 
 /// Version of the catalog schema this build writes; the store refuses a newer one.
-pub const CATALOG_SCHEMA_VERSION: i64 = 1;
+pub const CATALOG_SCHEMA_VERSION: i64 = 2;
 
 /// Where the LAN service listens when `--listen` is not given (loopback, for development).
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";

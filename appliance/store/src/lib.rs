@@ -20,11 +20,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use microcloud_constants as constants;
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use rusqlite::{params, OpenFlags, OptionalExtension};
 
 pub use error::{Result, StoreError};
 /// SQLite's error codes, for telling a full disk apart.
 pub use rusqlite::ErrorCode as SqliteErrorCode;
+/// The catalog connection type handed to other stages.
+pub use rusqlite::Connection;
+/// rusqlite itself, for stages that query the catalog.
+pub use rusqlite;
 pub use upload::{Upload, UploadOptions};
 use writer::Writer;
 
@@ -173,7 +177,11 @@ pub(crate) struct Inner {
     used: AtomicU64,
     /// Bytes that may not be evicted (dirty), plus reservations.
     dirty: AtomicU64,
+    /// Bytes reserved by uploads not yet committed (part of `used` and `dirty`).
+    inflight: AtomicU64,
     limit: AtomicU64,
+    /// Signalled after every catalog commit, so downstream stages react at once.
+    changed: Arc<tokio::sync::Notify>,
     /// Writes slowed down because the dirty cache neared its bound, and their total pause.
     throttled_writes: AtomicU64,
     throttled_ns: AtomicU64,
@@ -222,13 +230,16 @@ impl Store {
         let limit = read_limit(&conn)?.unwrap_or_else(|| default_limit(dir));
         let (bytes, dirty): (i64, i64) =
             conn.query_row("SELECT blob_bytes, dirty_bytes FROM stats", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let changed = Arc::new(tokio::sync::Notify::new());
         let inner = Inner {
             dir: dir.to_owned(),
             catalog,
-            writer: Writer::start(conn),
+            writer: Writer::start(conn, changed.clone()),
+            changed,
             readers: Mutex::new(Vec::new()),
             used: AtomicU64::new(bytes.max(0) as u64),
             dirty: AtomicU64::new(dirty.max(0) as u64),
+            inflight: AtomicU64::new(0),
             limit: AtomicU64::new(limit),
             throttled_writes: AtomicU64::new(0),
             throttled_ns: AtomicU64::new(0),
@@ -301,6 +312,58 @@ impl Store {
     pub fn stats(&self) -> Result<Stats> {
         let limit = self.inner.limit.load(Ordering::Relaxed);
         self.read(|c| stats_on(c, limit))
+    }
+
+    /// Signalled after every catalog commit (a permit is kept when nobody waits).
+    pub fn changed(&self) -> Arc<tokio::sync::Notify> {
+        self.inner.changed.clone()
+    }
+
+    /// A read-only connection to the catalog in `dir`, for reports while the agents run.
+    pub fn open_read_only(dir: &Path) -> Result<rusqlite::Connection> {
+        let catalog = dir.join(constants::CATALOG_FILE);
+        if !catalog.exists() {
+            return Err(StoreError::NoCatalog { path: dir.to_owned() });
+        }
+        schema::init_sqlite();
+        let conn = rusqlite::Connection::open_with_flags(&catalog, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        Ok(conn)
+    }
+
+    /// Re-reads the committed totals from the catalog, so that changes made by other stages (the
+    /// uplink marking content safe, possibly from another process) reach the cache bound.
+    pub fn refresh_counters(&self) -> Result<()> {
+        let (bytes, dirty): (i64, i64) =
+            self.read(|c| Ok(c.query_row("SELECT blob_bytes, dirty_bytes FROM stats", [], |r| Ok((r.get(0)?, r.get(1)?)))?))?;
+        let inflight = self.inner.inflight.load(Ordering::Relaxed);
+        self.inner.used.store(bytes.max(0) as u64 + inflight, Ordering::Relaxed);
+        self.inner.dirty.store(dirty.max(0) as u64 + inflight, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Runs `f` on a read-only catalog connection; for stages that own tables in the catalog.
+    pub fn catalog_read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        self.read(f)
+    }
+
+    /// Runs `f` in the next group commit and returns once it is durable; for stages that own
+    /// tables in the catalog (the uplink). `f` runs on the writer thread: keep it short.
+    pub async fn catalog_write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        self.inner.writer.write(vec![], f).await
+    }
+
+    /// Like [`Store::catalog_write`], outside an async context.
+    pub fn catalog_write_blocking<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        self.inner.writer.write_blocking(vec![], f)
     }
 
     /// How many writes were slowed down by the cache bound since start, and for how long in all.

@@ -130,6 +130,31 @@ pub(crate) fn parent_of<'p>(conn: &Connection, user: UserId, path: &'p str) -> R
     Ok((node, name))
 }
 
+/// The canonical form of a path in the journal: components joined by '/', no leading slash.
+pub fn canonical(path: &str) -> Result<String> {
+    Ok(components(path)?.join("/"))
+}
+
+/// Appends one change to the journal (see the `changes` table), inside the caller's transaction.
+#[allow(clippy::too_many_arguments)]
+fn journal(
+    conn: &Connection,
+    user: UserId,
+    kind: &str,
+    path: &str,
+    to: Option<&str>,
+    blob: Option<i64>,
+    is_dir: bool,
+    now: i64,
+) -> Result<()> {
+    let to = to.map(canonical).transpose()?;
+    conn.prepare_cached(
+        "INSERT INTO changes (user_id, kind, path, to_path, blob_id, is_dir, at_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![user.0, kind, canonical(path)?, to, blob, is_dir, now])?;
+    Ok(())
+}
+
 fn touch(conn: &Connection, id: i64, now: i64) -> Result<()> {
     conn.prepare_cached("UPDATE nodes SET mtime_ns = ?2 WHERE id = ?1")?.execute(params![id, now])?;
     Ok(())
@@ -185,7 +210,7 @@ pub(crate) fn mkdir(conn: &Connection, user: UserId, path: &str, now: i64) -> Re
         return Err(StoreError::Exists { path: path.to_owned() });
     }
     insert_node(conn, user, parent.id, name, true, None, now)?;
-    Ok(())
+    journal(conn, user, "mkdir", path, None, None, true, now)
 }
 
 /// Removes a file (or, with `dir`, an empty directory); returns a blob freed by it.
@@ -212,6 +237,7 @@ pub(crate) fn remove(conn: &Connection, user: UserId, path: &str, dir: bool, now
     }
     conn.prepare_cached("DELETE FROM nodes WHERE id = ?1")?.execute([node.id])?;
     touch(conn, parent.id, now)?;
+    journal(conn, user, if dir { "rmdir" } else { "delete" }, path, None, None, dir, now)?;
     release_blob(conn, node.blob_id)
 }
 
@@ -270,6 +296,7 @@ pub(crate) fn rename(conn: &Connection, user: UserId, from: &str, to: &str, now:
         .execute(params![src.id, parent.id, name, now])?;
     touch(conn, old_parent, now)?;
     touch(conn, parent.id, now)?;
+    journal(conn, user, "rename", from, Some(to), src.blob_id, src.is_dir, now)?;
     Ok(freed)
 }
 
@@ -289,6 +316,7 @@ pub(crate) fn copy_file(conn: &Connection, user: UserId, from: &str, to: &str, n
         "INSERT INTO props (node_id, ns, name, prefix, xml) SELECT ?2, ns, name, prefix, xml FROM props WHERE node_id = ?1",
     )?
     .execute(params![src.id, id])?;
+    journal(conn, user, "put", to, None, src.blob_id, false, now)?;
     Ok(freed)
 }
 
@@ -308,10 +336,12 @@ pub(crate) fn put_file(
         Some(n) => {
             conn.prepare_cached("UPDATE nodes SET blob_id = ?2, mtime_ns = ?3 WHERE id = ?1")?
                 .execute(params![n.id, blob, now])?;
+            journal(conn, user, "put", path, None, Some(blob), false, now)?;
             release_blob(conn, n.blob_id)
         }
         None => {
             insert_node(conn, user, parent.id, name, false, Some(blob), now)?;
+            journal(conn, user, "put", path, None, Some(blob), false, now)?;
             Ok(None)
         }
     }

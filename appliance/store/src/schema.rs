@@ -112,6 +112,81 @@ pub(crate) fn init_sqlite() {
     });
 }
 
+/// Version 2: the change journal. Every namespace change appends one row in the same transaction,
+/// so the stages downstream (the uplink) learn about changes through the catalog alone, in order,
+/// across crashes, without reaching into the store's tables or code.
+const SCHEMA_V2: &str = r#"
+CREATE TABLE changes (
+    seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id  INTEGER NOT NULL,
+    kind     TEXT NOT NULL,   -- put | delete | rename | mkdir | rmdir
+    path     TEXT NOT NULL,   -- relative to the user's root, '/'-separated, no leading slash
+    to_path  TEXT,            -- rename target
+    blob_id  INTEGER,         -- put: the new content
+    is_dir   INTEGER NOT NULL DEFAULT 0,
+    at_ns    INTEGER NOT NULL
+);
+
+-- The uplink's tables: it alone writes them (the store only reads them, for status).
+CREATE TABLE destinations (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE,
+    config      TEXT NOT NULL,          -- JSON, never a secret (secrets live in DATA/secrets/)
+    created_ns  INTEGER NOT NULL,
+    state       TEXT NOT NULL DEFAULT 'ok',   -- ok | retrying | down
+    last_error  TEXT,
+    last_ok_ns  INTEGER
+);
+
+-- What each destination must hold, one row per object key: the content it should have
+-- (blob_id NULL: the object must be deleted) and how far that is.
+CREATE TABLE replicas (
+    dest_id      INTEGER NOT NULL REFERENCES destinations(id) ON DELETE CASCADE,
+    key          TEXT NOT NULL,
+    blob_id      INTEGER,
+    size         INTEGER NOT NULL DEFAULT 0,
+    hash         BLOB,
+    state        TEXT NOT NULL,         -- pending | done | conflict
+    remote_etag  TEXT,                  -- what we last wrote there, for If-Match
+    dirty_ns     INTEGER NOT NULL,      -- since when it waits (oldest first)
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    next_ns      INTEGER NOT NULL DEFAULT 0,
+    last_error   TEXT,
+    PRIMARY KEY (dest_id, key)
+) WITHOUT ROWID;
+CREATE INDEX replicas_queue ON replicas(dest_id, state, dirty_ns);
+CREATE INDEX replicas_blob ON replicas(blob_id);
+
+-- Multipart uploads in progress: the upload id and finished parts survive a crash.
+CREATE TABLE multipart (
+    dest_id     INTEGER NOT NULL REFERENCES destinations(id) ON DELETE CASCADE,
+    key         TEXT NOT NULL,
+    blob_id     INTEGER NOT NULL,
+    upload_id   TEXT NOT NULL,
+    part_size   INTEGER NOT NULL,
+    created_ns  INTEGER NOT NULL,
+    PRIMARY KEY (dest_id, key)
+) WITHOUT ROWID;
+CREATE TABLE multipart_parts (
+    dest_id      INTEGER NOT NULL,
+    key          TEXT NOT NULL,
+    part_number  INTEGER NOT NULL,
+    etag         TEXT NOT NULL,
+    PRIMARY KEY (dest_id, key, part_number),
+    FOREIGN KEY (dest_id, key) REFERENCES multipart(dest_id, key) ON DELETE CASCADE
+) WITHOUT ROWID;
+
+-- Objects changed in the cloud behind the gateway's back: kept there, kept here, shown to people.
+CREATE TABLE conflicts (
+    dest_id      INTEGER NOT NULL REFERENCES destinations(id) ON DELETE CASCADE,
+    key          TEXT NOT NULL,
+    remote_etag  TEXT,
+    local_hash   BLOB,
+    detected_ns  INTEGER NOT NULL,
+    PRIMARY KEY (dest_id, key)
+) WITHOUT ROWID;
+"#;
+
 /// Connection settings every connection gets; `synchronous = FULL` makes each commit durable.
 pub(crate) fn configure(conn: &Connection) -> Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
@@ -145,10 +220,19 @@ pub(crate) fn migrate(conn: &mut Connection, path: &std::path::Path) -> Result<(
     if version > supported {
         return Err(StoreError::SchemaTooNew { path: path.to_owned(), found: version, supported });
     }
-    if version < 1 {
+    if version < supported {
         let tx = conn.transaction()?;
-        tx.execute_batch(SCHEMA_V1)?;
-        tx.execute("INSERT INTO meta(key, value) VALUES ('schema_version', ?1)", [supported.to_string()])?;
+        if version < 1 {
+            tx.execute_batch(SCHEMA_V1)?;
+        }
+        if version < 2 {
+            tx.execute_batch(SCHEMA_V2)?;
+        }
+        tx.execute(
+            "INSERT INTO meta(key, value) VALUES ('schema_version', ?1) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [supported.to_string()],
+        )?;
         tx.commit()?;
     }
     Ok(())

@@ -139,6 +139,7 @@ impl Upload {
             return Err(StoreError::Full { path: self.path.clone(), used: used - n, limit, needed: n });
         }
         inner.dirty.fetch_add(n, Ordering::Relaxed);
+        inner.inflight.fetch_add(n, Ordering::Relaxed);
         self.reserved += n;
         Ok(())
     }
@@ -320,7 +321,7 @@ impl Upload {
             }
             Err(e) => {
                 let _ = std::fs::remove_file(&final_path);
-                self.release();
+                self.unsettle(len);
                 Err(e)
             }
         }
@@ -357,7 +358,7 @@ impl Upload {
                 Ok(node)
             }
             Err(e) => {
-                self.release();
+                self.unsettle(len);
                 Err(e)
             }
         }
@@ -373,13 +374,23 @@ impl Upload {
             inner.used.fetch_sub(self.reserved - len, Ordering::Relaxed);
             inner.dirty.fetch_sub(self.reserved - len, Ordering::Relaxed);
         }
-        self.reserved = len;
+        // The bytes now count as committed content, which refresh_counters reads from the catalog.
+        inner.inflight.fetch_sub(self.reserved, Ordering::Relaxed);
+        self.reserved = 0;
+    }
+
+    /// Takes back settled bytes whose commit failed.
+    fn unsettle(&mut self, len: u64) {
+        let inner = inner(&self.store);
+        inner.used.fetch_sub(len, Ordering::Relaxed);
+        inner.dirty.fetch_sub(len, Ordering::Relaxed);
     }
 
     fn release(&mut self) {
         let inner = inner(&self.store);
         inner.used.fetch_sub(self.reserved, Ordering::Relaxed);
         inner.dirty.fetch_sub(self.reserved, Ordering::Relaxed);
+        inner.inflight.fetch_sub(self.reserved, Ordering::Relaxed);
         self.reserved = 0;
     }
 }

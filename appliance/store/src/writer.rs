@@ -79,11 +79,11 @@ pub(crate) struct Writer {
 
 impl Writer {
     /// Starts the writer thread on `conn`.
-    pub(crate) fn start(conn: Connection) -> Writer {
+    pub(crate) fn start(conn: Connection, changed: std::sync::Arc<tokio::sync::Notify>) -> Writer {
         let (tx, rx) = mpsc::channel::<Box<dyn Job>>();
         std::thread::Builder::new()
             .name("catalog-writer".into())
-            .spawn(move || run(conn, rx))
+            .spawn(move || run(conn, rx, changed))
             .expect("spawn catalog writer thread");
         Writer { tx }
     }
@@ -127,7 +127,7 @@ impl Writer {
 /// Most jobs one group takes, so that a flood of requests still gets answered in bounded time.
 const MAX_GROUP: usize = 512;
 
-fn run(conn: Connection, rx: mpsc::Receiver<Box<dyn Job>>) {
+fn run(conn: Connection, rx: mpsc::Receiver<Box<dyn Job>>, changed: std::sync::Arc<tokio::sync::Notify>) {
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
         while jobs.len() < MAX_GROUP {
@@ -137,8 +137,9 @@ fn run(conn: Connection, rx: mpsc::Receiver<Box<dyn Job>>) {
             }
         }
         let committed = run_group(&conn, &mut jobs);
-        if let Err(e) = &committed {
-            log::error!("catalog commit of {} changes failed: {e}", jobs.len());
+        match &committed {
+            Ok(()) => changed.notify_one(),
+            Err(e) => log::error!("catalog commit of {} changes failed: {e}", jobs.len()),
         }
         for job in jobs {
             job.finish(committed.clone());

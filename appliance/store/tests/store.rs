@@ -119,3 +119,31 @@ async fn writers_are_slowed_down_near_the_bound_then_refused() {
     let after = s.stats().unwrap();
     assert_eq!((before.files, before.bytes), (after.files, after.bytes));
 }
+
+#[tokio::test]
+async fn every_namespace_change_is_journaled_in_order() {
+    let (_dir, s, u) = store();
+    put(&s, u, "/a", b"1").await;
+    s.mkdir(u, "/d").await.unwrap();
+    s.rename(u, "/a", "/d/b").await.unwrap();
+    s.copy_file(u, "/d/b", "/c").await.unwrap();
+    s.remove(u, "/c", false).await.unwrap();
+    s.rename(u, "/d", "/e").await.unwrap();
+    let journal: Vec<(String, String, Option<String>)> = s
+        .catalog_read(|c| {
+            let mut stmt = c.prepare("SELECT kind, path, to_path FROM changes ORDER BY seq")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+        .unwrap();
+    let expect = [
+        ("put", "a", None),
+        ("mkdir", "d", None),
+        ("rename", "a", Some("d/b")),
+        ("put", "c", None),
+        ("delete", "c", None),
+        ("rename", "d", Some("e")),
+    ];
+    let got: Vec<(&str, &str, Option<&str>)> = journal.iter().map(|(k, p, t)| (k.as_str(), p.as_str(), t.as_deref())).collect();
+    assert_eq!(got, expect);
+}
