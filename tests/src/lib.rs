@@ -2,6 +2,8 @@
 //! process on a data directory, talk to it over HTTP (including raw, deliberately malformed
 //! requests that an HTTP library would refuse to send), and make deterministic file content.
 
+pub mod garage;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -51,9 +53,23 @@ pub struct Gateway {
     /// Its listen address.
     pub addr: SocketAddr,
     extra: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 impl Gateway {
+    /// Like [`Gateway::start`], with extra environment variables (uplink tunables).
+    pub fn start_with_env(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Gateway {
+        let mut g = Gateway {
+            child: None,
+            dir: dir.to_owned(),
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        };
+        g.restart();
+        g
+    }
+
     /// Starts a gateway on `dir` and waits until it answers.
     pub fn start(dir: &Path, extra: &[&str]) -> Gateway {
         let mut g = Gateway {
@@ -61,6 +77,7 @@ impl Gateway {
             dir: dir.to_owned(),
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            env: Vec::new(),
         };
         g.restart();
         g
@@ -73,6 +90,7 @@ impl Gateway {
         let child = Command::new(bin())
             .args(["gateway", "--data", self.dir.to_str().unwrap(), "--listen", "127.0.0.1:0"])
             .args(&self.extra)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
@@ -224,4 +242,110 @@ pub async fn list(client: &reqwest::Client, url: &str, user: &str) -> Vec<String
 /// Every file below the data directory's `staging/` folder (uploads in progress or leftovers).
 pub fn staging_files(dir: &Path) -> usize {
     std::fs::read_dir(dir.join("staging")).map(|d| d.count()).unwrap_or(0)
+}
+
+/// Adds S3 destination `name` (bucket `bucket` of `garage`) to the data directory `dir`, through
+/// the CLI as an owner would, credentials in the environment.
+pub fn remote_add_s3(dir: &Path, name: &str, endpoint: &str, region: &str, bucket: &str, creds: &(String, String)) {
+    let out = Command::new(bin())
+        .args(["remote", "add", name, "--data", dir.to_str().unwrap(), "--endpoint", endpoint, "--region", region])
+        .args(["--bucket", bucket, "--path-style"])
+        .env("AWS_ACCESS_KEY_ID", &creds.0)
+        .env("AWS_SECRET_ACCESS_KEY", &creds.1)
+        .output()
+        .expect("run microcloud remote add");
+    assert!(out.status.success(), "remote add {name}: {}", String::from_utf8_lossy(&out.stderr));
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!all.contains(&creds.1), "remote add printed the secret");
+}
+
+/// An S3 client on a bucket, for checking what the gateway put there (and for changing it
+/// behind the gateway's back).
+pub fn s3(endpoint: &str, region: &str, bucket: &str, creds: &(String, String)) -> microcloud_remotes::Remote {
+    use microcloud_remotes::{Credentials, Remote, RemoteConfig, RemoteKind};
+    let cfg = RemoteConfig {
+        name: format!("check-{bucket}"),
+        kind: RemoteKind::S3 {
+            endpoint: endpoint.to_owned(),
+            region: region.to_owned(),
+            bucket: bucket.to_owned(),
+            prefix: String::new(),
+            path_style: true,
+        },
+    };
+    Remote::new(cfg, Some(Credentials { access_key_id: creds.0.clone(), secret_access_key: creds.1.clone() })).unwrap()
+}
+
+/// Runs `microcloud flush --data DIR --timeout SECS`; returns its exit status and output.
+pub fn flush(dir: &Path, timeout_secs: u32) -> (bool, String) {
+    let out = Command::new(bin())
+        .args(["flush", "--data", dir.to_str().unwrap(), "--timeout", &timeout_secs.to_string()])
+        .output()
+        .expect("run microcloud flush");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+/// `microcloud status --json` of `dir`.
+pub fn status_json(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&microcloud(&["status", "--data", dir.to_str().unwrap(), "--json"], "")).unwrap()
+}
+
+/// A TCP proxy on loopback that counts the bytes clients send through it, for tests that must
+/// tell how much was uploaded (a resumed multipart upload must not send finished parts again).
+pub struct CountingProxy {
+    /// Where clients connect.
+    pub addr: SocketAddr,
+    /// Bytes sent by clients so far.
+    pub sent: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl CountingProxy {
+    /// Starts a proxy to `target` on the current tokio runtime.
+    pub async fn start(target: SocketAddr) -> CountingProxy {
+        CountingProxy::start_limited(target, None).await
+    }
+
+    /// Like `start`, passing at most `limit` bytes per second per connection upstream (so that
+    /// uploads last long enough to be interrupted).
+    pub async fn start_limited(target: SocketAddr, limit: Option<u64>) -> CountingProxy {
+        use std::sync::atomic::Ordering;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = sent.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let counter = counter.clone();
+                tokio::spawn(async move {
+                    let Ok(server) = tokio::net::TcpStream::connect(target).await else { return };
+                    let (mut cr, mut cw) = client.into_split();
+                    let (mut sr, mut sw) = server.into_split();
+                    let up = async {
+                        let mut buf = vec![0u8; 64 * 1024];
+                        loop {
+                            let n = match cr.read(&mut buf).await {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => n,
+                            };
+                            counter.fetch_add(n as u64, Ordering::Relaxed);
+                            if let Some(rate) = limit {
+                                tokio::time::sleep(Duration::from_secs_f64(n as f64 / rate as f64)).await;
+                            }
+                            if sw.write_all(&buf[..n]).await.is_err() {
+                                break;
+                            }
+                        }
+                        let _ = sw.shutdown().await;
+                    };
+                    let down = async {
+                        let _ = tokio::io::copy(&mut sr, &mut cw).await;
+                        let _ = cw.shutdown().await;
+                    };
+                    tokio::join!(up, down);
+                });
+            }
+        });
+        CountingProxy { addr, sent }
+    }
 }

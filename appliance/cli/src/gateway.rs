@@ -89,15 +89,24 @@ pub fn run(args: Args) -> Result<(), CliError> {
             Err(e) => log::warn!("blob garbage collection: {e}"),
         });
 
+        // The uplink runs beside the LAN service in this process (its own unit on the appliance).
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let uplink = microcloud_uplink::Uplink::new(store.clone(), microcloud_uplink::Settings::from_env());
+        let mut rx = stop_rx.clone();
+        let uplink_task = tokio::spawn(uplink.run(async move {
+            let _ = rx.changed().await;
+        }));
         let service = LanService::new(store);
         service.serve(listener, shutdown_signal()).await;
+        let _ = stop_tx.send(true);
+        let _ = uplink_task.await;
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
         log::info!("stopped");
         Ok::<(), CliError>(())
     })
 }
 
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
     tokio::select! {

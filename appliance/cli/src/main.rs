@@ -2,9 +2,14 @@
 //! box (`status`, `user`). Every subcommand works on a data directory, so the same binary serves
 //! the image (where the data partition is the data directory) and development on loopback.
 
+mod flush;
 mod gateway;
+mod remote;
+mod restore;
+mod scrub;
 mod size;
 mod status;
+mod uplink;
 mod user;
 
 use std::path::PathBuf;
@@ -34,6 +39,20 @@ enum Command {
     /// Manage the users who may read and write files over WebDAV.
     #[command(subcommand)]
     User(user::Command),
+    /// Manage the cloud destinations every file is persisted to.
+    #[command(subcommand)]
+    Remote(remote::Command),
+    /// Wait until every file is safe at every destination, with progress.
+    Flush(flush::Args),
+    /// Rebuild a blank box from one destination: users, directories and files come back from
+    /// the destination's manifest (or its objects' metadata); content is fetched when first read.
+    Restore(restore::Args),
+    /// Check that every destination still holds every file (presence, size, hash; optionally
+    /// reading objects in full) and queue the repair of what is missing or damaged.
+    Scrub(scrub::Args),
+    /// Run only the uplink agent (the gateway runs it too; this is for running it as its own
+    /// service, with its own privileges).
+    Uplink(uplink::Args),
 }
 
 /// Where every subcommand finds the box's state.
@@ -51,6 +70,10 @@ pub enum CliError {
     Store(#[from] microcloud_store::StoreError),
     #[error(transparent)]
     Account(#[from] microcloud_accounts::AccountError),
+    #[error(transparent)]
+    Destination(#[from] microcloud_uplink::DestinationError),
+    #[error(transparent)]
+    Uplink(#[from] microcloud_uplink::UplinkError),
     #[error("{0}")]
     Usage(String),
     #[error("{what}: {source}")]
@@ -63,6 +86,11 @@ fn main() -> ExitCode {
         Command::Gateway(a) => gateway::run(a),
         Command::Status(a) => status::run(a),
         Command::User(c) => user::run(c),
+        Command::Remote(c) => remote::run(c),
+        Command::Flush(a) => flush::run(a),
+        Command::Scrub(a) => scrub::run(a),
+        Command::Restore(a) => restore::run(a),
+        Command::Uplink(a) => uplink::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -21,8 +21,8 @@ pub struct Args {
 }
 
 #[derive(Serialize)]
-struct GatewayState {
-    running: bool,
+pub struct GatewayState {
+    pub running: bool,
     pid: Option<u32>,
     url: Option<String>,
 }
@@ -38,10 +38,18 @@ struct Report {
     dirty_bytes: u64,
     cache_limit: u64,
     cache_used_fraction: f64,
+    destinations: Vec<microcloud_uplink::DestinationStatus>,
+    conflicts: Vec<Conflict>,
+}
+
+#[derive(Serialize)]
+struct Conflict {
+    destination: String,
+    key: String,
 }
 
 /// Whether a gateway holds the data directory's lock, and what it wrote there.
-fn gateway_state(dir: &Path) -> GatewayState {
+pub fn gateway_state(dir: &Path) -> GatewayState {
     let path = dir.join(constants::GATEWAY_LOCK_FILE);
     let Ok(file) = std::fs::File::open(&path) else {
         return GatewayState { running: false, pid: None, url: None };
@@ -62,6 +70,13 @@ pub fn run(args: Args) -> Result<(), CliError> {
     let dir = args.data.data;
     let stats = Store::inspect(&dir)?;
     let gateway = gateway_state(&dir);
+    let conn = Store::open_read_only(&dir)?;
+    let uplink = microcloud_uplink::status::read(&conn).map_err(microcloud_store::StoreError::from)?;
+    let conflicts = microcloud_uplink::status::conflicts(&conn)
+        .map_err(microcloud_store::StoreError::from)?
+        .into_iter()
+        .map(|(destination, key)| Conflict { destination, key })
+        .collect();
     let fraction = if stats.cache_limit > 0 { stats.bytes as f64 / stats.cache_limit as f64 } else { 0.0 };
     let report = Report {
         data: dir.display().to_string(),
@@ -73,6 +88,8 @@ pub fn run(args: Args) -> Result<(), CliError> {
         dirty_bytes: stats.dirty_bytes,
         cache_limit: stats.cache_limit,
         cache_used_fraction: fraction,
+        destinations: uplink.destinations,
+        conflicts,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report).expect("report serializes"));
@@ -98,5 +115,23 @@ pub fn run(args: Args) -> Result<(), CliError> {
         human(report.cache_limit),
         fraction * 100.0
     );
+    if report.destinations.is_empty() {
+        println!("clouds:   none configured (files stay on this box only; add one with `microcloud remote add`)");
+    }
+    for d in &report.destinations {
+        println!(
+            "cloud {}: {}, {} files ({}) pending, oldest {:.0} s{}{}",
+            d.name,
+            d.state,
+            d.pending_files,
+            human(d.pending_bytes),
+            d.oldest_pending_age_seconds,
+            if d.conflicts > 0 { format!(", {} in conflict", d.conflicts) } else { String::new() },
+            d.last_error.as_deref().map(|e| format!("\n    last error: {e}")).unwrap_or_default()
+        );
+    }
+    for c in &report.conflicts {
+        println!("conflict: {} at {} was changed in the cloud by someone else (both copies kept)", c.key, c.destination);
+    }
     Ok(())
 }

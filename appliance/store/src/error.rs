@@ -50,6 +50,12 @@ pub enum StoreError {
     /// The data directory has no catalog (and was not to be created).
     #[error("{path}: no microcloud catalog here (run `microcloud gateway --data` or `microcloud user add` to create one)")]
     NoCatalog { path: PathBuf },
+    /// Content could not be had right now (evicted and no destination answers).
+    #[error("{what} is not available: {why}")]
+    Unavailable { what: String, why: String },
+    /// Content fetched back did not match its hash.
+    #[error("{what}: fetched content does not match its hash (expected {expected}, got {got})")]
+    HashMismatch { what: String, expected: String, got: String },
     /// A SQLite error from the catalog.
     #[error("catalog: {0}")]
     Sql(#[from] rusqlite::Error),

@@ -29,7 +29,7 @@ pub use rusqlite::ErrorCode as SqliteErrorCode;
 pub use rusqlite::Connection;
 /// rusqlite itself, for stages that query the catalog.
 pub use rusqlite;
-pub use upload::{Upload, UploadOptions};
+pub use upload::{Refill, Upload, UploadOptions};
 use writer::Writer;
 
 /// A user's id in the catalog.
@@ -127,6 +127,20 @@ pub enum Content {
     Inline(bytes::Bytes),
     /// A blob file.
     File(PathBuf),
+    /// Evicted from local storage (safe at every destination): fetch it back first.
+    Evicted {
+        /// Content size.
+        size: u64,
+        /// Content hash, to verify what comes back.
+        hash: [u8; 32],
+    },
+}
+
+/// Brings evicted content back from a destination; the uplink implements it, so that the LAN
+/// service never needs cloud credentials.
+pub trait Fetcher: Send + Sync {
+    /// Makes blob `blob` local again (verified against its hash) or fails.
+    fn fetch(&self, blob: i64) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send + '_>>;
 }
 
 /// A WebDAV dead property stored on a node.
@@ -182,6 +196,8 @@ pub(crate) struct Inner {
     limit: AtomicU64,
     /// Signalled after every catalog commit, so downstream stages react at once.
     changed: Arc<tokio::sync::Notify>,
+    /// Brings evicted content back (installed by the uplink).
+    fetcher: std::sync::RwLock<Option<Arc<dyn Fetcher>>>,
     /// Writes slowed down because the dirty cache neared its bound, and their total pause.
     throttled_writes: AtomicU64,
     throttled_ns: AtomicU64,
@@ -236,6 +252,7 @@ impl Store {
             catalog,
             writer: Writer::start(conn, changed.clone()),
             changed,
+            fetcher: std::sync::RwLock::new(None),
             readers: Mutex::new(Vec::new()),
             used: AtomicU64::new(bytes.max(0) as u64),
             dirty: AtomicU64::new(dirty.max(0) as u64),
@@ -292,15 +309,151 @@ impl Store {
 
     /// The content of a committed blob: in the catalog for small files, else a file.
     pub fn content(&self, blob: i64) -> Result<Content> {
-        let data: Option<Vec<u8>> = self.read(|c| {
-            Ok(c.prepare_cached("SELECT data FROM inline_blobs WHERE id = ?1")?
-                .query_row([blob], |r| r.get(0))
-                .optional()?)
+        type Row = (i64, Vec<u8>, bool, Option<Vec<u8>>);
+        let row: Option<Row> = self.read(|c| {
+            Ok(c.prepare_cached(
+                "SELECT b.size, b.hash, b.local, i.data FROM blobs b LEFT JOIN inline_blobs i ON i.id = b.id WHERE b.id = ?1",
+            )?
+            .query_row([blob], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .optional()?)
         })?;
-        Ok(match data {
-            Some(d) => Content::Inline(bytes::Bytes::from(d)),
-            None => Content::File(self.blob_path(blob)),
+        let Some((size, hash, local, data)) = row else {
+            return Err(StoreError::NotFound { path: format!("blob {blob:016x}") });
+        };
+        Ok(match (data, local) {
+            (Some(d), _) => Content::Inline(bytes::Bytes::from(d)),
+            (None, true) => Content::File(self.blob_path(blob)),
+            (None, false) => Content::Evicted { size: size as u64, hash: hash.try_into().unwrap_or([0; 32]) },
         })
+    }
+
+    /// Installs the fetcher that brings evicted content back.
+    pub fn set_fetcher(&self, fetcher: Arc<dyn Fetcher>) {
+        *self.inner.fetcher.write().unwrap() = Some(fetcher);
+    }
+
+    /// The content of `blob`, fetched back from a destination first if it was evicted.
+    pub async fn local_content(&self, blob: i64) -> Result<Content> {
+        for _ in 0..3 {
+            match self.content(blob)? {
+                Content::Evicted { .. } => {
+                    let fetcher = self.inner.fetcher.read().unwrap().clone();
+                    let Some(f) = fetcher else {
+                        return Err(StoreError::Unavailable {
+                            what: format!("blob {blob:016x}"),
+                            why: "its content was evicted and no uplink runs to fetch it back".into(),
+                        });
+                    };
+                    f.fetch(blob).await?;
+                }
+                Content::File(p) if !p.exists() => {
+                    // Evicted between the lookup and now: look again.
+                    continue;
+                }
+                c => return Ok(c),
+            }
+        }
+        Err(StoreError::Unavailable { what: format!("blob {blob:016x}"), why: "content kept moving away".into() })
+    }
+
+    /// Bytes of content on local storage (committed and reserved).
+    pub fn used_bytes(&self) -> u64 {
+        self.inner.used.load(Ordering::Relaxed)
+    }
+
+    /// Evicts content that is safe at every destination, oldest first, until `want` bytes are
+    /// freed or nothing more may go; returns the bytes freed. Small content kept in the catalog
+    /// is not evicted (it frees nothing worth the round trip).
+    pub async fn evict(&self, want: u64) -> Result<u64> {
+        let mut freed = 0u64;
+        while freed < want {
+            let batch: Vec<(i64, u64)> = self
+                .inner
+                .writer
+                .write(vec![], |c| {
+                    let mut stmt = c.prepare_cached(
+                        "SELECT id, size FROM blobs WHERE durability = 'cloud:all' AND local = 1 \
+                         AND NOT EXISTS (SELECT 1 FROM inline_blobs i WHERE i.id = blobs.id) \
+                         ORDER BY created_ns LIMIT 64",
+                    )?;
+                    let rows: Vec<(i64, i64)> =
+                        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+                    for (id, _) in &rows {
+                        c.prepare_cached("UPDATE blobs SET local = 0 WHERE id = ?1")?.execute([id])?;
+                    }
+                    Ok(rows.into_iter().map(|(id, size)| (id, size as u64)).collect())
+                })
+                .await?;
+            if batch.is_empty() {
+                break;
+            }
+            for (id, size) in batch {
+                let p = self.blob_path(id);
+                if let Err(e) = std::fs::remove_file(&p) {
+                    log::warn!("{}: evicting: {e}", p.display());
+                }
+                self.inner.used.fetch_sub(size.min(self.inner.used.load(Ordering::Relaxed)), Ordering::Relaxed);
+                freed += size;
+            }
+        }
+        if freed > 0 {
+            log::info!("evicted {freed} bytes of content that is safe at every destination");
+        }
+        Ok(freed)
+    }
+
+    /// Recreates a file whose content is not local (only at a destination): used by restore.
+    /// Missing parent directories are created. The content is fetched on first read.
+    pub async fn restore_file(&self, user: UserId, path: &str, size: u64, hash: [u8; 32], mtime_ns: i64) -> Result<i64> {
+        let path = path.to_owned();
+        self.inner
+            .writer
+            .write(vec![], move |c| {
+                let comps: Vec<String> = namespace::components(&path)?.into_iter().map(str::to_owned).collect();
+                let now = now_ns();
+                for i in 1..comps.len() {
+                    let dir = comps[..i].join("/");
+                    match namespace::resolve(c, user, &dir)? {
+                        Some(n) if n.is_dir => {}
+                        Some(_) => return Err(StoreError::NotDir { path: dir }),
+                        None => namespace::mkdir(c, user, &dir, now)?,
+                    }
+                }
+                let blob = (rand::random::<u64>() >> 2) as i64 + 1;
+                c.prepare_cached("INSERT INTO blobs (id, size, hash, created_ns, local) VALUES (?1, ?2, ?3, ?4, 0)")?
+                    .execute(params![blob, size as i64, hash.as_slice(), now])?;
+                namespace::put_file(c, user, &path, blob, true, now)?;
+                c.prepare_cached("UPDATE nodes SET mtime_ns = ?3 WHERE user_id = ?1 AND blob_id = ?2")?
+                    .execute(params![user.0, blob, mtime_ns])?;
+                Ok(blob)
+            })
+            .await
+    }
+
+    /// Creates a directory and its missing parents (restore).
+    pub async fn mkdir_all(&self, user: UserId, path: &str) -> Result<()> {
+        let path = path.to_owned();
+        self.inner
+            .writer
+            .write(vec![], move |c| {
+                let comps: Vec<String> = namespace::components(&path)?.into_iter().map(str::to_owned).collect();
+                let now = now_ns();
+                for i in 1..=comps.len() {
+                    let dir = comps[..i].join("/");
+                    match namespace::resolve(c, user, &dir)? {
+                        Some(n) if n.is_dir => {}
+                        Some(_) => return Err(StoreError::NotDir { path: dir }),
+                        None => namespace::mkdir(c, user, &dir, now)?,
+                    }
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    /// Starts writing evicted content back (see [`Refill`]).
+    pub fn begin_refill(&self, blob: i64) -> Result<upload::Refill> {
+        upload::Refill::begin(self.clone(), blob)
     }
 
     /// Path of a committed blob's file.

@@ -127,6 +127,24 @@ CREATE TABLE changes (
     at_ns    INTEGER NOT NULL
 );
 
+-- Eviction: content that is safe at every destination may leave local storage (local = 0) and
+-- is fetched back from a destination on the next read. blob_bytes counts local content only.
+ALTER TABLE blobs ADD COLUMN local INTEGER NOT NULL DEFAULT 1;
+CREATE INDEX blobs_evictable ON blobs(durability, local, created_ns);
+DROP TRIGGER blobs_ins;
+CREATE TRIGGER blobs_ins AFTER INSERT ON blobs BEGIN
+    UPDATE stats SET blobs = blobs + 1, blob_bytes = blob_bytes + (CASE WHEN NEW.local THEN NEW.size ELSE 0 END),
+        dirty_bytes = dirty_bytes + (CASE WHEN NEW.durability != 'cloud:all' THEN NEW.size ELSE 0 END);
+END;
+DROP TRIGGER blobs_del;
+CREATE TRIGGER blobs_del AFTER DELETE ON blobs BEGIN
+    UPDATE stats SET blobs = blobs - 1, blob_bytes = blob_bytes - (CASE WHEN OLD.local THEN OLD.size ELSE 0 END),
+        dirty_bytes = dirty_bytes - (CASE WHEN OLD.durability != 'cloud:all' THEN OLD.size ELSE 0 END);
+END;
+CREATE TRIGGER blobs_local AFTER UPDATE OF local ON blobs WHEN OLD.local != NEW.local BEGIN
+    UPDATE stats SET blob_bytes = blob_bytes + (CASE WHEN NEW.local THEN NEW.size ELSE -NEW.size END);
+END;
+
 -- The uplink's tables: it alone writes them (the store only reads them, for status).
 CREATE TABLE destinations (
     id          INTEGER PRIMARY KEY,

@@ -477,3 +477,136 @@ impl<'a> BlobWriter<'a> {
         Ok((hash, len))
     }
 }
+
+/// Writing evicted content back: the bytes come from a destination, are hashed and written to
+/// staging, and only when size and hash match the catalog are they moved into place and the
+/// blob marked local again. A mismatch leaves nothing behind.
+pub struct Refill {
+    store: Store,
+    blob: i64,
+    size: u64,
+    hash: [u8; 32],
+    staging: PathBuf,
+    file: Option<File>,
+    hasher: blake3::Hasher,
+    written: u64,
+    reserved: u64,
+    finished: bool,
+}
+
+impl Refill {
+    pub(crate) fn begin(store: Store, blob: i64) -> Result<Refill> {
+        let (size, hash): (i64, Vec<u8>) = store.read(|c| {
+            Ok(c.prepare_cached("SELECT size, hash FROM blobs WHERE id = ?1")?.query_row([blob], |r| Ok((r.get(0)?, r.get(1)?)))?)
+        })?;
+        let size = size as u64;
+        let inner = inner(&store);
+        let limit = inner.limit.load(Ordering::Relaxed);
+        let used = inner.used.fetch_add(size, Ordering::Relaxed) + size;
+        if used > limit {
+            inner.used.fetch_sub(size, Ordering::Relaxed);
+            return Err(StoreError::Full { path: format!("blob {blob:016x}"), used: used - size, limit, needed: size });
+        }
+        inner.inflight.fetch_add(size, Ordering::Relaxed);
+        // A name of its own in staging: an upload of the same id never exists (ids are random).
+        let staging = store.dir().join(constants::STAGING_DIR).join(format!("refill-{blob:016x}-{:08x}", rand::random::<u32>()));
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&staging)
+            .map_err(|e| StoreError::io(&staging, e))?;
+        Ok(Refill {
+            store,
+            blob,
+            size,
+            hash: hash.try_into().unwrap_or([0; 32]),
+            staging,
+            file: Some(file),
+            hasher: blake3::Hasher::new(),
+            written: 0,
+            reserved: size,
+            finished: false,
+        })
+    }
+
+    /// The content size the catalog expects.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Appends the next bytes.
+    pub async fn write(&mut self, data: Bytes) -> Result<()> {
+        self.written += data.len() as u64;
+        if self.written > self.size {
+            return Err(self.mismatch("more bytes than expected"));
+        }
+        self.hasher.update(&data);
+        let mut file = self.file.take().expect("refill file");
+        let path = self.staging.clone();
+        let (file, r) = tokio::task::spawn_blocking(move || {
+            let r = std::io::Write::write_all(&mut file, &data);
+            (file, r)
+        })
+        .await
+        .map_err(|_| StoreError::WriterGone)?;
+        self.file = Some(file);
+        r.map_err(|e| StoreError::io(path, e))
+    }
+
+    fn mismatch(&self, got: &str) -> StoreError {
+        StoreError::HashMismatch {
+            what: format!("blob {:016x}", self.blob),
+            expected: blake3::Hash::from_bytes(self.hash).to_hex().to_string(),
+            got: got.to_owned(),
+        }
+    }
+
+    /// Verifies, makes durable and installs the content.
+    pub async fn finish(mut self) -> Result<()> {
+        let got = self.hasher.finalize();
+        if self.written != self.size || got != blake3::Hash::from_bytes(self.hash) {
+            return Err(self.mismatch(&format!("{} ({} bytes)", got.to_hex(), self.written)));
+        }
+        let file = self.file.take().expect("refill file");
+        let (staging, dest) = (self.staging.clone(), blob_path(self.store.dir(), self.blob));
+        let d = dest.clone();
+        tokio::task::spawn_blocking(move || {
+            file.sync_data().map_err(|e| StoreError::io(&staging, e))?;
+            if let Some(parent) = d.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| StoreError::io(parent, e))?;
+            }
+            std::fs::rename(&staging, &d).map_err(|e| StoreError::io(&d, e))
+        })
+        .await
+        .map_err(|_| StoreError::WriterGone)??;
+        let blob = self.blob;
+        let dirs = vec![dest.parent().expect("blob has a parent").to_owned()];
+        let r = self
+            .store
+            .writer()
+            .write(dirs, move |c| {
+                c.prepare_cached("UPDATE blobs SET local = 1 WHERE id = ?1")?.execute([blob])?;
+                Ok(())
+            })
+            .await;
+        if let Err(e) = r {
+            let _ = std::fs::remove_file(&dest);
+            return Err(e);
+        }
+        self.finished = true;
+        inner(&self.store).inflight.fetch_sub(self.reserved, Ordering::Relaxed);
+        self.reserved = 0;
+        Ok(())
+    }
+}
+
+impl Drop for Refill {
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = std::fs::remove_file(&self.staging);
+            let inner = inner(&self.store);
+            inner.used.fetch_sub(self.reserved, Ordering::Relaxed);
+            inner.inflight.fetch_sub(self.reserved, Ordering::Relaxed);
+        }
+    }
+}

@@ -50,6 +50,10 @@ pub(crate) fn fs_error(e: StoreError) -> FsError {
             log::warn!("write refused, catalog disk full: {e}");
             FsError::InsufficientStorage
         }
+        StoreError::Unavailable { .. } | StoreError::HashMismatch { .. } => {
+            log::warn!("read-through failed: {e}");
+            FsError::GeneralFailure
+        }
         StoreError::Incomplete { .. } => {
             log::info!("{e}");
             FsError::GeneralFailure
@@ -124,19 +128,20 @@ impl DavFileSystem for UserFs {
         async move {
             let p = store_path(path)?;
             if options.write {
-                let up = self
-                    .store
-                    .begin_upload(
-                        self.user,
-                        &p,
-                        UploadOptions {
-                            expected_size: options.size,
-                            create_new: options.create_new,
-                            must_exist: !options.create,
-                            keep_existing: !options.truncate,
-                        },
-                    )
-                    .map_err(fs_error)?;
+                let opts = UploadOptions {
+                    expected_size: options.size,
+                    create_new: options.create_new,
+                    must_exist: !options.create,
+                    keep_existing: !options.truncate,
+                };
+                let up = match self.store.begin_upload(self.user, &p, opts.clone()) {
+                    // Room may be made by evicting content that is safe in the cloud.
+                    Err(StoreError::Full { needed, .. }) if self.store.evict(needed).await.unwrap_or(0) >= needed => {
+                        self.store.begin_upload(self.user, &p, opts)
+                    }
+                    r => r,
+                }
+                .map_err(fs_error)?;
                 return Ok(Box::new(WriteFile { upload: Some(up), committed: None }) as Box<dyn DavFile>);
             }
             let node = self.store.lookup(self.user, &p).map_err(fs_error)?;
@@ -144,12 +149,14 @@ impl DavFileSystem for UserFs {
                 return Err(FsError::Forbidden);
             }
             let blob = node.blob_id.ok_or(FsError::NotFound)?;
-            let source = match self.store.content(blob).map_err(fs_error)? {
+            // Evicted content comes back from a destination first (read-through).
+            let source = match self.store.local_content(blob).await.map_err(fs_error)? {
                 Content::Inline(data) => Source::Memory(data, 0),
                 Content::File(bp) => Source::File(tokio::fs::File::open(&bp).await.map_err(|e| {
                     log::error!("{}: cannot open content of {p}: {e}", bp.display());
                     FsError::GeneralFailure
                 })?),
+                Content::Evicted { .. } => return Err(FsError::GeneralFailure),
             };
             Ok(Box::new(ReadFile { node, source }) as Box<dyn DavFile>)
         }

@@ -1,0 +1,147 @@
+//! `microcloud remote`: the cloud destinations every file is persisted to.
+
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+
+use microcloud_remotes::{Credentials, RemoteConfig, RemoteKind};
+use microcloud_store::{OpenOptions, Store};
+
+use crate::{CliError, DataArg};
+
+/// Where a destination is: S3-compatible storage or a directory.
+#[derive(clap::Args, Clone)]
+pub struct Spec {
+    /// S3 endpoint URL, e.g. https://s3.eu-west-1.amazonaws.com or http://127.0.0.1:3900.
+    #[arg(long, value_name = "URL", conflicts_with = "dir", requires = "bucket")]
+    endpoint: Option<String>,
+    /// S3 region (as the provider names it).
+    #[arg(long, default_value = "us-east-1")]
+    region: String,
+    /// Bucket name.
+    #[arg(long)]
+    bucket: Option<String>,
+    /// Key prefix inside the bucket (objects go to PREFIX/user/path).
+    #[arg(long, default_value = "")]
+    prefix: String,
+    /// Address the bucket in the path (http://endpoint/bucket/key) instead of the host name.
+    #[arg(long)]
+    path_style: bool,
+    /// A local directory as the destination (another disk, a NAS mount).
+    #[arg(long, value_name = "PATH")]
+    dir: Option<PathBuf>,
+}
+
+impl Spec {
+    /// The destination's configuration, and its credentials (read now) for S3.
+    pub fn resolve(self, name: &str) -> Result<(RemoteConfig, Option<Credentials>), CliError> {
+        let (kind, creds) = match (self.endpoint, self.dir) {
+            (Some(endpoint), None) => {
+                let bucket = self.bucket.ok_or_else(|| CliError::Usage("--endpoint needs --bucket".into()))?;
+                let kind = RemoteKind::S3 { endpoint, region: self.region, bucket, prefix: self.prefix, path_style: self.path_style };
+                (kind, Some(read_credentials()?))
+            }
+            (None, Some(path)) => {
+                let path = std::path::absolute(&path).map_err(|e| CliError::Io { what: path.display().to_string(), source: e })?;
+                (RemoteKind::Dir { path }, None)
+            }
+            _ => return Err(CliError::Usage("give either --endpoint and --bucket (S3) or --dir PATH".into())),
+        };
+        Ok((RemoteConfig { name: name.to_owned(), kind }, creds))
+    }
+}
+
+/// Subcommands of `microcloud remote`.
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Add a destination. Every file already on the box, and every later change, goes to it.
+    ///
+    /// An S3-compatible destination (--endpoint, --bucket): the access key and secret are read
+    /// from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, else from standard input (two lines: key
+    /// id, then secret). They are stored readable only by the uplink and never printed again.
+    /// A directory destination (--dir) needs no secret. The destination is tested first with a
+    /// real write, read and delete (skip with --no-test).
+    Add {
+        /// Name of the destination (letters, digits, '-', '_', '.').
+        name: String,
+        #[command(flatten)]
+        data: DataArg,
+        #[command(flatten)]
+        spec: Spec,
+        /// Do not test the destination before adding it.
+        #[arg(long)]
+        no_test: bool,
+    },
+    /// List destinations (never their secrets).
+    List {
+        #[command(flatten)]
+        data: DataArg,
+    },
+    /// Remove a destination. Objects already there stay; the box stops tracking them.
+    Remove {
+        /// Name of the destination.
+        name: String,
+        #[command(flatten)]
+        data: DataArg,
+    },
+}
+
+fn read_credentials() -> Result<Credentials, CliError> {
+    if let (Ok(id), Ok(secret)) = (std::env::var("AWS_ACCESS_KEY_ID"), std::env::var("AWS_SECRET_ACCESS_KEY")) {
+        return Ok(Credentials { access_key_id: id, secret_access_key: secret });
+    }
+    let io_err = |e| CliError::Io { what: "reading the credentials".into(), source: e };
+    if std::io::stdin().is_terminal() {
+        eprint!("Access key id: ");
+        let mut id = String::new();
+        std::io::stdin().lock().read_line(&mut id).map_err(io_err)?;
+        let secret = rpassword::prompt_password("Secret access key: ").map_err(io_err)?;
+        return Ok(Credentials { access_key_id: id.trim().to_owned(), secret_access_key: secret });
+    }
+    let mut lines = std::io::stdin().lock().lines();
+    let id = lines.next().transpose().map_err(io_err)?.unwrap_or_default();
+    let secret = lines.next().transpose().map_err(io_err)?.unwrap_or_default();
+    if id.trim().is_empty() || secret.trim().is_empty() {
+        return Err(CliError::Usage(
+            "no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or give the key id and the secret on two lines of standard input".into(),
+        ));
+    }
+    Ok(Credentials { access_key_id: id.trim().to_owned(), secret_access_key: secret.trim().to_owned() })
+}
+
+pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Io { what: "tokio runtime".into(), source: e })
+}
+
+pub fn run(cmd: Command) -> Result<(), CliError> {
+    match cmd {
+        Command::Add { name, data, spec, no_test } => {
+            let (config, creds) = spec.resolve(&name)?;
+            let store = Store::open(&data.data, OpenOptions { create: true, ..Default::default() })?;
+            let d = runtime()?.block_on(microcloud_uplink::destinations::add(&store, config, creds, !no_test))?;
+            println!("added destination {}{}", d.name, if no_test { "" } else { " (tested: write, read back, delete)" });
+        }
+        Command::List { data } => {
+            let store = Store::open(&data.data, OpenOptions::default())?;
+            for d in microcloud_uplink::destinations::list(&store)? {
+                match &d.config.kind {
+                    RemoteKind::S3 { endpoint, region, bucket, prefix, path_style } => println!(
+                        "{}\ts3\t{endpoint}\tregion={region}\tbucket={bucket}{}{}",
+                        d.name,
+                        if prefix.is_empty() { String::new() } else { format!("\tprefix={prefix}") },
+                        if *path_style { "\tpath-style" } else { "" }
+                    ),
+                    RemoteKind::Dir { path } => println!("{}\tdir\t{}", d.name, path.display()),
+                }
+            }
+        }
+        Command::Remove { name, data } => {
+            let store = Store::open(&data.data, OpenOptions::default())?;
+            runtime()?.block_on(microcloud_uplink::destinations::remove(&store, &name))?;
+            println!("removed destination {name}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,55 @@
+//! `microcloud restore`: rebuild a blank box from one destination.
+
+use microcloud_store::{OpenOptions, Store};
+
+use crate::remote::{runtime, Spec};
+use crate::{CliError, DataArg};
+
+/// Options of `microcloud restore`.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    data: DataArg,
+    /// Name to give the destination on this box (it stays configured afterwards).
+    #[arg(long, value_name = "NAME")]
+    from: String,
+    #[command(flatten)]
+    spec: Spec,
+}
+
+pub fn run(args: Args) -> Result<(), CliError> {
+    let dir = args.data.data;
+    if dir.join(microcloud_constants::CATALOG_FILE).exists() {
+        return Err(CliError::Usage(format!(
+            "{} already holds a microcloud catalog; restore only into an empty data directory",
+            dir.display()
+        )));
+    }
+    let (config, creds) = args.spec.resolve(&args.from)?;
+    let store = Store::open(&dir, OpenOptions { create: true, ..Default::default() })?;
+    let rt = runtime()?;
+    let report = rt.block_on(async {
+        let dest = microcloud_uplink::destinations::add(&store, config, creds, false).await?;
+        Ok::<_, CliError>(microcloud_uplink::manifest::restore(&store, &dest).await?)
+    })?;
+    println!(
+        "restored {} files ({} bytes) in {} directories for {} users from {} ({}); content is fetched from the cloud when first read",
+        report.files,
+        report.bytes,
+        report.dirs,
+        report.users.len(),
+        args.from,
+        if report.from_manifest { "manifest" } else { "bucket listing" }
+    );
+    for k in &report.skipped {
+        println!("skipped {k}: no microcloud hash metadata");
+    }
+    if !report.users.is_empty() {
+        println!(
+            "users have no password yet: set one with `microcloud user passwd NAME --data {}` ({})",
+            dir.display(),
+            report.users.join(", ")
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,213 @@
+//! Cloud destinations: their configuration in the catalog, their secrets in files only the
+//! uplink reads.
+
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use microcloud_remotes::{Credentials, Remote, RemoteConfig, RemoteError};
+use microcloud_store::rusqlite::{params, OptionalExtension};
+use microcloud_store::{Store, StoreError};
+
+use crate::durability;
+
+/// A configured destination.
+#[derive(Debug, Clone)]
+pub struct Destination {
+    /// Catalog id.
+    pub id: i64,
+    /// Name chosen by the owner.
+    pub name: String,
+    /// Where it is (no secrets).
+    pub config: RemoteConfig,
+}
+
+/// What can go wrong managing destinations.
+#[derive(Debug, thiserror::Error)]
+pub enum DestinationError {
+    /// The name is taken.
+    #[error("a destination named {name:?} already exists")]
+    Exists { name: String },
+    /// No such destination.
+    #[error("no destination named {name:?}")]
+    NotFound { name: String },
+    /// The name is unusable.
+    #[error("invalid destination name {name:?}: use 1-64 letters, digits, '-', '_' or '.'")]
+    InvalidName { name: String },
+    /// The secret file could not be written or read.
+    #[error("{path}: {source}")]
+    Secret { path: PathBuf, source: std::io::Error },
+    /// The test write, read and delete failed.
+    #[error("destination {name} failed its test (write, read back, delete): {source}")]
+    Probe { name: String, source: RemoteError },
+    /// The remote could not be set up.
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
+    /// The catalog failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn check_name(name: &str) -> Result<(), DestinationError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(DestinationError::InvalidName { name: name.to_owned() })
+    }
+}
+
+/// Where a destination's secret lives.
+pub fn secret_path(data_dir: &Path, name: &str) -> PathBuf {
+    data_dir.join(microcloud_constants::SECRETS_DIR).join(format!("{name}.json"))
+}
+
+fn write_secret(data_dir: &Path, name: &str, creds: &Credentials) -> Result<(), DestinationError> {
+    let dir = data_dir.join(microcloud_constants::SECRETS_DIR);
+    let err = |path: &Path| {
+        let path = path.to_owned();
+        move |source| DestinationError::Secret { path, source }
+    };
+    std::fs::create_dir_all(&dir).map_err(err(&dir))?;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).map_err(err(&dir))?;
+    let path = secret_path(data_dir, name);
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(err(&tmp))?;
+    let json = serde_json::to_vec(creds).expect("credentials serialize");
+    f.write_all(&json).and_then(|_| f.sync_all()).map_err(err(&tmp))?;
+    std::fs::rename(&tmp, &path).map_err(err(&path))?;
+    Ok(())
+}
+
+fn read_secret(data_dir: &Path, name: &str) -> Result<Option<Credentials>, DestinationError> {
+    let path = secret_path(data_dir, name);
+    match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| DestinationError::Secret {
+            path,
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(DestinationError::Secret { path, source }),
+    }
+}
+
+/// A client for destination `d`, with its secret.
+pub fn remote(store: &Store, d: &Destination) -> Result<Remote, DestinationError> {
+    let creds = read_secret(store.dir(), &d.name)?;
+    Ok(Remote::new(d.config.clone(), creds)?)
+}
+
+/// Adds a destination: stores the secret, optionally tests the destination with a real write,
+/// read and delete, then records it and queues every existing file for it (backfill).
+pub async fn add(
+    store: &Store,
+    config: RemoteConfig,
+    creds: Option<Credentials>,
+    probe: bool,
+) -> Result<Destination, DestinationError> {
+    let name = config.name.clone();
+    check_name(&name)?;
+    if list(store)?.iter().any(|d| d.name == name) {
+        return Err(DestinationError::Exists { name });
+    }
+    let remote = Remote::new(config.clone(), creds.clone())?;
+    if probe {
+        remote.probe().await.map_err(|source| DestinationError::Probe { name: name.clone(), source })?;
+    }
+    if let Some(c) = &creds {
+        write_secret(store.dir(), &name, c)?;
+    }
+    let json = serde_json::to_string(&config).expect("config serializes");
+    let n = name.clone();
+    let id = store
+        .catalog_write(move |c| {
+            let exists: bool = c.query_row("SELECT EXISTS (SELECT 1 FROM destinations WHERE name = ?1)", [&n], |r| r.get(0))?;
+            if exists {
+                return Err(StoreError::Exists { path: format!("destination {n}") });
+            }
+            let now = crate::journal::now_ns();
+            c.execute("INSERT INTO destinations (name, config, created_ns) VALUES (?1, ?2, ?3)", params![n, json, now])?;
+            let id = c.last_insert_rowid();
+            // Make the journal cursor current first, so that the backfill below and the
+            // journal's later entries agree on where every file stands.
+            crate::journal::apply_on(c, 100_000_000)?;
+            backfill(c, id, now)?;
+            durability::recompute_all(c)?;
+            Ok(id)
+        })
+        .await
+        .map_err(|e| match e {
+            StoreError::Exists { .. } => DestinationError::Exists { name: name.clone() },
+            e => e.into(),
+        })?;
+    Ok(Destination { id, name, config })
+}
+
+/// Queues every file of every user for destination `dest`.
+fn backfill(c: &microcloud_store::Connection, dest: i64, now: i64) -> Result<(), StoreError> {
+    c.execute(
+        "WITH RECURSIVE p(id, user_id, path, is_dir, blob_id) AS ( \
+             SELECT id, user_id, '', 1, NULL FROM nodes WHERE parent_id IS NULL \
+             UNION ALL \
+             SELECT n.id, n.user_id, CASE WHEN p.path = '' THEN n.name ELSE p.path || '/' || n.name END, \
+                    n.is_dir, n.blob_id FROM nodes n JOIN p ON n.parent_id = p.id) \
+         INSERT OR REPLACE INTO replicas (dest_id, key, blob_id, size, hash, state, dirty_ns) \
+         SELECT ?1, u.name || '/' || p.path, p.blob_id, b.size, b.hash, 'pending', b.created_ns \
+         FROM p JOIN users u ON u.id = p.user_id JOIN blobs b ON b.id = p.blob_id WHERE p.is_dir = 0",
+        params![dest],
+    )?;
+    let _ = now;
+    Ok(())
+}
+
+/// Every destination, by name.
+pub fn list(store: &Store) -> Result<Vec<Destination>, StoreError> {
+    store.catalog_read(|c| {
+        let mut stmt = c.prepare_cached("SELECT id, name, config FROM destinations ORDER BY name")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, name, config) = row?;
+            match serde_json::from_str(&config) {
+                Ok(config) => out.push(Destination { id, name, config }),
+                Err(e) => log::error!("destination {name}: unreadable configuration in the catalog: {e}"),
+            }
+        }
+        Ok(out)
+    })
+}
+
+/// Removes a destination and what the uplink tracked for it; its secret is deleted. Objects
+/// already in the bucket stay there.
+pub async fn remove(store: &Store, name: &str) -> Result<(), DestinationError> {
+    let n = name.to_owned();
+    let found = store
+        .catalog_write(move |c| {
+            let id: Option<i64> =
+                c.query_row("SELECT id FROM destinations WHERE name = ?1", [&n], |r| r.get(0)).optional()?;
+            let Some(id) = id else { return Ok(false) };
+            c.execute("DELETE FROM destinations WHERE id = ?1", [id])?;
+            durability::recompute_all(c)?;
+            Ok(true)
+        })
+        .await?;
+    if !found {
+        return Err(DestinationError::NotFound { name: name.to_owned() });
+    }
+    let path = secret_path(store.dir(), name);
+    match std::fs::remove_file(&path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(source) => return Err(DestinationError::Secret { path, source }),
+    }
+    Ok(())
+}

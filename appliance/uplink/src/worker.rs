@@ -1,0 +1,539 @@
+//! One worker per destination: picks the oldest pending replicas, uploads or deletes them with a
+//! bounded concurrency, and backs off as a whole when the destination is unreachable.
+//!
+//! The failure rules, learned from rclone's write-back queue and its issue tracker:
+//! - Unreachable (refused, timed out, 5xx) is never "gone": the replica stays pending and the
+//!   destination is retried with exponential backoff and jitter; while it is down, one request at
+//!   a time probes it, so a dead destination costs almost nothing and never slows the others.
+//! - A 412 (the object changed since we last wrote it, or appeared when we expected none) is a
+//!   conflict unless the object there is byte-for-byte ours (same BLAKE3 metadata), which happens
+//!   when a crash fell between the upload and its catalog commit.
+//! - Other refusals (bad request, checksum mismatch) back off per replica, so one bad file does
+//!   not block the queue.
+
+use std::collections::{HashMap, HashSet};
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::{StreamExt, TryStreamExt};
+use microcloud_remotes::{Condition, Remote, RemoteError};
+use microcloud_store::rusqlite::{params, OptionalExtension};
+use microcloud_store::{Content, Store, StoreError};
+use rand::Rng;
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+
+use crate::destinations::{self, Destination, DestinationError};
+use crate::journal::now_ns;
+use crate::{durability, Settings};
+
+/// Controls a running worker.
+pub(crate) struct Handle {
+    wake: Arc<Notify>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Handle {
+    /// Makes the worker look at its queue now.
+    pub(crate) fn wake(&self) {
+        self.wake.notify_one();
+    }
+    /// Stops the worker (uploads in flight are dropped; their replicas stay pending).
+    pub(crate) fn stop(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.wake.notify_one();
+    }
+}
+
+struct Ctx {
+    store: Store,
+    dest: Destination,
+    remote: Remote,
+    settings: Settings,
+}
+
+#[derive(Debug, Clone)]
+struct Row {
+    key: String,
+    blob: Option<i64>,
+    size: u64,
+    hash: Option<[u8; 32]>,
+    etag: Option<String>,
+    attempts: u32,
+}
+
+enum Outcome {
+    Done,
+    /// The destination could not be reached.
+    Unreachable(String),
+    /// This replica failed for its own reasons.
+    Failed,
+}
+
+/// Why one replica could not be processed.
+#[derive(Debug, thiserror::Error)]
+enum ItemError {
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{path}: {source}")]
+    Local { path: PathBuf, source: std::io::Error },
+    #[error("local content of {key} does not match its hash: the local copy is damaged")]
+    LocalCorrupt { key: String },
+    #[error("content of {key} changed while uploading")]
+    Superseded { key: String },
+}
+
+pub(crate) fn spawn(store: Store, dest: Destination, settings: Settings) -> Result<Handle, DestinationError> {
+    let remote = destinations::remote(&store, &dest)?;
+    let wake = Arc::new(Notify::new());
+    let stop = Arc::new(AtomicBool::new(false));
+    let ctx = Arc::new(Ctx { store, dest, remote, settings });
+    tokio::spawn(run(ctx, wake.clone(), stop.clone()));
+    Ok(Handle { wake, stop })
+}
+
+fn backoff(settings: &Settings, failures: u32) -> Duration {
+    let exp = settings.backoff_base.saturating_mul(1u32 << failures.min(16).saturating_sub(1));
+    let capped = exp.min(settings.backoff_cap);
+    // Full jitter on the upper half: spreads retries of many boxes without ever retrying at once.
+    let ms = capped.as_millis() as u64;
+    Duration::from_millis(ms / 2 + rand::rng().random_range(0..=ms / 2 + 1))
+}
+
+async fn run(ctx: Arc<Ctx>, wake: Arc<Notify>, stop: Arc<AtomicBool>) {
+    let name = ctx.dest.name.clone();
+    let mut tasks: JoinSet<(String, Outcome)> = JoinSet::new();
+    let mut inflight: HashSet<String> = HashSet::new();
+    let mut failures: u32 = 0;
+    let mut down_until: Option<Instant> = None;
+    let mut strays_cleaned = false;
+    let mut state = String::from("ok");
+    let mut last_ok_written = Instant::now() - Duration::from_secs(3600);
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            tasks.abort_all();
+            return;
+        }
+        // Only with nothing in flight: an upload being created must not look like a stray.
+        if !strays_cleaned && tasks.is_empty() && down_until.is_none_or(|t| Instant::now() >= t) {
+            match abort_strays(&ctx).await {
+                Ok(n) => {
+                    strays_cleaned = true;
+                    if n > 0 {
+                        log::info!("uplink {name}: aborted {n} abandoned multipart uploads");
+                    }
+                }
+                Err(e) => log::warn!("uplink {name}: could not list open multipart uploads: {e}"),
+            }
+        }
+        let may_start = match down_until {
+            Some(t) if Instant::now() < t => 0,
+            // While the destination is failing, one request at a time tells when it is back.
+            Some(_) => usize::from(tasks.is_empty()),
+            None => ctx.settings.concurrency.saturating_sub(tasks.len()),
+        };
+        if may_start > 0 {
+            match due_rows(&ctx, may_start + inflight.len()) {
+                Ok(rows) => {
+                    let fresh: Vec<Row> = rows.into_iter().filter(|r| !inflight.contains(&r.key)).take(may_start).collect();
+                    for row in fresh {
+                        inflight.insert(row.key.clone());
+                        let c = ctx.clone();
+                        tasks.spawn(async move {
+                            let key = row.key.clone();
+                            (key, process(&c, row).await)
+                        });
+                    }
+                }
+                Err(e) => log::error!("uplink {name}: reading the queue: {e}"),
+            }
+        }
+        let sleep_for = match down_until {
+            Some(t) => t.saturating_duration_since(Instant::now()).max(Duration::from_millis(50)),
+            None => Duration::from_millis(200),
+        };
+        tokio::select! {
+            Some(joined) = tasks.join_next(), if !tasks.is_empty() => {
+                let Ok((key, outcome)) = joined else { continue };
+                inflight.remove(&key);
+                match outcome {
+                    Outcome::Done | Outcome::Failed => {
+                        if failures > 0 || down_until.is_some() {
+                            log::info!("uplink {name}: destination reachable again");
+                        }
+                        failures = 0;
+                        down_until = None;
+                        if state != "ok" || last_ok_written.elapsed() > Duration::from_secs(5) {
+                            state = "ok".into();
+                            last_ok_written = Instant::now();
+                            set_state(&ctx, "ok", None).await;
+                        }
+                    }
+                    Outcome::Unreachable(err) => {
+                        failures += 1;
+                        let wait = backoff(&ctx.settings, failures);
+                        down_until = Some(Instant::now() + wait);
+                        let new_state = if failures >= 3 { "down" } else { "retrying" };
+                        if failures == 1 || new_state != state {
+                            log::warn!("uplink {name}: unreachable ({err}); retrying in {:.1} s", wait.as_secs_f64());
+                        }
+                        state = new_state.into();
+                        set_state(&ctx, new_state, Some(&err)).await;
+                    }
+                }
+            }
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(sleep_for) => {}
+        }
+    }
+}
+
+async fn set_state(ctx: &Ctx, state: &str, error: Option<&str>) {
+    let (id, state, error) = (ctx.dest.id, state.to_owned(), error.map(str::to_owned));
+    let r = ctx
+        .store
+        .catalog_write(move |c| {
+            if state == "ok" {
+                c.prepare_cached("UPDATE destinations SET state = 'ok', last_ok_ns = ?2 WHERE id = ?1")?
+                    .execute(params![id, now_ns()])?;
+            } else {
+                c.prepare_cached("UPDATE destinations SET state = ?2, last_error = ?3 WHERE id = ?1")?
+                    .execute(params![id, state, error])?;
+            }
+            Ok(())
+        })
+        .await;
+    if let Err(e) = r {
+        log::error!("uplink {}: recording its state: {e}", ctx.dest.name);
+    }
+}
+
+fn due_rows(ctx: &Ctx, limit: usize) -> Result<Vec<Row>, StoreError> {
+    let (id, now) = (ctx.dest.id, now_ns());
+    ctx.store.catalog_read(|c| {
+        let mut stmt = c.prepare_cached(
+            "SELECT key, blob_id, size, hash, remote_etag, attempts FROM replicas \
+             WHERE dest_id = ?1 AND state = 'pending' AND next_ns <= ?2 ORDER BY dirty_ns LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![id, now, limit as i64], |r| {
+            let hash: Option<Vec<u8>> = r.get(3)?;
+            Ok(Row {
+                key: r.get(0)?,
+                blob: r.get(1)?,
+                size: r.get::<_, i64>(2)? as u64,
+                hash: hash.and_then(|h| h.try_into().ok()),
+                etag: r.get(4)?,
+                attempts: r.get::<_, i64>(5)? as u32,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    })
+}
+
+async fn process(ctx: &Ctx, row: Row) -> Outcome {
+    let result = match row.blob {
+        None => delete(ctx, &row).await,
+        Some(blob) => upload(ctx, &row, blob).await,
+    };
+    match result {
+        Ok(()) => Outcome::Done,
+        Err(ItemError::Remote(e)) if e.is_transient() => {
+            let msg = e.to_string();
+            record_error(ctx, &row, &msg, false).await;
+            Outcome::Unreachable(msg)
+        }
+        Err(ItemError::Superseded { .. }) => Outcome::Done,
+        Err(e) => {
+            log::warn!("uplink {}: {}: {e}", ctx.dest.name, row.key);
+            record_error(ctx, &row, &e.to_string(), true).await;
+            Outcome::Failed
+        }
+    }
+}
+
+/// Notes the error on the replica; `retry_later` also pushes it back (its own backoff).
+async fn record_error(ctx: &Ctx, row: &Row, msg: &str, retry_later: bool) {
+    let (id, key, msg, blob) = (ctx.dest.id, row.key.clone(), msg.to_owned(), row.blob);
+    let next = if retry_later { now_ns() + backoff(&ctx.settings, row.attempts + 1).as_nanos() as i64 } else { 0 };
+    let _ = ctx
+        .store
+        .catalog_write(move |c| {
+            c.prepare_cached(
+                "UPDATE replicas SET last_error = ?3, attempts = attempts + ?4, next_ns = ?5 \
+                 WHERE dest_id = ?1 AND key = ?2 AND blob_id IS ?6 AND state = 'pending'",
+            )?
+            .execute(params![id, key, msg, i64::from(retry_later), next, blob])?;
+            Ok(())
+        })
+        .await;
+}
+
+async fn delete(ctx: &Ctx, row: &Row) -> Result<(), ItemError> {
+    abort_multipart_of(ctx, &row.key).await?;
+    ctx.remote.delete(&row.key).await?;
+    let (id, key) = (ctx.dest.id, row.key.clone());
+    ctx.store
+        .catalog_write(move |c| {
+            c.prepare_cached("DELETE FROM replicas WHERE dest_id = ?1 AND key = ?2 AND blob_id IS NULL AND state = 'pending'")?
+                .execute(params![id, key])?;
+            Ok(())
+        })
+        .await?;
+    Ok(())
+}
+
+async fn upload(ctx: &Ctx, row: &Row, blob: i64) -> Result<(), ItemError> {
+    let hash = row.hash.ok_or_else(|| ItemError::Superseded { key: row.key.clone() })?;
+    let hex = blake3::Hash::from_bytes(hash).to_hex().to_string();
+    let cond = match &row.etag {
+        Some(e) => Condition::IfMatch(e.clone()),
+        None => Condition::IfAbsent,
+    };
+    // Content evicted after an earlier destination took it comes back from one that has it.
+    let content = ctx.store.local_content(blob).await?;
+    let result = if row.size >= ctx.settings.multipart_threshold {
+        match &content {
+            Content::File(path) => multipart(ctx, row, blob, path.clone(), &hex, &cond).await,
+            _ => Err(ItemError::Superseded { key: row.key.clone() }),
+        }
+    } else {
+        let data = match content {
+            Content::Inline(b) => b,
+            Content::Evicted { .. } => return Err(ItemError::Superseded { key: row.key.clone() }),
+            Content::File(path) => match tokio::fs::read(&path).await {
+                Ok(v) => Bytes::from(v),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(superseded_or(ctx, row, ItemError::Local { path, source: e }));
+                }
+                Err(source) => return Err(ItemError::Local { path, source }),
+            },
+        };
+        // Never spread a local corruption to the clouds.
+        if blake3::hash(&data) != blake3::Hash::from_bytes(hash) {
+            return Err(ItemError::LocalCorrupt { key: row.key.clone() });
+        }
+        ctx.remote.put(&row.key, data, &hex, &cond).await.map_err(ItemError::from)
+    };
+    let etag = match result {
+        Ok(etag) => etag,
+        Err(ItemError::Remote(RemoteError::PreconditionFailed { .. })) => {
+            // Ours after all (a crash fell between the upload and its commit)?
+            match ctx.remote.head(&row.key).await? {
+                Some(info) if info.blake3.as_deref() == Some(hex.as_str()) => info.etag,
+                other => {
+                    conflict(ctx, row, other.map(|i| i.etag)).await?;
+                    return Ok(());
+                }
+            }
+        }
+        Err(e) => return Err(e),
+    };
+    mark_done(ctx, row, blob, etag).await
+}
+
+/// When local content vanished, the replica was usually superseded by a newer write.
+fn superseded_or(ctx: &Ctx, row: &Row, err: ItemError) -> ItemError {
+    let still = ctx.store.catalog_read(|c| {
+        Ok(c.prepare_cached("SELECT blob_id FROM replicas WHERE dest_id = ?1 AND key = ?2")?
+            .query_row(params![ctx.dest.id, row.key], |r| r.get::<_, Option<i64>>(0))
+            .optional()?)
+    });
+    match still {
+        Ok(Some(b)) if b == row.blob => err,
+        _ => ItemError::Superseded { key: row.key.clone() },
+    }
+}
+
+async fn mark_done(ctx: &Ctx, row: &Row, blob: i64, etag: String) -> Result<(), ItemError> {
+    let (id, key) = (ctx.dest.id, row.key.clone());
+    ctx.store
+        .catalog_write(move |c| {
+            // If the file changed meanwhile, remember the new ETag (for If-Match) but stay pending.
+            c.prepare_cached(
+                "UPDATE replicas SET remote_etag = ?3, \
+                     state = CASE WHEN blob_id IS ?4 THEN 'done' ELSE state END, \
+                     attempts = CASE WHEN blob_id IS ?4 THEN 0 ELSE attempts END, \
+                     last_error = CASE WHEN blob_id IS ?4 THEN NULL ELSE last_error END \
+                 WHERE dest_id = ?1 AND key = ?2",
+            )?
+            .execute(params![id, key, etag, blob])?;
+            durability::recompute(c, blob)?;
+            Ok(())
+        })
+        .await?;
+    Ok(())
+}
+
+async fn conflict(ctx: &Ctx, row: &Row, remote_etag: Option<String>) -> Result<(), ItemError> {
+    log::warn!(
+        "uplink {}: {} was changed in the cloud by someone else; keeping both (the local copy stays here, the cloud copy is not overwritten)",
+        ctx.dest.name,
+        row.key
+    );
+    let (id, key, hash) = (ctx.dest.id, row.key.clone(), row.hash.map(|h| h.to_vec()));
+    ctx.store
+        .catalog_write(move |c| {
+            c.prepare_cached(
+                "INSERT INTO conflicts (dest_id, key, remote_etag, local_hash, detected_ns) VALUES (?1, ?2, ?3, ?4, ?5) \
+                 ON CONFLICT (dest_id, key) DO UPDATE SET remote_etag = excluded.remote_etag, local_hash = excluded.local_hash, \
+                 detected_ns = excluded.detected_ns",
+            )?
+            .execute(params![id, key, remote_etag, hash, now_ns()])?;
+            c.prepare_cached("UPDATE replicas SET state = 'conflict', last_error = 'changed in the cloud by someone else' WHERE dest_id = ?1 AND key = ?2")?
+                .execute(params![id, key])?;
+            Ok(())
+        })
+        .await?;
+    Ok(())
+}
+
+/// Uploads a large file in parts, resuming from the parts the catalog says are done.
+async fn multipart(ctx: &Ctx, row: &Row, blob: i64, path: PathBuf, hex: &str, cond: &Condition) -> Result<String, ItemError> {
+    let (id, key) = (ctx.dest.id, row.key.clone());
+    let existing: Option<(i64, String, i64)> = ctx.store.catalog_read(|c| {
+        Ok(c.prepare_cached("SELECT blob_id, upload_id, part_size FROM multipart WHERE dest_id = ?1 AND key = ?2")?
+            .query_row(params![id, key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?)
+    })?;
+    let (upload_id, part_size) = match existing {
+        Some((b, upload_id, part_size)) if b == blob => (upload_id, part_size as u64),
+        other => {
+            if other.is_some() {
+                abort_multipart_of(ctx, &row.key).await?;
+            }
+            let upload_id = ctx.remote.create_multipart(&row.key, hex).await?;
+            let part_size = ctx.settings.part_size;
+            let (k, u) = (key.clone(), upload_id.clone());
+            ctx.store
+                .catalog_write(move |c| {
+                    c.prepare_cached(
+                        "INSERT OR REPLACE INTO multipart (dest_id, key, blob_id, upload_id, part_size, created_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    )?
+                    .execute(params![id, k, blob, u, part_size as i64, now_ns()])?;
+                    Ok(())
+                })
+                .await?;
+            (upload_id, part_size)
+        }
+    };
+    let done: HashMap<u16, String> = ctx.store.catalog_read(|c| {
+        let mut stmt = c.prepare_cached("SELECT part_number, etag FROM multipart_parts WHERE dest_id = ?1 AND key = ?2")?;
+        let rows = stmt.query_map(params![id, key], |r| Ok((r.get::<_, i64>(0)? as u16, r.get::<_, String>(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    })?;
+    let parts = row.size.div_ceil(part_size).max(1) as u16;
+    if !done.is_empty() {
+        log::info!(
+            "uplink {}: resuming multipart upload of {}: {} of {parts} parts already uploaded",
+            ctx.dest.name,
+            row.key,
+            done.len()
+        );
+    }
+    let file = Arc::new(std::fs::File::open(&path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            superseded_or(ctx, row, ItemError::Local { path: path.clone(), source: e })
+        } else {
+            ItemError::Local { path: path.clone(), source: e }
+        }
+    })?);
+    let missing: Vec<u16> = (1..=parts).filter(|n| !done.contains_key(n)).collect();
+    let uploaded: Vec<(u16, String)> = futures_util::stream::iter(missing)
+        .map(|n| {
+            let (file, path, key, upload_id) = (file.clone(), path.clone(), key.clone(), upload_id.clone());
+            async move {
+                let offset = (n as u64 - 1) * part_size;
+                let len = part_size.min(row.size - offset) as usize;
+                let data = tokio::task::spawn_blocking(move || {
+                    let mut buf = vec![0u8; len];
+                    file.read_exact_at(&mut buf, offset).map(|_| Bytes::from(buf))
+                })
+                .await
+                .expect("part reader")
+                .map_err(|source| ItemError::Local { path, source })?;
+                let etag = ctx.remote.upload_part(&key, &upload_id, n, data).await?;
+                let (k, e) = (key.clone(), etag.clone());
+                ctx.store
+                    .catalog_write(move |c| {
+                        c.prepare_cached("INSERT OR REPLACE INTO multipart_parts (dest_id, key, part_number, etag) VALUES (?1, ?2, ?3, ?4)")?
+                            .execute(params![id, k, n as i64, e])?;
+                        Ok(())
+                    })
+                    .await?;
+                Ok::<_, ItemError>((n, etag))
+            }
+        })
+        .buffer_unordered(ctx.settings.part_concurrency)
+        .try_collect()
+        .await?;
+    let mut all: Vec<(u16, String)> = done.into_iter().chain(uploaded).collect();
+    all.sort_by_key(|(n, _)| *n);
+    let etag = match ctx.remote.complete_multipart(&row.key, &upload_id, &all, cond).await {
+        Ok(etag) => etag,
+        Err(RemoteError::NotFound { .. }) => {
+            // The upload is gone on the other side (aborted or expired): start over next time.
+            forget_multipart(ctx, &row.key).await?;
+            return Err(ItemError::Remote(RemoteError::Unreachable {
+                remote: ctx.dest.name.clone(),
+                op: "complete multipart upload".into(),
+                detail: "the upload was no longer known to the server; starting it again".into(),
+            }));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    forget_multipart(ctx, &row.key).await?;
+    Ok(etag)
+}
+
+async fn forget_multipart(ctx: &Ctx, key: &str) -> Result<(), ItemError> {
+    let (id, key) = (ctx.dest.id, key.to_owned());
+    ctx.store
+        .catalog_write(move |c| {
+            c.prepare_cached("DELETE FROM multipart_parts WHERE dest_id = ?1 AND key = ?2")?.execute(params![id, key])?;
+            c.prepare_cached("DELETE FROM multipart WHERE dest_id = ?1 AND key = ?2")?.execute(params![id, key])?;
+            Ok(())
+        })
+        .await?;
+    Ok(())
+}
+
+/// Aborts the recorded multipart upload of `key`, if any.
+async fn abort_multipart_of(ctx: &Ctx, key: &str) -> Result<(), ItemError> {
+    let (id, k) = (ctx.dest.id, key.to_owned());
+    let upload: Option<String> = ctx.store.catalog_read(|c| {
+        Ok(c.prepare_cached("SELECT upload_id FROM multipart WHERE dest_id = ?1 AND key = ?2")?
+            .query_row(params![id, k], |r| r.get(0))
+            .optional()?)
+    })?;
+    if let Some(upload_id) = upload {
+        ctx.remote.abort_multipart(key, &upload_id).await?;
+        forget_multipart(ctx, key).await?;
+    }
+    Ok(())
+}
+
+/// Aborts multipart uploads open in the bucket that the catalog does not know (left by a crash
+/// between creating an upload and recording it), so none stays open and billed forever.
+async fn abort_strays(ctx: &Ctx) -> Result<usize, ItemError> {
+    let open = ctx.remote.list_multipart("").await?;
+    let id = ctx.dest.id;
+    let known: HashSet<String> = ctx.store.catalog_read(|c| {
+        let mut stmt = c.prepare_cached("SELECT upload_id FROM multipart WHERE dest_id = ?1")?;
+        let rows = stmt.query_map([id], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    })?;
+    let mut n = 0;
+    for (key, upload_id) in open {
+        if !known.contains(&upload_id) {
+            ctx.remote.abort_multipart(&key, &upload_id).await?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}

@@ -1,0 +1,289 @@
+//! The uplink end to end, against real S3-compatible storage (Garage): outages, crashes during
+//! multipart uploads, conflicts, scrub and restore. Each test starts its own Garage instances on
+//! loopback and its own gateway process.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use microcloud_remotes::{collect, Condition, Remote};
+use microcloud_tests::garage::Garage;
+use microcloud_tests::{add_user, content_for, flush, microcloud, remote_add_s3, s3, status_json, CountingProxy, Gateway, PASSWORD};
+
+async fn put(c: &reqwest::Client, gw: &Gateway, name: &str, data: Vec<u8>) -> reqwest::StatusCode {
+    c.put(format!("{}{name}", gw.dav())).basic_auth("alice", Some(PASSWORD)).body(data).send().await.unwrap().status()
+}
+
+async fn object_hash(r: &Remote, key: &str) -> Option<blake3::Hash> {
+    match r.get(key, None).await {
+        Ok(s) => Some(blake3::hash(&collect(s).await.unwrap())),
+        Err(microcloud_remotes::RemoteError::NotFound { .. }) => None,
+        Err(e) => panic!("GET {key}: {e}"),
+    }
+}
+
+fn bucket(g: &Garage, name: &str) -> Remote {
+    g.create_bucket(name);
+    s3(&g.endpoint(), g.region(), name, &g.credentials())
+}
+
+fn dest_status(dir: &std::path::Path, name: &str) -> serde_json::Value {
+    status_json(dir)["destinations"].as_array().unwrap().iter().find(|d| d["name"] == name).unwrap().clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_outage_of_one_destination_costs_nothing() {
+    let (g1, mut g2) = (Garage::start(), Garage::start());
+    let (b1, b2) = (bucket(&g1, "one"), bucket(&g2, "two"));
+    let tmp = tempfile::tempdir().unwrap();
+    add_user(tmp.path(), "alice");
+    remote_add_s3(tmp.path(), "one", &g1.endpoint(), g1.region(), "one", &g1.credentials());
+    remote_add_s3(tmp.path(), "two", &g2.endpoint(), g2.region(), "two", &g2.credentials());
+    let gw = Gateway::start(tmp.path(), &[]);
+    let client = reqwest::Client::new();
+
+    // Continuous LAN writes, with "two" stopped from 1 s to 4 s.
+    let (c, base) = (client.clone(), gw.dav());
+    let writer = tokio::spawn(async move {
+        let mut written = BTreeMap::new();
+        let mut slowest = Duration::ZERO;
+        for i in 0..240 {
+            let name = format!("f{i:03}");
+            let data = content_for(&name, if i % 10 == 0 { 300_000 } else { 3000 });
+            let t = Instant::now();
+            let r = c.put(format!("{base}{name}")).basic_auth("alice", Some(PASSWORD)).body(data.clone()).send().await.unwrap();
+            slowest = slowest.max(t.elapsed());
+            assert_eq!(r.status().as_u16(), 201, "LAN write {name} during the outage");
+            written.insert(name, blake3::hash(&data));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        (written, slowest)
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    g2.stop();
+    // The outage is seen and reported, and "one" keeps up meanwhile.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let two = dest_status(tmp.path(), "two");
+        if two["state"] != "ok" && two["last_error"].is_string() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "outage of two not reported: {two}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let one = dest_status(tmp.path(), "one");
+    assert_eq!(one["state"], "ok", "{one}");
+    g2.restart();
+    let (written, slowest) = writer.await.unwrap();
+    eprintln!("outage test: slowest LAN write during the outage took {:.0} ms", slowest.as_secs_f64() * 1000.0);
+
+    let (ok, out) = flush(tmp.path(), 180);
+    assert!(ok, "flush after the outage: {out}");
+    for (name, hash) in &written {
+        for (b, label) in [(&b1, "one"), (&b2, "two")] {
+            assert_eq!(object_hash(b, &format!("alice/{name}")).await, Some(*hash), "{name} at {label}");
+            let info = b.head(&format!("alice/{name}")).await.unwrap().unwrap();
+            assert_eq!(info.blake3.as_deref(), Some(hash.to_hex().as_str()), "hash metadata of {name} at {label}");
+        }
+    }
+    for name in ["one", "two"] {
+        let d = dest_status(tmp.path(), name);
+        assert_eq!((d["state"].as_str(), d["pending_files"].as_u64()), (Some("ok"), Some(0)), "{d}");
+    }
+    let r = client.get(format!("{}f000", gw.dav())).basic_auth("alice", Some(PASSWORD)).send().await.unwrap();
+    assert_eq!(r.headers()["x-microcloud-durability"], "cloud:all");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigkill_during_multipart_uploads_resumes_without_resending_parts() {
+    const PART: u64 = 5 << 20;
+    const ROUNDS: usize = 10;
+    let g = Garage::start();
+    let b = bucket(&g, "big");
+    // 40 MB/s through a counting proxy, so uploads last long enough to be cut.
+    let proxy = CountingProxy::start_limited(g.s3_addr(), Some(40 << 20)).await;
+    let tmp = tempfile::tempdir().unwrap();
+    add_user(tmp.path(), "alice");
+    remote_add_s3(tmp.path(), "big", &format!("http://{}", proxy.addr), g.region(), "big", &g.credentials());
+    let env = [
+        ("MICROCLOUD_MULTIPART_THRESHOLD", "5242880"),
+        ("MICROCLOUD_PART_SIZE", "5242880"),
+        ("MICROCLOUD_PART_CONCURRENCY", "2"),
+        ("MICROCLOUD_UPLINK_CONCURRENCY", "2"),
+        ("MICROCLOUD_MANIFEST_INTERVAL", "3600"),
+    ];
+    let mut gw = Gateway::start_with_env(tmp.path(), &[], &env);
+    let client = reqwest::Client::new();
+    let mut files = BTreeMap::new();
+    for i in 0..4 {
+        let name = format!("big{i}.bin");
+        let data = content_for(&name, (40 << 20) + i * 1234);
+        assert_eq!(put(&client, &gw, &name, data.clone()).await.as_u16(), 201);
+        files.insert(name, (blake3::hash(&data), data.len() as u64));
+    }
+    let total: u64 = files.values().map(|(_, l)| *l).sum();
+    for round in 0..ROUNDS {
+        let wait = 300 + (round as u64 * 137) % 500;
+        tokio::time::sleep(Duration::from_millis(wait)).await;
+        gw.kill();
+        gw.restart();
+    }
+    let (ok, out) = flush(tmp.path(), 300);
+    assert!(ok, "flush after {ROUNDS} crashes: {out}");
+    for (name, (hash, _)) in &files {
+        assert_eq!(object_hash(&b, &format!("alice/{name}")).await, Some(*hash), "{name}");
+    }
+    assert!(b.list_multipart("").await.unwrap().is_empty(), "multipart uploads left open in the bucket");
+    // Each crash may lose the parts in flight (2 files x 2 parts); finished parts are never
+    // sent again. Without resuming, every crash would restart whole files.
+    let sent = proxy.sent.load(std::sync::atomic::Ordering::Relaxed);
+    let bound = total + (ROUNDS as u64 + 1) * 4 * PART + (4 << 20);
+    eprintln!("crash test: {} MiB of files, {} MiB sent, bound {} MiB", total >> 20, sent >> 20, bound >> 20);
+    assert!(sent <= bound, "sent {sent} bytes for {total} bytes of files: finished parts were sent again");
+    assert!(sent >= total, "less sent than the files hold: {sent} < {total}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_object_changed_in_the_cloud_is_not_overwritten() {
+    let g = Garage::start();
+    let b = bucket(&g, "conflict");
+    let tmp = tempfile::tempdir().unwrap();
+    add_user(tmp.path(), "alice");
+    remote_add_s3(tmp.path(), "conflict", &g.endpoint(), g.region(), "conflict", &g.credentials());
+    let gw = Gateway::start(tmp.path(), &[]);
+    let client = reqwest::Client::new();
+    assert_eq!(put(&client, &gw, "doc.txt", b"ours, version 1".to_vec()).await.as_u16(), 201);
+    let (ok, out) = flush(tmp.path(), 60);
+    assert!(ok, "{out}");
+    // Someone else edits the object with another S3 client.
+    let theirs = b"their edit, made in the cloud".to_vec();
+    b.put("alice/doc.txt", theirs.clone().into(), &blake3::hash(&theirs).to_hex(), &Condition::None).await.unwrap();
+    assert_eq!(put(&client, &gw, "doc.txt", b"ours, version 2".to_vec()).await.as_u16(), 204);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let st = status_json(tmp.path());
+        if st["destinations"][0]["conflicts"] == 1 {
+            assert_eq!(st["conflicts"][0]["key"], "alice/doc.txt");
+            break;
+        }
+        assert!(Instant::now() < deadline, "conflict not reported: {st}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(object_hash(&b, "alice/doc.txt").await, Some(blake3::hash(&theirs)), "their version was overwritten");
+    let r = client.get(format!("{}doc.txt", gw.dav())).basic_auth("alice", Some(PASSWORD)).send().await.unwrap();
+    assert_eq!(r.headers()["x-microcloud-durability"], "local");
+    assert_eq!(r.text().await.unwrap(), "ours, version 2");
+    let (ok, out) = flush(tmp.path(), 10);
+    assert!(!ok && out.contains("conflict"), "flush must not report success with a conflict: {out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn scrub_finds_and_repairs_deleted_and_damaged_objects() {
+    let g = Garage::start();
+    let b = bucket(&g, "scrub");
+    let tmp = tempfile::tempdir().unwrap();
+    add_user(tmp.path(), "alice");
+    remote_add_s3(tmp.path(), "scrub", &g.endpoint(), g.region(), "scrub", &g.credentials());
+    let gw = Gateway::start(tmp.path(), &[]);
+    let client = reqwest::Client::new();
+    let mut files = BTreeMap::new();
+    for i in 0..6 {
+        let name = format!("f{i}");
+        let data = content_for(&name, 100_000 + i * 10);
+        assert_eq!(put(&client, &gw, &name, data.clone()).await.as_u16(), 201);
+        files.insert(name, data);
+    }
+    let (ok, out) = flush(tmp.path(), 60);
+    assert!(ok, "{out}");
+    // Behind the gateway's back: one object deleted, one with its bytes damaged (same size,
+    // label intact, as storage corruption looks), one truncated.
+    b.delete("alice/f1").await.unwrap();
+    let label = blake3::hash(&files["f2"]).to_hex().to_string();
+    b.put("alice/f2", vec![0u8; files["f2"].len()].into(), &label, &Condition::None).await.unwrap();
+    let label = blake3::hash(&files["f3"]).to_hex().to_string();
+    b.put("alice/f3", files["f3"][..1000].to_vec().into(), &label, &Condition::None).await.unwrap();
+
+    let report: serde_json::Value =
+        serde_json::from_str(&microcloud(&["scrub", "--data", tmp.path().to_str().unwrap(), "--json"], "")).unwrap();
+    assert_eq!(report["checked"], 6, "{report}");
+    assert_eq!(report["missing"], 1, "{report}");
+    assert_eq!(report["corrupt"], 2, "{report}");
+    assert_eq!(report["conflicts"], 0, "{report}");
+    let (ok, out) = flush(tmp.path(), 60);
+    assert!(ok, "{out}");
+    for (name, data) in &files {
+        assert_eq!(object_hash(&b, &format!("alice/{name}")).await, Some(blake3::hash(data)), "{name} repaired");
+    }
+    let again: serde_json::Value =
+        serde_json::from_str(&microcloud(&["scrub", "--data", tmp.path().to_str().unwrap(), "--json"], "")).unwrap();
+    assert_eq!((again["missing"].as_u64(), again["corrupt"].as_u64()), (Some(0), Some(0)), "{again}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_blank_box_restored_from_one_bucket_serves_every_file() {
+    let g = Garage::start();
+    let b = bucket(&g, "restore");
+    let tmp = tempfile::tempdir().unwrap();
+    add_user(tmp.path(), "alice");
+    remote_add_s3(tmp.path(), "restore", &g.endpoint(), g.region(), "restore", &g.credentials());
+    let gw = Gateway::start_with_env(tmp.path(), &[], &[("MICROCLOUD_MANIFEST_INTERVAL", "1")]);
+    let client = reqwest::Client::new();
+    let mkcol = reqwest::Method::from_bytes(b"MKCOL").unwrap();
+    for d in ["photos", "photos/2026", "empty"] {
+        let r = client.request(mkcol.clone(), format!("{}{d}", gw.dav())).basic_auth("alice", Some(PASSWORD)).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 201);
+    }
+    let mut files = BTreeMap::new();
+    for (name, len) in [("photos/2026/a.jpg", 2_500_000usize), ("photos/b c.png", 70_000), ("notes.txt", 12), ("empty-file", 0)] {
+        let data = content_for(name, len);
+        assert_eq!(put(&client, &gw, name, data.clone()).await.as_u16(), 201);
+        files.insert(name.to_owned(), data);
+    }
+    let (ok, out) = flush(tmp.path(), 60);
+    assert!(ok, "{out}");
+    // Wait for the manifest to list every file.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(s) = b.get(".microcloud/manifest.json", None).await {
+            let m: serde_json::Value = serde_json::from_slice(&collect(s).await.unwrap()).unwrap();
+            if m["files"].as_array().map(|f| f.len()) == Some(files.len()) {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "manifest never listed every file");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    drop(gw);
+
+    let fresh = tempfile::tempdir().unwrap();
+    let creds = g.credentials();
+    let out = std::process::Command::new(microcloud_tests::bin())
+        .args(["restore", "--data", fresh.path().to_str().unwrap(), "--from", "restore", "--endpoint", &g.endpoint()])
+        .args(["--region", g.region(), "--bucket", "restore", "--path-style"])
+        .env("AWS_ACCESS_KEY_ID", &creds.0)
+        .env("AWS_SECRET_ACCESS_KEY", &creds.1)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "restore: {text}");
+    assert!(text.contains("restored 4 files"), "{text}");
+    microcloud(&["user", "passwd", "alice", "--data", fresh.path().to_str().unwrap()], &format!("{PASSWORD}\n"));
+    let gw2 = Gateway::start(fresh.path(), &[]);
+    let client = reqwest::Client::new();
+    for (name, data) in &files {
+        let r = client.get(format!("{}{name}", gw2.dav())).basic_auth("alice", Some(PASSWORD)).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{name}");
+        assert_eq!(r.headers()["x-microcloud-durability"], "cloud:all");
+        assert_eq!(blake3::hash(&r.bytes().await.unwrap()), blake3::hash(data), "{name} restored");
+    }
+    let r = client
+        .request(reqwest::Method::from_bytes(b"PROPFIND").unwrap(), format!("{}empty", gw2.dav()))
+        .basic_auth("alice", Some(PASSWORD))
+        .header("Depth", "0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 207, "empty directory restored");
+    let st = status_json(fresh.path());
+    assert_eq!(st["destinations"][0]["pending_files"], 0, "restore uploads nothing again: {st}");
+}
