@@ -70,6 +70,8 @@ async fn an_outage_of_one_destination_costs_nothing() {
         assert!(Instant::now() < deadline, "outage of two not reported: {two}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let metrics = client.get(format!("http://{}/metrics", gw.addr)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("microcloud_destination_up{destination=\"two\"} 0"), "{metrics}");
     tokio::time::sleep(Duration::from_secs(2)).await;
     let one = dest_status(tmp.path(), "one");
     assert_eq!(one["state"], "ok", "{one}");
@@ -92,6 +94,16 @@ async fn an_outage_of_one_destination_costs_nothing() {
     }
     let r = client.get(format!("{}f000", gw.dav())).basic_auth("alice", Some(PASSWORD)).send().await.unwrap();
     assert_eq!(r.headers()["x-microcloud-durability"], "cloud:all");
+    let metrics = client.get(format!("http://{}/metrics", gw.addr)).send().await.unwrap().text().await.unwrap();
+    for line in [
+        "microcloud_destination_up{destination=\"one\"} 1",
+        "microcloud_destination_up{destination=\"two\"} 1",
+        "microcloud_destination_pending_files{destination=\"two\"} 0",
+        "microcloud_files 240",
+        "microcloud_dirty_bytes 0",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "metrics lack {line:?}:\n{metrics}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -286,4 +298,6 @@ async fn a_blank_box_restored_from_one_bucket_serves_every_file() {
     assert_eq!(r.status().as_u16(), 207, "empty directory restored");
     let st = status_json(fresh.path());
     assert_eq!(st["destinations"][0]["pending_files"], 0, "restore uploads nothing again: {st}");
+    let metrics = client.get(format!("http://{}/metrics", gw2.addr)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.lines().any(|l| l == "microcloud_cache_reads_total{result=\"miss\"} 4"), "{metrics}");
 }

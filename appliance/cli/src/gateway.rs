@@ -74,6 +74,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         let stats = store.stats()?;
         println!("microcloud gateway on {}", dir.display());
         println!("  WebDAV:  {url}dav/   (HTTP Basic authentication)");
+        println!("  metrics: {url}metrics");
         println!("  store:   {} files, {} of {} cache in use", stats.files, human(stats.bytes), human(stats.cache_limit));
         if stats.users == 0 {
             println!("  no users yet: add one with `microcloud user add NAME --data {}`", dir.display());
@@ -96,7 +97,9 @@ pub fn run(args: Args) -> Result<(), CliError> {
         let uplink_task = tokio::spawn(uplink.run(async move {
             let _ = rx.changed().await;
         }));
-        let service = LanService::new(store);
+        let metrics_store = store.clone();
+        let metrics: microcloud_webdav::server::MetricsFn = std::sync::Arc::new(move || crate::metrics::render(&metrics_store));
+        let service = LanService::with_metrics(store, Some(metrics));
         service.serve(listener, shutdown_signal()).await;
         let _ = stop_tx.send(true);
         let _ = uplink_task.await;

@@ -2,8 +2,10 @@
 //! box (`status`, `user`). Every subcommand works on a data directory, so the same binary serves
 //! the image (where the data partition is the data directory) and development on loopback.
 
+mod bwlimit;
 mod flush;
 mod gateway;
+mod metrics;
 mod remote;
 mod restore;
 mod scrub;
@@ -44,6 +46,8 @@ enum Command {
     Remote(remote::Command),
     /// Wait until every file is safe at every destination, with progress.
     Flush(flush::Args),
+    /// Show or set the upload bandwidth limit and its weekly timetable.
+    Bwlimit(bwlimit::Args),
     /// Rebuild a blank box from one destination: users, directories and files come back from
     /// the destination's manifest (or its objects' metadata); content is fetched when first read.
     Restore(restore::Args),
@@ -90,6 +94,7 @@ fn main() -> ExitCode {
         Command::Flush(a) => flush::run(a),
         Command::Scrub(a) => scrub::run(a),
         Command::Restore(a) => restore::run(a),
+        Command::Bwlimit(a) => bwlimit::run(a),
         Command::Uplink(a) => uplink::run(a),
     };
     match result {

@@ -14,6 +14,7 @@
 
 mod dir;
 mod error;
+pub mod limit;
 mod s3;
 mod xml;
 
@@ -162,6 +163,15 @@ impl Remote {
             RemoteKind::Dir { path } => Backend::Dir(dir::Dir::new(&cfg.name, path)?),
         };
         Ok(Remote { cfg: std::sync::Arc::new(cfg), backend })
+    }
+
+    /// This remote, with its uploads paced by `limit` (shared between remotes: the line is
+    /// what is scarce). Directory remotes are local disks and are not limited.
+    pub fn with_bandwidth(mut self, limit: std::sync::Arc<limit::Bandwidth>) -> Remote {
+        if let Backend::S3(s3) = &mut self.backend {
+            s3.limit = Some(limit);
+        }
+        self
     }
 
     /// The remote's name.

@@ -46,6 +46,8 @@ const MAX_SMALL_BODY: usize = 64 * 1024 * 1024;
 #[derive(Clone)]
 pub(crate) struct S3 {
     inner: Arc<Inner>,
+    /// Upload bandwidth limit shared with other remotes, if any.
+    pub(crate) limit: Option<Arc<crate::limit::Bandwidth>>,
 }
 
 struct Inner {
@@ -98,6 +100,7 @@ impl S3 {
                 client,
                 stall: timeouts.stall,
             }),
+            limit: None,
         })
     }
 
@@ -422,7 +425,7 @@ impl S3 {
             // Declared up front so the server can refuse a short body, and fed in slices so that
             // the watchdog sees the socket taking them.
             req = req.header("content-length", data.len().to_string());
-            req = req.body(reqwest::Body::wrap_stream(sliced(data, progress.clone())));
+            req = req.body(reqwest::Body::wrap_stream(sliced(data, progress.clone(), self.limit.clone())));
         }
         match self.watch(op, progress, req.send()).await? {
             Ok(resp) => {
@@ -606,16 +609,22 @@ impl Progress {
 fn sliced(
     data: Bytes,
     progress: Arc<Progress>,
+    limit: Option<Arc<crate::limit::Bandwidth>>,
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
     futures_util::stream::unfold(0usize, move |at| {
         let data = data.clone();
         let progress = progress.clone();
+        let limit = limit.clone();
         async move {
             if at >= data.len() {
                 return None;
             }
             progress.touch();
             let end = (at + BODY_SLICE).min(data.len());
+            if let Some(l) = &limit {
+                // Waiting for the limit is progress as far as the stall watchdog is concerned.
+                l.acquire(end - at, || progress.touch()).await;
+            }
             Some((Ok(data.slice(at..end)), end))
         }
     })

@@ -198,6 +198,9 @@ pub(crate) struct Inner {
     changed: Arc<tokio::sync::Notify>,
     /// Brings evicted content back (installed by the uplink).
     fetcher: std::sync::RwLock<Option<Arc<dyn Fetcher>>>,
+    /// Reads served from local storage, and reads that had to fetch evicted content first.
+    read_hits: AtomicU64,
+    read_misses: AtomicU64,
     /// Writes slowed down because the dirty cache neared its bound, and their total pause.
     throttled_writes: AtomicU64,
     throttled_ns: AtomicU64,
@@ -258,6 +261,8 @@ impl Store {
             dirty: AtomicU64::new(dirty.max(0) as u64),
             inflight: AtomicU64::new(0),
             limit: AtomicU64::new(limit),
+            read_hits: AtomicU64::new(0),
+            read_misses: AtomicU64::new(0),
             throttled_writes: AtomicU64::new(0),
             throttled_ns: AtomicU64::new(0),
             started: SystemTime::now(),
@@ -334,6 +339,10 @@ impl Store {
 
     /// The content of `blob`, fetched back from a destination first if it was evicted.
     pub async fn local_content(&self, blob: i64) -> Result<Content> {
+        match self.content(blob) {
+            Ok(Content::Evicted { .. }) => self.inner.read_misses.fetch_add(1, Ordering::Relaxed),
+            _ => self.inner.read_hits.fetch_add(1, Ordering::Relaxed),
+        };
         for _ in 0..3 {
             match self.content(blob)? {
                 Content::Evicted { .. } => {
@@ -354,6 +363,11 @@ impl Store {
             }
         }
         Err(StoreError::Unavailable { what: format!("blob {blob:016x}"), why: "content kept moving away".into() })
+    }
+
+    /// Reads served locally and reads that fetched evicted content back, since start.
+    pub fn read_counters(&self) -> (u64, u64) {
+        (self.inner.read_hits.load(Ordering::Relaxed), self.inner.read_misses.load(Ordering::Relaxed))
     }
 
     /// Bytes of content on local storage (committed and reserved).

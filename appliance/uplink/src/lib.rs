@@ -114,6 +114,46 @@ impl Settings {
     }
 }
 
+/// Catalog key of the bandwidth schedule (see `microcloud bwlimit`).
+const BWLIMIT_KEY: &str = "bwlimit";
+
+/// The stored bandwidth schedule, if any.
+pub fn bandwidth_schedule(store: &Store) -> Result<Option<microcloud_remotes::limit::Schedule>, String> {
+    let raw: Option<String> = store
+        .catalog_read(|c| {
+            Ok(microcloud_store::rusqlite::OptionalExtension::optional(c.query_row(
+                "SELECT value FROM meta WHERE key = ?1",
+                [BWLIMIT_KEY],
+                |r| r.get(0),
+            ))?)
+        })
+        .map_err(|e| e.to_string())?;
+    match raw {
+        None => Ok(None),
+        Some(s) => microcloud_remotes::limit::Schedule::parse(&s).map(Some).map_err(|e| format!("bandwidth schedule {s:?}: {e}")),
+    }
+}
+
+/// Stores (or with `None`, removes) the bandwidth schedule; it takes effect when the uplink starts.
+pub fn set_bandwidth_schedule(store: &Store, schedule: Option<&str>) -> Result<(), String> {
+    if let Some(s) = schedule {
+        microcloud_remotes::limit::Schedule::parse(s)?;
+    }
+    let value = schedule.map(str::to_owned);
+    store
+        .catalog_write_blocking(move |c| {
+            match value {
+                Some(v) => c.execute(
+                    "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    [BWLIMIT_KEY, v.as_str()],
+                )?,
+                None => c.execute("DELETE FROM meta WHERE key = ?1", [BWLIMIT_KEY])?,
+            };
+            Ok(())
+        })
+        .map_err(|e| e.to_string())
+}
+
 /// The uplink agent.
 pub struct Uplink {
     store: Store,
@@ -139,6 +179,17 @@ impl Uplink {
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
         let mut workers: HashMap<i64, (String, worker::Handle)> = HashMap::new();
+        let bandwidth = match bandwidth_schedule(&self.store) {
+            Ok(Some(schedule)) => {
+                log::info!("uplink: bandwidth limit {schedule:?}");
+                Some(Arc::new(microcloud_remotes::limit::Bandwidth::new(schedule)))
+            }
+            Ok(None) => None,
+            Err(e) => {
+                log::error!("uplink: {e}; uploading without a bandwidth limit");
+                None
+            }
+        };
         let mut last_refresh = std::time::Instant::now();
         // The first scrub waits a while after start: a restart should first catch up.
         let mut next_scrub = std::time::Instant::now() + self.settings.scrub_interval.min(Duration::from_secs(600));
@@ -170,7 +221,7 @@ impl Uplink {
                         if workers.contains_key(&d.id) {
                             continue;
                         }
-                        match worker::spawn(self.store.clone(), d.clone(), self.settings.clone()) {
+                        match worker::spawn(self.store.clone(), d.clone(), self.settings.clone(), bandwidth.clone()) {
                             Ok(h) => {
                                 log::info!("uplink: worker started for destination {}", d.name);
                                 workers.insert(d.id, (d.name.clone(), h));

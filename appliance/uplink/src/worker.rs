@@ -89,8 +89,16 @@ enum ItemError {
     Superseded { key: String },
 }
 
-pub(crate) fn spawn(store: Store, dest: Destination, settings: Settings) -> Result<Handle, DestinationError> {
-    let remote = destinations::remote(&store, &dest)?;
+pub(crate) fn spawn(
+    store: Store,
+    dest: Destination,
+    settings: Settings,
+    bandwidth: Option<Arc<microcloud_remotes::limit::Bandwidth>>,
+) -> Result<Handle, DestinationError> {
+    let mut remote = destinations::remote(&store, &dest)?;
+    if let Some(b) = bandwidth {
+        remote = remote.with_bandwidth(b);
+    }
     let wake = Arc::new(Notify::new());
     let stop = Arc::new(AtomicBool::new(false));
     let ctx = Arc::new(Ctx { store, dest, remote, settings });

@@ -35,8 +35,12 @@ const MAX_XML_DEPTH: usize = 64;
 /// Read buffer for GET responses.
 const READ_BUF: usize = 256 * 1024;
 
+/// Renders the Prometheus text exposition of the box's figures.
+pub type MetricsFn = Arc<dyn Fn() -> String + Send + Sync>;
+
 /// Shared state of the LAN service.
 pub struct LanService {
+    metrics: Option<MetricsFn>,
     store: Store,
     auth: Arc<Authenticator>,
     handlers: Mutex<HashMap<UserId, DavHandler>>,
@@ -45,7 +49,14 @@ pub struct LanService {
 impl LanService {
     /// A service over `store`.
     pub fn new(store: Store) -> Arc<LanService> {
+        LanService::with_metrics(store, None)
+    }
+
+    /// A service over `store` that also answers `GET /metrics` (Prometheus text format; counts
+    /// and states only, never a name of a file or a secret).
+    pub fn with_metrics(store: Store, metrics: Option<MetricsFn>) -> Arc<LanService> {
         Arc::new(LanService {
+            metrics,
             auth: Arc::new(Authenticator::new(store.clone())),
             store,
             handlers: Mutex::new(HashMap::new()),
@@ -103,6 +114,15 @@ impl LanService {
         let path = req.uri().path().to_owned();
         if path == "/" {
             return text(StatusCode::OK, "microcloud gateway\nWebDAV: /dav/ (HTTP Basic authentication)\n");
+        }
+        if path == "/metrics" {
+            if let Some(m) = &self.metrics {
+                let m = m.clone();
+                let body = tokio::task::spawn_blocking(move || m()).await.unwrap_or_default();
+                let mut r = text(StatusCode::OK, &body);
+                r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
+                return r;
+            }
         }
         if path != DAV_PREFIX && !path.starts_with(&format!("{DAV_PREFIX}/")) {
             return text(StatusCode::NOT_FOUND, "not found\n");

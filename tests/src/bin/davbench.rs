@@ -1,20 +1,27 @@
-//! davbench: a WebDAV load client for the benchmarks in `ci/bench-gateway`.
+//! davbench: a WebDAV load client for the benchmarks in `ci/bench-gateway` and `ci/bench-uplink`.
 //!
-//! It PUTs many small files from concurrent clients (each with its own kept-alive connection) and
-//! reports acknowledged files per second, so that microcloud, nginx and rclone are measured by the
-//! same client in the same run.
+//! By default it PUTs many small files from concurrent clients (each with its own kept-alive
+//! connection) and reports acknowledged files per second, so that microcloud, nginx and rclone
+//! are measured by the same client in the same run.
+//!
+//! `davbench latency` measures how long a file takes to reach the cloud once acknowledged: it PUTs
+//! files at a fixed rate (open loop: a slow server does not slow the sender) and, for each file,
+//! polls HEAD until microcloud's `X-Microcloud-Durability` header says `cloud:1` or `cloud:all`.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
 /// PUT many small files concurrently and report files per second.
 #[derive(Parser)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 struct Args {
+    #[command(subcommand)]
+    mode: Option<Mode>,
     /// Collection URL to write into, ending in '/' (e.g. http://127.0.0.1:8080/dav/bench/).
-    #[arg(long)]
-    url: String,
+    #[arg(long, required = true)]
+    url: Option<String>,
     /// User name for HTTP Basic authentication (none when absent).
     #[arg(long)]
     user: Option<String>,
@@ -35,17 +42,59 @@ struct Args {
     json: bool,
 }
 
+#[derive(Subcommand)]
+enum Mode {
+    /// PUT files at a fixed rate and measure, for each, the time from the PUT's acknowledgement
+    /// until HEAD reports it `cloud:1` (or `cloud:all`) in X-Microcloud-Durability.
+    Latency(LatencyArgs),
+}
+
+#[derive(clap::Args)]
+struct LatencyArgs {
+    /// Collection URL to write into, ending in '/' (e.g. http://127.0.0.1:8080/dav/lat/).
+    #[arg(long)]
+    url: String,
+    /// User name for HTTP Basic authentication (none when absent).
+    #[arg(long)]
+    user: Option<String>,
+    /// Password for HTTP Basic authentication.
+    #[arg(long, env = "DAVBENCH_PASSWORD")]
+    password: Option<String>,
+    /// PUTs started per second (the files are spread evenly over time).
+    #[arg(long)]
+    rate: f64,
+    /// Files in all.
+    #[arg(long, default_value_t = 2000)]
+    count: usize,
+    /// Bytes per file.
+    #[arg(long, default_value_t = 4096)]
+    size: usize,
+    /// Milliseconds between two HEADs of one file.
+    #[arg(long, default_value_t = 20)]
+    poll_ms: u64,
+    /// Seconds to wait for one file to reach the cloud before counting it as timed out.
+    #[arg(long, default_value_t = 60.0)]
+    timeout: f64,
+    /// Print a JSON line instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
+    if let Some(Mode::Latency(l)) = args.mode {
+        return latency(l).await;
+    }
+    let url = args.url.expect("clap requires --url");
     let client = reqwest::Client::builder().pool_max_idle_per_host(args.clients).build()?;
-    let body = bytes::Bytes::from((0..args.size).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
+    let body = pattern(args.size);
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..args.clients {
         let (client, body, next) = (client.clone(), body.clone(), next.clone());
-        let (url, user, pw, count) = (args.url.clone(), args.user.clone(), args.password.clone(), args.count);
+        let (url, user, pw, count) = (url.clone(), args.user.clone(), args.password.clone(), args.count);
         tasks.push(tokio::spawn(async move {
             let mut failures = 0usize;
             loop {
@@ -89,6 +138,165 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("{ok} files of {} bytes in {secs:.2} s: {rate:.0} files/s ({failures} failures)", args.size);
     }
     if failures > 0 {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+/// The content of every file: bytes 0, 1, ... 250, 0, 1, ... (the same for every file).
+fn pattern(size: usize) -> bytes::Bytes {
+    bytes::Bytes::from((0..size).map(|i| (i % 251) as u8).collect::<Vec<u8>>())
+}
+
+/// What became of one file in latency mode.
+enum Fate {
+    /// Acknowledged after `put`, then seen in the cloud `cloud` after the acknowledgement.
+    Cloud { put: Duration, cloud: Duration, heads: u64 },
+    /// Acknowledged, but not seen in the cloud within the timeout.
+    TimedOut { put: Duration, heads: u64 },
+    /// The PUT or a HEAD failed.
+    Failed { heads: u64 },
+}
+
+async fn latency(args: LatencyArgs) -> Result<(), Box<dyn std::error::Error>> {
+    if !(args.rate > 0.0 && args.rate.is_finite()) {
+        return Err(format!("--rate must be a positive number of files per second, not {}", args.rate).into());
+    }
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
+    let body = pattern(args.size);
+    let auth = Arc::new((args.user.clone(), args.password.clone()));
+    let poll = Duration::from_millis(args.poll_ms.max(1));
+    let timeout = Duration::from_secs_f64(args.timeout.max(0.001));
+    let step = Duration::from_secs_f64(1.0 / args.rate);
+    let start = Instant::now();
+    let mut max_late = Duration::ZERO;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..args.count {
+        let due = start + step.mul_f64(i as f64);
+        tokio::time::sleep_until(due.into()).await;
+        max_late = max_late.max(Instant::now().saturating_duration_since(due));
+        let (client, body, auth) = (client.clone(), body.clone(), auth.clone());
+        let url = format!("{}l{i:07}", args.url);
+        tasks.spawn(async move {
+            let with_auth = |req: reqwest::RequestBuilder| match &auth.0 {
+                Some(u) => req.basic_auth(u, auth.1.as_deref()),
+                None => req,
+            };
+            let sent = Instant::now();
+            match with_auth(client.put(&url).body(body)).send().await {
+                Ok(r) if r.status().is_success() => {}
+                Ok(r) => {
+                    eprintln!("davbench: PUT {url}: {}", r.status());
+                    return Fate::Failed { heads: 0 };
+                }
+                Err(e) => {
+                    eprintln!("davbench: PUT {url}: {e}");
+                    return Fate::Failed { heads: 0 };
+                }
+            }
+            let acked = Instant::now();
+            let put = acked - sent;
+            let mut heads = 0u64;
+            loop {
+                heads += 1;
+                match with_auth(client.head(&url)).send().await {
+                    Ok(r) if r.status().is_success() => {
+                        let level = r.headers().get("x-microcloud-durability").and_then(|v| v.to_str().ok()).unwrap_or("");
+                        if level.starts_with("cloud:") {
+                            return Fate::Cloud { put, cloud: acked.elapsed(), heads };
+                        }
+                    }
+                    Ok(r) => {
+                        eprintln!("davbench: HEAD {url}: {}", r.status());
+                        return Fate::Failed { heads };
+                    }
+                    Err(e) => {
+                        eprintln!("davbench: HEAD {url}: {e}");
+                        return Fate::Failed { heads };
+                    }
+                }
+                if acked.elapsed() >= timeout {
+                    return Fate::TimedOut { put, heads };
+                }
+                tokio::time::sleep(poll).await;
+            }
+        });
+    }
+    let send_secs = start.elapsed().as_secs_f64();
+    let (mut cloud, mut puts) = (Vec::new(), Vec::new());
+    let (mut failures, mut timeouts, mut heads) = (0usize, 0usize, 0u64);
+    while let Some(fate) = tasks.join_next().await {
+        match fate? {
+            Fate::Cloud { put, cloud: c, heads: h } => {
+                puts.push(put);
+                cloud.push(c);
+                heads += h;
+            }
+            Fate::TimedOut { put, heads: h } => {
+                // Counted at the timeout: the percentiles are then lower bounds, never flattered.
+                puts.push(put);
+                cloud.push(timeout);
+                timeouts += 1;
+                heads += h;
+            }
+            Fate::Failed { heads: h } => {
+                failures += 1;
+                heads += h;
+            }
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    cloud.sort();
+    puts.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    // Nearest-rank percentile; 0 when there is nothing to rank.
+    let pct = |v: &[Duration], q: f64| -> f64 {
+        if v.is_empty() {
+            return 0.0;
+        }
+        let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
+        ms(v[rank - 1])
+    };
+    let mean = if cloud.is_empty() { 0.0 } else { cloud.iter().map(|d| ms(*d)).sum::<f64>() / cloud.len() as f64 };
+    let sent_rate = args.count as f64 / send_secs.max(1e-9);
+    if args.json {
+        println!(
+            "{{\"files\":{},\"in_cloud\":{},\"timeouts\":{timeouts},\"failures\":{failures},\"rate\":{:.1},\"sent_rate\":{sent_rate:.1},\
+             \"max_send_lateness_ms\":{:.1},\"seconds\":{secs:.3},\"heads\":{heads},\"poll_ms\":{},\
+             \"ack_to_cloud_ms\":{{\"median\":{:.1},\"p90\":{:.1},\"p99\":{:.1},\"max\":{:.1},\"mean\":{mean:.1}}},\
+             \"put_ms\":{{\"median\":{:.1},\"p99\":{:.1},\"max\":{:.1}}}}}",
+            args.count,
+            cloud.len() - timeouts,
+            args.rate,
+            ms(max_late),
+            args.poll_ms,
+            pct(&cloud, 0.5),
+            pct(&cloud, 0.9),
+            pct(&cloud, 0.99),
+            pct(&cloud, 1.0),
+            pct(&puts, 0.5),
+            pct(&puts, 0.99),
+            pct(&puts, 1.0),
+        );
+    } else {
+        println!(
+            "{} files of {} bytes at {:.1}/s (sent at {sent_rate:.1}/s, at most {:.0} ms late) in {secs:.2} s: \
+             ack -> cloud median {:.0} ms, p90 {:.0} ms, p99 {:.0} ms, max {:.0} ms; PUT median {:.1} ms, p99 {:.1} ms; \
+             {} in the cloud, {timeouts} timed out, {failures} failed, {heads} HEADs",
+            args.count,
+            args.size,
+            args.rate,
+            ms(max_late),
+            pct(&cloud, 0.5),
+            pct(&cloud, 0.9),
+            pct(&cloud, 0.99),
+            pct(&cloud, 1.0),
+            pct(&puts, 0.5),
+            pct(&puts, 0.99),
+            cloud.len() - timeouts,
+        );
+    }
+    if failures > 0 || timeouts > 0 {
         std::process::exit(1);
     }
     Ok(())

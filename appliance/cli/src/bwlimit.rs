@@ -1,0 +1,36 @@
+//! `microcloud bwlimit`: the upload bandwidth limit and its weekly timetable.
+
+use microcloud_store::{OpenOptions, Store};
+
+use crate::{CliError, DataArg};
+
+/// Options of `microcloud bwlimit`.
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    data: DataArg,
+    /// The new limit: `off`, a rate in bytes per second (`512K`, `10M`), or a weekly timetable of
+    /// `[Day-]HH:MM,RATE` entries separated by spaces, e.g. "08:00,1M 19:00,off Sat-00:00,off".
+    /// The latest entry at or before the box's local time applies. Without it, the current
+    /// setting is shown. Takes effect when the uplink (re)starts.
+    schedule: Option<String>,
+}
+
+pub fn run(args: Args) -> Result<(), CliError> {
+    let store = Store::open(&args.data.data, OpenOptions::default())?;
+    match args.schedule {
+        None => match microcloud_uplink::bandwidth_schedule(&store).map_err(CliError::Usage)? {
+            None => println!("no bandwidth limit"),
+            Some(s) => match s.rate_now() {
+                Some(rate) => println!("limit in force now: {} per second", crate::size::human(rate)),
+                None => println!("a timetable is set; no limit is in force now"),
+            },
+        },
+        Some(s) => {
+            let value = if s.trim().eq_ignore_ascii_case("off") { None } else { Some(s.as_str()) };
+            microcloud_uplink::set_bandwidth_schedule(&store, value).map_err(CliError::Usage)?;
+            println!("bandwidth limit set; it takes effect when the uplink (re)starts");
+        }
+    }
+    Ok(())
+}
