@@ -300,4 +300,36 @@ async fn a_blank_box_restored_from_one_bucket_serves_every_file() {
     assert_eq!(st["destinations"][0]["pending_files"], 0, "restore uploads nothing again: {st}");
     let metrics = client.get(format!("http://{}/metrics", gw2.addr)).send().await.unwrap().text().await.unwrap();
     assert!(metrics.lines().any(|l| l == "microcloud_cache_reads_total{result=\"miss\"} 4"), "{metrics}");
+    drop(gw2);
+
+    // Another blank box, restored from the same bucket, whose copy of one file was damaged in
+    // the cloud meanwhile: reading it fails loudly, never hands out wrong bytes as complete.
+    let name = "photos/2026/a.jpg";
+    let label = blake3::hash(&files[name]).to_hex().to_string();
+    let mut damaged = files[name].clone();
+    damaged[1_000_000] ^= 0xff;
+    b.put(&format!("alice/{name}"), damaged.into(), &label, &Condition::None).await.unwrap();
+    let third = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(microcloud_tests::bin())
+        .args(["restore", "--data", third.path().to_str().unwrap(), "--from", "restore", "--endpoint", &g.endpoint()])
+        .args(["--region", g.region(), "--bucket", "restore", "--path-style"])
+        .env("AWS_ACCESS_KEY_ID", &creds.0)
+        .env("AWS_SECRET_ACCESS_KEY", &creds.1)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    microcloud(&["user", "passwd", "alice", "--data", third.path().to_str().unwrap()], &format!("{PASSWORD}\n"));
+    let gw3 = Gateway::start(third.path(), &[]);
+    let client = reqwest::Client::new();
+    for attempt in 0..2 {
+        let r = client.get(format!("{}{name}", gw3.dav())).basic_auth("alice", Some(PASSWORD)).send().await.unwrap();
+        if r.status().as_u16() == 200 {
+            let body = r.bytes().await;
+            assert!(body.is_err(), "attempt {attempt}: a damaged cloud copy was served as complete");
+        } else {
+            assert!(r.status().is_server_error(), "attempt {attempt}: {}", r.status());
+        }
+    }
+    let r = client.get(format!("{}notes.txt", gw3.dav())).basic_auth("alice", Some(PASSWORD)).send().await.unwrap();
+    assert_eq!(r.bytes().await.unwrap().as_ref(), files["notes.txt"].as_slice(), "undamaged files still read");
 }

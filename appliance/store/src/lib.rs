@@ -141,6 +141,33 @@ pub enum Content {
 pub trait Fetcher: Send + Sync {
     /// Makes blob `blob` local again (verified against its hash) or fails.
     fn fetch(&self, blob: i64) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send + '_>>;
+
+    /// Starts making `blob` local and hands its bytes over as they arrive, so a reader need not
+    /// wait for the whole file. `None` when that is not possible now (another fetch of the same
+    /// blob runs): the caller then waits with [`Fetcher::fetch`].
+    fn stream(&self, blob: i64) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Option<FetchStream>>> + Send + '_>> {
+        let _ = blob;
+        Box::pin(async { Ok(None) })
+    }
+}
+
+/// Content arriving from a destination while it is written back locally.
+#[derive(Debug)]
+pub struct FetchStream {
+    /// The bytes, in order.
+    pub chunks: tokio::sync::mpsc::Receiver<bytes::Bytes>,
+    /// The outcome once every byte arrived: Err when the content did not match its hash (the
+    /// reader must then fail, never end as if complete).
+    pub done: tokio::sync::oneshot::Receiver<Result<()>>,
+}
+
+/// What a reader gets: local content, or content streaming in from a destination.
+#[derive(Debug)]
+pub enum ReadSource {
+    /// Local content.
+    Local(Content),
+    /// Arriving from a destination (read-through).
+    Streaming(FetchStream),
 }
 
 /// A WebDAV dead property stored on a node.
@@ -363,6 +390,21 @@ impl Store {
             }
         }
         Err(StoreError::Unavailable { what: format!("blob {blob:016x}"), why: "content kept moving away".into() })
+    }
+
+    /// Opens `blob` for reading: local content, or (when evicted) a stream from a destination
+    /// that is written back locally as it arrives.
+    pub async fn open_for_read(&self, blob: i64) -> Result<ReadSource> {
+        if let Content::Evicted { .. } = self.content(blob)? {
+            let fetcher = self.inner.fetcher.read().unwrap().clone();
+            if let Some(f) = fetcher {
+                if let Some(stream) = f.stream(blob).await? {
+                    self.inner.read_misses.fetch_add(1, Ordering::Relaxed);
+                    return Ok(ReadSource::Streaming(stream));
+                }
+            }
+        }
+        self.local_content(blob).await.map(ReadSource::Local)
     }
 
     /// Reads served locally and reads that fetched evicted content back, since start.

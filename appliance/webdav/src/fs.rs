@@ -12,7 +12,7 @@ use dav_server::fs::{
 use futures_util::FutureExt;
 use http::StatusCode;
 use microcloud_constants::DAV_NAMESPACE;
-use microcloud_store::{Content, Node, Prop, Store, StoreError, Upload, UploadOptions, UserId};
+use microcloud_store::{Content, FetchStream, Node, ReadSource, Prop, Store, StoreError, Upload, UploadOptions, UserId};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 /// A user's space in the store, as `dav_server` wants it.
@@ -149,16 +149,12 @@ impl DavFileSystem for UserFs {
                 return Err(FsError::Forbidden);
             }
             let blob = node.blob_id.ok_or(FsError::NotFound)?;
-            // Evicted content comes back from a destination first (read-through).
-            let source = match self.store.local_content(blob).await.map_err(fs_error)? {
-                Content::Inline(data) => Source::Memory(data, 0),
-                Content::File(bp) => Source::File(tokio::fs::File::open(&bp).await.map_err(|e| {
-                    log::error!("{}: cannot open content of {p}: {e}", bp.display());
-                    FsError::GeneralFailure
-                })?),
-                Content::Evicted { .. } => return Err(FsError::GeneralFailure),
+            // Evicted content streams in from a destination while it is written back (read-through).
+            let source = match self.store.open_for_read(blob).await.map_err(fs_error)? {
+                ReadSource::Streaming(s) => Source::Streaming { stream: s, pos: 0, pending: Bytes::new(), checked: false },
+                ReadSource::Local(c) => local_source(c, &p).await?,
             };
-            Ok(Box::new(ReadFile { node, source }) as Box<dyn DavFile>)
+            Ok(Box::new(ReadFile { node, source, store: self.store.clone() }) as Box<dyn DavFile>)
         }
         .boxed()
     }
@@ -298,16 +294,54 @@ impl DavFileSystem for UserFs {
 }
 
 /// A file opened for reading: its committed blob, which never changes under it.
-#[derive(Debug)]
 struct ReadFile {
     node: Node,
     source: Source,
+    store: Store,
+}
+
+impl std::fmt::Debug for ReadFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadFile").field("node", &self.node.id).finish_non_exhaustive()
+    }
 }
 
 #[derive(Debug)]
 enum Source {
     File(tokio::fs::File),
     Memory(Bytes, usize),
+    /// Arriving from a destination; `pos` is how much was handed out.
+    Streaming { stream: FetchStream, pos: u64, pending: Bytes, checked: bool },
+}
+
+async fn local_source(c: Content, p: &str) -> FsResult<Source> {
+    Ok(match c {
+        Content::Inline(data) => Source::Memory(data, 0),
+        Content::File(bp) => Source::File(tokio::fs::File::open(&bp).await.map_err(|e| {
+            log::error!("{}: cannot open content of {p}: {e}", bp.display());
+            FsError::GeneralFailure
+        })?),
+        Content::Evicted { .. } => return Err(FsError::GeneralFailure),
+    })
+}
+
+impl ReadFile {
+    /// Waits for a streaming fetch to finish, then reads the now local copy (for seeks).
+    async fn settle(&mut self) -> FsResult<()> {
+        if let Source::Streaming { stream, checked, .. } = &mut self.source {
+            if !*checked {
+                *checked = true;
+                while stream.chunks.recv().await.is_some() {}
+                if !matches!((&mut stream.done).await, Ok(Ok(()))) {
+                    return Err(FsError::GeneralFailure);
+                }
+            }
+            let blob = self.node.blob_id.ok_or(FsError::NotFound)?;
+            let c = self.store.local_content(blob).await.map_err(fs_error)?;
+            self.source = local_source(c, &self.node.name).await?;
+        }
+        Ok(())
+    }
 }
 
 impl DavFile for ReadFile {
@@ -323,7 +357,42 @@ impl DavFile for ReadFile {
     }
     fn read_bytes(&mut self, count: usize) -> FsFuture<'_, Bytes> {
         async move {
+            let size = self.node.size;
             match &mut self.source {
+                Source::Streaming { checked: true, pending, .. } if pending.is_empty() => Ok(Bytes::new()),
+                Source::Streaming { stream, pos, pending, checked } => match if pending.is_empty() {
+                    stream.chunks.recv().await
+                } else {
+                    Some(std::mem::take(pending))
+                } {
+                    Some(mut chunk) => {
+                        // Never more than asked for: the caller counts down the file's length.
+                        if chunk.len() > count {
+                            *pending = chunk.split_off(count);
+                        }
+                        *pos += chunk.len() as u64;
+                        // The last bytes wait for the hash check: a client that stops reading at
+                        // the announced length must still never get a wrong file as complete.
+                        if *pos >= size && !*checked {
+                            *checked = true;
+                            while stream.chunks.recv().await.is_some() {}
+                            if !matches!((&mut stream.done).await, Ok(Ok(()))) {
+                                log::warn!("read-through of {} did not match its hash; aborting the response", self.node.name);
+                                return Err(FsError::GeneralFailure);
+                            }
+                        }
+                        Ok(chunk)
+                    }
+                    // All bytes handed out: complete only if they matched the hash.
+                    None if *checked => Ok(Bytes::new()),
+                    None => match { *checked = true; (&mut stream.done).await } {
+                        Ok(Ok(())) => Ok(Bytes::new()),
+                        _ => {
+                            log::warn!("read-through of {} failed after {pos} bytes; aborting the response", self.node.name);
+                            Err(FsError::GeneralFailure)
+                        }
+                    },
+                },
                 Source::Memory(data, pos) => {
                     let start = (*pos).min(data.len());
                     let end = (start + count).min(data.len());
@@ -346,7 +415,14 @@ impl DavFile for ReadFile {
     }
     fn seek(&mut self, pos: SeekFrom) -> FsFuture<'_, u64> {
         async move {
+            if let Source::Streaming { pos: at, .. } = &self.source {
+                if pos == SeekFrom::Start(*at) {
+                    return Ok(*at);
+                }
+                self.settle().await?;
+            }
             match &mut self.source {
+                Source::Streaming { .. } => Err(FsError::GeneralFailure),
                 Source::File(file) => file.seek(pos).await.map_err(|_| FsError::GeneralFailure),
                 Source::Memory(data, cur) => {
                     let len = data.len() as i64;
