@@ -333,3 +333,59 @@ async fn a_blank_box_restored_from_one_bucket_serves_every_file() {
     let r = client.get(format!("{}notes.txt", gw3.dav())).basic_auth("alice", Some(PASSWORD)).send().await.unwrap();
     assert_eq!(r.bytes().await.unwrap().as_ref(), files["notes.txt"].as_slice(), "undamaged files still read");
 }
+
+/// The appliance's layout: the LAN service and the uplink as separate processes (the LAN side
+/// never holds cloud credentials). Uploads, eviction and read-through still work, through the
+/// catalog alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn lan_service_and_uplink_as_separate_processes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let dest = tmp.path().join("dest");
+    std::fs::create_dir(&dest).unwrap();
+    add_user(&data, "alice");
+    microcloud(&["remote", "add", "disk", "--data", data.to_str().unwrap(), "--dir", dest.to_str().unwrap()], "");
+    let gw = Gateway::start(&data, &["--no-uplink", "--cache-size", "4M"]);
+    // A second uplink must be refused while this one runs.
+    let mut uplink = std::process::Command::new(microcloud_tests::bin())
+        .args(["uplink", "--data", data.to_str().unwrap()])
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let second = std::process::Command::new(microcloud_tests::bin()).args(["uplink", "--data", data.to_str().unwrap()]).output().unwrap();
+    assert!(!second.status.success() && String::from_utf8_lossy(&second.stderr).contains("already running"));
+    assert!(uplink.try_wait().unwrap().is_none(), "the uplink exited");
+    let _uplink = Kill(uplink);
+
+    let client = reqwest::Client::new();
+    let mut files = BTreeMap::new();
+    for i in 0..3 {
+        let name = format!("f{i}.bin");
+        let body = content_for(&name, 1_500_000);
+        assert_eq!(put(&client, &gw, &name, body.clone()).await.as_u16(), 201, "{name}");
+        files.insert(name, body);
+        // Once safe in the cloud, content may make room for the next file.
+        let (ok, out) = flush(&data, 60);
+        assert!(ok, "{out}");
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+    }
+    // Past 90% of the 4 MiB bound, content safe everywhere is evicted...
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while status_json(&data)["bytes"].as_u64().unwrap() > 4 << 20 {
+        assert!(Instant::now() < deadline, "nothing evicted: {}", status_json(&data));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // ...and every file still reads whole, fetched back by the uplink on request.
+    for (name, d) in &files {
+        let r = client.get(format!("{}{name}", gw.dav())).basic_auth("alice", Some(PASSWORD)).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{name}");
+        assert_eq!(blake3::hash(&r.bytes().await.unwrap()), blake3::hash(d), "{name}");
+    }
+}

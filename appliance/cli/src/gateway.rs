@@ -26,11 +26,21 @@ pub struct Args {
     /// first default is 90% of the data filesystem.
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     cache_size: Option<u64>,
+    /// Run only the LAN service, not the uplink. The appliance runs the uplink as its own
+    /// service (`microcloud uplink`), so that the LAN side never holds cloud credentials;
+    /// evicted content is then fetched back by asking the uplink through the catalog.
+    #[arg(long)]
+    no_uplink: bool,
 }
 
 /// Takes the data directory's gateway lock, so that two gateways never share one store.
 pub fn lock(dir: &Path) -> Result<Flock<std::fs::File>, CliError> {
-    let path = dir.join(constants::GATEWAY_LOCK_FILE);
+    lock_file(dir, constants::GATEWAY_LOCK_FILE, "gateway")
+}
+
+/// Takes lock file `name` of the data directory for agent `what`, or says who holds it.
+pub fn lock_file(dir: &Path, name: &str, what: &str) -> Result<Flock<std::fs::File>, CliError> {
+    let path = dir.join(name);
     let file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -41,7 +51,7 @@ pub fn lock(dir: &Path) -> Result<Flock<std::fs::File>, CliError> {
     Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|_| {
         let holder = std::fs::read_to_string(&path).unwrap_or_default();
         let pid = holder.split_whitespace().next().unwrap_or("?").to_owned();
-        CliError::Usage(format!("another gateway (pid {pid}) is already running on {}", dir.display()))
+        CliError::Usage(format!("another {what} (pid {pid}) is already running on {}", dir.display()))
     })
 }
 
@@ -90,19 +100,37 @@ pub fn run(args: Args) -> Result<(), CliError> {
             Err(e) => log::warn!("blob garbage collection: {e}"),
         });
 
-        // The uplink runs beside the LAN service in this process (its own unit on the appliance).
+        // The uplink runs beside the LAN service in this process unless it has its own service.
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let uplink = microcloud_uplink::Uplink::new(store.clone(), microcloud_uplink::Settings::from_env());
-        let mut rx = stop_rx.clone();
-        let uplink_task = tokio::spawn(uplink.run(async move {
-            let _ = rx.changed().await;
-        }));
+        let _uplink_lock = if args.no_uplink { None } else { Some(lock_file(&dir, constants::UPLINK_LOCK_FILE, "uplink")?) };
+        let uplink_task = if args.no_uplink {
+            store.set_fetcher(std::sync::Arc::new(microcloud_store::CatalogFetcher::new(store.clone())));
+            // Content the uplink made safe (in its own process) frees room in the cache bound.
+            let s = store.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    if let Err(e) = s.refresh_counters() {
+                        log::warn!("refreshing the cache figures: {e}");
+                    }
+                }
+            });
+            None
+        } else {
+            let uplink = microcloud_uplink::Uplink::new(store.clone(), microcloud_uplink::Settings::from_env());
+            let mut rx = stop_rx.clone();
+            Some(tokio::spawn(uplink.run(async move {
+                let _ = rx.changed().await;
+            })))
+        };
         let metrics_store = store.clone();
         let metrics: microcloud_webdav::server::MetricsFn = std::sync::Arc::new(move || crate::metrics::render(&metrics_store));
         let service = LanService::with_metrics(store, Some(metrics));
         service.serve(listener, shutdown_signal()).await;
         let _ = stop_tx.send(true);
-        let _ = uplink_task.await;
+        if let Some(t) = uplink_task {
+            let _ = t.await;
+        }
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
         log::info!("stopped");
         Ok::<(), CliError>(())

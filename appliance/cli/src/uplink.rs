@@ -14,6 +14,12 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<(), CliError> {
     microcloud_logging::init(log::LevelFilter::Info);
+    let mut lock = crate::gateway::lock_file(&args.data.data, microcloud_constants::UPLINK_LOCK_FILE, "uplink")?;
+    {
+        use std::io::Write;
+        let _ = lock.set_len(0);
+        let _ = write!(&mut *lock, "{}\n", std::process::id());
+    }
     let store = Store::open(&args.data.data, OpenOptions::default())?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

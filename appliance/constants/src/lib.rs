@@ -15,6 +15,9 @@ pub const SECRETS_DIR: &str = "secrets";
 /// Held with an exclusive flock by the running gateway; holds its pid and URL.
 pub const GATEWAY_LOCK_FILE: &str = "gateway.lock";
 
+/// Held with an exclusive flock by the running uplink, so that one data directory never has two.
+pub const UPLINK_LOCK_FILE: &str = "uplink.lock";
+
 /// Version of the catalog schema this build writes; the store refuses a newer one.
 pub const CATALOG_SCHEMA_VERSION: i64 = 2;
 

@@ -194,6 +194,14 @@ CREATE TABLE multipart_parts (
     FOREIGN KEY (dest_id, key) REFERENCES multipart(dest_id, key) ON DELETE CASCADE
 ) WITHOUT ROWID;
 
+-- Read-through requests from a LAN service running in another process than the uplink (the
+-- appliance keeps them apart so that the LAN side never holds cloud credentials).
+CREATE TABLE fetch_requests (
+    blob_id       INTEGER PRIMARY KEY,
+    requested_ns  INTEGER NOT NULL,
+    error         TEXT
+);
+
 -- Objects changed in the cloud behind the gateway's back: kept there, kept here, shown to people.
 CREATE TABLE conflicts (
     dest_id      INTEGER NOT NULL REFERENCES destinations(id) ON DELETE CASCADE,

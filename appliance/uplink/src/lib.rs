@@ -114,6 +114,47 @@ impl Settings {
     }
 }
 
+impl Uplink {
+    /// Starts fetches asked for by a LAN service in another process (see `fetch_requests`).
+    fn serve_fetch_requests(&self, fetching: &mut HashMap<i64, tokio::task::JoinHandle<()>>) {
+        fetching.retain(|_, t| !t.is_finished());
+        let pending: Vec<i64> = self
+            .store
+            .catalog_read(|c| {
+                let mut stmt = c.prepare_cached("SELECT blob_id FROM fetch_requests WHERE error IS NULL")?;
+                let rows = stmt.query_map([], |r| r.get(0))?;
+                Ok(rows.collect::<Result<_, _>>()?)
+            })
+            .unwrap_or_default();
+        for blob in pending {
+            if fetching.contains_key(&blob) {
+                continue;
+            }
+            let store = self.store.clone();
+            fetching.insert(
+                blob,
+                tokio::spawn(async move {
+                    let fetcher = fetch::UplinkFetcher::new(store.clone());
+                    let result = microcloud_store::Fetcher::fetch(&fetcher, blob).await;
+                    let error = result.err().map(|e| e.to_string());
+                    let _ = store
+                        .catalog_write(move |c| {
+                            match error {
+                                None => c.execute("DELETE FROM fetch_requests WHERE blob_id = ?1", [blob])?,
+                                Some(e) => c.execute(
+                                    "UPDATE fetch_requests SET error = ?2 WHERE blob_id = ?1",
+                                    microcloud_store::rusqlite::params![blob, e],
+                                )?,
+                            };
+                            Ok(())
+                        })
+                        .await;
+                }),
+            );
+        }
+    }
+}
+
 /// Catalog key of the bandwidth schedule (see `microcloud bwlimit`).
 const BWLIMIT_KEY: &str = "bwlimit";
 
@@ -197,6 +238,7 @@ impl Uplink {
         let mut next_manifest = std::time::Instant::now() + self.settings.manifest_interval;
         let mut manifests: Option<tokio::task::JoinHandle<HashMap<i64, blake3::Hash>>> = None;
         let mut published: HashMap<i64, blake3::Hash> = HashMap::new();
+        let mut fetching: HashMap<i64, tokio::task::JoinHandle<()>> = HashMap::new();
         loop {
             match journal::apply(&self.store).await {
                 Ok(n) if n > 0 => {
@@ -232,6 +274,7 @@ impl Uplink {
                 }
                 Err(e) => log::error!("uplink: listing destinations: {e}"),
             }
+            self.serve_fetch_requests(&mut fetching);
             if std::time::Instant::now() >= next_scrub && scrub.as_ref().is_none_or(|t| t.is_finished()) {
                 next_scrub = std::time::Instant::now() + self.settings.scrub_interval;
                 let (store, fraction) = (self.store.clone(), self.settings.scrub_full_fraction);
