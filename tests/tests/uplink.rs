@@ -72,6 +72,9 @@ async fn an_outage_of_one_destination_costs_nothing() {
     }
     let metrics = client.get(format!("http://{}/metrics", gw.addr)).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("microcloud_destination_up{destination=\"two\"} 0"), "{metrics}");
+    // flush cannot finish while a destination is down: it says so, with a non-zero exit.
+    let (ok, out) = flush(tmp.path(), 1);
+    assert!(!ok && out.contains("timed out"), "flush during the outage: {out}");
     tokio::time::sleep(Duration::from_secs(2)).await;
     let one = dest_status(tmp.path(), "one");
     assert_eq!(one["state"], "ok", "{one}");
@@ -88,6 +91,14 @@ async fn an_outage_of_one_destination_costs_nothing() {
             assert_eq!(info.blake3.as_deref(), Some(hash.to_hex().as_str()), "hash metadata of {name} at {label}");
         }
     }
+    // The secrets are stored for the uplink alone and never shown again.
+    let secret = g1.credentials().1;
+    let list = microcloud(&["remote", "list", "--data", tmp.path().to_str().unwrap()], "");
+    assert!(list.contains("one") && !list.contains(&secret), "{list}");
+    assert!(!status_json(tmp.path()).to_string().contains(&secret));
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(tmp.path().join("secrets/one.json")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "secret file readable by others");
     for name in ["one", "two"] {
         let d = dest_status(tmp.path(), name);
         assert_eq!((d["state"].as_str(), d["pending_files"].as_u64()), (Some("ok"), Some(0)), "{d}");
@@ -104,6 +115,7 @@ async fn an_outage_of_one_destination_costs_nothing() {
     ] {
         assert!(metrics.lines().any(|l| l == line), "metrics lack {line:?}:\n{metrics}");
     }
+    assert!(!metrics.contains(&secret));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
