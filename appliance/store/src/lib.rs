@@ -521,16 +521,9 @@ impl Store {
         self.inner
             .writer
             .write(vec![], move |c| {
-                let comps: Vec<String> = namespace::components(&path)?.into_iter().map(str::to_owned).collect();
                 let now = now_ns();
-                for i in 1..comps.len() {
-                    let dir = comps[..i].join("/");
-                    match namespace::resolve(c, user, &dir)? {
-                        Some(n) if n.is_dir => {}
-                        Some(_) => return Err(StoreError::NotDir { path: dir }),
-                        None => namespace::mkdir(c, user, &dir, now)?,
-                    }
-                }
+                let depth = namespace::components(&path)?.len().saturating_sub(1);
+                namespace::mkdir_parents(c, user, &path, depth, now)?;
                 let blob = (rand::random::<u64>() >> 2) as i64 + 1;
                 c.prepare_cached("INSERT INTO blobs (id, size, hash, created_ns, local) VALUES (?1, ?2, ?3, ?4, 0)")?
                     .execute(params![blob, size as i64, hash.as_slice(), now])?;
@@ -547,19 +540,7 @@ impl Store {
         let path = path.to_owned();
         self.inner
             .writer
-            .write(vec![], move |c| {
-                let comps: Vec<String> = namespace::components(&path)?.into_iter().map(str::to_owned).collect();
-                let now = now_ns();
-                for i in 1..=comps.len() {
-                    let dir = comps[..i].join("/");
-                    match namespace::resolve(c, user, &dir)? {
-                        Some(n) if n.is_dir => {}
-                        Some(_) => return Err(StoreError::NotDir { path: dir }),
-                        None => namespace::mkdir(c, user, &dir, now)?,
-                    }
-                }
-                Ok(())
-            })
+            .write(vec![], move |c| namespace::mkdir_parents(c, user, &path, usize::MAX, now_ns()))
             .await
     }
 

@@ -213,6 +213,20 @@ pub(crate) fn mkdir(conn: &Connection, user: UserId, path: &str, now: i64) -> Re
     journal(conn, user, "mkdir", path, None, None, true, now)
 }
 
+/// Creates the first `depth` components of `path` as directories where missing (restore).
+pub(crate) fn mkdir_parents(conn: &Connection, user: UserId, path: &str, depth: usize, now: i64) -> Result<()> {
+    let comps = components(path)?;
+    for i in 1..=depth.min(comps.len()) {
+        let dir = comps[..i].join("/");
+        match resolve(conn, user, &dir)? {
+            Some(n) if n.is_dir => {}
+            Some(_) => return Err(StoreError::NotDir { path: dir }),
+            None => mkdir(conn, user, &dir, now)?,
+        }
+    }
+    Ok(())
+}
+
 /// Removes a file (or, with `dir`, an empty directory); returns a blob freed by it.
 pub(crate) fn remove(conn: &Connection, user: UserId, path: &str, dir: bool, now: i64) -> Result<Option<Freed>> {
     let (parent, name) = parent_of(conn, user, path).map_err(|e| match e {

@@ -299,32 +299,7 @@ impl Upload {
             final_path.parent().expect("blob has a parent").to_owned(),
             self.store.dir().join(constants::STAGING_DIR),
         ];
-        let (user, path, blob, create_new) = (self.user, self.path.clone(), self.blob, self.create_new);
-        let hash_bytes = hash.as_bytes().to_vec();
-        let result = self
-            .store
-            .writer()
-            .write(dirs, move |c| {
-                let now = now_ns();
-                c.prepare_cached("INSERT INTO blobs (id, size, hash, created_ns) VALUES (?1, ?2, ?3, ?4)")?
-                    .execute(params![blob, len as i64, hash_bytes, now])?;
-                let freed = namespace::put_file(c, user, &path, blob, create_new, now)?;
-                let node = namespace::lookup(c, user, &path)?;
-                Ok((freed, node))
-            })
-            .await;
-        self.finished = true;
-        match result {
-            Ok((freed, node)) => {
-                self.store.unlink_blobs(freed.into_iter().collect());
-                Ok(node)
-            }
-            Err(e) => {
-                let _ = std::fs::remove_file(&final_path);
-                self.unsettle(len);
-                Err(e)
-            }
-        }
+        self.record(len, hash, None, dirs, Some(final_path)).await
     }
 
     /// Commits small content straight into the catalog: durable with the group's WAL fsync.
@@ -337,15 +312,31 @@ impl Upload {
         }
         let hash = blake3::hash(&data);
         self.settle(len);
+        self.record(len, hash, Some(data), vec![], None).await
+    }
+
+    /// The catalog transaction that makes the content visible under its name: the blob row (with
+    /// the bytes themselves for `inline` content) and the node pointing at it. On failure the
+    /// blob file (if any) is removed and the reservation taken back.
+    async fn record(
+        mut self,
+        len: u64,
+        hash: blake3::Hash,
+        inline: Option<Vec<u8>>,
+        dirs: Vec<PathBuf>,
+        file: Option<PathBuf>,
+    ) -> Result<Node> {
         let (user, path, blob, create_new) = (self.user, self.path.clone(), self.blob, self.create_new);
         let result = self
             .store
             .writer()
-            .write(vec![], move |c| {
+            .write(dirs, move |c| {
                 let now = now_ns();
                 c.prepare_cached("INSERT INTO blobs (id, size, hash, created_ns) VALUES (?1, ?2, ?3, ?4)")?
                     .execute(params![blob, len as i64, hash.as_bytes().as_slice(), now])?;
-                c.prepare_cached("INSERT INTO inline_blobs (id, data) VALUES (?1, ?2)")?.execute(params![blob, data])?;
+                if let Some(data) = inline {
+                    c.prepare_cached("INSERT INTO inline_blobs (id, data) VALUES (?1, ?2)")?.execute(params![blob, data])?;
+                }
                 let freed = namespace::put_file(c, user, &path, blob, create_new, now)?;
                 let node = namespace::lookup(c, user, &path)?;
                 Ok((freed, node))
@@ -358,6 +349,9 @@ impl Upload {
                 Ok(node)
             }
             Err(e) => {
+                if let Some(f) = file {
+                    let _ = std::fs::remove_file(f);
+                }
                 self.unsettle(len);
                 Err(e)
             }
