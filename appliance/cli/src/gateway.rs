@@ -78,7 +78,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         let url = format!("http://{addr}/");
         let _ = lock.set_len(0);
         let _ = lock.rewind();
-        let _ = write!(&mut *lock, "{} {url}\n", std::process::id());
+        let _ = writeln!(&mut *lock, "{} {url}", std::process::id());
         let _ = lock.sync_data();
 
         let stats = store.stats()?;

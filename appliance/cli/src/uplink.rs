@@ -18,7 +18,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
     {
         use std::io::Write;
         let _ = lock.set_len(0);
-        let _ = write!(&mut *lock, "{}\n", std::process::id());
+        let _ = writeln!(&mut *lock, "{}", std::process::id());
     }
     let store = Store::open(&args.data.data, OpenOptions::default())?;
     let rt = tokio::runtime::Builder::new_multi_thread()

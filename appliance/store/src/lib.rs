@@ -303,7 +303,7 @@ pub(crate) fn now_ns() -> i64 {
 /// Default cache bound when none is configured: 90% of the data filesystem's size.
 fn default_limit(dir: &Path) -> u64 {
     match nix::sys::statvfs::statvfs(dir) {
-        Ok(s) => (s.blocks() as u64 * s.fragment_size() as u64) / 10 * 9,
+        Ok(s) => (s.blocks() * s.fragment_size()) / 10 * 9,
         Err(_) => u64::MAX / 2,
     }
 }

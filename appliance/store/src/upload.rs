@@ -159,7 +159,7 @@ impl Upload {
         let pause = MAX_THROTTLE_PER_MIB.mul_f64(ramp * n as f64 / (1u64 << 20) as f64).min(Duration::from_secs(2));
         let before = inner.throttled_writes.fetch_add(1, Ordering::Relaxed);
         inner.throttled_ns.fetch_add(pause.as_nanos() as u64, Ordering::Relaxed);
-        if before % 1000 == 0 {
+        if before.is_multiple_of(1000) {
             log::warn!(
                 "slowing writers down: data not yet safe elsewhere fills {:.0}% of the {limit} byte cache bound",
                 fraction * 100.0
@@ -402,7 +402,7 @@ impl Drop for Upload {
 
 /// Free bytes on the data filesystem for unprivileged writers.
 fn disk_available(dir: &std::path::Path) -> Option<u64> {
-    nix::sys::statvfs::statvfs(dir).ok().map(|s| s.blocks_available() as u64 * s.fragment_size() as u64)
+    nix::sys::statvfs::statvfs(dir).ok().map(|s| s.blocks_available() * s.fragment_size())
 }
 
 /// Writes one staging file, hashing sequential data as it goes.

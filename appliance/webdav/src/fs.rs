@@ -12,7 +12,9 @@ use dav_server::fs::{
 use futures_util::FutureExt;
 use http::StatusCode;
 use microcloud_constants::DAV_NAMESPACE;
-use microcloud_store::{Content, FetchStream, Node, ReadSource, Prop, Store, StoreError, Upload, UploadOptions, UserId};
+use microcloud_store::{
+    Content, FetchStream, Node, Prop, ReadSource, Store, StoreError, Upload, UploadOptions, UserId,
+};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 /// A user's space in the store, as `dav_server` wants it.
@@ -31,7 +33,9 @@ impl UserFs {
 
 /// A request path as the store's path string; non-UTF-8 names are refused.
 fn store_path(path: &DavPath) -> FsResult<String> {
-    std::str::from_utf8(path.as_bytes()).map(str::to_owned).map_err(|_| FsError::Forbidden)
+    std::str::from_utf8(path.as_bytes())
+        .map(str::to_owned)
+        .map_err(|_| FsError::Forbidden)
 }
 
 /// Maps a store error to the status `dav_server` sends, logging what a maintainer needs to know.
@@ -39,9 +43,10 @@ pub(crate) fn fs_error(e: StoreError) -> FsError {
     match e {
         StoreError::NotFound { .. } | StoreError::NoParent { .. } => FsError::NotFound,
         StoreError::Exists { .. } | StoreError::NotEmpty { .. } => FsError::Exists,
-        StoreError::IsDir { .. } | StoreError::NotDir { .. } | StoreError::InvalidName { .. } | StoreError::IntoItself { .. } => {
-            FsError::Forbidden
-        }
+        StoreError::IsDir { .. }
+        | StoreError::NotDir { .. }
+        | StoreError::InvalidName { .. }
+        | StoreError::IntoItself { .. } => FsError::Forbidden,
         StoreError::Full { .. } | StoreError::DiskFull { .. } => {
             log::warn!("write refused: {e}");
             FsError::InsufficientStorage
@@ -112,7 +117,12 @@ fn live_props(node: &Node) -> Vec<DavProp> {
     if node.is_dir {
         return Vec::new();
     }
-    let mut v = vec![DavProp::new("durability".into(), "mc".into(), DAV_NAMESPACE.into(), node.durability.as_str().into())];
+    let mut v = vec![DavProp::new(
+        "durability".into(),
+        "mc".into(),
+        DAV_NAMESPACE.into(),
+        node.durability.as_str().into(),
+    )];
     if let Some(h) = node.hash_hex() {
         v.push(DavProp::new("blake3".into(), "mc".into(), DAV_NAMESPACE.into(), h));
     }
@@ -120,7 +130,12 @@ fn live_props(node: &Node) -> Vec<DavProp> {
 }
 
 fn to_davprop(p: Prop) -> DavProp {
-    DavProp { name: p.name, prefix: p.prefix, namespace: if p.ns.is_empty() { None } else { Some(p.ns) }, xml: p.xml }
+    DavProp {
+        name: p.name,
+        prefix: p.prefix,
+        namespace: if p.ns.is_empty() { None } else { Some(p.ns) },
+        xml: p.xml,
+    }
 }
 
 impl DavFileSystem for UserFs {
@@ -142,7 +157,10 @@ impl DavFileSystem for UserFs {
                     r => r,
                 }
                 .map_err(fs_error)?;
-                return Ok(Box::new(WriteFile { upload: Some(up), committed: None }) as Box<dyn DavFile>);
+                return Ok(Box::new(WriteFile {
+                    upload: Some(up),
+                    committed: None,
+                }) as Box<dyn DavFile>);
             }
             let node = self.store.lookup(self.user, &p).map_err(fs_error)?;
             if node.is_dir {
@@ -151,10 +169,19 @@ impl DavFileSystem for UserFs {
             let blob = node.blob_id.ok_or(FsError::NotFound)?;
             // Evicted content streams in from a destination while it is written back (read-through).
             let source = match self.store.open_for_read(blob).await.map_err(fs_error)? {
-                ReadSource::Streaming(s) => Source::Streaming { stream: s, pos: 0, pending: Bytes::new(), checked: false },
+                ReadSource::Streaming(s) => Source::Streaming {
+                    stream: s,
+                    pos: 0,
+                    pending: Bytes::new(),
+                    checked: false,
+                },
                 ReadSource::Local(c) => local_source(c, &p).await?,
             };
-            Ok(Box::new(ReadFile { node, source, store: self.store.clone() }) as Box<dyn DavFile>)
+            Ok(Box::new(ReadFile {
+                node,
+                source,
+                store: self.store.clone(),
+            }) as Box<dyn DavFile>)
         }
         .boxed()
     }
@@ -168,7 +195,9 @@ impl DavFileSystem for UserFs {
                 .await
                 .map_err(|_| FsError::GeneralFailure)?
                 .map_err(fs_error)?;
-            let entries = nodes.into_iter().map(|n| Ok(Box::new(Entry(n)) as Box<dyn DavDirEntry>));
+            let entries = nodes
+                .into_iter()
+                .map(|n| Ok(Box::new(Entry(n)) as Box<dyn DavDirEntry>));
             Ok(Box::pin(futures_util::stream::iter(entries)) as FsStream<Box<dyn DavDirEntry>>)
         }
         .boxed()
@@ -188,37 +217,77 @@ impl DavFileSystem for UserFs {
     }
 
     fn remove_dir<'a>(&'a self, path: &'a DavPath) -> FsFuture<'a, ()> {
-        async move { self.store.remove(self.user, &store_path(path)?, true).await.map_err(fs_error) }.boxed()
+        async move {
+            self.store
+                .remove(self.user, &store_path(path)?, true)
+                .await
+                .map_err(fs_error)
+        }
+        .boxed()
     }
 
     fn remove_file<'a>(&'a self, path: &'a DavPath) -> FsFuture<'a, ()> {
-        async move { self.store.remove(self.user, &store_path(path)?, false).await.map_err(fs_error) }.boxed()
+        async move {
+            self.store
+                .remove(self.user, &store_path(path)?, false)
+                .await
+                .map_err(fs_error)
+        }
+        .boxed()
     }
 
     fn rename<'a>(&'a self, from: &'a DavPath, to: &'a DavPath) -> FsFuture<'a, ()> {
-        async move { self.store.rename(self.user, &store_path(from)?, &store_path(to)?).await.map_err(fs_error) }
-            .boxed()
+        async move {
+            self.store
+                .rename(self.user, &store_path(from)?, &store_path(to)?)
+                .await
+                .map_err(fs_error)
+        }
+        .boxed()
     }
 
     fn copy<'a>(&'a self, from: &'a DavPath, to: &'a DavPath) -> FsFuture<'a, ()> {
-        async move { self.store.copy_file(self.user, &store_path(from)?, &store_path(to)?).await.map_err(fs_error) }
-            .boxed()
+        async move {
+            self.store
+                .copy_file(self.user, &store_path(from)?, &store_path(to)?)
+                .await
+                .map_err(fs_error)
+        }
+        .boxed()
     }
 
     fn set_modified<'a>(&'a self, path: &'a DavPath, tm: SystemTime) -> FsFuture<'a, ()> {
-        async move { self.store.set_mtime(self.user, &store_path(path)?, tm).await.map_err(fs_error) }.boxed()
+        async move {
+            self.store
+                .set_mtime(self.user, &store_path(path)?, tm)
+                .await
+                .map_err(fs_error)
+        }
+        .boxed()
     }
 
-    fn have_props<'a>(&'a self, _path: &'a DavPath) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send + 'a>> {
+    fn have_props<'a>(
+        &'a self,
+        _path: &'a DavPath,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send + 'a>> {
         async { true }.boxed()
     }
 
-    fn patch_props<'a>(&'a self, path: &'a DavPath, patch: Vec<(bool, DavProp)>) -> FsFuture<'a, Vec<(StatusCode, DavProp)>> {
+    fn patch_props<'a>(
+        &'a self,
+        path: &'a DavPath,
+        patch: Vec<(bool, DavProp)>,
+    ) -> FsFuture<'a, Vec<(StatusCode, DavProp)>> {
         async move {
             let p = store_path(path)?;
             // microcloud's own properties are computed, not stored: refuse to change them.
             let protected = patch.iter().any(|(_, d)| d.namespace.as_deref() == Some(DAV_NAMESPACE));
-            let strip = |d: &DavProp| DavProp { name: d.name.clone(), prefix: d.prefix.clone(), namespace: d.namespace.clone(), xml: None };
+            let strip = |d: &DavProp| DavProp {
+                name: d.name.clone(),
+                prefix: d.prefix.clone(),
+                namespace: d.namespace.clone(),
+                xml: None,
+            };
             if protected {
                 return Ok(patch
                     .iter()
@@ -236,7 +305,15 @@ impl DavFileSystem for UserFs {
             let props = patch
                 .into_iter()
                 .map(|(set, d)| {
-                    (set, Prop { ns: d.namespace.unwrap_or_default(), name: d.name, prefix: d.prefix, xml: d.xml })
+                    (
+                        set,
+                        Prop {
+                            ns: d.namespace.unwrap_or_default(),
+                            name: d.name,
+                            prefix: d.prefix,
+                            xml: d.xml,
+                        },
+                    )
                 })
                 .collect();
             self.store.patch_props(self.user, &p, props).await.map_err(fs_error)?;
@@ -250,7 +327,13 @@ impl DavFileSystem for UserFs {
             let p = store_path(path)?;
             let node = self.store.lookup(self.user, &p).map_err(fs_error)?;
             let mut v = live_props(&node);
-            v.extend(self.store.props(self.user, &p).map_err(fs_error)?.into_iter().map(to_davprop));
+            v.extend(
+                self.store
+                    .props(self.user, &p)
+                    .map_err(fs_error)?
+                    .into_iter()
+                    .map(to_davprop),
+            );
             if !do_content {
                 for p in &mut v {
                     p.xml = None;
@@ -302,7 +385,9 @@ struct ReadFile {
 
 impl std::fmt::Debug for ReadFile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ReadFile").field("node", &self.node.id).finish_non_exhaustive()
+        f.debug_struct("ReadFile")
+            .field("node", &self.node.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -311,7 +396,12 @@ enum Source {
     File(tokio::fs::File),
     Memory(Bytes, usize),
     /// Arriving from a destination; `pos` is how much was handed out.
-    Streaming { stream: FetchStream, pos: u64, pending: Bytes, checked: bool },
+    Streaming {
+        stream: FetchStream,
+        pos: u64,
+        pending: Bytes,
+        checked: bool,
+    },
 }
 
 async fn local_source(c: Content, p: &str) -> FsResult<Source> {
@@ -359,40 +449,59 @@ impl DavFile for ReadFile {
         async move {
             let size = self.node.size;
             match &mut self.source {
-                Source::Streaming { checked: true, pending, .. } if pending.is_empty() => Ok(Bytes::new()),
-                Source::Streaming { stream, pos, pending, checked } => match if pending.is_empty() {
-                    stream.chunks.recv().await
-                } else {
-                    Some(std::mem::take(pending))
-                } {
-                    Some(mut chunk) => {
-                        // Never more than asked for: the caller counts down the file's length.
-                        if chunk.len() > count {
-                            *pending = chunk.split_off(count);
+                Source::Streaming {
+                    checked: true, pending, ..
+                } if pending.is_empty() => Ok(Bytes::new()),
+                Source::Streaming {
+                    stream,
+                    pos,
+                    pending,
+                    checked,
+                } => {
+                    let next = if pending.is_empty() {
+                        stream.chunks.recv().await
+                    } else {
+                        Some(std::mem::take(pending))
+                    };
+                    match next {
+                        Some(mut chunk) => {
+                            // Never more than asked for: the caller counts down the file's length.
+                            if chunk.len() > count {
+                                *pending = chunk.split_off(count);
+                            }
+                            *pos += chunk.len() as u64;
+                            // The last bytes wait for the hash check: a client that stops reading at
+                            // the announced length must still never get a wrong file as complete.
+                            if *pos >= size && !*checked {
+                                *checked = true;
+                                while stream.chunks.recv().await.is_some() {}
+                                if !matches!((&mut stream.done).await, Ok(Ok(()))) {
+                                    log::warn!(
+                                        "read-through of {} did not match its hash; aborting the response",
+                                        self.node.name
+                                    );
+                                    return Err(FsError::GeneralFailure);
+                                }
+                            }
+                            Ok(chunk)
                         }
-                        *pos += chunk.len() as u64;
-                        // The last bytes wait for the hash check: a client that stops reading at
-                        // the announced length must still never get a wrong file as complete.
-                        if *pos >= size && !*checked {
+                        // All bytes handed out: complete only if they matched the hash.
+                        None if *checked => Ok(Bytes::new()),
+                        None => {
                             *checked = true;
-                            while stream.chunks.recv().await.is_some() {}
-                            if !matches!((&mut stream.done).await, Ok(Ok(()))) {
-                                log::warn!("read-through of {} did not match its hash; aborting the response", self.node.name);
-                                return Err(FsError::GeneralFailure);
+                            match (&mut stream.done).await {
+                                Ok(Ok(())) => Ok(Bytes::new()),
+                                _ => {
+                                    log::warn!(
+                                        "read-through of {} failed after {pos} bytes; aborting the response",
+                                        self.node.name
+                                    );
+                                    Err(FsError::GeneralFailure)
+                                }
                             }
                         }
-                        Ok(chunk)
                     }
-                    // All bytes handed out: complete only if they matched the hash.
-                    None if *checked => Ok(Bytes::new()),
-                    None => match { *checked = true; (&mut stream.done).await } {
-                        Ok(Ok(())) => Ok(Bytes::new()),
-                        _ => {
-                            log::warn!("read-through of {} failed after {pos} bytes; aborting the response", self.node.name);
-                            Err(FsError::GeneralFailure)
-                        }
-                    },
-                },
+                }
                 Source::Memory(data, pos) => {
                     let start = (*pos).min(data.len());
                     let end = (start + count).min(data.len());
