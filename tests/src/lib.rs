@@ -127,6 +127,11 @@ impl Gateway {
         }
     }
 
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
     /// The base URL of the WebDAV space: `http://ADDR/dav/`.
     pub fn dav(&self) -> String {
         format!("http://{}/dav/", self.addr)

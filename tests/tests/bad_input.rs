@@ -77,6 +77,31 @@ fn wrong_credentials_are_refused() {
     assert_unchanged(&gw);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_flood_of_wrong_passwords_is_refused_within_bounded_memory() {
+    let (_tmp, gw) = setup(&[]);
+    let client = reqwest::Client::new();
+    let mut tasks = Vec::new();
+    for i in 0..120 {
+        let (c, url) = (client.clone(), format!("{}keep.txt", gw.dav()));
+        // Half unknown users (decoy check), half a wrong password for a real one.
+        let user = if i % 2 == 0 { format!("nobody{i}") } else { "alice".to_owned() };
+        tasks.push(tokio::spawn(async move {
+            c.get(url).basic_auth(user, Some(format!("wrong-password-{i}"))).send().await.unwrap().status().as_u16()
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 401);
+    }
+    // Each argon2 check takes about 19 MiB; they are bounded, so the peak stays far below what
+    // 120 at once would take (over 2 GiB).
+    let status = std::fs::read_to_string(format!("/proc/{}/status", gw.pid().unwrap())).unwrap();
+    let hwm_kb: u64 = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(hwm_kb < 150 * 1024, "gateway peak memory {hwm_kb} kB under a login flood");
+    let r = client.get(format!("{}keep.txt", gw.dav())).basic_auth("alice", Some(PASSWORD)).send().await.unwrap();
+    assert_eq!(r.text().await.unwrap(), "keep");
+}
+
 #[test]
 fn malformed_huge_and_deep_xml_is_refused() {
     let (_tmp, gw) = setup(&[]);

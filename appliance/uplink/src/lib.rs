@@ -40,6 +40,9 @@ pub enum UplinkError {
     /// A destination could not be set up.
     #[error(transparent)]
     Destination(#[from] DestinationError),
+    /// The manifest could not be read or written.
+    #[error("manifest of {destination}: {source}")]
+    Manifest { destination: String, source: microcloud_remotes::RemoteError },
     /// A scrub could not finish (an unreachable destination is not taken for an empty one).
     #[error("scrub of {destination} stopped: {source}")]
     Scrub { destination: String, source: microcloud_remotes::RemoteError },
@@ -305,7 +308,7 @@ impl Uplink {
                         match manifest::publish(&store, &d, &remote, &mut last).await {
                             Ok(true) => log::debug!("manifest of {} updated", d.name),
                             Ok(false) => {}
-                            Err(e) => log::warn!("manifest of {}: {e}", d.name),
+                            Err(e) => log::warn!("{e}"),
                         }
                     }
                     last

@@ -128,7 +128,7 @@ pub async fn publish(store: &Store, dest: &Destination, remote: &Remote, last: &
     remote
         .put(MANIFEST_KEY, Bytes::from(body), &hash.to_hex(), &Condition::None)
         .await
-        .map_err(|source| UplinkError::Scrub { destination: dest.name.clone(), source })?;
+        .map_err(|source| UplinkError::Manifest { destination: dest.name.clone(), source })?;
     last.insert(dest.id, hash);
     Ok(true)
 }
@@ -201,7 +201,7 @@ async fn read_manifest(remote: &Remote) -> Result<(Manifest, bool, Vec<String>),
 pub async fn restore(store: &Store, dest: &Destination) -> Result<RestoreReport, UplinkError> {
     let remote = destinations::remote(store, dest)?;
     let (m, from_manifest, skipped) =
-        read_manifest(&remote).await.map_err(|source| UplinkError::Scrub { destination: dest.name.clone(), source })?;
+        read_manifest(&remote).await.map_err(|source| UplinkError::Manifest { destination: dest.name.clone(), source })?;
     let mut report = RestoreReport { from_manifest, skipped, ..Default::default() };
     let mut ids = HashMap::new();
     for u in &m.users {

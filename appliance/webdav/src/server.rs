@@ -32,6 +32,8 @@ type Body = UnsyncBoxBody<Bytes, std::io::Error>;
 const MAX_XML_BODY: usize = 64 * 1024;
 /// Deepest XML element nesting accepted; real clients send fewer than ten levels.
 const MAX_XML_DEPTH: usize = 64;
+/// argon2 verifications allowed at once (the rest wait).
+const ARGON2_SLOTS: usize = 2;
 /// Read buffer for GET responses.
 const READ_BUF: usize = 256 * 1024;
 
@@ -40,6 +42,10 @@ pub type MetricsFn = Arc<dyn Fn() -> String + Send + Sync>;
 
 /// Shared state of the LAN service.
 pub struct LanService {
+    /// argon2 checks run on a few dedicated threads: each takes ~19 MiB and a core for tens of
+    /// milliseconds, so a flood of wrong passwords queues here instead of exhausting memory (on
+    /// the shared blocking pool, every thread's malloc arena kept its own 19 MiB).
+    argon2: std::sync::Mutex<std::sync::mpsc::Sender<Box<dyn FnOnce() + Send>>>,
     metrics: Option<MetricsFn>,
     store: Store,
     auth: Arc<Authenticator>,
@@ -56,6 +62,7 @@ impl LanService {
     /// and states only, never a name of a file or a secret).
     pub fn with_metrics(store: Store, metrics: Option<MetricsFn>) -> Arc<LanService> {
         Arc::new(LanService {
+            argon2: std::sync::Mutex::new(argon2_pool()),
             metrics,
             auth: Arc::new(Authenticator::new(store.clone())),
             store,
@@ -173,8 +180,22 @@ impl LanService {
             r
         };
         let Some((name, password)) = basic_credentials(req) else { return Err(unauthorized()) };
+        // Known-good credentials cost a lookup; only new ones take an argon2 slot.
+        match self.auth.cached(&name, &password) {
+            Ok(Some(user)) => return Ok(user),
+            Ok(None) => {}
+            Err(e) => {
+                log::error!("authentication: {e}");
+                return Err(text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n"));
+            }
+        }
         let auth = self.auth.clone();
-        let found = tokio::task::spawn_blocking(move || auth.authenticate(&name, &password)).await;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Box<dyn FnOnce() + Send> = Box::new(move || {
+            let _ = tx.send(auth.authenticate(&name, &password));
+        });
+        let _ = self.argon2.lock().unwrap().send(job);
+        let found = rx.await;
         match found {
             Ok(Ok(Some(user))) => Ok(user),
             Ok(Ok(None)) => Err(unauthorized()),
@@ -202,6 +223,26 @@ impl LanService {
             }
         }
     }
+}
+
+/// Starts the threads that run argon2 checks, and returns where to send them.
+fn argon2_pool() -> std::sync::mpsc::Sender<Box<dyn FnOnce() + Send>> {
+    let (tx, rx) = std::sync::mpsc::channel::<Box<dyn FnOnce() + Send>>();
+    let rx = Arc::new(Mutex::new(rx));
+    for i in 0..ARGON2_SLOTS {
+        let rx = rx.clone();
+        std::thread::Builder::new()
+            .name(format!("argon2-{i}"))
+            .spawn(move || loop {
+                let job = rx.lock().unwrap().recv();
+                match job {
+                    Ok(job) => job(),
+                    Err(_) => return,
+                }
+            })
+            .expect("spawn argon2 thread");
+    }
+    tx
 }
 
 fn text(status: StatusCode, body: &str) -> Response<Body> {
