@@ -72,12 +72,20 @@ struct LatencyArgs {
     /// Milliseconds between two HEADs of one file.
     #[arg(long, default_value_t = 20)]
     poll_ms: u64,
+    /// Follow only every Nth file with HEADs (1: every file). The polling costs the server work
+    /// of its own; a sample shows how much of the latency is due to it.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    sample: u64,
     /// Seconds to wait for one file to reach the cloud before counting it as timed out.
     #[arg(long, default_value_t = 60.0)]
     timeout: f64,
     /// Print a JSON line instead of text.
     #[arg(long)]
     json: bool,
+    /// Also write one CSV line per file to this file: index, PUT sent (s after the start), PUT
+    /// milliseconds, acknowledgement -> cloud milliseconds (empty when failed or timed out).
+    #[arg(long, value_name = "FILE")]
+    trace: Option<std::path::PathBuf>,
 }
 
 #[tokio::main]
@@ -148,12 +156,17 @@ fn pattern(size: usize) -> bytes::Bytes {
     bytes::Bytes::from((0..size).map(|i| (i % 251) as u8).collect::<Vec<u8>>())
 }
 
+/// Failed requests after which latency mode stops sending.
+const MAX_FAILURES: usize = 10;
+
 /// What became of one file in latency mode.
 enum Fate {
     /// Acknowledged after `put`, then seen in the cloud `cloud` after the acknowledgement.
     Cloud { put: Duration, cloud: Duration, heads: u64 },
     /// Acknowledged, but not seen in the cloud within the timeout.
     TimedOut { put: Duration, heads: u64 },
+    /// Acknowledged and not followed (see --sample).
+    Acked { put: Duration },
     /// The PUT or a HEAD failed.
     Failed { heads: u64 },
 }
@@ -171,62 +184,95 @@ async fn latency(args: LatencyArgs) -> Result<(), Box<dyn std::error::Error>> {
     let start = Instant::now();
     let mut max_late = Duration::ZERO;
     let mut tasks = tokio::task::JoinSet::new();
+    // Open loop, but not blind: a server that refuses everything (wrong password, full disk) is
+    // not hammered for the whole run.
+    let failed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut not_sent = 0;
     for i in 0..args.count {
+        if failed.load(std::sync::atomic::Ordering::Relaxed) >= MAX_FAILURES {
+            not_sent = args.count - i;
+            eprintln!("davbench: {MAX_FAILURES} requests failed: {not_sent} files not sent");
+            break;
+        }
         let due = start + step.mul_f64(i as f64);
         tokio::time::sleep_until(due.into()).await;
         max_late = max_late.max(Instant::now().saturating_duration_since(due));
-        let (client, body, auth) = (client.clone(), body.clone(), auth.clone());
+        let (client, body, auth, failed) = (client.clone(), body.clone(), auth.clone(), failed.clone());
         let url = format!("{}l{i:07}", args.url);
+        let follow = i as u64 % args.sample == 0;
         tasks.spawn(async move {
-            let with_auth = |req: reqwest::RequestBuilder| match &auth.0 {
-                Some(u) => req.basic_auth(u, auth.1.as_deref()),
-                None => req,
-            };
-            let sent = Instant::now();
-            match with_auth(client.put(&url).body(body)).send().await {
-                Ok(r) if r.status().is_success() => {}
-                Ok(r) => {
-                    eprintln!("davbench: PUT {url}: {}", r.status());
-                    return Fate::Failed { heads: 0 };
-                }
-                Err(e) => {
-                    eprintln!("davbench: PUT {url}: {e}");
-                    return Fate::Failed { heads: 0 };
-                }
-            }
-            let acked = Instant::now();
-            let put = acked - sent;
-            let mut heads = 0u64;
-            loop {
-                heads += 1;
-                match with_auth(client.head(&url)).send().await {
-                    Ok(r) if r.status().is_success() => {
-                        let level = r.headers().get("x-microcloud-durability").and_then(|v| v.to_str().ok()).unwrap_or("");
-                        if level.starts_with("cloud:") {
-                            return Fate::Cloud { put, cloud: acked.elapsed(), heads };
-                        }
-                    }
+            let fate = async {
+                let with_auth = |req: reqwest::RequestBuilder| match &auth.0 {
+                    Some(u) => req.basic_auth(u, auth.1.as_deref()),
+                    None => req,
+                };
+                let sent = Instant::now();
+                match with_auth(client.put(&url).body(body)).send().await {
+                    Ok(r) if r.status().is_success() => {}
                     Ok(r) => {
-                        eprintln!("davbench: HEAD {url}: {}", r.status());
-                        return Fate::Failed { heads };
+                        eprintln!("davbench: PUT {url}: {}", r.status());
+                        return Fate::Failed { heads: 0 };
                     }
                     Err(e) => {
-                        eprintln!("davbench: HEAD {url}: {e}");
-                        return Fate::Failed { heads };
+                        eprintln!("davbench: PUT {url}: {e}");
+                        return Fate::Failed { heads: 0 };
                     }
                 }
-                if acked.elapsed() >= timeout {
-                    return Fate::TimedOut { put, heads };
+                let acked = Instant::now();
+                let put = acked - sent;
+                if !follow {
+                    return Fate::Acked { put };
                 }
-                tokio::time::sleep(poll).await;
+                let mut heads = 0u64;
+                loop {
+                    heads += 1;
+                    match with_auth(client.head(&url)).send().await {
+                        Ok(r) if r.status().is_success() => {
+                            let level =
+                                r.headers().get("x-microcloud-durability").and_then(|v| v.to_str().ok()).unwrap_or("");
+                            if level.starts_with("cloud:") {
+                                return Fate::Cloud { put, cloud: acked.elapsed(), heads };
+                            }
+                        }
+                        Ok(r) => {
+                            eprintln!("davbench: HEAD {url}: {}", r.status());
+                            return Fate::Failed { heads };
+                        }
+                        Err(e) => {
+                            eprintln!("davbench: HEAD {url}: {e}");
+                            return Fate::Failed { heads };
+                        }
+                    }
+                    if acked.elapsed() >= timeout {
+                        return Fate::TimedOut { put, heads };
+                    }
+                    tokio::time::sleep(poll).await;
+                }
+            };
+            let fate = fate.await;
+            if matches!(fate, Fate::Failed { .. }) {
+                failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
+            (i, due - start, fate)
         });
     }
     let send_secs = start.elapsed().as_secs_f64();
     let (mut cloud, mut puts) = (Vec::new(), Vec::new());
-    let (mut failures, mut timeouts, mut heads) = (0usize, 0usize, 0u64);
-    while let Some(fate) = tasks.join_next().await {
-        match fate? {
+    let (mut failures, mut timeouts, mut heads) = (not_sent, 0usize, 0u64);
+    let mut trace = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        let (i, sent, fate) = joined?;
+        let (put_ms, cloud_ms) = match &fate {
+            Fate::Cloud { put, cloud, .. } => {
+                (format!("{:.2}", put.as_secs_f64() * 1e3), format!("{:.2}", cloud.as_secs_f64() * 1e3))
+            }
+            Fate::TimedOut { put, .. } | Fate::Acked { put } => {
+                (format!("{:.2}", put.as_secs_f64() * 1e3), String::new())
+            }
+            Fate::Failed { .. } => (String::new(), String::new()),
+        };
+        trace.push((i, format!("{i},{:.4},{put_ms},{cloud_ms}\n", sent.as_secs_f64())));
+        match fate {
             Fate::Cloud { put, cloud: c, heads: h } => {
                 puts.push(put);
                 cloud.push(c);
@@ -239,6 +285,7 @@ async fn latency(args: LatencyArgs) -> Result<(), Box<dyn std::error::Error>> {
                 timeouts += 1;
                 heads += h;
             }
+            Fate::Acked { put } => puts.push(put),
             Fate::Failed { heads: h } => {
                 failures += 1;
                 heads += h;
@@ -246,6 +293,13 @@ async fn latency(args: LatencyArgs) -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let secs = start.elapsed().as_secs_f64();
+    if let Some(path) = &args.trace {
+        trace.sort_by_key(|(i, _)| *i);
+        let text: String = std::iter::once("index,sent_s,put_ms,ack_to_cloud_ms\n".to_owned())
+            .chain(trace.into_iter().map(|(_, l)| l))
+            .collect();
+        std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
     cloud.sort();
     puts.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
@@ -258,17 +312,20 @@ async fn latency(args: LatencyArgs) -> Result<(), Box<dyn std::error::Error>> {
         ms(v[rank - 1])
     };
     let mean = if cloud.is_empty() { 0.0 } else { cloud.iter().map(|d| ms(*d)).sum::<f64>() / cloud.len() as f64 };
-    let sent_rate = args.count as f64 / send_secs.max(1e-9);
+    // The first PUT leaves at 0 s and the last at (count - 1) / rate.
+    let sent = args.count - not_sent;
+    let sent_rate = if sent > 1 { (sent - 1) as f64 / send_secs.max(1e-9) } else { args.rate };
     if args.json {
         println!(
             "{{\"files\":{},\"in_cloud\":{},\"timeouts\":{timeouts},\"failures\":{failures},\"rate\":{:.1},\"sent_rate\":{sent_rate:.1},\
-             \"max_send_lateness_ms\":{:.1},\"seconds\":{secs:.3},\"heads\":{heads},\"poll_ms\":{},\
+             \"max_send_lateness_ms\":{:.1},\"seconds\":{secs:.3},\"followed\":{},\"heads\":{heads},\"poll_ms\":{},\
              \"ack_to_cloud_ms\":{{\"median\":{:.1},\"p90\":{:.1},\"p99\":{:.1},\"max\":{:.1},\"mean\":{mean:.1}}},\
              \"put_ms\":{{\"median\":{:.1},\"p99\":{:.1},\"max\":{:.1}}}}}",
             args.count,
             cloud.len() - timeouts,
             args.rate,
             ms(max_late),
+            cloud.len(),
             args.poll_ms,
             pct(&cloud, 0.5),
             pct(&cloud, 0.9),
