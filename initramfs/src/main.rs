@@ -1,0 +1,124 @@
+//! microcloud-init: PID 1 of the appliance's initramfs.
+//!
+//! 1. mounts devtmpfs, proc and sysfs;
+//! 2. loads the file system and storage modules the initramfs carries, in dependency order,
+//!    until the partitions are visible;
+//! 3. finds the root (`mc-root`) and data (`mc-data`) partitions by GPT partition name;
+//! 4. mounts the root (squashfs) read-only at /sysroot, with its own devtmpfs, proc and sysfs;
+//! 5. prepares the data partition (see `data`): format on first boot or factory reset, grow to
+//!    the disk's size, mount at /data, bind the writable paths (/var, /root, /etc/machine-id);
+//! 6. sets the hostname `microcloud-XXXX` from the machine id;
+//! 7. switch_root to systemd.
+//!
+//! On any failure it prints what went wrong on the console and stops there: no panic, no reboot
+//! loop. The kernel options it reads are in `cmdline`.
+
+mod cmdline;
+mod data;
+mod error;
+mod log;
+mod modules;
+mod mounts;
+mod partitions;
+mod switch_root;
+
+use std::convert::Infallible;
+use std::os::fd::AsRawFd;
+use std::path::Path;
+use std::time::Duration;
+
+use nix::mount::MsFlags;
+
+use crate::error::{io, Result};
+
+const SYSROOT: &str = "/sysroot";
+/// GPT partition name of the read-only root.
+const ROOT_LABEL: &str = "mc-root";
+
+/// Makes /dev/console our stdin, stdout and stderr if the kernel could not (it opens it before
+/// starting us only if the initramfs has the node).
+fn attach_console() {
+    let Ok(console) = std::fs::OpenOptions::new().read(true).write(true).open("/dev/console") else { return };
+    let fd = console.as_raw_fd();
+    for target in 0..=2 {
+        // SAFETY: F_GETFD only probes whether the descriptor is open; dup2 fills a closed one.
+        unsafe {
+            if nix::libc::fcntl(target, nix::libc::F_GETFD) < 0 {
+                nix::libc::dup2(fd, target);
+            }
+        }
+    }
+}
+
+fn run() -> Result<Infallible> {
+    mounts::mount_api_filesystems()?;
+    attach_console();
+    log::open_kmsg();
+    log::info("started");
+
+    let cmdline = cmdline::Cmdline::parse(&std::fs::read_to_string("/proc/cmdline").map_err(io("read", "/proc/cmdline"))?);
+    let sys_block = Path::new("/sys/class/block");
+    modules::load_until(Path::new("/lib/modules"), || {
+        [ROOT_LABEL, data::DATA_LABEL].iter().all(|name| !partitions::find(sys_block, name).is_empty())
+    });
+
+    let parts = partitions::wait_for(sys_block, &[ROOT_LABEL, data::DATA_LABEL], cmdline.wait)?;
+    let (root, data_part) = (&parts[0], &parts[1]);
+    log::info(&format!("root {}, data {}", root.name, data_part.name));
+
+    let sysroot = Path::new(SYSROOT);
+    mounts::mount_fs(
+        "the root file system",
+        &root.dev(Path::new("/dev")).to_string_lossy(),
+        sysroot,
+        "squashfs",
+        MsFlags::MS_RDONLY | MsFlags::MS_NODEV,
+        None,
+    )?;
+    // The root's own instances of the API file systems, for the tools that run chrooted there
+    // (and kept for systemd); the initramfs keeps its /dev, so device paths read /dev/vda3.
+    mounts::mount_api_filesystems_in(sysroot)?;
+
+    let data = data::prepare(sysroot, data_part, cmdline.factory_reset)?;
+    let hostname = format!("microcloud-{}", &data.machine_id[..4]);
+    if let Err(e) = nix::unistd::sethostname(&hostname) {
+        log::warn(&format!("could not set the hostname {hostname}: {e}"));
+    }
+    log::info(&format!("hostname {hostname}{}", if data.formatted { ", fresh data partition" } else { "" }));
+
+    for api in ["/dev", "/proc", "/sys"] {
+        let _ = nix::mount::umount2(api, nix::mount::MntFlags::MNT_DETACH);
+    }
+    switch_root::switch_root(sysroot, &cmdline.init)
+}
+
+/// Prints the reason on the console and stops: PID 1 must not exit (the kernel would panic), and
+/// a reboot loop would hide the message.
+fn halt(reason: &str) -> ! {
+    let text = format!(
+        "\n\
+         ==================================================================\n\
+         microcloud cannot start:\n\
+         {reason}\n\
+         \n\
+         The system is stopped here. Power the box off, fix the cause above\n\
+         and power it on again. To wipe the data partition, choose the\n\
+         \"factory reset\" entry of the boot menu (hold a key at power-on).\n\
+         ==================================================================\n"
+    );
+    eprintln!("{text}");
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        log::kmsg(2, line);
+    }
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
+}
+
+fn main() {
+    std::panic::set_hook(Box::new(|info| halt(&format!("internal error: {info}"))));
+    match run() {
+        Ok(never) => match never {},
+        Err(e) => halt(&e.to_string()),
+    }
+}
