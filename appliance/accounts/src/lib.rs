@@ -5,6 +5,12 @@
 //! pair (user, password) is remembered as a keyed BLAKE3 digest under a key generated per process,
 //! so later requests cost a hash lookup; the cache never holds a password, and a password change
 //! invalidates it because the stored hash is part of the digest.
+//!
+//! Also here: the one-time setup code of onboarding ([`setup`]) and the maintenance shell's
+//! authorized ssh keys ([`ssh_keys`]), the other half of who may use the box.
+
+pub mod setup;
+pub mod ssh_keys;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -25,6 +31,18 @@ pub enum AccountError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The setup code given is not the box's.
+    #[error("wrong setup code: it is shown on the box's console, in its journal and by `microcloud setup-code`")]
+    WrongSetupCode,
+    /// An ssh public key was refused.
+    #[error("ssh key refused: {0}")]
+    BadSshKey(String),
+    /// No authorized key has this id.
+    #[error("no ssh key with id {0:?}")]
+    NoSuchKey(String),
+    /// A file of the accounts could not be read or written.
+    #[error("{path}: {source}")]
+    Io { path: std::path::PathBuf, source: std::io::Error },
 }
 
 /// Shortest password accepted.
@@ -58,6 +76,10 @@ pub fn add_user(store: &Store, name: &str, password: &str, admin: bool) -> Resul
     microcloud_store::check_user_name(name)?;
     let hash = hash_password(password)?;
     store.add_user(name, &hash, admin)?;
+    if admin {
+        // The first administrator ends onboarding, whichever way it was made.
+        setup::retire(store.dir())?;
+    }
     Ok(store.user(name)?.expect("user just added"))
 }
 

@@ -31,6 +31,11 @@ pub struct Args {
     /// evicted content is then fetched back by asking the uplink through the catalog.
     #[arg(long)]
     no_uplink: bool,
+    /// Run as the appliance: the setup page also manages this machine (host name, time zone,
+    /// network view, reboot, power off, factory reset) through systemd's D-Bus services. Without
+    /// it (development on someone's computer) those pages say they are not available.
+    #[arg(long)]
+    appliance: bool,
 }
 
 /// Takes the data directory's gateway lock, so that two gateways never share one store.
@@ -90,10 +95,14 @@ pub fn run(args: Args) -> Result<(), CliError> {
 
         let stats = store.stats()?;
         println!("microcloud gateway on {}", dir.display());
+        println!("  page:    {url}");
         println!("  WebDAV:  {url}dav/   (HTTP Basic authentication)");
         println!("  metrics: {url}metrics");
         println!("  store:   {} files, {} of {} cache in use", stats.files, human(stats.bytes), human(stats.cache_limit));
-        if stats.users == 0 {
+        let onboarding = microcloud_webui::announce_setup_code(&store, &url)?;
+        if onboarding {
+            println!("           (or make the first administrator here: microcloud user add NAME --admin --data {})", dir.display());
+        } else if stats.users == 0 {
             println!("  no users yet: add one with `microcloud user add NAME --data {}`", dir.display());
         }
         log::info!("serving {url}dav/ from {}", dir.display());
@@ -132,8 +141,14 @@ pub fn run(args: Args) -> Result<(), CliError> {
         };
         let metrics_store = store.clone();
         let metrics: microcloud_webdav::server::MetricsFn = std::sync::Arc::new(move || crate::metrics::render(&metrics_store));
-        let service = LanService::with_metrics(store, Some(metrics));
-        service.serve(listener, shutdown_signal()).await;
+        let lan = LanService::with_metrics(store, Some(metrics));
+        let options = microcloud_webui::Options {
+            appliance: args.appliance,
+            // For working on the page: serve its files from a directory instead of the binary.
+            assets_dir: std::env::var_os("MICROCLOUD_WEBUI_ASSETS").map(Into::into),
+        };
+        let service = microcloud_webui::WebService::new(lan, options);
+        microcloud_webdav::server::serve(service, listener, shutdown_signal()).await;
         let _ = stop_tx.send(true);
         if let Some(t) = uplink_task {
             let _ = t.await;

@@ -9,7 +9,9 @@ mod metrics;
 mod remote;
 mod restore;
 mod scrub;
+mod setup_code;
 mod size;
+mod ssh_key;
 mod status;
 mod uplink;
 mod user;
@@ -41,6 +43,14 @@ enum Command {
     /// Manage the users who may read and write files over WebDAV.
     #[command(subcommand)]
     User(user::Command),
+    /// Print the one-time setup code that the setup page asks for on first boot.
+    ///
+    /// The code exists until the first administrator is created (on the page, or here with
+    /// `microcloud user add NAME --admin`); afterwards this says that setup is done.
+    SetupCode(setup_code::Args),
+    /// Manage the ssh public keys allowed into the maintenance shell.
+    #[command(subcommand)]
+    SshKey(ssh_key::Command),
     /// Manage the cloud destinations every file is persisted to.
     #[command(subcommand)]
     Remote(remote::Command),
@@ -91,6 +101,8 @@ fn main() -> ExitCode {
         Command::Status(a) => status::run(a),
         Command::User(c) => user::run(c),
         Command::Remote(c) => remote::run(c),
+        Command::SetupCode(a) => setup_code::run(a),
+        Command::SshKey(c) => ssh_key::run(c),
         Command::Flush(a) => flush::run(a),
         Command::Scrub(a) => scrub::run(a),
         Command::Restore(a) => restore::run(a),

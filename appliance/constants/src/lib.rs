@@ -35,3 +35,9 @@ pub const HEADER_BLAKE3: &str = "x-microcloud-blake3";
 
 /// Fraction of the cache bound above which writers are slowed down before the bound refuses them.
 pub const THROTTLE_START_FRACTION: f64 = 0.90;
+
+/// The one-time setup code (inside `SECRETS_DIR`), present until the first administrator exists.
+pub const SETUP_CODE_FILE: &str = "setup-code";
+/// The maintenance shell's authorized ssh keys, managed from the page and the CLI (relative to
+/// the data directory); on the appliance sshd reads it for root.
+pub const AUTHORIZED_KEYS_FILE: &str = "ssh/authorized_keys";

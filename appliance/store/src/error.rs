@@ -41,6 +41,9 @@ pub enum StoreError {
     /// A user name that is not in the catalog.
     #[error("no user named {name:?}")]
     NoSuchUser { name: String },
+    /// Onboarding is over: an administrator exists already.
+    #[error("setup is already done: an administrator exists")]
+    AdminExists,
     /// A user name that is already taken.
     #[error("a user named {name:?} already exists")]
     UserExists { name: String },

@@ -629,10 +629,28 @@ impl Store {
 
     /// Adds a user with an empty space; `password_hash` is a PHC string (argon2).
     pub fn add_user(&self, name: &str, password_hash: &str, admin: bool) -> Result<UserId> {
+        self.insert_user(name, password_hash, admin, false)
+    }
+
+    /// Adds the first administrator, in the same transaction that checks there is none yet (two
+    /// owners racing through onboarding cannot both win).
+    pub fn add_first_admin(&self, name: &str, password_hash: &str) -> Result<UserId> {
+        self.insert_user(name, password_hash, true, true)
+    }
+
+    /// Whether an administrator exists (onboarding is done).
+    pub fn has_admin(&self) -> Result<bool> {
+        self.read(|c| Ok(c.query_row("SELECT EXISTS (SELECT 1 FROM users WHERE admin)", [], |r| r.get(0))?))
+    }
+
+    fn insert_user(&self, name: &str, password_hash: &str, admin: bool, first_admin: bool) -> Result<UserId> {
         check_user_name(name)?;
         let (name, hash) = (name.to_owned(), password_hash.to_owned());
         self.inner.writer.write_blocking(vec![], move |c| {
             let now = now_ns();
+            if first_admin && c.query_row("SELECT EXISTS (SELECT 1 FROM users WHERE admin)", [], |r| r.get::<_, bool>(0))? {
+                return Err(StoreError::AdminExists);
+            }
             let exists: bool =
                 c.query_row("SELECT EXISTS (SELECT 1 FROM users WHERE name = ?1)", [&name], |r| r.get(0))?;
             if exists {

@@ -106,6 +106,14 @@ pub fn remote(store: &Store, d: &Destination) -> Result<Remote, DestinationError
     Ok(Remote::new(d.config.clone(), creds)?)
 }
 
+/// Tests a destination before it is added: a real write, read back and delete. Saves nothing.
+pub async fn test(config: RemoteConfig, creds: Option<Credentials>) -> Result<(), DestinationError> {
+    let name = config.name.clone();
+    check_name(&name)?;
+    let remote = Remote::new(config, creds)?;
+    remote.probe().await.map_err(|source| DestinationError::Probe { name, source })
+}
+
 /// Adds a destination: stores the secret, optionally tests the destination with a real write,
 /// read and delete, then records it and queues every existing file for it (backfill).
 pub async fn add(

@@ -50,6 +50,63 @@ pub struct LanService {
     store: Store,
     auth: Arc<Authenticator>,
     handlers: Mutex<HashMap<UserId, DavHandler>>,
+    activity: Mutex<std::collections::VecDeque<Activity>>,
+}
+
+/// One change made over the LAN, for the owner's dashboard.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Activity {
+    /// When, in seconds since the epoch.
+    pub time: u64,
+    /// What happened, for people ("ann: PUT /photos/a.jpg").
+    pub what: String,
+}
+
+/// Most recent changes remembered for the dashboard.
+const ACTIVITY_MAX: usize = 50;
+
+/// Something that answers HTTP requests: the LAN service alone, or the page wrapped around it.
+pub trait Handle: Send + Sync + 'static {
+    /// Answers one request from `peer`.
+    fn handle(self: Arc<Self>, req: Request<Incoming>, peer: SocketAddr) -> impl std::future::Future<Output = Response<Body>> + Send;
+}
+
+impl Handle for LanService {
+    fn handle(self: Arc<Self>, req: Request<Incoming>, peer: SocketAddr) -> impl std::future::Future<Output = Response<Body>> + Send {
+        async move { LanService::handle(&self, req, peer).await }
+    }
+}
+
+/// Serves HTTP/1.1 connections from `listener` with `service` until `shutdown` resolves.
+pub async fn serve<H: Handle>(service: Arc<H>, listener: TcpListener, shutdown: impl std::future::Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = &mut shutdown => return,
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                Err(e) => {
+                    log::warn!("accept on {:?} failed: {e}", listener.local_addr().ok());
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let svc = service.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let svc = svc.clone();
+                async move { Ok::<_, Infallible>(svc.handle(req, peer).await) }
+            });
+            if let Err(e) = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
+                log::debug!("connection from {peer}: {e}");
+            }
+        });
+    }
 }
 
 impl LanService {
@@ -67,7 +124,28 @@ impl LanService {
             auth: Arc::new(Authenticator::new(store.clone())),
             store,
             handlers: Mutex::new(HashMap::new()),
+            activity: Mutex::new(std::collections::VecDeque::new()),
         })
+    }
+
+    /// The store this service serves.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Recent changes made over the LAN, newest first.
+    pub fn activity(&self) -> Vec<Activity> {
+        self.activity.lock().unwrap().iter().rev().cloned().collect()
+    }
+
+    /// Remembers a change for the dashboard.
+    pub fn record(&self, what: String) {
+        let time = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let mut a = self.activity.lock().unwrap();
+        if a.len() >= ACTIVITY_MAX {
+            a.pop_front();
+        }
+        a.push_back(Activity { time, what });
     }
 
     fn handler(&self, user: &User) -> DavHandler {
@@ -86,34 +164,7 @@ impl LanService {
 
     /// Serves connections from `listener` until `shutdown` resolves.
     pub async fn serve(self: Arc<Self>, listener: TcpListener, shutdown: impl std::future::Future<Output = ()>) {
-        tokio::pin!(shutdown);
-        loop {
-            let (stream, peer) = tokio::select! {
-                _ = &mut shutdown => return,
-                r = listener.accept() => match r {
-                    Ok(c) => c,
-                    Err(e) => {
-                        log::warn!("accept on {:?} failed: {e}", listener.local_addr().ok());
-                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-            };
-            let _ = stream.set_nodelay(true);
-            let svc = self.clone();
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req| {
-                    let svc = svc.clone();
-                    async move { Ok::<_, Infallible>(svc.handle(req, peer).await) }
-                });
-                if let Err(e) = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await
-                {
-                    log::debug!("connection from {peer}: {e}");
-                }
-            });
-        }
+        serve(self, listener, shutdown).await
     }
 
     /// Answers one request.
@@ -145,6 +196,24 @@ impl LanService {
                 return resp;
             }
         };
+        self.dav_as(&user, req, peer).await
+    }
+
+    /// Serves a WebDAV request under `/dav/` as `user`, who was authenticated by the caller
+    /// (Basic credentials here, a session on the page). The same checks apply either way.
+    pub async fn dav_as<B>(&self, user: &User, req: Request<B>, peer: SocketAddr) -> Response<Body>
+    where
+        B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let path = req.uri().path().to_owned();
+        if path != DAV_PREFIX && !path.starts_with(&format!("{DAV_PREFIX}/")) {
+            return text(StatusCode::NOT_FOUND, "not found\n");
+        }
+        if let Err(why) = check_raw_path(&path) {
+            log::info!("{peer}: refused path {path:?}: {why}");
+            return text(StatusCode::BAD_REQUEST, &format!("bad path: {why}\n"));
+        }
         if let Err(resp) = check_destination(&req) {
             return resp;
         }
@@ -156,20 +225,40 @@ impl LanService {
                 Err(resp) => return resp,
             }
         } else {
-            body.map_err(std::io::Error::other).boxed_unsync()
+            body.map_err(|e| std::io::Error::other(e.into())).boxed_unsync()
         };
         let req = Request::from_parts(parts, body);
-        let handler = self.handler(&user);
+        let handler = self.handler(user);
         let mut resp = handler.handle(req).await.map(|b| b.boxed_unsync());
         if (method == Method::GET || method == Method::HEAD) && resp.status().is_success() {
-            self.add_durability_headers(&user, &path, resp.headers_mut());
+            self.add_durability_headers(user, &path, resp.headers_mut());
         }
         if resp.status().is_server_error() {
             log::warn!("{peer}: {method} {path} ({}): {}", user.name, resp.status());
         } else {
             log::debug!("{peer}: {method} {path} ({}): {}", user.name, resp.status());
         }
+        if resp.status().is_success() && !matches!(method.as_str(), "GET" | "HEAD" | "PROPFIND" | "OPTIONS" | "LOCK" | "UNLOCK") {
+            let shown = percent_encoding::percent_decode_str(&path[DAV_PREFIX.len()..]).decode_utf8_lossy().into_owned();
+            self.record(format!("{}: {method} {shown}", user.name));
+        }
         resp
+    }
+
+    /// Checks a name and password with argon2 on the service's dedicated threads (a verified
+    /// pair is remembered, so repeated checks are cheap).
+    pub async fn verify_password(&self, name: &str, password: &str) -> Result<Option<User>, microcloud_accounts::AccountError> {
+        if let Some(user) = self.auth.cached(name, password)? {
+            return Ok(Some(user));
+        }
+        let auth = self.auth.clone();
+        let (name, password) = (name.to_owned(), password.to_owned());
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Box<dyn FnOnce() + Send> = Box::new(move || {
+            let _ = tx.send(auth.authenticate(&name, &password));
+        });
+        let _ = self.argon2.lock().unwrap().send(job);
+        rx.await.unwrap_or(Ok(None))
     }
 
     async fn authenticate(&self, req: &Request<Incoming>) -> Result<User, Response<Body>> {
@@ -180,30 +269,13 @@ impl LanService {
             r
         };
         let Some((name, password)) = basic_credentials(req) else { return Err(unauthorized()) };
-        // Known-good credentials cost a lookup; only new ones take an argon2 slot.
-        match self.auth.cached(&name, &password) {
-            Ok(Some(user)) => return Ok(user),
-            Ok(None) => {}
+        match self.verify_password(&name, &password).await {
+            Ok(Some(user)) => Ok(user),
+            Ok(None) => Err(unauthorized()),
             Err(e) => {
-                log::error!("authentication: {e}");
-                return Err(text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n"));
-            }
-        }
-        let auth = self.auth.clone();
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let job: Box<dyn FnOnce() + Send> = Box::new(move || {
-            let _ = tx.send(auth.authenticate(&name, &password));
-        });
-        let _ = self.argon2.lock().unwrap().send(job);
-        let found = rx.await;
-        match found {
-            Ok(Ok(Some(user))) => Ok(user),
-            Ok(Ok(None)) => Err(unauthorized()),
-            Ok(Err(e)) => {
                 log::error!("authentication: {e}");
                 Err(text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n"))
             }
-            Err(_) => Err(text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n")),
         }
     }
 
@@ -313,7 +385,11 @@ fn takes_xml(m: &Method) -> bool {
 }
 
 /// Reads an XML body within bounds, so that no parser ever sees an oversized or deeply nested one.
-async fn read_xml_body(body: Incoming) -> Result<Bytes, Response<Body>> {
+async fn read_xml_body<B>(body: B) -> Result<Bytes, Response<Body>>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let collected = Limited::new(body, MAX_XML_BODY).collect().await;
     let bytes = match collected {
         Ok(c) => c.to_bytes(),

@@ -1,0 +1,198 @@
+//! The system page: this machine's name, clock, network and power, through systemd's D-Bus
+//! services (hostnamed, timedated, networkd, logind, and systemd itself for the factory reset).
+//!
+//! Only on the appliance (`Options::appliance`): in development the gateway runs on someone's
+//! own computer, whose name and power are not the page's to change. The gateway runs
+//! unprivileged; the image's polkit rules allow its user exactly these actions.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::Json;
+use http::StatusCode;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::api::{Admin, ApiError, ApiResult as Result};
+use crate::Web;
+
+/// The unit that wipes the data partition and reboots (see units/).
+const FACTORY_RESET_UNIT: &str = "microcloud-factory-reset.service";
+
+/// This machine's host name, as the kernel has it.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_owned()).unwrap_or_default()
+}
+
+fn appliance_only(web: &Web) -> Result<()> {
+    if web.options.appliance {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the host name, time zone, network and power are managed on the appliance; this gateway runs in development mode on someone's computer",
+        ))
+    }
+}
+
+fn dbus_error(what: &str) -> impl FnOnce(zbus::Error) -> ApiError + '_ {
+    move |e| {
+        log::warn!("{what}: {e}");
+        ApiError::new(StatusCode::BAD_GATEWAY, format!("{what} failed: {e}"))
+    }
+}
+
+async fn proxy<'a>(conn: &zbus::Connection, dest: &'a str, path: &'a str, iface: &'a str) -> Result<zbus::Proxy<'a>> {
+    zbus::Proxy::new(conn, dest, path, iface).await.map_err(dbus_error("connecting to systemd"))
+}
+
+async fn system_bus() -> Result<zbus::Connection> {
+    zbus::Connection::system().await.map_err(dbus_error("connecting to the system bus"))
+}
+
+/// `GET /api/system`.
+pub async fn get(State(web): State<Arc<Web>>, _admin: Admin) -> Result<Json<Value>> {
+    appliance_only(&web)?;
+    let conn = system_bus().await?;
+    let hostnamed = proxy(&conn, "org.freedesktop.hostname1", "/org/freedesktop/hostname1", "org.freedesktop.hostname1").await?;
+    let host: String = hostnamed.get_property("Hostname").await.map_err(|e| dbus_error("reading the host name")(e.into()))?;
+    let timedated = proxy(&conn, "org.freedesktop.timedate1", "/org/freedesktop/timedate1", "org.freedesktop.timedate1").await?;
+    let tz: String = timedated.get_property("Timezone").await.map_err(|e| dbus_error("reading the time zone")(e.into()))?;
+    let ntp: bool = timedated.get_property("NTPSynchronized").await.unwrap_or(false);
+    let networkd = proxy(&conn, "org.freedesktop.network1", "/org/freedesktop/network1", "org.freedesktop.network1.Manager").await?;
+    let described: String = networkd.call("Describe", &()).await.map_err(dbus_error("reading the network"))?;
+    Ok(Json(json!({
+        "appliance": true,
+        "hostname": host,
+        "timezone": tz,
+        "ntp_synchronized": ntp,
+        "network": network(&described),
+    })))
+}
+
+/// Links and their addresses from networkd's `Describe()` JSON.
+fn network(described: &str) -> Vec<Value> {
+    let v: Value = serde_json::from_str(described).unwrap_or(Value::Null);
+    let mut out = vec![];
+    for link in v["Interfaces"].as_array().into_iter().flatten() {
+        let name = link["Name"].as_str().unwrap_or("");
+        if name == "lo" {
+            continue;
+        }
+        let addresses: Vec<String> = link["Addresses"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|a| {
+                let bytes: Vec<u8> = a["Address"].as_array()?.iter().filter_map(|b| b.as_u64().map(|b| b as u8)).collect();
+                let ip: std::net::IpAddr = match bytes.len() {
+                    4 => <[u8; 4]>::try_from(bytes).ok()?.into(),
+                    16 => <[u8; 16]>::try_from(bytes).ok()?.into(),
+                    _ => return None,
+                };
+                Some(format!("{ip}/{}", a["PrefixLength"].as_u64().unwrap_or(0)))
+            })
+            .collect();
+        out.push(json!({
+            "name": name,
+            "state": link["OperationalState"].as_str().unwrap_or("unknown"),
+            "addresses": addresses,
+        }));
+    }
+    out
+}
+
+#[derive(Deserialize)]
+pub struct HostnameBody {
+    hostname: String,
+}
+
+/// Whether `h` is a usable host name label (what DHCP and mDNS can carry).
+fn valid_hostname(h: &str) -> bool {
+    !h.is_empty()
+        && h.len() <= 63
+        && !h.starts_with('-')
+        && !h.ends_with('-')
+        && h.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// `PUT /api/system/hostname`.
+pub async fn set_hostname(State(web): State<Arc<Web>>, Admin(s): Admin, Json(b): Json<HostnameBody>) -> Result<Json<Value>> {
+    appliance_only(&web)?;
+    let h = b.hostname.trim().to_ascii_lowercase();
+    if !valid_hostname(&h) {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "a host name has 1-63 letters, digits or '-' (not first or last)"));
+    }
+    let conn = system_bus().await?;
+    let p = proxy(&conn, "org.freedesktop.hostname1", "/org/freedesktop/hostname1", "org.freedesktop.hostname1").await?;
+    let () = p.call("SetStaticHostname", &(h.as_str(), false)).await.map_err(dbus_error("setting the host name"))?;
+    log::info!("{} set the host name to {h}", s.user.name);
+    Ok(Json(json!({"ok": true})))
+}
+
+#[derive(Deserialize)]
+pub struct TimezoneBody {
+    timezone: String,
+}
+
+/// `PUT /api/system/timezone`.
+pub async fn set_timezone(State(web): State<Arc<Web>>, Admin(s): Admin, Json(b): Json<TimezoneBody>) -> Result<Json<Value>> {
+    appliance_only(&web)?;
+    let tz = b.timezone.trim();
+    if tz.is_empty() || tz.len() > 64 || tz.contains("..") || !tz.chars().all(|c| c.is_ascii_alphanumeric() || "/_-+".contains(c)) {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "a time zone looks like Europe/Paris or UTC"));
+    }
+    let conn = system_bus().await?;
+    let p = proxy(&conn, "org.freedesktop.timedate1", "/org/freedesktop/timedate1", "org.freedesktop.timedate1").await?;
+    let () = p.call("SetTimezone", &(tz, false)).await.map_err(dbus_error("setting the time zone"))?;
+    log::info!("{} set the time zone to {tz}", s.user.name);
+    Ok(Json(json!({"ok": true})))
+}
+
+#[derive(Deserialize, Default)]
+pub struct ConfirmBody {
+    #[serde(default)]
+    confirm: String,
+}
+
+/// `POST /api/system/{reboot,poweroff,factory-reset}`.
+pub async fn power(State(web): State<Arc<Web>>, Admin(s): Admin, Path(action): Path<String>, body: axum::body::Bytes) -> Result<Json<Value>> {
+    appliance_only(&web)?;
+    let conn = system_bus().await?;
+    match action.as_str() {
+        "reboot" | "poweroff" => {
+            let p = proxy(&conn, "org.freedesktop.login1", "/org/freedesktop/login1", "org.freedesktop.login1.Manager").await?;
+            let method = if action == "reboot" { "Reboot" } else { "PowerOff" };
+            log::info!("{} asked for {action}", s.user.name);
+            let () = p.call(method, &(false,)).await.map_err(dbus_error(&action))?;
+        }
+        "factory-reset" => {
+            let b: ConfirmBody = serde_json::from_slice(&body).unwrap_or_default();
+            if b.confirm != "factory reset" {
+                return Err(ApiError::new(StatusCode::BAD_REQUEST, "type \"factory reset\" to confirm: every file, user and setting on the box will be erased"));
+            }
+            log::warn!("{} asked for a factory reset", s.user.name);
+            let p = proxy(&conn, "org.freedesktop.systemd1", "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager").await?;
+            let _job: zbus::zvariant::OwnedObjectPath =
+                p.call("StartUnit", &(FACTORY_RESET_UNIT, "replace")).await.map_err(dbus_error("starting the factory reset"))?;
+        }
+        _ => return Err(ApiError::new(StatusCode::NOT_FOUND, "no such action")),
+    }
+    Ok(Json(json!({"ok": true})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn networkd_description() {
+        let d = r#"{"Interfaces":[{"Name":"lo","OperationalState":"carrier"},
+            {"Name":"enp0s2","OperationalState":"routable","Addresses":[{"Family":2,"Address":[10,0,2,15],"PrefixLength":24}]}]}"#;
+        let n = network(d);
+        assert_eq!(n.len(), 1);
+        assert_eq!(n[0]["addresses"][0], "10.0.2.15/24");
+        assert!(valid_hostname("microcloud-ab12"));
+        assert!(!valid_hostname("-x") && !valid_hostname("a.b") && !valid_hostname(""));
+    }
+}
