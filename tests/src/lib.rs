@@ -54,6 +54,7 @@ pub struct Gateway {
     pub addr: SocketAddr,
     extra: Vec<String>,
     env: Vec<(String, String)>,
+    log: Option<PathBuf>,
 }
 
 impl Gateway {
@@ -65,6 +66,7 @@ impl Gateway {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             extra: extra.iter().map(|s| s.to_string()).collect(),
             env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            log: None,
         };
         g.restart();
         g
@@ -78,6 +80,22 @@ impl Gateway {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             extra: extra.iter().map(|s| s.to_string()).collect(),
             env: Vec::new(),
+            log: None,
+        };
+        g.restart();
+        g
+    }
+
+    /// Like [`Gateway::start`], with the gateway's standard output and error appended to `log`
+    /// (for tests that check what it prints and logs).
+    pub fn start_logged(dir: &Path, extra: &[&str], log: &Path) -> Gateway {
+        let mut g = Gateway {
+            child: None,
+            dir: dir.to_owned(),
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+            env: Vec::new(),
+            log: Some(log.to_owned()),
         };
         g.restart();
         g
@@ -91,8 +109,14 @@ impl Gateway {
             .args(["gateway", "--data", self.dir.to_str().unwrap(), "--listen", "127.0.0.1:0"])
             .args(&self.extra)
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stdout(match &self.log {
+                Some(p) => Stdio::from(std::fs::OpenOptions::new().create(true).append(true).open(p).expect("gateway log")),
+                None => Stdio::null(),
+            })
+            .stderr(match &self.log {
+                Some(p) => Stdio::from(std::fs::OpenOptions::new().create(true).append(true).open(p).expect("gateway log")),
+                None => Stdio::inherit(),
+            })
             .spawn()
             .expect("spawn gateway");
         let pid = child.id().to_string();

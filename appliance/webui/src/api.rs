@@ -24,6 +24,9 @@ use crate::{assets, Peer, Web};
 
 type AppState = State<Arc<Web>>;
 
+/// Largest JSON request body.
+const MAX_BODY: usize = 64 * 1024;
+
 /// Longest a destination test may take before the page is told it did not answer.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -48,6 +51,8 @@ pub fn router(web: Arc<Web>) -> Router {
         .route("/api/system/timezone", put(crate::system::set_timezone))
         .route("/api/system/{action}", post(crate::system::power))
         .fallback(not_found)
+        // No form needs more; uploads go through /api/dav/, which streams.
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(web)
 }
@@ -275,10 +280,14 @@ struct OnboardingBody {
 
 async fn onboarding(State(web): AppState, Extension(Peer(client)): Extension<Peer>, Body(b): Body<OnboardingBody>) -> ApiResult<Response> {
     let client = client.ip();
+    let already = || ApiError::new(StatusCode::FORBIDDEN, "the box is already set up: sign in instead");
+    if web.store.has_admin()? {
+        return Err(already());
+    }
     web.setup_limit.check(client).map_err(ApiError::too_many)?;
     let _one_at_a_time = web.onboarding.lock().await;
     if web.store.has_admin()? {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "the box is already set up: sign in instead"));
+        return Err(already());
     }
     let store = web.store.clone();
     let result = tokio::task::spawn_blocking(move || {
