@@ -42,6 +42,50 @@ const GROW_THRESHOLD_SECTORS: u64 = 32768;
 pub struct Data {
     pub machine_id: String,
     pub formatted: bool,
+    /// The host name the owner chose on the setup page, if any.
+    pub hostname: Option<String>,
+}
+
+/// Where the setup page keeps the owner's choice of host name (in the agents' state directory).
+const HOSTNAME_FILE: &str = "var/lib/microcloud/hostname";
+
+/// Where the setup page keeps the owner's time zone.
+const TIMEZONE_FILE: &str = "var/lib/microcloud/timezone";
+/// The image's /etc/localtime points here (the root is read-only): a link to the zone's file.
+const LOCALTIME_LINK: &str = "var/lib/timezone/localtime";
+
+/// Points the data partition's localtime link at the owner's time zone (UTC when none is chosen
+/// or the choice is not a zone the root file system has). Returns the zone.
+pub fn apply_timezone(sysroot: &Path, data: &Path) -> std::io::Result<String> {
+    let chosen = std::fs::read_to_string(data.join(TIMEZONE_FILE)).unwrap_or_default();
+    let chosen = chosen.trim();
+    let valid = !chosen.is_empty()
+        && !chosen.contains("..")
+        && chosen.chars().all(|c| c.is_ascii_alphanumeric() || "/_-+".contains(c))
+        && sysroot.join("usr/share/zoneinfo").join(chosen).is_file();
+    let zone = if valid { chosen } else { "Etc/UTC" };
+    let link = data.join(LOCALTIME_LINK);
+    std::fs::create_dir_all(link.parent().unwrap())?;
+    let target = Path::new("/usr/share/zoneinfo").join(zone);
+    if std::fs::read_link(&link).ok().as_deref() != Some(target.as_path()) {
+        let tmp = link.with_extension("new");
+        let _ = std::fs::remove_file(&tmp);
+        std::os::unix::fs::symlink(&target, &tmp)?;
+        std::fs::rename(&tmp, &link)?;
+    }
+    Ok(zone.to_owned())
+}
+
+/// The owner's host name from the data partition, if it is there and a valid name.
+pub fn chosen_hostname(data: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(data.join(HOSTNAME_FILE)).ok()?;
+    let h = text.trim();
+    let ok = !h.is_empty()
+        && h.len() <= 63
+        && !h.starts_with('-')
+        && !h.ends_with('-')
+        && h.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    ok.then(|| h.to_owned())
 }
 
 /// Whether `dev` holds an ext2/3/4 file system (the superblock magic 0xEF53 at byte 1080).
@@ -283,11 +327,41 @@ pub fn prepare(sysroot: &Path, part: &Partition, reset_requested: bool) -> Resul
         mount_data(sysroot, part)?;
     }
     let machine_id = lay_out(sysroot, &data)?;
-    Ok(Data { machine_id, formatted: needs_format })
+    let hostname = chosen_hostname(&data);
+    Ok(Data { machine_id, formatted: needs_format, hostname })
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_owners_timezone() {
+        let root = tempfile::tempdir().unwrap();
+        let data = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("usr/share/zoneinfo/Europe")).unwrap();
+        std::fs::write(root.path().join("usr/share/zoneinfo/Europe/Paris"), "TZif").unwrap();
+        assert_eq!(super::apply_timezone(root.path(), data.path()).unwrap(), "Etc/UTC");
+        let f = data.path().join(super::TIMEZONE_FILE);
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(&f, "Europe/Paris\n").unwrap();
+        assert_eq!(super::apply_timezone(root.path(), data.path()).unwrap(), "Europe/Paris");
+        let link = std::fs::read_link(data.path().join(super::LOCALTIME_LINK)).unwrap();
+        assert_eq!(link, std::path::Path::new("/usr/share/zoneinfo/Europe/Paris"));
+        std::fs::write(&f, "../../etc/shadow\n").unwrap();
+        assert_eq!(super::apply_timezone(root.path(), data.path()).unwrap(), "Etc/UTC");
+    }
+
+    #[test]
+    fn the_owners_hostname() {
+        let t = tempfile::tempdir().unwrap();
+        assert_eq!(super::chosen_hostname(t.path()), None);
+        let f = t.path().join(super::HOSTNAME_FILE);
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(&f, "studio-box\n").unwrap();
+        assert_eq!(super::chosen_hostname(t.path()).as_deref(), Some("studio-box"));
+        std::fs::write(&f, "bad name; rm -rf\n").unwrap();
+        assert_eq!(super::chosen_hostname(t.path()), None);
+    }
+
     use super::*;
 
     #[test]

@@ -7,7 +7,8 @@
 //! 4. mounts the root (squashfs) read-only at /sysroot, with its own devtmpfs, proc and sysfs;
 //! 5. prepares the data partition (see `data`): format on first boot or factory reset, grow to
 //!    the disk's size, mount at /data, bind the writable paths (/var, /root, /etc/machine-id);
-//! 6. sets the hostname `microcloud-XXXX` from the machine id;
+//! 6. sets the hostname: the owner's choice from the setup page, else `microcloud-XXXX` from the
+//!    machine id;
 //! 7. switch_root to systemd.
 //!
 //! On any failure it prints what went wrong on the console and stops there: no panic, no reboot
@@ -80,11 +81,15 @@ fn run() -> Result<Infallible> {
     mounts::mount_api_filesystems_in(sysroot)?;
 
     let data = data::prepare(sysroot, data_part, cmdline.factory_reset)?;
-    let hostname = format!("microcloud-{}", &data.machine_id[..4]);
+    let hostname = data.hostname.clone().unwrap_or_else(|| format!("microcloud-{}", &data.machine_id[..4]));
     if let Err(e) = nix::unistd::sethostname(&hostname) {
         log::warn(&format!("could not set the hostname {hostname}: {e}"));
     }
     log::info(&format!("hostname {hostname}{}", if data.formatted { ", fresh data partition" } else { "" }));
+    match data::apply_timezone(sysroot, &sysroot.join(data::DATA_DIR)) {
+        Ok(zone) => log::info(&format!("time zone {zone}")),
+        Err(e) => log::warn(&format!("could not set the time zone: {e}")),
+    }
 
     for api in ["/dev", "/proc", "/sys"] {
         let _ = nix::mount::umount2(api, nix::mount::MntFlags::MNT_DETACH);

@@ -99,6 +99,13 @@
     return Math.max(0, Math.min(100, fraction * 100));
   }
 
+  /** "37 %", and "< 1 %" rather than a misleading "0 %" for a little. */
+  function percentText(fraction) {
+    const p = percent(fraction);
+    if (p > 0 && p < 1) return '< 1 %';
+    return `${Math.round(p)} %`;
+  }
+
   /** "/a b/c" -> "/api/dav/a%20b/c": every segment percent-encoded on its own. */
   function davUrl(path) {
     return '/api/dav/' + segments(path).map(encodeURIComponent).join('/');
@@ -484,7 +491,7 @@
   function renderSetup() {
     const id = 'setup';
     const form = h('form', { id, class: 'form card', testid: 'form-setup', autocomplete: 'off' },
-      field(id, { name: 'code', label: 'Setup code', required: true, autocomplete: 'one-time-code', hint: 'Letters and digits as shown; spaces and dashes do not matter.' }),
+      field(id, { name: 'code', label: 'Setup code', required: true, autocomplete: 'one-time-code', hint: 'Upper or lower case, with or without the dashes.' }),
       field(id, { name: 'name', label: 'Administrator name', required: true, autocomplete: 'username', placeholder: 'e.g. ann' }),
       field(id, { name: 'password', label: 'Password', type: 'password', required: true, autocomplete: 'new-password' }),
       field(id, { name: 'password2', label: 'Password again', type: 'password', required: true, autocomplete: 'new-password' }),
@@ -623,14 +630,14 @@
         h('div', { class: 'tile-sub', testid: 'total-bytes', text: humanBytes(s.bytes) })),
       h('div', { class: 'tile tile-wide' },
         h('div', { class: 'tile-label', text: 'Cache on this box' }),
-        h('div', { class: 'tile-value', testid: 'cache-used-text', text: `${Math.round(percent(cacheUsed))} % used` }),
+        h('div', { class: 'tile-value', testid: 'cache-used-text', text: `${percentText(cacheUsed)} used` }),
         bar(cacheUsed, 'cache-used', 'cache used', cacheUsed > 0.9 ? 'warn' : ''),
         h('div', { class: 'tile-sub', text: `of ${humanBytes(s.cache_limit)}` })),
       h('div', { class: 'tile tile-wide' },
-        h('div', { class: 'tile-label', text: 'Not yet in the cloud' }),
-        h('div', { class: 'tile-value', testid: 'dirty-fraction-text', text: `${Math.round(percent(s.dirty_fraction))} %` }),
-        bar(s.dirty_fraction, 'dirty-fraction', 'not yet uploaded', 'dirty'),
-        h('div', { class: 'tile-sub', testid: 'dirty-bytes', text: `${humanBytes(s.dirty_bytes)} waiting` })));
+        h('div', { class: 'tile-label', text: 'Waiting for the cloud' }),
+        h('div', { class: 'tile-value', testid: 'dirty-bytes', text: humanBytes(s.dirty_bytes) }),
+        bar(s.dirty_fraction, 'dirty-fraction', 'waiting for the cloud, part of the cache', 'dirty'),
+        h('div', { class: 'tile-sub', testid: 'dirty-fraction-text', text: `${percentText(s.dirty_fraction)} of the cache` })));
 
     const destSection = h('section', { class: 'section', testid: 'destinations-status' }, h('h2', { text: 'Destinations' }));
     if (dests.length === 0) {

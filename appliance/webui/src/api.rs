@@ -263,7 +263,7 @@ async fn state(State(web): AppState, headers: http::HeaderMap) -> ApiResult<Json
     Ok(Json(json!({
         "onboarding": onboarding,
         "appliance": web.options.appliance,
-        "hostname": crate::system::hostname(),
+        "hostname": crate::system::hostname(web.options.appliance).await,
         "user": signed.as_ref().map(|s| json!({"name": s.user.name, "admin": s.user.admin})),
         "csrf": signed.as_ref().map(|s| s.session.csrf.clone()),
     })))

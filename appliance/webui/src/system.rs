@@ -4,6 +4,10 @@
 //! Only on the appliance (`Options::appliance`): in development the gateway runs on someone's
 //! own computer, whose name and power are not the page's to change. The gateway runs
 //! unprivileged; the image's polkit rules allow its user exactly these actions.
+//!
+//! The root file system is read-only, so the owner's host name and time zone are kept in the data
+//! directory (`hostname`, `timezone`) and applied by the early init at every boot; the host name
+//! is also set at once through hostnamed, the time zone takes effect at the next restart.
 
 use std::sync::Arc;
 
@@ -19,9 +23,42 @@ use crate::Web;
 /// The unit that wipes the data partition and reboots (see units/).
 const FACTORY_RESET_UNIT: &str = "microcloud-factory-reset.service";
 
-/// This machine's host name, as the kernel has it.
-pub fn hostname() -> String {
+/// The owner's host name, applied by the early init at boot (relative to the data directory).
+const HOSTNAME_FILE: &str = "hostname";
+/// The owner's time zone, applied by the early init at boot.
+const TIMEZONE_FILE: &str = "timezone";
+
+/// This machine's host name: from hostnamed on the appliance (the gateway's sandbox has its own
+/// copy of the name, taken when it started), else as the kernel has it.
+pub async fn hostname(appliance: bool) -> String {
+    if appliance {
+        if let Ok(conn) = zbus::Connection::system().await {
+            if let Ok(h) = system_hostname(&conn).await {
+                return h;
+            }
+        }
+    }
     std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_owned()).unwrap_or_default()
+}
+
+async fn system_hostname(conn: &zbus::Connection) -> Result<String> {
+    let hostnamed = proxy(conn, "org.freedesktop.hostname1", "/org/freedesktop/hostname1", "org.freedesktop.hostname1").await?;
+    hostnamed.get_property("Hostname").await.map_err(|e| dbus_error("reading the host name")(e.into()))
+}
+
+/// Writes `text` to `name` in the data directory, durably (temporary file, fsync, rename).
+fn keep(web: &Web, name: &str, text: &str) -> Result<()> {
+    use std::io::Write;
+    let path = web.store.dir().join(name);
+    let tmp = path.with_extension("tmp");
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(format!("{text}\n").as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &path)?;
+        std::fs::File::open(web.store.dir())?.sync_all()
+    };
+    write().map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{}: {e}", path.display())))
 }
 
 fn appliance_only(web: &Web) -> Result<()> {
@@ -54,10 +91,9 @@ async fn system_bus() -> Result<zbus::Connection> {
 pub async fn get(State(web): State<Arc<Web>>, _admin: Admin) -> Result<Json<Value>> {
     appliance_only(&web)?;
     let conn = system_bus().await?;
-    let hostnamed = proxy(&conn, "org.freedesktop.hostname1", "/org/freedesktop/hostname1", "org.freedesktop.hostname1").await?;
-    let host: String = hostnamed.get_property("Hostname").await.map_err(|e| dbus_error("reading the host name")(e.into()))?;
+    let host = system_hostname(&conn).await?;
+    let tz = std::fs::read_to_string(web.store.dir().join(TIMEZONE_FILE)).map(|s| s.trim().to_owned()).unwrap_or_else(|_| "UTC".into());
     let timedated = proxy(&conn, "org.freedesktop.timedate1", "/org/freedesktop/timedate1", "org.freedesktop.timedate1").await?;
-    let tz: String = timedated.get_property("Timezone").await.map_err(|e| dbus_error("reading the time zone")(e.into()))?;
     let ntp: bool = timedated.get_property("NTPSynchronized").await.unwrap_or(false);
     let networkd = proxy(&conn, "org.freedesktop.network1", "/org/freedesktop/network1", "org.freedesktop.network1.Manager").await?;
     let described: String = networkd.call("Describe", &()).await.map_err(dbus_error("reading the network"))?;
@@ -123,11 +159,14 @@ pub async fn set_hostname(State(web): State<Arc<Web>>, Admin(s): Admin, Json(b):
     if !valid_hostname(&h) {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "a host name has 1-63 letters, digits or '-' (not first or last)"));
     }
+    keep(&web, HOSTNAME_FILE, &h)?;
     let conn = system_bus().await?;
     let p = proxy(&conn, "org.freedesktop.hostname1", "/org/freedesktop/hostname1", "org.freedesktop.hostname1").await?;
-    let () = p.call("SetStaticHostname", &(h.as_str(), false)).await.map_err(dbus_error("setting the host name"))?;
+    // The running name; the early init sets the same one at every boot (/etc is read-only, so
+    // hostnamed's static name cannot be written).
+    let () = p.call("SetHostname", &(h.as_str(), false)).await.map_err(dbus_error("setting the host name"))?;
     log::info!("{} set the host name to {h}", s.user.name);
-    Ok(Json(json!({"ok": true})))
+    Ok(Json(json!({"ok": true, "message": format!("the box is now called {h}")})))
 }
 
 #[derive(Deserialize)]
@@ -142,11 +181,12 @@ pub async fn set_timezone(State(web): State<Arc<Web>>, Admin(s): Admin, Json(b):
     if tz.is_empty() || tz.len() > 64 || tz.contains("..") || !tz.chars().all(|c| c.is_ascii_alphanumeric() || "/_-+".contains(c)) {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "a time zone looks like Europe/Paris or UTC"));
     }
-    let conn = system_bus().await?;
-    let p = proxy(&conn, "org.freedesktop.timedate1", "/org/freedesktop/timedate1", "org.freedesktop.timedate1").await?;
-    let () = p.call("SetTimezone", &(tz, false)).await.map_err(dbus_error("setting the time zone"))?;
+    if !std::path::Path::new("/usr/share/zoneinfo").join(tz).is_file() {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, format!("unknown time zone {tz:?}: use a name like Europe/Paris, America/New_York or UTC")));
+    }
+    keep(&web, TIMEZONE_FILE, tz)?;
     log::info!("{} set the time zone to {tz}", s.user.name);
-    Ok(Json(json!({"ok": true})))
+    Ok(Json(json!({"ok": true, "message": format!("time zone {tz}: it takes effect at the next restart")})))
 }
 
 #[derive(Deserialize, Default)]
