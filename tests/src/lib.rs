@@ -58,47 +58,33 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Like [`Gateway::start`], with extra environment variables (uplink tunables).
-    pub fn start_with_env(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Gateway {
+    fn launch(dir: &Path, extra: &[&str], env: &[(&str, &str)], log: Option<&Path>) -> Gateway {
         let mut g = Gateway {
             child: None,
             dir: dir.to_owned(),
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             extra: extra.iter().map(|s| s.to_string()).collect(),
             env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-            log: None,
+            log: log.map(Path::to_owned),
         };
         g.restart();
         g
     }
 
+    /// Like [`Gateway::start`], with extra environment variables (uplink tunables).
+    pub fn start_with_env(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Gateway {
+        Gateway::launch(dir, extra, env, None)
+    }
+
     /// Starts a gateway on `dir` and waits until it answers.
     pub fn start(dir: &Path, extra: &[&str]) -> Gateway {
-        let mut g = Gateway {
-            child: None,
-            dir: dir.to_owned(),
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            extra: extra.iter().map(|s| s.to_string()).collect(),
-            env: Vec::new(),
-            log: None,
-        };
-        g.restart();
-        g
+        Gateway::launch(dir, extra, &[], None)
     }
 
     /// Like [`Gateway::start`], with the gateway's standard output and error appended to `log`
     /// (for tests that check what it prints and logs).
     pub fn start_logged(dir: &Path, extra: &[&str], log: &Path) -> Gateway {
-        let mut g = Gateway {
-            child: None,
-            dir: dir.to_owned(),
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            extra: extra.iter().map(|s| s.to_string()).collect(),
-            env: Vec::new(),
-            log: Some(log.to_owned()),
-        };
-        g.restart();
-        g
+        Gateway::launch(dir, extra, &[], Some(log))
     }
 
     /// Starts the process again (after `kill`). The gateway picks a free port itself and the

@@ -170,9 +170,14 @@
     }
   }
 
+  /** The box's sentences start in lower case ("wrong name or password"): show them as sentences. */
+  function sentence(text) {
+    return text.charAt(0).toUpperCase() + text.slice(1);
+  }
+
   function failure(res, data, opts) {
     let error = data && typeof data.error === 'string' && data.error
-      ? data.error
+      ? sentence(data.error)
       : `The request failed (HTTP ${res.status}${res.statusText ? ' ' + res.statusText : ''}).`;
     const field = data && typeof data.field === 'string' ? data.field : null;
     if (res.status === 429) {
@@ -528,7 +533,7 @@
       h('p', { class: 'lead', text: 'Make the first administrator of this box. The setup code proves you are at the box: it is shown' }),
       h('ul', { class: 'where', testid: 'setup-code-where' },
         h('li', { text: 'on the box’s own console (a screen plugged into it),' }),
-        h('li', { text: 'in the system journal (journalctl -u microcloud-gateway),' }),
+        h('li', {}, 'in the system journal (', h('code', { text: 'journalctl -u microcloud-gateway' }), '),'),
         h('li', {}, 'by running ', h('code', { text: 'microcloud setup-code' }), ' in an ssh shell on the box,'),
         h('li', {}, 'or in the terminal running ', h('code', { text: 'microcloud gateway' }), '.')),
       form));
@@ -744,7 +749,7 @@
           let msg = `HTTP ${xhr.status}`;
           try {
             const d = JSON.parse(xhr.responseText);
-            if (d && d.error) msg = d.error;
+            if (d && d.error) msg = String(d.error);
           } catch (e) { /* not JSON */ }
           fail(msg);
           if (xhr.status === 401) sessionLost();
@@ -860,12 +865,15 @@
     let timer = null;
     let loading = false;
 
+    let again = false; // a change was made while a listing was on its way: list once more
     async function refresh() {
-      if (!alive() || loading) return;
+      if (!alive()) return;
+      if (loading) { again = true; return; }
       loading = true;
       const r = await api('GET', '/api/files?path=' + encodeURIComponent(path));
       loading = false;
       if (!alive()) return;
+      if (again) { again = false; lastJson = ''; refresh(); return; }
       if (!r.ok) {
         if (r.status !== 401) {
           lastJson = '';
