@@ -99,6 +99,7 @@ async fn an_outage_of_one_destination_costs_nothing() {
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(tmp.path().join("secrets/one.json")).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600, "secret file readable by others");
+    assert!(!tmp.path().join("secrets-inbox/one.json").exists(), "the uplink took the secret out of the inbox");
     for name in ["one", "two"] {
         let d = dest_status(tmp.path(), name);
         assert_eq!((d["state"].as_str(), d["pending_files"].as_u64()), (Some("ok"), Some(0)), "{d}");

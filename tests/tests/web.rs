@@ -119,7 +119,7 @@ async fn the_setup_code_is_single_use_rate_limited_and_the_cli_can_end_onboardin
 
     // Someone with a shell makes the first administrator: onboarding is over, the code retired.
     microcloud(&["user", "add", "root-owner", "--admin", "--data", tmp.path().to_str().unwrap()], "shell password\n");
-    assert!(!tmp.path().join("secrets/setup-code").exists());
+    assert!(!tmp.path().join("setup-code").exists());
     let out = std::process::Command::new(microcloud_tests::bin())
         .args(["setup-code", "--data", tmp.path().to_str().unwrap()])
         .output()

@@ -2,15 +2,17 @@
 //! journal or its shell.
 //!
 //! The code exists while no administrator does. It is made on the box (never shipped), kept in
-//! `DATA/secrets/setup-code` (mode 0600), shown by the gateway on its terminal or console and by
+//! `DATA/setup-code` (mode 0600), shown by the gateway on its terminal or console and by
 //! `microcloud setup-code`, and removed when the first administrator is created, whether by the
 //! page or by `microcloud user add NAME --admin`.
 
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::OpenOptionsExt;
+#[cfg(test)]
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use microcloud_constants::{SECRETS_DIR, SETUP_CODE_FILE};
+use microcloud_constants::SETUP_CODE_FILE;
 use microcloud_store::{Store, StoreError, User};
 
 use crate::AccountError;
@@ -22,7 +24,7 @@ const CODE_LEN: usize = 12;
 
 /// Where the code is kept.
 pub fn code_path(data_dir: &Path) -> PathBuf {
-    data_dir.join(SECRETS_DIR).join(SETUP_CODE_FILE)
+    data_dir.join(SETUP_CODE_FILE)
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> AccountError + '_ {
@@ -44,9 +46,6 @@ pub fn code(store: &Store) -> Result<Option<String>, AccountError> {
     }
     let raw: String = (0..CODE_LEN).map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char).collect();
     let shown = format!("{}-{}-{}", &raw[0..4], &raw[4..8], &raw[8..12]);
-    let dir = store.dir().join(SECRETS_DIR);
-    std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).map_err(io_err(&dir))?;
     let tmp = path.with_extension("tmp");
     let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).map_err(io_err(&tmp))?;
     f.write_all(format!("{shown}\n").as_bytes()).map_err(io_err(&tmp))?;

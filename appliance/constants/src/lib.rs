@@ -36,8 +36,12 @@ pub const HEADER_BLAKE3: &str = "x-microcloud-blake3";
 /// Fraction of the cache bound above which writers are slowed down before the bound refuses them.
 pub const THROTTLE_START_FRACTION: f64 = 0.90;
 
-/// The one-time setup code (inside `SECRETS_DIR`), present until the first administrator exists.
+/// The one-time setup code (mode 0600), present until the first administrator exists. Not in
+/// `SECRETS_DIR`: the LAN service, which shows and checks it, cannot see that directory.
 pub const SETUP_CODE_FILE: &str = "setup-code";
+/// New destinations' secrets, written by whoever adds the destination (the page runs in the LAN
+/// service, which cannot see `SECRETS_DIR`) and moved into `SECRETS_DIR` by the uplink.
+pub const SECRETS_INBOX_DIR: &str = "secrets-inbox";
 /// The maintenance shell's authorized ssh keys, managed from the page and the CLI (relative to
 /// the data directory); on the appliance sshd reads it for root.
 pub const AUTHORIZED_KEYS_FILE: &str = "ssh/authorized_keys";

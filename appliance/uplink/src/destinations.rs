@@ -65,15 +65,23 @@ pub fn secret_path(data_dir: &Path, name: &str) -> PathBuf {
     data_dir.join(microcloud_constants::SECRETS_DIR).join(format!("{name}.json"))
 }
 
+/// Where a new destination's secret waits for the uplink (see `SECRETS_INBOX_DIR`).
+fn inbox_path(data_dir: &Path, name: &str) -> PathBuf {
+    data_dir.join(microcloud_constants::SECRETS_INBOX_DIR).join(format!("{name}.json"))
+}
+
+fn secret_err(path: &Path) -> impl FnOnce(std::io::Error) -> DestinationError {
+    let path = path.to_owned();
+    move |source| DestinationError::Secret { path, source }
+}
+
+/// Stores a new destination's secret in the inbox: the page that adds it runs in the LAN
+/// service, which cannot see the secrets directory; the uplink moves it there before first use.
 fn write_secret(data_dir: &Path, name: &str, creds: &Credentials) -> Result<(), DestinationError> {
-    let dir = data_dir.join(microcloud_constants::SECRETS_DIR);
-    let err = |path: &Path| {
-        let path = path.to_owned();
-        move |source| DestinationError::Secret { path, source }
-    };
-    std::fs::create_dir_all(&dir).map_err(err(&dir))?;
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).map_err(err(&dir))?;
-    let path = secret_path(data_dir, name);
+    let dir = data_dir.join(microcloud_constants::SECRETS_INBOX_DIR);
+    std::fs::create_dir_all(&dir).map_err(secret_err(&dir))?;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).map_err(secret_err(&dir))?;
+    let path = inbox_path(data_dir, name);
     let tmp = path.with_extension("tmp");
     let mut f = std::fs::OpenOptions::new()
         .write(true)
@@ -81,14 +89,31 @@ fn write_secret(data_dir: &Path, name: &str, creds: &Credentials) -> Result<(), 
         .truncate(true)
         .mode(0o600)
         .open(&tmp)
-        .map_err(err(&tmp))?;
+        .map_err(secret_err(&tmp))?;
     let json = serde_json::to_vec(creds).expect("credentials serialize");
-    f.write_all(&json).and_then(|_| f.sync_all()).map_err(err(&tmp))?;
-    std::fs::rename(&tmp, &path).map_err(err(&path))?;
+    f.write_all(&json).and_then(|_| f.sync_all()).map_err(secret_err(&tmp))?;
+    std::fs::rename(&tmp, &path).map_err(secret_err(&path))?;
+    std::fs::File::open(&dir).and_then(|d| d.sync_all()).map_err(secret_err(&dir))?;
+    Ok(())
+}
+
+/// Moves a secret waiting in the inbox into the secrets directory (replacing an older one).
+fn adopt_secret(data_dir: &Path, name: &str) -> Result<(), DestinationError> {
+    let from = inbox_path(data_dir, name);
+    if !from.exists() {
+        return Ok(());
+    }
+    let dir = data_dir.join(microcloud_constants::SECRETS_DIR);
+    std::fs::create_dir_all(&dir).map_err(secret_err(&dir))?;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).map_err(secret_err(&dir))?;
+    let to = secret_path(data_dir, name);
+    std::fs::rename(&from, &to).map_err(secret_err(&to))?;
+    std::fs::File::open(&dir).and_then(|d| d.sync_all()).map_err(secret_err(&dir))?;
     Ok(())
 }
 
 fn read_secret(data_dir: &Path, name: &str) -> Result<Option<Credentials>, DestinationError> {
+    adopt_secret(data_dir, name)?;
     let path = secret_path(data_dir, name);
     match std::fs::read(&path) {
         Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| DestinationError::Secret {
@@ -97,6 +122,23 @@ fn read_secret(data_dir: &Path, name: &str) -> Result<Option<Credentials>, Desti
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(source) => Err(DestinationError::Secret { path, source }),
+    }
+}
+
+/// Deletes the secrets of destinations that no longer exist (a destination removed from the
+/// page, whose process cannot reach the secrets directory). Run by the uplink.
+pub fn collect_stray_secrets(data_dir: &Path, names: &[String]) {
+    let dir = data_dir.join(microcloud_constants::SECRETS_DIR);
+    let Ok(entries) = std::fs::read_dir(&dir) else { return };
+    for e in entries.flatten() {
+        let file = e.file_name().to_string_lossy().into_owned();
+        let Some(name) = file.strip_suffix(".json") else { continue };
+        if !names.iter().any(|n| n == name) {
+            match std::fs::remove_file(e.path()) {
+                Ok(()) => log::info!("uplink: deleted the secret of removed destination {name}"),
+                Err(err) => log::warn!("uplink: deleting {}: {err}", e.path().display()),
+            }
+        }
     }
 }
 
@@ -211,11 +253,14 @@ pub async fn remove(store: &Store, name: &str) -> Result<(), DestinationError> {
     if !found {
         return Err(DestinationError::NotFound { name: name.to_owned() });
     }
-    let path = secret_path(store.dir(), name);
-    match std::fs::remove_file(&path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(source) => return Err(DestinationError::Secret { path, source }),
+    // The LAN service cannot see the secrets directory: what it cannot delete, the uplink
+    // does (collect_stray_secrets).
+    for path in [inbox_path(store.dir(), name), secret_path(store.dir(), name)] {
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied) => {}
+            Err(source) => return Err(DestinationError::Secret { path, source }),
+        }
     }
     Ok(())
 }

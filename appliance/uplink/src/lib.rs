@@ -242,6 +242,7 @@ impl Uplink {
         let mut manifests: Option<tokio::task::JoinHandle<HashMap<i64, blake3::Hash>>> = None;
         let mut published: HashMap<i64, blake3::Hash> = HashMap::new();
         let mut fetching: HashMap<i64, tokio::task::JoinHandle<()>> = HashMap::new();
+        let mut secrets_checked = false;
         loop {
             match journal::apply(&self.store).await {
                 Ok(n) if n > 0 => {
@@ -254,6 +255,7 @@ impl Uplink {
             }
             match destinations::list(&self.store) {
                 Ok(dests) => {
+                    let before = workers.len();
                     workers.retain(|id, (name, h)| {
                         let keep = dests.iter().any(|d| d.id == *id);
                         if !keep {
@@ -262,6 +264,11 @@ impl Uplink {
                         }
                         keep
                     });
+                    if workers.len() < before || !secrets_checked {
+                        let names: Vec<String> = dests.iter().map(|d| d.name.clone()).collect();
+                        destinations::collect_stray_secrets(self.store.dir(), &names);
+                        secrets_checked = true;
+                    }
                     for d in dests {
                         if workers.contains_key(&d.id) {
                             continue;
