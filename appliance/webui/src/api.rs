@@ -411,7 +411,13 @@ pub async fn dav(web: &Arc<Web>, req: http::Request<hyper::body::Incoming>, peer
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if download && method == Method::GET && !name.is_empty() {
-        if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename*=UTF-8''{name}")) {
+        // RFC 8187: the name as UTF-8, with everything but attr-chars percent-encoded.
+        const ATTR: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+            .remove(b'!').remove(b'#').remove(b'$').remove(b'&').remove(b'+').remove(b'-')
+            .remove(b'.').remove(b'^').remove(b'_').remove(b'`').remove(b'|').remove(b'~');
+        let decoded = percent_encoding::percent_decode_str(&name).decode_utf8_lossy();
+        let encoded = percent_encoding::utf8_percent_encode(&decoded, ATTR);
+        if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename*=UTF-8''{encoded}")) {
             h.insert(header::CONTENT_DISPOSITION, v);
         }
     }
