@@ -202,6 +202,46 @@ async fn an_object_changed_in_the_cloud_is_not_overwritten() {
     assert!(!ok && out.contains("conflict"), "flush must not report success with a conflict: {out}");
 }
 
+/// Many new files in one folder are checked against the bucket with one listing instead of one
+/// HEAD each: an object someone else put there first must still be kept, and reported.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_new_file_never_overwrites_an_object_made_by_someone_else() {
+    let g = Garage::start();
+    let b = bucket(&g, "batch");
+    let tmp = tempfile::tempdir().unwrap();
+    add_user(tmp.path(), "alice");
+    let gw = Gateway::start(tmp.path(), &[]);
+    let client = reqwest::Client::new();
+    let r = client.request(reqwest::Method::from_bytes(b"MKCOL").unwrap(), format!("{}batch", gw.dav()))
+        .basic_auth("alice", Some(PASSWORD)).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 201);
+    let mut ours = BTreeMap::new();
+    for i in 0..12 {
+        let name = format!("batch/f{i:02}");
+        let data = content_for(&name, 2000 + i);
+        assert_eq!(put(&client, &gw, &name, data.clone()).await.as_u16(), 201);
+        ours.insert(name, blake3::hash(&data));
+    }
+    let theirs = b"made in the cloud first".to_vec();
+    b.put("alice/batch/f03", theirs.clone().into(), &blake3::hash(&theirs).to_hex(), &Condition::None).await.unwrap();
+    // The destination comes last: its backfill queues all twelve at once.
+    remote_add_s3(tmp.path(), "batch", &g.endpoint(), g.region(), "batch", &g.credentials());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let d = dest_status(tmp.path(), "batch");
+        if d["conflicts"] == 1 && d["pending_files"] == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not settled: {d}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status_json(tmp.path())["conflicts"][0]["key"], "alice/batch/f03");
+    for (name, hash) in &ours {
+        let want = if name == "batch/f03" { blake3::hash(&theirs) } else { *hash };
+        assert_eq!(object_hash(&b, &format!("alice/{name}")).await, Some(want), "{name}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn scrub_finds_and_repairs_deleted_and_damaged_objects() {
     let g = Garage::start();

@@ -243,6 +243,29 @@ impl Remote {
         }
     }
 
+    /// The keys of the objects directly in folder `dir` ("user/photos/"), for checking many new
+    /// keys with one request instead of one HEAD each; `None` when there are more than `max`, or
+    /// for directory remotes, whose conditional writes cost no request.
+    pub async fn keys_in(&self, dir: &str, max: usize) -> Result<Option<std::collections::HashSet<String>>, RemoteError> {
+        self.check_prefix(dir)?;
+        match &self.backend {
+            Backend::S3(s) => s.keys_in(dir, max).await,
+            Backend::Dir(_) => Ok(None),
+        }
+    }
+
+    /// Like `put` with [`Condition::IfAbsent`], for a key that [`Remote::keys_in`] showed absent
+    /// moments ago: skips the per-object check that servers ignoring conditional headers need.
+    /// The window in which another client's new object could be overwritten grows from one
+    /// round trip to the listing's age (the caller bounds it).
+    pub async fn put_listed_absent(&self, key: &str, data: Bytes, blake3_hex: &str) -> Result<String, RemoteError> {
+        self.check_key(key)?;
+        match &self.backend {
+            Backend::S3(s) => s.put_listed_absent(key, data, blake3_hex).await,
+            Backend::Dir(d) => d.put(key, data, blake3_hex, &Condition::IfAbsent).await,
+        }
+    }
+
     /// Starts a multipart upload whose object will carry `blake3_hex` as metadata; returns its id.
     pub async fn create_multipart(&self, key: &str, blake3_hex: &str) -> Result<String, RemoteError> {
         self.check_key(key)?;

@@ -239,6 +239,48 @@ impl S3 {
         }
     }
 
+    /// The keys of the objects directly in folder `dir` (ending in '/', or "" for the top), not
+    /// below it; `None` when there are more than `max`.
+    pub(crate) async fn keys_in(&self, dir: &str, max: usize) -> Result<Option<std::collections::HashSet<String>>, RemoteError> {
+        let full_prefix = self.full_key(dir);
+        let mut out = std::collections::HashSet::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut action = self.inner.bucket.list_objects_v2(Some(&self.inner.creds));
+            if !full_prefix.is_empty() {
+                action.with_prefix(full_prefix.as_str());
+            }
+            action.with_delimiter("/");
+            if let Some(t) = &token {
+                action.with_continuation_token(t.as_str());
+            }
+            let url = self.sign(action, &[]);
+            let resp = self.call("ListObjectsV2", Method::GET, url, &[], None).await?;
+            self.expect_success(&resp, dir, None)?;
+            let text = String::from_utf8_lossy(&resp.body);
+            let page = rusty_s3::actions::ListObjectsV2::parse_response(&text)
+                .map_err(|e| self.unreachable("ListObjectsV2", format!("unreadable listing: {e}")))?;
+            for obj in page.contents {
+                if let Some(key) = obj.key.strip_prefix(&self.inner.prefix) {
+                    out.insert(key.to_owned());
+                }
+            }
+            if out.len() > max {
+                return Ok(None);
+            }
+            match page.next_continuation_token {
+                Some(t) => token = Some(t),
+                None => return Ok(Some(out)),
+            }
+        }
+    }
+
+    /// PutObject for a key a listing has just shown absent: `If-None-Match: *` goes along for
+    /// servers that honour it, without the emulated check's HEAD.
+    pub(crate) async fn put_listed_absent(&self, key: &str, data: Bytes, blake3_hex: &str) -> Result<String, RemoteError> {
+        self.put_unchecked(key, data, blake3_hex, &Condition::IfAbsent, None).await
+    }
+
     pub(crate) async fn create_multipart(&self, key: &str, blake3_hex: &str) -> Result<String, RemoteError> {
         let full = self.full_key(key);
         let headers: Headers = vec![("x-amz-meta-blake3", blake3_hex.to_owned())];
@@ -847,5 +889,21 @@ mod garage_checks {
         // Hence the emulation: the public path refuses what Garage would have let through.
         let refused = s3.put("k", v2.clone(), &hash(&v2), &Condition::IfAbsent).await;
         assert!(matches!(refused, Err(RemoteError::PreconditionFailed { .. })), "{refused:?}");
+    }
+
+    #[tokio::test]
+    async fn folder_listing_for_new_keys() {
+        let garage = Garage::start();
+        let s3 = remote(&garage);
+        for k in ["u/a", "u/b", "u/sub/c", "v/d"] {
+            let b = Bytes::from(k.as_bytes().to_vec());
+            s3.put_unchecked(k, b.clone(), &hash(&b), &Condition::None, None).await.unwrap();
+        }
+        let keys = s3.keys_in("u/", 10).await.unwrap().unwrap();
+        let mut keys: Vec<_> = keys.into_iter().collect();
+        keys.sort();
+        assert_eq!(keys, ["u/a", "u/b"], "only the folder's own objects");
+        assert_eq!(s3.keys_in("u/", 1).await.unwrap(), None, "more than max");
+        assert!(s3.keys_in("w/", 10).await.unwrap().unwrap().is_empty());
     }
 }

@@ -54,6 +54,60 @@ struct Ctx {
     dest: Destination,
     remote: Remote,
     settings: Settings,
+    /// Recent listings of folders, by folder: when, and the keys that were there. A new key
+    /// missing from a fresh listing needs no HEAD before its conditional PUT.
+    listings: std::sync::Mutex<HashMap<String, (Instant, HashSet<String>)>>,
+}
+
+/// How long a folder listing stands in for a HEAD per new object: the bound on the window in
+/// which an object another client creates under the same name could be overwritten (a HEAD has
+/// the same window, one round trip long).
+const LISTING_TTL: Duration = Duration::from_secs(5);
+/// New keys in one folder, in one round of the queue, that make a listing worth it.
+const LISTING_MIN_KEYS: usize = 4;
+/// Largest folder listed for this (beyond it, HEADs are cheaper).
+const LISTING_MAX_KEYS: usize = 20_000;
+
+/// The folder part of a key, with its trailing '/' ("" at the top).
+fn folder(key: &str) -> &str {
+    key.rfind('/').map(|i| &key[..=i]).unwrap_or("")
+}
+
+impl Ctx {
+    /// Whether a fresh listing shows `key` absent.
+    fn listed_absent(&self, key: &str) -> bool {
+        let map = self.listings.lock().unwrap();
+        map.get(folder(key)).is_some_and(|(t, keys)| t.elapsed() < LISTING_TTL && !keys.contains(key))
+    }
+
+    /// Lists the folders of new keys in `rows` that have several and no fresh listing.
+    async fn list_folders(&self, rows: &[Row]) {
+        let mut wanted: HashMap<&str, usize> = HashMap::new();
+        {
+            let mut map = self.listings.lock().unwrap();
+            map.retain(|_, (t, _)| t.elapsed() < LISTING_TTL);
+            for r in rows.iter().filter(|r| r.etag.is_none() && r.blob.is_some() && r.size < self.settings.multipart_threshold) {
+                let f = folder(&r.key);
+                if !map.contains_key(f) {
+                    *wanted.entry(f).or_default() += 1;
+                }
+            }
+        }
+        for (f, n) in wanted {
+            if n < LISTING_MIN_KEYS {
+                continue;
+            }
+            // Taken before the request: the listing is only as fresh as its start.
+            let t = Instant::now();
+            match self.remote.keys_in(f, LISTING_MAX_KEYS).await {
+                Ok(Some(keys)) => {
+                    self.listings.lock().unwrap().insert(f.to_owned(), (t, keys));
+                }
+                Ok(None) => {}
+                Err(e) => log::debug!("uplink {}: listing {f}: {e}", self.dest.name),
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -101,7 +155,7 @@ pub(crate) fn spawn(
     }
     let wake = Arc::new(Notify::new());
     let stop = Arc::new(AtomicBool::new(false));
-    let ctx = Arc::new(Ctx { store, dest, remote, settings });
+    let ctx = Arc::new(Ctx { store, dest, remote, settings, listings: std::sync::Mutex::new(HashMap::new()) });
     tokio::spawn(run(ctx, wake.clone(), stop.clone()));
     Ok(Handle { wake, stop })
 }
@@ -150,6 +204,9 @@ async fn run(ctx: Arc<Ctx>, wake: Arc<Notify>, stop: Arc<AtomicBool>) {
             match due_rows(&ctx, may_start + inflight.len()) {
                 Ok(rows) => {
                     let fresh: Vec<Row> = rows.into_iter().filter(|r| !inflight.contains(&r.key)).take(may_start).collect();
+                    if down_until.is_none() {
+                        ctx.list_folders(&fresh).await;
+                    }
                     for row in fresh {
                         inflight.insert(row.key.clone());
                         let c = ctx.clone();
@@ -326,7 +383,11 @@ async fn upload(ctx: &Ctx, row: &Row, blob: i64) -> Result<(), ItemError> {
         if blake3::hash(&data) != blake3::Hash::from_bytes(hash) {
             return Err(ItemError::LocalCorrupt { key: row.key.clone() });
         }
-        ctx.remote.put(&row.key, data, &hex, &cond).await.map_err(ItemError::from)
+        if matches!(cond, Condition::IfAbsent) && ctx.listed_absent(&row.key) {
+            ctx.remote.put_listed_absent(&row.key, data, &hex).await.map_err(ItemError::from)
+        } else {
+            ctx.remote.put(&row.key, data, &hex, &cond).await.map_err(ItemError::from)
+        }
     };
     let etag = match result {
         Ok(etag) => etag,
