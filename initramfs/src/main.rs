@@ -64,6 +64,7 @@ fn run() -> Result<Infallible> {
     });
 
     let parts = partitions::wait_for(sys_block, &[ROOT_LABEL, data::DATA_LABEL], cmdline.wait)?;
+    modules::load_network(Path::new("/lib/modules"));
     let (root, data_part) = (&parts[0], &parts[1]);
     log::info(&format!("root {}, data {}", root.name, data_part.name));
 

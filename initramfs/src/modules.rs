@@ -28,7 +28,21 @@ pub fn parse_order(text: &str) -> Vec<String> {
 /// for hardware this machine lacks may refuse to load, and the partition search that follows
 /// says clearly if something needed is missing. Returns how many were loaded.
 pub fn load_until(dir: &Path, enough: impl Fn() -> bool) -> usize {
-    let order = dir.join("load-order");
+    load_list(dir, "load-order", enough)
+}
+
+/// Loads every module of `dir/net-order`: the wired network drivers, so that the network
+/// interface exists when systemd starts and DHCP begins at once, instead of after udev has
+/// found and loaded the driver (seconds under emulation: the web page waits for the address).
+pub fn load_network(dir: &Path) -> usize {
+    if !dir.join("net-order").exists() {
+        return 0;
+    }
+    load_list(dir, "net-order", || false)
+}
+
+fn load_list(dir: &Path, list: &str, enough: impl Fn() -> bool) -> usize {
+    let order = dir.join(list);
     let text = match std::fs::read_to_string(&order) {
         Ok(t) => t,
         Err(e) => {
