@@ -2,7 +2,7 @@
 //! journal or its shell.
 //!
 //! The code exists while no administrator does. It is made on the box (never shipped), kept in
-//! `DATA/setup-code` (mode 0600), shown by the gateway on its terminal or console and by
+//! `DATA/setup-code` (mode 0640: the agents' group, for `microcloud setup-code` in the shell), shown by the gateway on its terminal or console and by
 //! `microcloud setup-code`, and removed when the first administrator is created, whether by the
 //! page or by `microcloud user add NAME --admin`.
 
@@ -47,7 +47,7 @@ pub fn code(store: &Store) -> Result<Option<String>, AccountError> {
     let raw: String = (0..CODE_LEN).map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char).collect();
     let shown = format!("{}-{}-{}", &raw[0..4], &raw[4..8], &raw[8..12]);
     let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).map_err(io_err(&tmp))?;
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o640).open(&tmp).map_err(io_err(&tmp))?;
     f.write_all(format!("{shown}\n").as_bytes()).map_err(io_err(&tmp))?;
     f.sync_all().map_err(io_err(&tmp))?;
     std::fs::rename(&tmp, &path).map_err(io_err(&path))?;
@@ -120,7 +120,7 @@ mod tests {
         assert_eq!(c.len(), 14);
         assert_eq!(code(&store).unwrap().unwrap(), c, "the code is stable until used");
         let mode = std::fs::metadata(code_path(dir.path())).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600);
+        assert_eq!(mode, 0o640);
         assert!(matches(dir.path(), &c.to_lowercase().replace('-', " ")));
         assert!(!matches(dir.path(), "AAAA-BBBB-CCCC"));
         let wrong = Onboarding { code: "AAAA-BBBB-CCCC", name: "ann", password: "a good password", ssh_key: "" };

@@ -79,15 +79,18 @@ fn secret_err(path: &Path) -> impl FnOnce(std::io::Error) -> DestinationError {
 /// service, which cannot see the secrets directory; the uplink moves it there before first use.
 fn write_secret(data_dir: &Path, name: &str, creds: &Credentials) -> Result<(), DestinationError> {
     let dir = data_dir.join(microcloud_constants::SECRETS_INBOX_DIR);
-    std::fs::create_dir_all(&dir).map_err(secret_err(&dir))?;
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).map_err(secret_err(&dir))?;
+    if !dir.exists() {
+        std::fs::create_dir_all(&dir).map_err(secret_err(&dir))?;
+        // The uplink (another user in the agents' group, on the appliance) takes files out.
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o770)).map_err(secret_err(&dir))?;
+    }
     let path = inbox_path(data_dir, name);
     let tmp = path.with_extension("tmp");
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
-        .mode(0o600)
+        .mode(0o640)
         .open(&tmp)
         .map_err(secret_err(&tmp))?;
     let json = serde_json::to_vec(creds).expect("credentials serialize");
@@ -97,18 +100,25 @@ fn write_secret(data_dir: &Path, name: &str, creds: &Credentials) -> Result<(), 
     Ok(())
 }
 
-/// Moves a secret waiting in the inbox into the secrets directory (replacing an older one).
+/// Moves a secret waiting in the inbox into the secrets directory (replacing an older one), as a
+/// new file of the reader's own, mode 0600: the inbox copy belongs to whoever typed it in.
 fn adopt_secret(data_dir: &Path, name: &str) -> Result<(), DestinationError> {
     let from = inbox_path(data_dir, name);
-    if !from.exists() {
-        return Ok(());
-    }
+    let bytes = match std::fs::read(&from) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(secret_err(&from)(e)),
+    };
     let dir = data_dir.join(microcloud_constants::SECRETS_DIR);
     std::fs::create_dir_all(&dir).map_err(secret_err(&dir))?;
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).map_err(secret_err(&dir))?;
     let to = secret_path(data_dir, name);
-    std::fs::rename(&from, &to).map_err(secret_err(&to))?;
+    let tmp = to.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).map_err(secret_err(&tmp))?;
+    f.write_all(&bytes).and_then(|_| f.sync_all()).map_err(secret_err(&tmp))?;
+    std::fs::rename(&tmp, &to).map_err(secret_err(&to))?;
     std::fs::File::open(&dir).and_then(|d| d.sync_all()).map_err(secret_err(&dir))?;
+    std::fs::remove_file(&from).map_err(secret_err(&from))?;
     Ok(())
 }
 
