@@ -319,6 +319,19 @@ impl Store {
         for sub in [dir.to_owned(), dir.join(constants::BLOBS_DIR), dir.join(constants::STAGING_DIR)] {
             std::fs::create_dir_all(&sub).map_err(|e| StoreError::io(&sub, e))?;
         }
+        if !catalog.exists() {
+            // SQLite would create it 0644 (less the umask): made here 0666 less the umask, so that
+            // on the appliance (umask 0007) both agents' users, in one group, may write it. Its
+            // -wal and -shm files take the same mode from it.
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o666)
+                .open(&catalog)
+                .map_err(|e| StoreError::io(&catalog, e))?;
+        }
         let mut conn = Connection::open(&catalog)?;
         schema::configure(&conn)?;
         schema::migrate(&mut conn, &catalog)?;
