@@ -49,6 +49,43 @@ pub struct Data {
 /// Where the setup page keeps the owner's choice of host name (in the agents' state directory).
 const HOSTNAME_FILE: &str = "var/lib/microcloud/hostname";
 
+/// The agents' data directory on the data partition, with the owners and modes that
+/// units/tmpfiles.d/microcloud.conf declares: made here, before systemd, so that the agents
+/// start without waiting for systemd-tmpfiles (or running it themselves: a second under
+/// emulation). (directory, owner user or "" for root, mode)
+const AGENT_DIRS: &[(&str, &str, u32)] = &[
+    ("var/lib/microcloud", "", 0o770),
+    ("var/lib/microcloud/secrets", "microcloud-uplink", 0o700),
+    ("var/lib/microcloud/secrets-inbox", "", 0o770),
+];
+/// The group both agents share.
+const AGENT_GROUP: &str = "microcloud";
+
+/// The id of `name` in an /etc/passwd or /etc/group file's text.
+fn id_in(text: &str, name: &str) -> Option<u32> {
+    text.lines().find_map(|l| {
+        let mut f = l.split(':');
+        (f.next() == Some(name)).then(|| f.nth(1).and_then(|id| id.parse().ok())).flatten()
+    })
+}
+
+/// Makes the agents' directories (see `AGENT_DIRS`) and sets their owners and modes.
+pub fn prepare_agent_dirs(sysroot: &Path, data: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let passwd = std::fs::read_to_string(sysroot.join("etc/passwd"))?;
+    let group = std::fs::read_to_string(sysroot.join("etc/group"))?;
+    let missing = |what: &str| std::io::Error::new(std::io::ErrorKind::NotFound, format!("no {what} in the root file system"));
+    let gid = id_in(&group, AGENT_GROUP).ok_or_else(|| missing("group microcloud"))?;
+    for (dir, user, mode) in AGENT_DIRS {
+        let uid = if user.is_empty() { 0 } else { id_in(&passwd, user).ok_or_else(|| missing(user))? };
+        let path = data.join(dir);
+        std::fs::create_dir_all(&path)?;
+        std::os::unix::fs::chown(&path, Some(uid), Some(gid))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(*mode))?;
+    }
+    Ok(())
+}
+
 /// Where the setup page keeps the owner's time zone.
 const TIMEZONE_FILE: &str = "var/lib/microcloud/timezone";
 /// The image's /etc/localtime points here (the root is read-only): a link to the zone's file.
@@ -333,6 +370,15 @@ pub fn prepare(sysroot: &Path, part: &Partition, reset_requested: bool) -> Resul
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn ids_from_passwd_and_group() {
+        let passwd = "root:x:0:0:root:/root:/bin/sh\nmicrocloud-uplink:x:998:997::/var/lib/microcloud:/usr/sbin/nologin\n";
+        assert_eq!(super::id_in(passwd, "microcloud-uplink"), Some(998));
+        assert_eq!(super::id_in(passwd, "root"), Some(0));
+        assert_eq!(super::id_in(passwd, "microcloud"), None);
+        assert_eq!(super::id_in("microcloud:x:997:microcloud-gateway\n", "microcloud"), Some(997));
+    }
+
     #[test]
     fn the_owners_timezone() {
         let root = tempfile::tempdir().unwrap();

@@ -87,6 +87,9 @@ fn run() -> Result<Infallible> {
         log::warn(&format!("could not set the hostname {hostname}: {e}"));
     }
     log::info(&format!("hostname {hostname}{}", if data.formatted { ", fresh data partition" } else { "" }));
+    if let Err(e) = data::prepare_agent_dirs(sysroot, &sysroot.join(data::DATA_DIR)) {
+        log::warn(&format!("could not prepare the agents' directories: {e}"));
+    }
     match data::apply_timezone(sysroot, &sysroot.join(data::DATA_DIR)) {
         Ok(zone) => log::info(&format!("time zone {zone}")),
         Err(e) => log::warn(&format!("could not set the time zone: {e}")),
