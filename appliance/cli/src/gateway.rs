@@ -100,9 +100,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         println!("  metrics: {url}metrics");
         println!("  store:   {} files, {} of {} cache in use", stats.files, human(stats.bytes), human(stats.cache_limit));
         let onboarding = microcloud_webui::announce_setup_code(&store, &url)?;
-        if onboarding {
-            println!("           (or make the first administrator here: microcloud user add NAME --admin --data {})", dir.display());
-        } else if stats.users == 0 {
+        if !onboarding && stats.users == 0 {
             println!("  no users yet: add one with `microcloud user add NAME --data {}`", dir.display());
         }
         log::info!("serving {url}dav/ from {}", dir.display());

@@ -123,6 +123,7 @@ pub fn announce_setup_code(store: &Store, url: &str) -> Result<bool, microcloud_
     match microcloud_accounts::setup::code(store)? {
         Some(code) => {
             println!("  setup:   open {url} and enter the setup code {code}");
+            println!("           (or make the first administrator here: microcloud user add NAME --admin --data {})", store.dir().display());
             log::info!("not set up yet: open the setup page and enter the one-time setup code {code}");
             Ok(true)
         }
