@@ -6,8 +6,6 @@
 //! `microcloud setup-code`, and removed when the first administrator is created, whether by the
 //! page or by `microcloud user add NAME --admin`.
 
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 #[cfg(test)]
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -46,11 +44,7 @@ pub fn code(store: &Store) -> Result<Option<String>, AccountError> {
     }
     let raw: String = (0..CODE_LEN).map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char).collect();
     let shown = format!("{}-{}-{}", &raw[0..4], &raw[4..8], &raw[8..12]);
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o640).open(&tmp).map_err(io_err(&tmp))?;
-    f.write_all(format!("{shown}\n").as_bytes()).map_err(io_err(&tmp))?;
-    f.sync_all().map_err(io_err(&tmp))?;
-    std::fs::rename(&tmp, &path).map_err(io_err(&path))?;
+    microcloud_store::write_file_durably(&path, format!("{shown}\n").as_bytes(), 0o640).map_err(io_err(&path))?;
     Ok(Some(shown))
 }
 

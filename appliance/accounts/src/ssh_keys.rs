@@ -4,7 +4,6 @@
 //! it for root (through `AuthorizedKeysCommand`), so the agents never write outside their data
 //! directory. Only plain keys are accepted: no `command=` or other options, one key per entry.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
@@ -118,16 +117,12 @@ fn write(data_dir: &Path, keys: &[Key]) -> Result<(), AccountError> {
     };
     let dir = p.parent().expect("keys file has a directory");
     std::fs::create_dir_all(dir).map_err(err(dir))?;
-    let tmp = p.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp).map_err(err(&tmp))?;
     let mut text = String::from("# Managed by microcloud (the setup page, `microcloud ssh-key`): edits here are kept.\n");
     for k in keys {
         text.push_str(&k.line);
         text.push('\n');
     }
-    f.write_all(text.as_bytes()).map_err(err(&tmp))?;
-    f.sync_all().map_err(err(&tmp))?;
-    std::fs::rename(&tmp, &p).map_err(err(&p))?;
+    microcloud_store::write_file_durably(&p, text.as_bytes(), 0o666).map_err(err(&p))?;
     Ok(())
 }
 

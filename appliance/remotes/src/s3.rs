@@ -205,14 +205,43 @@ impl S3 {
         self.expect_success(&resp, key, None)
     }
 
+    /// Every object under `prefix`, across all pages.
     pub(crate) async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, RemoteError> {
-        let full_prefix = self.full_key(prefix);
         let mut out = Vec::new();
+        self.list_pages(prefix, false, |info| {
+            out.push(info);
+            true
+        })
+        .await?;
+        Ok(out)
+    }
+
+    /// The keys of the objects directly in folder `dir` (ending in '/', or "" for the top), not
+    /// below it; `None` when there are more than `max`.
+    pub(crate) async fn keys_in(&self, dir: &str, max: usize) -> Result<Option<std::collections::HashSet<String>>, RemoteError> {
+        let mut out = std::collections::HashSet::new();
+        let complete = self
+            .list_pages(dir, true, |info| {
+                out.insert(info.key);
+                out.len() <= max
+            })
+            .await?;
+        Ok(complete.then_some(out))
+    }
+
+    /// ListObjectsV2 under `prefix` (only its own level with `one_level`), page after page,
+    /// handing each object to `each` until it answers false. Returns whether the listing ended
+    /// (false: `each` stopped it).
+    async fn list_pages(&self, prefix: &str, one_level: bool, mut each: impl FnMut(ObjectInfo) -> bool) -> Result<bool, RemoteError> {
+        let full_prefix = self.full_key(prefix);
         let mut token: Option<String> = None;
         loop {
             let mut action = self.inner.bucket.list_objects_v2(Some(&self.inner.creds));
             if !full_prefix.is_empty() {
                 action.with_prefix(full_prefix.as_str());
+            }
+            if one_level {
+                action.with_delimiter("/");
             }
             if let Some(t) = &token {
                 action.with_continuation_token(t.as_str());
@@ -225,52 +254,19 @@ impl S3 {
                 .map_err(|e| self.unreachable("ListObjectsV2", format!("unreadable listing: {e}")))?;
             for obj in page.contents {
                 let Some(key) = obj.key.strip_prefix(&self.inner.prefix) else { continue };
-                out.push(ObjectInfo {
+                let info = ObjectInfo {
                     key: key.to_owned(),
                     size: obj.size.unwrap_or(0),
                     etag: obj.etag.as_deref().map(unquote).unwrap_or_default().to_owned(),
                     blake3: None,
-                });
-            }
-            match page.next_continuation_token {
-                Some(t) => token = Some(t),
-                None => return Ok(out),
-            }
-        }
-    }
-
-    /// The keys of the objects directly in folder `dir` (ending in '/', or "" for the top), not
-    /// below it; `None` when there are more than `max`.
-    pub(crate) async fn keys_in(&self, dir: &str, max: usize) -> Result<Option<std::collections::HashSet<String>>, RemoteError> {
-        let full_prefix = self.full_key(dir);
-        let mut out = std::collections::HashSet::new();
-        let mut token: Option<String> = None;
-        loop {
-            let mut action = self.inner.bucket.list_objects_v2(Some(&self.inner.creds));
-            if !full_prefix.is_empty() {
-                action.with_prefix(full_prefix.as_str());
-            }
-            action.with_delimiter("/");
-            if let Some(t) = &token {
-                action.with_continuation_token(t.as_str());
-            }
-            let url = self.sign(action, &[]);
-            let resp = self.call("ListObjectsV2", Method::GET, url, &[], None).await?;
-            self.expect_success(&resp, dir, None)?;
-            let text = String::from_utf8_lossy(&resp.body);
-            let page = rusty_s3::actions::ListObjectsV2::parse_response(&text)
-                .map_err(|e| self.unreachable("ListObjectsV2", format!("unreadable listing: {e}")))?;
-            for obj in page.contents {
-                if let Some(key) = obj.key.strip_prefix(&self.inner.prefix) {
-                    out.insert(key.to_owned());
+                };
+                if !each(info) {
+                    return Ok(false);
                 }
             }
-            if out.len() > max {
-                return Ok(None);
-            }
             match page.next_continuation_token {
                 Some(t) => token = Some(t),
-                None => return Ok(Some(out)),
+                None => return Ok(true),
             }
         }
     }

@@ -906,6 +906,22 @@ pub(crate) fn blob_path(dir: &Path, blob: i64) -> PathBuf {
     dir.join(constants::BLOBS_DIR).join(format!("{:02x}", blob & 0xff)).join(format!("{blob:016x}"))
 }
 
+/// Replaces the small file `path` with `data`, durably: a temporary file beside it (created with
+/// `mode`, less the umask) is written and fsync'd, renamed over `path`, and the directory is
+/// fsync'd. A crash leaves the old content or the new, never a mix. Used for the state files
+/// kept beside the catalog (secrets, the setup code, ssh keys, the host name).
+pub fn write_file_durably(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(mode).open(&tmp)?;
+    f.write_all(data)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::File::open(dir)?.sync_all()
+}
+
 /// Checks a user name: short, and safe in URLs, paths and logs.
 pub fn check_user_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()

@@ -1,8 +1,7 @@
 //! Cloud destinations: their configuration in the catalog, their secrets in files only the
 //! uplink reads.
 
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use microcloud_remotes::{Credentials, Remote, RemoteConfig, RemoteError};
@@ -85,19 +84,8 @@ fn write_secret(data_dir: &Path, name: &str, creds: &Credentials) -> Result<(), 
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o770)).map_err(secret_err(&dir))?;
     }
     let path = inbox_path(data_dir, name);
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o640)
-        .open(&tmp)
-        .map_err(secret_err(&tmp))?;
     let json = serde_json::to_vec(creds).expect("credentials serialize");
-    f.write_all(&json).and_then(|_| f.sync_all()).map_err(secret_err(&tmp))?;
-    std::fs::rename(&tmp, &path).map_err(secret_err(&path))?;
-    std::fs::File::open(&dir).and_then(|d| d.sync_all()).map_err(secret_err(&dir))?;
-    Ok(())
+    microcloud_store::write_file_durably(&path, &json, 0o640).map_err(secret_err(&path))
 }
 
 /// Moves a secret waiting in the inbox into the secrets directory (replacing an older one), as a
@@ -113,11 +101,7 @@ fn adopt_secret(data_dir: &Path, name: &str) -> Result<(), DestinationError> {
     std::fs::create_dir_all(&dir).map_err(secret_err(&dir))?;
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).map_err(secret_err(&dir))?;
     let to = secret_path(data_dir, name);
-    let tmp = to.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp).map_err(secret_err(&tmp))?;
-    f.write_all(&bytes).and_then(|_| f.sync_all()).map_err(secret_err(&tmp))?;
-    std::fs::rename(&tmp, &to).map_err(secret_err(&to))?;
-    std::fs::File::open(&dir).and_then(|d| d.sync_all()).map_err(secret_err(&dir))?;
+    microcloud_store::write_file_durably(&to, &bytes, 0o600).map_err(secret_err(&to))?;
     std::fs::remove_file(&from).map_err(secret_err(&from))?;
     Ok(())
 }

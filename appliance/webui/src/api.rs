@@ -11,7 +11,6 @@ use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, StatusCode};
-use http_body_util::BodyExt;
 use microcloud_accounts::AccountError;
 use microcloud_remotes::{Credentials, RemoteConfig, RemoteKind};
 use microcloud_store::{StoreError, User};
@@ -187,7 +186,7 @@ pub fn check_session(web: &Web, method: &Method, headers: &http::HeaderMap) -> A
     let unauthorized = || ApiError::new(StatusCode::UNAUTHORIZED, "sign in first");
     let token = sessions::cookie_token(headers).ok_or_else(unauthorized)?;
     let session = web.sessions.get(&token).ok_or_else(unauthorized)?;
-    let user = web.store.users()?.into_iter().find(|u| u.id == session.user).ok_or_else(unauthorized)?;
+    let user = web.store.user(&session.name)?.filter(|u| u.id == session.user).ok_or_else(unauthorized)?;
     if sessions::password_tag(&user.password_hash) != session.password_tag {
         web.sessions.remove(&token);
         return Err(ApiError::new(StatusCode::UNAUTHORIZED, "your password changed: sign in again"));
@@ -393,7 +392,7 @@ async fn files(State(web): AppState, signed: Signed, Query(q): Query<PathQuery>)
 pub async fn dav(web: &Arc<Web>, req: http::Request<hyper::body::Incoming>, peer: SocketAddr) -> http::Response<crate::Body> {
     let signed = match check_session(web, req.method(), req.headers()) {
         Ok(s) => s,
-        Err(e) => return security_headers(e.into_response()).await.map(|b| b.map_err(std::io::Error::other).boxed_unsync()),
+        Err(e) => return crate::to_server_body(security_headers(e.into_response()).await),
     };
     let download = req.uri().query().is_some_and(|q| q.split('&').any(|kv| kv == "download=1"));
     let rest = &req.uri().path()["/api/dav".len()..];
@@ -402,7 +401,7 @@ pub async fn dav(web: &Arc<Web>, req: http::Request<hyper::body::Incoming>, peer
     let (mut parts, body) = req.into_parts();
     parts.uri = match target.parse() {
         Ok(u) => u,
-        Err(_) => return ApiError::bad("bad path", "path").into_response().map(|b| b.map_err(std::io::Error::other).boxed_unsync()),
+        Err(_) => return crate::to_server_body(ApiError::bad("bad path", "path").into_response()),
     };
     let method = parts.method.clone();
     let mut resp = web.lan.dav_as(&signed.user, http::Request::from_parts(parts, body), peer).await;

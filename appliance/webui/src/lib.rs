@@ -105,9 +105,14 @@ impl Handle for WebService {
                 Ok(r) => r,
                 Err(never) => match never {},
             };
-            resp.map(|b| b.map_err(std::io::Error::other).boxed_unsync())
+            to_server_body(resp)
         }
     }
+}
+
+/// An axum response with the body type the LAN server sends.
+pub(crate) fn to_server_body(resp: axum::response::Response) -> Response<Body> {
+    resp.map(|b| b.map_err(std::io::Error::other).boxed_unsync())
 }
 
 impl Web {

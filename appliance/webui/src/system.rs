@@ -48,17 +48,9 @@ async fn system_hostname(conn: &zbus::Connection) -> Result<String> {
 
 /// Writes `text` to `name` in the data directory, durably (temporary file, fsync, rename).
 fn keep(web: &Web, name: &str, text: &str) -> Result<()> {
-    use std::io::Write;
     let path = web.store.dir().join(name);
-    let tmp = path.with_extension("tmp");
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(format!("{text}\n").as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &path)?;
-        std::fs::File::open(web.store.dir())?.sync_all()
-    };
-    write().map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{}: {e}", path.display())))
+    microcloud_store::write_file_durably(&path, format!("{text}\n").as_bytes(), 0o666)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{}: {e}", path.display())))
 }
 
 fn appliance_only(web: &Web) -> Result<()> {
