@@ -435,12 +435,17 @@ impl Store {
 
     /// The content of `blob`, fetched back from a destination first if it was evicted.
     pub async fn local_content(&self, blob: i64) -> Result<Content> {
-        match self.content(blob) {
-            Ok(Content::Evicted { .. }) => self.inner.read_misses.fetch_add(1, Ordering::Relaxed),
+        let mut found = Some(self.content(blob)?);
+        match found {
+            Some(Content::Evicted { .. }) => self.inner.read_misses.fetch_add(1, Ordering::Relaxed),
             _ => self.inner.read_hits.fetch_add(1, Ordering::Relaxed),
         };
         for _ in 0..3 {
-            match self.content(blob)? {
+            let content = match found.take() {
+                Some(c) => c,
+                None => self.content(blob)?,
+            };
+            match content {
                 Content::Evicted { .. } => {
                     let fetcher = self.inner.fetcher.read().unwrap().clone();
                     let Some(f) = fetcher else {
@@ -614,6 +619,16 @@ impl Store {
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
         self.inner.writer.write(vec![], f).await
+    }
+
+    /// Like [`Store::catalog_write`] for bookkeeping that may be lost in a power cut (never in a
+    /// crash of the process) because it can be redone: committed without waiting for the disk.
+    pub async fn catalog_write_relaxed<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        self.inner.writer.write_relaxed(f).await
     }
 
     /// Like [`Store::catalog_write`], outside an async context.

@@ -219,6 +219,10 @@ pub(crate) fn configure(conn: &Connection) -> Result<()> {
     conn.pragma_update(None, "foreign_keys", true)?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.set_prepared_statement_cache_capacity(64);
+    // With STAT4 compiled in (rusqlite's bundled build), a statement whose plan might depend on
+    // a bound value is compiled again on every new binding; a cached statement must stay
+    // compiled, and our plans do not depend on the values.
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     Ok(())
 }
 

@@ -6,10 +6,17 @@
 //! whole group durable, and only then is every request answered. Under load this turns many small
 //! acknowledged writes into few disk flushes, which is what lets small files arrive at thousands
 //! per second without weakening "acknowledged means on stable storage".
+//!
+//! Relaxed changes (the uplink's bookkeeping: "this replica is now in the cloud") need not survive
+//! a power cut, since the uplink would find the object there again and redo the mark; a group made
+//! only of them lingers a few milliseconds for company and commits without the WAL fsync. A
+//! killed process still loses none of them (the WAL is written before the answer), and the next
+//! durable commit makes them durable too.
 
 use std::fs::File;
 use std::path::PathBuf;
 use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use tokio::sync::oneshot;
@@ -24,6 +31,8 @@ trait Job: Send {
     fn finish(self: Box<Self>, committed: Result<(), String>);
     /// Directories whose entries must be durable before the commit.
     fn sync_dirs(&self) -> &[PathBuf];
+    /// Whether the change may be committed without waiting for the disk.
+    fn relaxed(&self) -> bool;
 }
 
 struct TypedJob<T, F> {
@@ -31,6 +40,7 @@ struct TypedJob<T, F> {
     result: Option<Result<T>>,
     reply: oneshot::Sender<Result<T>>,
     dirs: Vec<PathBuf>,
+    relaxed: bool,
 }
 
 impl<T: Send, F: FnOnce(&Connection) -> Result<T> + Send> Job for TypedJob<T, F> {
@@ -69,6 +79,10 @@ impl<T: Send, F: FnOnce(&Connection) -> Result<T> + Send> Job for TypedJob<T, F>
     fn sync_dirs(&self) -> &[PathBuf] {
         &self.dirs
     }
+
+    fn relaxed(&self) -> bool {
+        self.relaxed
+    }
 }
 
 /// Handle to the writer thread; cloning shares the same thread.
@@ -88,13 +102,13 @@ impl Writer {
         Writer { tx }
     }
 
-    fn submit<T, F>(&self, dirs: Vec<PathBuf>, f: F) -> oneshot::Receiver<Result<T>>
+    fn submit<T, F>(&self, dirs: Vec<PathBuf>, relaxed: bool, f: F) -> oneshot::Receiver<Result<T>>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
         let (reply, rx) = oneshot::channel();
-        let job = TypedJob { f: Some(f), result: None, reply, dirs };
+        let job = TypedJob { f: Some(f), result: None, reply, dirs, relaxed };
         // If the thread is gone the reply sender is dropped with the job and the receiver errors.
         let _ = self.tx.send(Box::new(job));
         rx
@@ -106,7 +120,17 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        self.submit(dirs, f).await.map_err(|_| StoreError::WriterGone)?
+        self.submit(dirs, false, f).await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    /// Runs `f` in a group commit that may skip the disk flush (see the module doc); returns
+    /// once it is committed.
+    pub(crate) async fn write_relaxed<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        self.submit(vec![], true, f).await.map_err(|_| StoreError::WriterGone)?
     }
 
     /// Like `write`, for callers outside an async runtime.
@@ -115,7 +139,7 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        let rx = self.submit(dirs, f);
+        let rx = self.submit(dirs, false, f);
         // Waiting on a plain thread keeps this usable from inside an async runtime too (where
         // tokio forbids blocking_recv); it is only used for rare administrative changes.
         std::thread::scope(|s| s.spawn(move || rx.blocking_recv()).join())
@@ -126,8 +150,11 @@ impl Writer {
 
 /// Most jobs one group takes, so that a flood of requests still gets answered in bounded time.
 const MAX_GROUP: usize = 512;
+/// How long a group of relaxed changes waits for more before committing.
+const RELAXED_LINGER: Duration = Duration::from_millis(5);
 
 fn run(conn: Connection, rx: mpsc::Receiver<Box<dyn Job>>, changed: std::sync::Arc<tokio::sync::Notify>) {
+    let mut synchronous_full = true;
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
         while jobs.len() < MAX_GROUP {
@@ -136,7 +163,35 @@ fn run(conn: Connection, rx: mpsc::Receiver<Box<dyn Job>>, changed: std::sync::A
                 Err(_) => break,
             }
         }
-        let committed = run_group(&conn, &mut jobs);
+        let mut relaxed = jobs.iter().all(|j| j.relaxed());
+        if relaxed {
+            // Nobody waits for the disk: gather more of them into this commit, but stop at
+            // the first change that someone does wait for.
+            let until = Instant::now() + RELAXED_LINGER;
+            while relaxed && jobs.len() < MAX_GROUP {
+                let Some(left) = until.checked_duration_since(Instant::now()) else { break };
+                match rx.recv_timeout(left) {
+                    Ok(j) => {
+                        relaxed = j.relaxed();
+                        jobs.push(j);
+                    }
+                    Err(_) => break,
+                }
+            }
+        }
+        let mut ready = Ok(());
+        if relaxed == synchronous_full {
+            // In WAL mode NORMAL commits without the fsync; FULL commits fsync the whole log,
+            // relaxed commits before them included.
+            let mode = if relaxed { "NORMAL" } else { "FULL" };
+            match conn.pragma_update(None, "synchronous", mode) {
+                Ok(()) => synchronous_full = !relaxed,
+                // A relaxed group may commit durably; a durable one must not commit relaxed.
+                Err(e) if relaxed => log::warn!("catalog: PRAGMA synchronous = {mode}: {e}"),
+                Err(e) => ready = Err(format!("PRAGMA synchronous = {mode}: {e}")),
+            }
+        }
+        let committed = ready.and_then(|()| run_group(&conn, &mut jobs));
         match &committed {
             Ok(()) => changed.notify_one(),
             Err(e) => log::error!("catalog commit of {} changes failed: {e}", jobs.len()),

@@ -11,8 +11,19 @@ const LEVEL: &str = "CASE \
 
 /// Recomputes one blob's durability.
 pub(crate) fn recompute(conn: &Connection, blob: i64) -> rusqlite::Result<()> {
-    let sql = format!("UPDATE blobs SET durability = {LEVEL} WHERE id = ?1 AND durability != {LEVEL}");
-    conn.prepare_cached(&sql)?.execute(params![blob])?;
+    // The same rule as LEVEL, with the counts taken once instead of twice per evaluation.
+    let (done, destinations): (i64, i64) = conn
+        .prepare_cached(
+            "SELECT (SELECT count(DISTINCT dest_id) FROM replicas WHERE blob_id = ?1 AND state = 'done'), \
+                    (SELECT count(*) FROM destinations)",
+        )?
+        .query_row(params![blob], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let level = match done {
+        0 => "local",
+        n if n >= destinations => "cloud:all",
+        _ => "cloud:1",
+    };
+    conn.prepare_cached("UPDATE blobs SET durability = ?2 WHERE id = ?1 AND durability != ?2")?.execute(params![blob, level])?;
     Ok(())
 }
 

@@ -11,10 +11,10 @@
 //! - Other refusals (bad request, checksum mismatch) back off per replica, so one bad file does
 //!   not block the queue.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -59,6 +59,12 @@ struct Ctx {
     listings: std::sync::Mutex<HashMap<String, (Instant, HashSet<String>)>>,
 }
 
+/// Due replicas read from the catalog at once; the worker starts them from memory.
+const QUEUE_BATCH: usize = 256;
+/// How long replicas read from the catalog are started from memory before it is read again,
+/// so that a change of their state (a newer write, a delete) is seen soon.
+const QUEUE_FRESH: Duration = Duration::from_secs(2);
+
 /// How long a folder listing stands in for a HEAD per new object: the bound on the window in
 /// which an object another client creates under the same name could be overwritten (a HEAD has
 /// the same window, one round trip long).
@@ -80,15 +86,16 @@ impl Ctx {
         map.get(folder(key)).is_some_and(|(t, keys)| t.elapsed() < LISTING_TTL && !keys.contains(key))
     }
 
-    /// Lists the folders of new keys in `rows` that have several and no fresh listing.
-    async fn list_folders(&self, rows: &[Row]) {
+    /// Lists the folders of new keys in `rows` that have several and no listing that stays
+    /// fresh while `rows` are started.
+    async fn list_folders<'r>(&self, rows: impl Iterator<Item = &'r Row>) {
         let mut wanted: HashMap<&str, usize> = HashMap::new();
         {
             let mut map = self.listings.lock().unwrap();
             map.retain(|_, (t, _)| t.elapsed() < LISTING_TTL);
-            for r in rows.iter().filter(|r| r.etag.is_none() && r.blob.is_some() && r.size < self.settings.multipart_threshold) {
+            for r in rows.filter(|r| r.etag.is_none() && r.blob.is_some() && r.size < self.settings.multipart_threshold) {
                 let f = folder(&r.key);
-                if !map.contains_key(f) {
+                if !map.get(f).is_some_and(|(t, _)| t.elapsed() + QUEUE_FRESH < LISTING_TTL) {
                     *wanted.entry(f).or_default() += 1;
                 }
             }
@@ -126,6 +133,20 @@ enum Outcome {
     Unreachable(String),
     /// This replica failed for its own reasons.
     Failed,
+}
+
+/// One of the worker's `concurrency` places for requests to the destination, given back when
+/// dropped: the catalog bookkeeping after an upload does not hold one.
+struct Slot {
+    busy: Arc<AtomicUsize>,
+    wake: Arc<Notify>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.busy.fetch_sub(1, Ordering::Relaxed);
+        self.wake.notify_one();
+    }
 }
 
 /// Why one replica could not be processed.
@@ -172,6 +193,13 @@ async fn run(ctx: Arc<Ctx>, wake: Arc<Notify>, stop: Arc<AtomicBool>) {
     let name = ctx.dest.name.clone();
     let mut tasks: JoinSet<(String, Outcome)> = JoinSet::new();
     let mut inflight: HashSet<String> = HashSet::new();
+    // Tasks still holding a slot (the others are only recording their result).
+    let busy = Arc::new(AtomicUsize::new(0));
+    // Due replicas read ahead from the catalog, oldest first; `finished` are keys whose task
+    // ended since (their rows here are out of date).
+    let mut queue: VecDeque<Row> = VecDeque::new();
+    let mut queue_read = Instant::now();
+    let mut finished: HashSet<String> = HashSet::new();
     let mut failures: u32 = 0;
     let mut down_until: Option<Instant> = None;
     let mut strays_cleaned = false;
@@ -198,25 +226,37 @@ async fn run(ctx: Arc<Ctx>, wake: Arc<Notify>, stop: Arc<AtomicBool>) {
             Some(t) if Instant::now() < t => 0,
             // While the destination is failing, one request at a time tells when it is back.
             Some(_) => usize::from(tasks.is_empty()),
-            None => ctx.settings.concurrency.saturating_sub(tasks.len()),
+            None => ctx.settings.concurrency.saturating_sub(busy.load(Ordering::Relaxed)),
         };
         if may_start > 0 {
-            match due_rows(&ctx, may_start + inflight.len()) {
-                Ok(rows) => {
-                    let fresh: Vec<Row> = rows.into_iter().filter(|r| !inflight.contains(&r.key)).take(may_start).collect();
-                    if down_until.is_none() {
-                        ctx.list_folders(&fresh).await;
+            if queue.len() < may_start || queue_read.elapsed() > QUEUE_FRESH {
+                match due_rows(&ctx, QUEUE_BATCH.max(may_start) + inflight.len()) {
+                    Ok(rows) => {
+                        queue = rows.into_iter().filter(|r| !inflight.contains(&r.key)).collect();
+                        queue_read = Instant::now();
+                        finished.clear();
+                        if down_until.is_none() {
+                            ctx.list_folders(queue.iter()).await;
+                        }
                     }
-                    for row in fresh {
-                        inflight.insert(row.key.clone());
-                        let c = ctx.clone();
-                        tasks.spawn(async move {
-                            let key = row.key.clone();
-                            (key, process(&c, row).await)
-                        });
-                    }
+                    Err(e) => log::error!("uplink {name}: reading the queue: {e}"),
                 }
-                Err(e) => log::error!("uplink {name}: reading the queue: {e}"),
+            }
+            let mut started = 0;
+            while started < may_start {
+                let Some(row) = queue.pop_front() else { break };
+                if inflight.contains(&row.key) || finished.contains(&row.key) {
+                    continue;
+                }
+                started += 1;
+                inflight.insert(row.key.clone());
+                busy.fetch_add(1, Ordering::Relaxed);
+                let slot = Slot { busy: busy.clone(), wake: wake.clone() };
+                let c = ctx.clone();
+                tasks.spawn(async move {
+                    let key = row.key.clone();
+                    (key, process(&c, row, slot).await)
+                });
             }
         }
         let sleep_for = match down_until {
@@ -227,6 +267,7 @@ async fn run(ctx: Arc<Ctx>, wake: Arc<Notify>, stop: Arc<AtomicBool>) {
             Some(joined) = tasks.join_next(), if !tasks.is_empty() => {
                 let Ok((key, outcome)) = joined else { continue };
                 inflight.remove(&key);
+                finished.insert(key);
                 match outcome {
                     Outcome::Done | Outcome::Failed => {
                         if failures > 0 || down_until.is_some() {
@@ -301,10 +342,10 @@ fn due_rows(ctx: &Ctx, limit: usize) -> Result<Vec<Row>, StoreError> {
     })
 }
 
-async fn process(ctx: &Ctx, row: Row) -> Outcome {
+async fn process(ctx: &Ctx, row: Row, slot: Slot) -> Outcome {
     let result = match row.blob {
-        None => delete(ctx, &row).await,
-        Some(blob) => upload(ctx, &row, blob).await,
+        None => delete(ctx, &row, slot).await,
+        Some(blob) => upload(ctx, &row, blob, slot).await,
     };
     match result {
         Ok(()) => Outcome::Done,
@@ -339,9 +380,10 @@ async fn record_error(ctx: &Ctx, row: &Row, msg: &str, retry_later: bool) {
         .await;
 }
 
-async fn delete(ctx: &Ctx, row: &Row) -> Result<(), ItemError> {
+async fn delete(ctx: &Ctx, row: &Row, slot: Slot) -> Result<(), ItemError> {
     abort_multipart_of(ctx, &row.key).await?;
     ctx.remote.delete(&row.key).await?;
+    drop(slot);
     let (id, key) = (ctx.dest.id, row.key.clone());
     ctx.store
         .catalog_write(move |c| {
@@ -353,7 +395,7 @@ async fn delete(ctx: &Ctx, row: &Row) -> Result<(), ItemError> {
     Ok(())
 }
 
-async fn upload(ctx: &Ctx, row: &Row, blob: i64) -> Result<(), ItemError> {
+async fn upload(ctx: &Ctx, row: &Row, blob: i64, slot: Slot) -> Result<(), ItemError> {
     let hash = row.hash.ok_or_else(|| ItemError::Superseded { key: row.key.clone() })?;
     let hex = blake3::Hash::from_bytes(hash).to_hex().to_string();
     let cond = match &row.etag {
@@ -403,6 +445,7 @@ async fn upload(ctx: &Ctx, row: &Row, blob: i64) -> Result<(), ItemError> {
         }
         Err(e) => return Err(e),
     };
+    drop(slot);
     mark_done(ctx, row, blob, etag).await
 }
 
@@ -421,8 +464,10 @@ fn superseded_or(ctx: &Ctx, row: &Row, err: ItemError) -> ItemError {
 
 async fn mark_done(ctx: &Ctx, row: &Row, blob: i64, etag: String) -> Result<(), ItemError> {
     let (id, key) = (ctx.dest.id, row.key.clone());
+    // Relaxed: should a power cut take the mark back, the next upload finds the object there
+    // already, with our hash, and marks it again.
     ctx.store
-        .catalog_write(move |c| {
+        .catalog_write_relaxed(move |c| {
             // If the file changed meanwhile, remember the new ETag (for If-Match) but stay pending.
             c.prepare_cached(
                 "UPDATE replicas SET remote_etag = ?3, \
@@ -546,8 +591,14 @@ async fn multipart(ctx: &Ctx, row: &Row, blob: i64, path: PathBuf, hex: &str, co
     let etag = match ctx.remote.complete_multipart(&row.key, &upload_id, &all, cond).await {
         Ok(etag) => etag,
         Err(RemoteError::NotFound { .. }) => {
-            // The upload is gone on the other side (aborted or expired): start over next time.
+            // The upload is gone on the other side: completed already (a crash fell between
+            // its completion and our record of it), or aborted or expired (start over).
             forget_multipart(ctx, &row.key).await?;
+            if let Some(info) = ctx.remote.head(&row.key).await? {
+                if info.blake3.as_deref() == Some(hex) {
+                    return Ok(info.etag);
+                }
+            }
             return Err(ItemError::Remote(RemoteError::Unreachable {
                 remote: ctx.dest.name.clone(),
                 op: "complete multipart upload".into(),

@@ -7,11 +7,17 @@
 //! `davbench latency` measures how long a file takes to reach the cloud once acknowledged: it PUTs
 //! files at a fixed rate (open loop: a slow server does not slow the sender) and, for each file,
 //! polls HEAD until microcloud's `X-Microcloud-Durability` header says `cloud:1` or `cloud:all`.
+//!
+//! `davbench s3-floor` sends an S3 bucket the very requests the uplink sends for new small files
+//! (microcloud's own S3 client: signed PutObject with Content-MD5 and the BLAKE3 metadata), from
+//! memory, with nothing else to do: the fastest any uplink built on that client could be against
+//! that server on that machine, which the uplink benchmark reports next to the real thing.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
+use futures_util::StreamExt as _;
 
 /// PUT many small files concurrently and report files per second.
 #[derive(Parser)]
@@ -47,6 +53,40 @@ enum Mode {
     /// PUT files at a fixed rate and measure, for each, the time from the PUT's acknowledgement
     /// until HEAD reports it `cloud:1` (or `cloud:all`) in X-Microcloud-Durability.
     Latency(LatencyArgs),
+    /// PUT objects straight into an S3 bucket with microcloud's S3 client, as the uplink would,
+    /// from memory and with no bookkeeping: a floor for the uplink's time.
+    S3Floor(FloorArgs),
+}
+
+#[derive(clap::Args)]
+struct FloorArgs {
+    /// S3 endpoint URL (e.g. http://127.0.0.1:3900).
+    #[arg(long)]
+    endpoint: String,
+    /// Region used in signatures.
+    #[arg(long, default_value = "garage")]
+    region: String,
+    /// Bucket to write into (new keys under --prefix).
+    #[arg(long)]
+    bucket: String,
+    /// Folder inside the bucket for the objects.
+    #[arg(long, default_value = "floor")]
+    prefix: String,
+    /// Access key id (the secret comes from AWS_SECRET_ACCESS_KEY only, never the command line).
+    #[arg(long, env = "AWS_ACCESS_KEY_ID")]
+    access_key: String,
+    /// Requests in flight.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// Objects in all.
+    #[arg(long, default_value_t = 10000)]
+    count: usize,
+    /// Bytes per object.
+    #[arg(long, default_value_t = 4096)]
+    size: usize,
+    /// Print a JSON line instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -91,8 +131,10 @@ struct LatencyArgs {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
-    if let Some(Mode::Latency(l)) = args.mode {
-        return latency(l).await;
+    match args.mode {
+        Some(Mode::Latency(l)) => return latency(l).await,
+        Some(Mode::S3Floor(f)) => return s3_floor(f).await,
+        None => {}
     }
     let url = args.url.expect("clap requires --url");
     let client = reqwest::Client::builder().pool_max_idle_per_host(args.clients).build()?;
@@ -154,6 +196,52 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// The content of every file: bytes 0, 1, ... 250, 0, 1, ... (the same for every file).
 fn pattern(size: usize) -> bytes::Bytes {
     bytes::Bytes::from((0..size).map(|i| (i % 251) as u8).collect::<Vec<u8>>())
+}
+
+async fn s3_floor(args: FloorArgs) -> Result<(), Box<dyn std::error::Error>> {
+    use microcloud_remotes::{Credentials, Remote, RemoteConfig, RemoteKind};
+    let secret = std::env::var("AWS_SECRET_ACCESS_KEY").map_err(|_| "set AWS_SECRET_ACCESS_KEY")?;
+    let cfg = RemoteConfig {
+        name: "floor".into(),
+        kind: RemoteKind::S3 {
+            endpoint: args.endpoint.clone(),
+            region: args.region.clone(),
+            bucket: args.bucket.clone(),
+            prefix: String::new(),
+            path_style: true,
+        },
+    };
+    let creds = Credentials { access_key_id: args.access_key.clone(), secret_access_key: secret };
+    let remote = Remote::new(cfg, Some(creds))?;
+    let body = pattern(args.size);
+    let hash = blake3::hash(&body).to_hex().to_string();
+    let prefix = args.prefix.trim_matches('/').to_owned();
+    let start = Instant::now();
+    let results: Vec<Result<String, microcloud_remotes::RemoteError>> = futures_util::stream::iter(0..args.count)
+        .map(|i| {
+            let (remote, body, hash) = (&remote, body.clone(), &hash);
+            let key = format!("{prefix}/f{i:07}");
+            async move { remote.put_listed_absent(&key, body, hash).await }
+        })
+        .buffer_unordered(args.concurrency.max(1))
+        .collect()
+        .await;
+    let secs = start.elapsed().as_secs_f64();
+    let failures = results.iter().filter(|r| r.is_err()).count();
+    if let Some(Err(e)) = results.iter().find(|r| r.is_err()) {
+        eprintln!("davbench: s3-floor: {e}");
+    }
+    let ok = args.count - failures;
+    let rate = ok as f64 / secs;
+    if args.json {
+        println!("{{\"files\":{ok},\"failures\":{failures},\"seconds\":{secs:.3},\"files_per_second\":{rate:.1}}}");
+    } else {
+        println!("{ok} objects of {} bytes in {secs:.2} s: {rate:.0} objects/s ({failures} failures)", args.size);
+    }
+    if failures > 0 {
+        std::process::exit(1);
+    }
+    Ok(())
 }
 
 /// Failed requests after which latency mode stops sending.
