@@ -179,18 +179,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for t in tasks {
         failures += t.await?;
     }
-    let secs = start.elapsed().as_secs_f64();
-    let ok = args.count - failures;
+    report(args.count, failures, args.size, start.elapsed().as_secs_f64(), args.json, "files");
+    Ok(())
+}
+
+/// Prints how many of `count` writes of `size` bytes succeeded in `secs` and at what rate (a JSON
+/// line or text naming `what`); exits non-zero if any failed.
+fn report(count: usize, failures: usize, size: usize, secs: f64, json: bool, what: &str) {
+    let ok = count - failures;
     let rate = ok as f64 / secs;
-    if args.json {
+    if json {
         println!("{{\"files\":{ok},\"failures\":{failures},\"seconds\":{secs:.3},\"files_per_second\":{rate:.1}}}");
     } else {
-        println!("{ok} files of {} bytes in {secs:.2} s: {rate:.0} files/s ({failures} failures)", args.size);
+        println!("{ok} {what} of {size} bytes in {secs:.2} s: {rate:.0} {what}/s ({failures} failures)");
     }
     if failures > 0 {
         std::process::exit(1);
     }
-    Ok(())
 }
 
 /// The content of every file: bytes 0, 1, ... 250, 0, 1, ... (the same for every file).
@@ -231,16 +236,7 @@ async fn s3_floor(args: FloorArgs) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(Err(e)) = results.iter().find(|r| r.is_err()) {
         eprintln!("davbench: s3-floor: {e}");
     }
-    let ok = args.count - failures;
-    let rate = ok as f64 / secs;
-    if args.json {
-        println!("{{\"files\":{ok},\"failures\":{failures},\"seconds\":{secs:.3},\"files_per_second\":{rate:.1}}}");
-    } else {
-        println!("{ok} objects of {} bytes in {secs:.2} s: {rate:.0} objects/s ({failures} failures)", args.size);
-    }
-    if failures > 0 {
-        std::process::exit(1);
-    }
+    report(args.count, failures, args.size, secs, args.json, "objects");
     Ok(())
 }
 
