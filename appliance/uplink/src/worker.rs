@@ -521,6 +521,13 @@ async fn multipart(ctx: &Ctx, row: &Row, blob: i64, path: PathBuf, hex: &str, co
             if other.is_some() {
                 abort_multipart_of(ctx, &row.key).await?;
             }
+            // Uploaded already? A crash (or a power cut taking back a relaxed mark) can fall
+            // after the upload and before our record of it; one HEAD saves sending it all again.
+            if let Some(info) = ctx.remote.head(&row.key).await? {
+                if info.blake3.as_deref() == Some(hex) {
+                    return Ok(info.etag);
+                }
+            }
             let upload_id = ctx.remote.create_multipart(&row.key, hex).await?;
             let part_size = ctx.settings.part_size;
             let (k, u) = (key.clone(), upload_id.clone());
@@ -604,6 +611,12 @@ async fn multipart(ctx: &Ctx, row: &Row, blob: i64, path: PathBuf, hex: &str, co
                 op: "complete multipart upload".into(),
                 detail: "the upload was no longer known to the server; starting it again".into(),
             }));
+        }
+        Err(e @ RemoteError::PreconditionFailed { .. }) => {
+            // Not ours to complete (someone else's object is there), or completed before a
+            // crash: either way this upload is over; the caller tells which.
+            abort_multipart_of(ctx, &row.key).await?;
+            return Err(e.into());
         }
         Err(e) => return Err(e.into()),
     };
