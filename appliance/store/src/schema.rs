@@ -213,7 +213,8 @@ CREATE TABLE conflicts (
 ) WITHOUT ROWID;
 "#;
 
-/// Connection settings every connection gets; `synchronous = FULL` makes each commit durable.
+/// Connection settings every connection gets; `synchronous = FULL` makes each commit durable (the
+/// writer lowers it only for groups made of relaxed bookkeeping, see `writer`).
 pub(crate) fn configure(conn: &Connection) -> Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     conn.pragma_update(None, "foreign_keys", true)?;
