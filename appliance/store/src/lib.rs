@@ -435,16 +435,12 @@ impl Store {
 
     /// The content of `blob`, fetched back from a destination first if it was evicted.
     pub async fn local_content(&self, blob: i64) -> Result<Content> {
-        let mut found = Some(self.content(blob)?);
-        match found {
-            Some(Content::Evicted { .. }) => self.inner.read_misses.fetch_add(1, Ordering::Relaxed),
+        let mut content = self.content(blob)?;
+        match content {
+            Content::Evicted { .. } => self.inner.read_misses.fetch_add(1, Ordering::Relaxed),
             _ => self.inner.read_hits.fetch_add(1, Ordering::Relaxed),
         };
         for _ in 0..3 {
-            let content = match found.take() {
-                Some(c) => c,
-                None => self.content(blob)?,
-            };
             match content {
                 Content::Evicted { .. } => {
                     let fetcher = self.inner.fetcher.read().unwrap().clone();
@@ -456,12 +452,11 @@ impl Store {
                     };
                     f.fetch(blob).await?;
                 }
-                Content::File(p) if !p.exists() => {
-                    // Evicted between the lookup and now: look again.
-                    continue;
-                }
+                // Evicted between the lookup and now: look again.
+                Content::File(p) if !p.exists() => {}
                 c => return Ok(c),
             }
+            content = self.content(blob)?;
         }
         Err(StoreError::Unavailable { what: format!("blob {blob:016x}"), why: "content kept moving away".into() })
     }

@@ -180,12 +180,13 @@ fn run(conn: Connection, rx: mpsc::Receiver<Box<dyn Job>>, changed: std::sync::A
             }
         }
         let mut ready = Ok(());
-        if relaxed == synchronous_full {
+        let want_full = !relaxed;
+        if want_full != synchronous_full {
             // In WAL mode NORMAL commits without the fsync; FULL commits fsync the whole log,
             // relaxed commits before them included.
-            let mode = if relaxed { "NORMAL" } else { "FULL" };
+            let mode = if want_full { "FULL" } else { "NORMAL" };
             match conn.pragma_update(None, "synchronous", mode) {
-                Ok(()) => synchronous_full = !relaxed,
+                Ok(()) => synchronous_full = want_full,
                 // A relaxed group may commit durably; a durable one must not commit relaxed.
                 Err(e) if relaxed => log::warn!("catalog: PRAGMA synchronous = {mode}: {e}"),
                 Err(e) => ready = Err(format!("PRAGMA synchronous = {mode}: {e}")),

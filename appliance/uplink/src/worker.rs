@@ -598,14 +598,9 @@ async fn multipart(ctx: &Ctx, row: &Row, blob: i64, path: PathBuf, hex: &str, co
     let etag = match ctx.remote.complete_multipart(&row.key, &upload_id, &all, cond).await {
         Ok(etag) => etag,
         Err(RemoteError::NotFound { .. }) => {
-            // The upload is gone on the other side: completed already (a crash fell between
-            // its completion and our record of it), or aborted or expired (start over).
+            // The upload is gone on the other side (aborted or expired): start over next time
+            // (which first looks whether the object is there with our hash after all).
             forget_multipart(ctx, &row.key).await?;
-            if let Some(info) = ctx.remote.head(&row.key).await? {
-                if info.blake3.as_deref() == Some(hex) {
-                    return Ok(info.etag);
-                }
-            }
             return Err(ItemError::Remote(RemoteError::Unreachable {
                 remote: ctx.dest.name.clone(),
                 op: "complete multipart upload".into(),
