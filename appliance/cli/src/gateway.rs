@@ -70,7 +70,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
     }
     let dir = args.data.data;
-    std::fs::create_dir_all(&dir).map_err(|e| CliError::Io { what: dir.display().to_string(), source: e })?;
+    microcloud_store::prepare_data_dir(&dir).map_err(|e| CliError::Io { what: dir.display().to_string(), source: e })?;
     let mut lock = lock(&dir)?;
     let store = Store::open(&dir, OpenOptions { create: true, cache_limit: args.cache_size })?;
     let cleaned = store.clean_staging()?;

@@ -18,7 +18,7 @@ use rusqlite::params;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Result, StoreError};
-use crate::{blob_path, inner, namespace, now_ns, Node, Store, UserId};
+use crate::{blob_path, create_dir, inner, namespace, now_ns, open_new, Modes, Node, Store, UserId};
 use microcloud_constants as constants;
 
 /// Pending bytes after which a background writer takes over.
@@ -228,13 +228,14 @@ impl Upload {
         let staging = staging_path(&self.store, self.blob);
         let final_path = blob_path(self.store.dir(), self.blob);
         let base = self.base.clone();
+        let modes = self.store.modes();
         tokio::task::spawn_blocking(move || {
             let r = (|| {
-                let mut w = BlobWriter::create(&staging, base.as_deref())?;
+                let mut w = BlobWriter::create(&staging, base.as_deref(), modes)?;
                 loop {
                     match rx.blocking_recv() {
                         Some(Msg::Data(off, data)) => w.write(off, &data)?,
-                        Some(Msg::Finish) => return w.finish(&final_path),
+                        Some(Msg::Finish) => return w.finish(&final_path, modes),
                         None => return Err(StoreError::Io { path: staging.clone(), source: std::io::Error::other("upload abandoned") }),
                     }
                 }
@@ -270,13 +271,14 @@ impl Upload {
             let staging = staging_path(&self.store, self.blob);
             let final_path = blob_path(self.store.dir(), self.blob);
             let base = self.base.clone();
+            let modes = self.store.modes();
             tokio::task::spawn_blocking(move || {
                 let r = (|| {
-                    let mut w = BlobWriter::create(&staging, base.as_deref())?;
+                    let mut w = BlobWriter::create(&staging, base.as_deref(), modes)?;
                     for (off, data) in &pending {
                         w.write(*off, data)?;
                     }
-                    w.finish(&final_path)
+                    w.finish(&final_path, modes)
                 })();
                 if r.is_err() {
                     let _ = std::fs::remove_file(&staging);
@@ -415,13 +417,8 @@ struct BlobWriter<'a> {
 }
 
 impl<'a> BlobWriter<'a> {
-    fn create(path: &'a std::path::Path, base: Option<&std::path::Path>) -> Result<BlobWriter<'a>> {
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(path)
+    fn create(path: &'a std::path::Path, base: Option<&std::path::Path>, modes: Modes) -> Result<BlobWriter<'a>> {
+        let file = open_new(std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true), path, modes.file)
             .map_err(|e| StoreError::io(path, e))?;
         let mut rehash = false;
         if let Some(base) = base {
@@ -443,7 +440,7 @@ impl<'a> BlobWriter<'a> {
     }
 
     /// fsyncs the data and moves the file to `dest`; returns its hash and length.
-    fn finish(mut self, dest: &std::path::Path) -> Result<(blake3::Hash, u64)> {
+    fn finish(mut self, dest: &std::path::Path, modes: Modes) -> Result<(blake3::Hash, u64)> {
         let len = self.file.metadata().map_err(|e| StoreError::io(self.path, e))?.len();
         let hash = if self.rehash || self.hashed != len {
             let mut h = blake3::Hasher::new();
@@ -464,7 +461,7 @@ impl<'a> BlobWriter<'a> {
         };
         self.file.sync_data().map_err(|e| StoreError::io(self.path, e))?;
         if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| StoreError::io(parent, e))?;
+            create_dir(parent, modes.dir).map_err(|e| StoreError::io(parent, e))?;
         }
         std::fs::rename(self.path, dest).map_err(|e| StoreError::io(dest, e))?;
         let _ = &mut self.hasher;
@@ -504,10 +501,7 @@ impl Refill {
         inner.inflight.fetch_add(size, Ordering::Relaxed);
         // A name of its own in staging: an upload of the same id never exists (ids are random).
         let staging = store.dir().join(constants::STAGING_DIR).join(format!("refill-{blob:016x}-{:08x}", rand::random::<u32>()));
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&staging)
+        let file = open_new(std::fs::OpenOptions::new().write(true).create_new(true), &staging, store.modes().file)
             .map_err(|e| StoreError::io(&staging, e))?;
         Ok(Refill {
             store,
@@ -564,10 +558,11 @@ impl Refill {
         let file = self.file.take().expect("refill file");
         let (staging, dest) = (self.staging.clone(), blob_path(self.store.dir(), self.blob));
         let d = dest.clone();
+        let modes = self.store.modes();
         tokio::task::spawn_blocking(move || {
             file.sync_data().map_err(|e| StoreError::io(&staging, e))?;
             if let Some(parent) = d.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| StoreError::io(parent, e))?;
+                create_dir(parent, modes.dir).map_err(|e| StoreError::io(parent, e))?;
             }
             std::fs::rename(&staging, &d).map_err(|e| StoreError::io(&d, e))
         })
