@@ -6,11 +6,15 @@
 //! so later requests cost a hash lookup; the cache never holds a password, and a password change
 //! invalidates it because the stored hash is part of the digest.
 //!
-//! Also here: the one-time setup code of onboarding ([`setup`]) and the maintenance shell's
-//! authorized ssh keys ([`ssh_keys`]), the other half of who may use the box.
+//! Also here: the one-time setup code of onboarding ([`setup`]), the maintenance shell's
+//! authorized ssh keys ([`ssh_keys`]), the other half of who may use the box, the one rule
+//! against guessing for every credential ([`throttle`]), the `/metrics` scrape token
+//! ([`metrics_token`]) and [`log_safe`] for names typed by clients.
 
+pub mod metrics_token;
 pub mod setup;
 pub mod ssh_keys;
+pub mod throttle;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -43,6 +47,28 @@ pub enum AccountError {
     /// A file of the accounts could not be read or written.
     #[error("{path}: {source}")]
     Io { path: std::path::PathBuf, source: std::io::Error },
+}
+
+/// Most characters of a client's text that go into a log line.
+const LOG_SAFE_MAX: usize = 64;
+
+/// A name (or any text) typed by a client, fit for a log line: control and other invisible
+/// characters and backslashes escaped as Rust's `escape_debug` does (`\n`, `\u{1b}`), cut to 64
+/// characters with an ellipsis. Every name that comes from a request goes through this before it
+/// is logged, so that no client can forge log lines or hide text in them.
+pub fn log_safe(s: &str) -> String {
+    let mut out = String::with_capacity(s.len().min(LOG_SAFE_MAX + 8));
+    for (i, c) in s.chars().enumerate() {
+        if i == LOG_SAFE_MAX {
+            out.push('…');
+            break;
+        }
+        match c {
+            '"' | '\'' => out.push(c),
+            c => out.extend(c.escape_debug()),
+        }
+    }
+    out
 }
 
 /// Shortest password accepted.
@@ -155,6 +181,19 @@ mod tests {
         assert!(verify_password(&phc, "correct horse"));
         assert!(!verify_password(&phc, "wrong horse"));
         assert!(hash_password("short").is_err());
+    }
+
+    #[test]
+    fn log_safe_escapes_and_cuts() {
+        assert_eq!(log_safe("ann"), "ann");
+        assert_eq!(log_safe("a\nFAKE: b\r\x1b[31m\t\0"), "a\\nFAKE: b\\r\\u{1b}[31m\\t\\0");
+        assert_eq!(log_safe("back\\slash \"q\" 'q'"), "back\\\\slash \"q\" 'q'");
+        assert_eq!(log_safe("rtl\u{202e}txt"), "rtl\\u{202e}txt");
+        assert_eq!(log_safe("héllo wörld"), "héllo wörld");
+        let long = log_safe(&"x".repeat(1000));
+        assert_eq!(long, format!("{}…", "x".repeat(64)));
+        assert_eq!(log_safe(&"\n".repeat(100)).chars().filter(|c| *c == 'n').count(), 64);
+        assert!(!log_safe(&"\u{7f}\u{85}\u{2028}".repeat(10)).chars().any(char::is_control));
     }
 
     #[test]

@@ -45,3 +45,6 @@ pub const SECRETS_INBOX_DIR: &str = "secrets-inbox";
 /// The maintenance shell's authorized ssh keys, managed from the page and the CLI (relative to
 /// the data directory); on the appliance sshd reads it for root.
 pub const AUTHORIZED_KEYS_FILE: &str = "ssh/authorized_keys";
+/// The hex BLAKE3 hash of the `/metrics` scrape token the owner set on the page (one line, mode
+/// 0600, relative to the data directory); absent when none is set.
+pub const METRICS_TOKEN_FILE: &str = "metrics-token";
