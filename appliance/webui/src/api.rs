@@ -11,7 +11,7 @@ use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use bytes::Bytes;
 use http::{header, HeaderValue, Method, StatusCode};
-use microcloud_accounts::AccountError;
+use microcloud_accounts::{log_safe, AccountError};
 use microcloud_remotes::{Credentials, RemoteConfig, RemoteKind};
 use microcloud_store::{StoreError, User};
 use microcloud_uplink::DestinationError;
@@ -49,6 +49,7 @@ pub fn router(web: Arc<Web>) -> Router {
         .route("/api/system/hostname", put(crate::system::set_hostname))
         .route("/api/system/timezone", put(crate::system::set_timezone))
         .route("/api/system/{action}", post(crate::system::power))
+        .route("/api/metrics-token", put(set_metrics_token).delete(remove_metrics_token))
         .fallback(not_found)
         // No form needs more; uploads go through /api/dav/, which streams.
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
@@ -59,7 +60,12 @@ pub fn router(web: Arc<Web>) -> Router {
 /// Headers on everything the page serves: no framing, no sniffing, no referrer, scripts and
 /// styles from this origin only, and no caching of API answers.
 async fn security_headers(mut resp: Response) -> Response {
-    let h = resp.headers_mut();
+    add_security_headers(resp.headers_mut());
+    resp
+}
+
+/// The page's security headers, for answers made outside the router too (`/metrics`).
+pub(crate) fn add_security_headers(h: &mut http::HeaderMap) {
     h.entry(header::CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static(
         "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
     ));
@@ -67,7 +73,6 @@ async fn security_headers(mut resp: Response) -> Response {
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     h.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
-    resp
 }
 
 // ---- errors ------------------------------------------------------------------------------------
@@ -96,8 +101,12 @@ impl ApiError {
         log::error!("{what}: {e}");
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{what} failed on the box; its journal has the details"))
     }
-    fn too_many(wait: u64) -> ApiError {
-        ApiError { retry_after: Some(wait), ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, format!("too many tries: wait {wait} s")) }
+    fn too_many(wait: Duration) -> ApiError {
+        let wait = microcloud_accounts::throttle::wait_secs(wait);
+        ApiError {
+            retry_after: Some(wait),
+            ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, format!("too many wrong tries from this address: wait {wait} s"))
+        }
     }
 }
 
@@ -268,6 +277,9 @@ async fn state(State(web): AppState, headers: http::HeaderMap) -> ApiResult<Json
     })))
 }
 
+/// The account wrong setup codes are counted under.
+const SETUP_ACCOUNT: &str = "setup";
+
 #[derive(Deserialize)]
 struct OnboardingBody {
     code: String,
@@ -283,7 +295,7 @@ async fn onboarding(State(web): AppState, Extension(Peer(client)): Extension<Pee
     if web.store.has_admin()? {
         return Err(already());
     }
-    web.setup_limit.check(client).map_err(ApiError::too_many)?;
+    web.setup_throttle.check(client, SETUP_ACCOUNT).map_err(ApiError::too_many)?;
     let _one_at_a_time = web.onboarding.lock().await;
     if web.store.has_admin()? {
         return Err(already());
@@ -298,14 +310,15 @@ async fn onboarding(State(web): AppState, Extension(Peer(client)): Extension<Pee
     let user = match result {
         Ok(u) => u,
         Err(AccountError::WrongSetupCode) => {
-            web.setup_limit.fail(client);
+            web.setup_throttle.fail(client, SETUP_ACCOUNT);
             log::warn!("{client}: wrong setup code");
             return Err(AccountError::WrongSetupCode.into());
         }
         Err(AccountError::BadSshKey(why)) => return Err(ApiError::bad(format!("ssh key refused: {why}"), "ssh_key")),
         Err(e) => return Err(e.into()),
     };
-    log::info!("{client}: onboarding done: administrator {} created; the setup code is retired", user.name);
+    web.setup_throttle.succeed(client, SETUP_ACCOUNT);
+    log::info!("{client}: onboarding done: administrator {} created; the setup code is retired", log_safe(&user.name));
     web.lan.record(format!("setup done: administrator {} created", user.name));
     let token = web.sessions.create(user.id, &user.name, &user.password_hash);
     Ok(with_cookie(Json(json!({"ok": true})).into_response(), sessions::set_cookie(&token)))
@@ -322,20 +335,28 @@ async fn sign_in(State(web): AppState, Extension(Peer(client)): Extension<Peer>,
     if !web.store.has_admin()? {
         return Err(ApiError::new(StatusCode::FORBIDDEN, "the box is not set up yet: enter the setup code first"));
     }
-    web.sign_in_limit.check(client).map_err(ApiError::too_many)?;
-    if b.name.len() > 64 || b.password.len() > 1024 {
-        web.sign_in_limit.fail(client);
-        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "wrong name or password"));
+    if let Err(wait) = web.sign_in_throttle.check(client, &b.name) {
+        log::debug!("{client}: sign-in refused: too many wrong tries");
+        return Err(ApiError::too_many(wait));
     }
-    match web.lan.verify_password(&b.name, &b.password).await? {
+    let user = if b.name.len() > 64 || b.password.len() > 1024 { None } else { web.lan.verify_password(&b.name, &b.password).await? };
+    match user {
         Some(user) => {
-            log::info!("{client}: {} signed in", user.name);
+            web.sign_in_throttle.succeed(client, &b.name);
+            log::info!("{client}: {} signed in", log_safe(&user.name));
             let token = web.sessions.create(user.id, &user.name, &user.password_hash);
             Ok(with_cookie(Json(json!({"ok": true})).into_response(), sessions::set_cookie(&token)))
         }
         None => {
-            web.sign_in_limit.fail(client);
-            log::info!("{client}: failed sign-in as {:?}", b.name);
+            web.sign_in_throttle.fail(client, &b.name);
+            // What was typed as a name is sometimes a password: only an existing user's name is
+            // logged.
+            let known = b.name.len() <= 64 && web.store.user(&b.name)?.is_some();
+            if known {
+                log::info!("{client}: failed sign-in as {}", log_safe(&b.name));
+            } else {
+                log::info!("{client}: failed sign-in as an unknown user");
+            }
             Err(ApiError::new(StatusCode::UNAUTHORIZED, "wrong name or password"))
         }
     }
@@ -345,7 +366,7 @@ async fn sign_out(State(web): AppState, signed: Signed, headers: http::HeaderMap
     if let Some(t) = sessions::cookie_token(&headers) {
         web.sessions.remove(&t);
     }
-    log::info!("{} signed out", signed.user.name);
+    log::info!("{} signed out", log_safe(&signed.user.name));
     with_cookie(Json(json!({"ok": true})).into_response(), sessions::clear_cookie())
 }
 
@@ -551,14 +572,14 @@ async fn add_destination(State(web): AppState, Admin(s): Admin, Body(b): Body<De
     }
     probe(config.clone(), creds.clone()).await?;
     let d = microcloud_uplink::destinations::add(&web.store, config, creds, false).await?;
-    log::info!("{} added destination {}", s.user.name, d.name);
+    log::info!("{} added destination {}", log_safe(&s.user.name), log_safe(&d.name));
     web.lan.record(format!("{}: added destination {}", s.user.name, d.name));
     Ok((StatusCode::CREATED, Json(json!({"ok": true}))).into_response())
 }
 
 async fn remove_destination(State(web): AppState, Admin(s): Admin, Path(name): Path<String>) -> ApiResult<Json<serde_json::Value>> {
     microcloud_uplink::destinations::remove(&web.store, &name).await?;
-    log::info!("{} removed destination {name}", s.user.name);
+    log::info!("{} removed destination {}", log_safe(&s.user.name), log_safe(&name));
     web.lan.record(format!("{}: removed destination {name}", s.user.name));
     Ok(Json(json!({"ok": true})))
 }
@@ -583,7 +604,7 @@ async fn add_user(State(web): AppState, Admin(s): Admin, Body(b): Body<UserBody>
     tokio::task::spawn_blocking(move || microcloud_accounts::add_user(&store, &b.name, &b.password, b.admin))
         .await
         .map_err(|e| ApiError::internal("adding the user", e))??;
-    log::info!("{} added user {name}{}", s.user.name, if admin { " (administrator)" } else { "" });
+    log::info!("{} added user {}{}", log_safe(&s.user.name), log_safe(&name), if admin { " (administrator)" } else { "" });
     web.lan.record(format!("{}: added user {name}", s.user.name));
     Ok((StatusCode::CREATED, Json(json!({"ok": true}))).into_response())
 }
@@ -602,7 +623,7 @@ async fn set_password(State(web): AppState, Admin(s): Admin, Path(name): Path<St
         .map_err(|e| ApiError::internal("hashing the password", e))??;
     web.store.set_password(&name, &hash)?;
     web.sessions.remove_user(user.id);
-    log::info!("{} set the password of {name}", s.user.name);
+    log::info!("{} set the password of {}", log_safe(&s.user.name), log_safe(&name));
     let mut resp = Json(json!({"ok": true})).into_response();
     if user.id == s.user.id {
         // Changing one's own password ends one's other sessions, not this one.
@@ -625,15 +646,73 @@ struct KeyBody {
 
 async fn add_ssh_key(State(web): AppState, Admin(s): Admin, Body(b): Body<KeyBody>) -> ApiResult<Response> {
     let key = microcloud_accounts::ssh_keys::add(web.store.dir(), &b.key)?;
-    log::info!("{} authorized ssh key {} {}", s.user.name, key.fingerprint, key.comment);
+    log::info!("{} authorized ssh key {} {}", log_safe(&s.user.name), key.fingerprint, log_safe(&key.comment));
     web.lan.record(format!("{}: authorized ssh key {}", s.user.name, key.fingerprint));
     Ok((StatusCode::CREATED, Json(key)).into_response())
 }
 
 async fn remove_ssh_key(State(web): AppState, Admin(s): Admin, Path(id): Path<String>) -> ApiResult<Json<serde_json::Value>> {
     let key = microcloud_accounts::ssh_keys::remove(web.store.dir(), &id)?;
-    log::info!("{} removed ssh key {}", s.user.name, key.fingerprint);
+    log::info!("{} removed ssh key {}", log_safe(&s.user.name), key.fingerprint);
     web.lan.record(format!("{}: removed ssh key {}", s.user.name, key.fingerprint));
     Ok(Json(json!({"ok": true})))
 }
 
+
+// ---- metrics scrape token ----------------------------------------------------------------------
+
+/// `PUT /api/metrics-token`: a new scrape token for `/metrics`, replacing any earlier one. The
+/// token is in this answer only; the box keeps its hash. The body, if any, is ignored (but
+/// bounded like every body).
+async fn set_metrics_token(State(web): AppState, Admin(s): Admin, _body: Bytes) -> ApiResult<Json<serde_json::Value>> {
+    let dir = web.store.dir().to_owned();
+    let token = tokio::task::spawn_blocking(move || microcloud_accounts::metrics_token::create(&dir))
+        .await
+        .map_err(|e| ApiError::internal("making the metrics token", e))??;
+    log::info!("{} made a new metrics scrape token", log_safe(&s.user.name));
+    web.lan.record(format!("{}: made a new metrics scrape token", s.user.name));
+    Ok(Json(json!({"ok": true, "token": token})))
+}
+
+/// `DELETE /api/metrics-token`: no scrape token any more (administrators' credentials only).
+async fn remove_metrics_token(State(web): AppState, Admin(s): Admin) -> ApiResult<Json<serde_json::Value>> {
+    let removed = microcloud_accounts::metrics_token::remove(web.store.dir())?;
+    if removed {
+        log::info!("{} removed the metrics scrape token", log_safe(&s.user.name));
+        web.lan.record(format!("{}: removed the metrics scrape token", s.user.name));
+    }
+    Ok(Json(json!({"ok": true, "removed": removed})))
+}
+
+// ---- fuzzing -----------------------------------------------------------------------------------
+
+/// Parses `data` as each JSON body of the API, and validates it as a destination.
+pub(crate) fn fuzz_json_bodies(data: &[u8]) {
+    let _ = serde_json::from_slice::<OnboardingBody>(data);
+    let _ = serde_json::from_slice::<SignInBody>(data);
+    if let Ok(d) = serde_json::from_slice::<DestinationBody>(data) {
+        let _ = d.resolve();
+    }
+    let _ = serde_json::from_slice::<UserBody>(data);
+    let _ = serde_json::from_slice::<PasswordBody>(data);
+    let _ = serde_json::from_slice::<KeyBody>(data);
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn fuzz_entry_point_takes_anything() {
+        for data in [
+            &b""[..],
+            b"{}",
+            b"null",
+            br#"{"name":"x","kind":"s3","endpoint":"http://[::1","bucket":"abc","access_key_id":"k","secret_access_key":"s"}"#,
+            br#"{"name":"x","kind":"dir","path":"/tmp"}"#,
+            br#"{"code":"a","name":"b","password":"c","key":"d","admin":true}"#,
+            b"\xff\xfe[[[[[[[[[[[[[[[[[[[[",
+        ] {
+            crate::fuzz_json_bodies(data);
+        }
+        crate::fuzz_json_bodies(&b"[".repeat(100_000));
+    }
+}

@@ -8,9 +8,12 @@
 //! (`microcloud_accounts`, `microcloud_uplink::destinations`, the store), on the same catalog, so
 //! the page and the shell never disagree.
 //!
-//! [`WebService`] wraps the LAN service: `/dav/` and `/metrics` go to it unchanged; everything
-//! else is the page. Security: sessions in HttpOnly SameSite=Strict cookies, a CSRF token on every
-//! change, rate limits on sign-in and on the setup code, no secret in any response.
+//! [`WebService`] wraps the LAN service: `/dav/` goes to it unchanged, and `/metrics` too unless
+//! the request carries an administrator's session (the LAN service itself answers only an
+//! administrator's Basic credentials or the scrape token); everything else is the page.
+//! Security: sessions in HttpOnly SameSite=Strict cookies, a CSRF token on every change, one
+//! throttle on guessing (`microcloud_accounts::throttle`) for sign-in and for the setup code, no
+//! secret in any response, and every name a client typed escaped before it is logged.
 
 mod api;
 mod assets;
@@ -21,19 +24,19 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Request, Response};
+use http::{Method, Request, Response};
 use http_body_util::{combinators::UnsyncBoxBody, BodyExt};
 use hyper::body::Incoming;
+use microcloud_accounts::throttle::{Policy, Throttle};
 use microcloud_constants::DAV_PREFIX;
 use microcloud_store::Store;
 use microcloud_webdav::server::Handle;
 use microcloud_webdav::LanService;
 use tower::ServiceExt;
 
-use crate::sessions::{Limiter, Sessions};
+use crate::sessions::Sessions;
 
 type Body = UnsyncBoxBody<Bytes, std::io::Error>;
 
@@ -53,8 +56,10 @@ pub struct Web {
     lan: Arc<LanService>,
     store: Store,
     sessions: Sessions,
-    sign_in_limit: Limiter,
-    setup_limit: Limiter,
+    /// Wrong passwords at sign-in, per client address and per account.
+    sign_in_throttle: Throttle,
+    /// Wrong setup codes, per client address (all under the account `setup`).
+    setup_throttle: Throttle,
     options: Options,
     /// Onboarding runs one at a time (argon2 and the first-admin check).
     onboarding: tokio::sync::Mutex<()>,
@@ -73,9 +78,10 @@ impl WebService {
             store: lan.store().clone(),
             lan,
             sessions: Sessions::default(),
-            // A person mistypes a few times; a script guessing gets a few tries a minute.
-            sign_in_limit: Limiter::new(5, 30, Duration::from_secs(60)),
-            setup_limit: Limiter::new(5, 10, Duration::from_secs(300)),
+            // A person mistypes a few times; a script guessing soon waits a quarter of an hour
+            // per try, at its own address only.
+            sign_in_throttle: Throttle::new(Policy::default()),
+            setup_throttle: Throttle::new(Policy::default()),
             options,
             onboarding: tokio::sync::Mutex::new(()),
         });
@@ -92,7 +98,17 @@ impl Handle for WebService {
     fn handle(self: Arc<Self>, req: Request<Incoming>, peer: SocketAddr) -> impl std::future::Future<Output = Response<Body>> + Send {
         async move {
             let path = req.uri().path();
-            if path == "/metrics" || path == DAV_PREFIX || path.starts_with("/dav/") {
+            if path == "/metrics" {
+                // An administrator signed in on the page sees the figures; anyone else is the LAN
+                // service's to answer (administrator's Basic credentials, scrape token, or 401).
+                if api::check_session(&self.web, &Method::GET, req.headers()).is_ok_and(|s| s.user.admin) {
+                    let mut resp = self.web.lan.metrics_response().await;
+                    api::add_security_headers(resp.headers_mut());
+                    return resp;
+                }
+                return LanService::handle(&self.web.lan, req, peer).await;
+            }
+            if path == DAV_PREFIX || path.starts_with("/dav/") {
                 return LanService::handle(&self.web.lan, req, peer).await;
             }
             if path == "/api/dav" || path.starts_with("/api/dav/") {
@@ -120,6 +136,13 @@ impl Web {
     pub fn setup_code(&self) -> Option<String> {
         microcloud_accounts::setup::code(&self.store).ok().flatten()
     }
+}
+
+/// Feeds `data` to every JSON body the page's API parses (and a destination's validation), for
+/// the fuzzer in `tests/fuzz`. Results are ignored: it must simply never panic or hang.
+#[doc(hidden)]
+pub fn fuzz_json_bodies(data: &[u8]) {
+    api::fuzz_json_bodies(data)
 }
 
 /// Prints and logs the setup code when the box is not set up yet, so that the owner finds it on

@@ -1,12 +1,15 @@
-//! Sign-in sessions, CSRF tokens and the rate limits on guessing.
+//! Sign-in sessions and CSRF tokens.
 //!
 //! Sessions live in memory: a restart signs everyone out, which is the safe direction. The cookie
 //! carries a random token; the table is keyed by its BLAKE3 hash, so a memory dump or a timing
 //! probe of the map learns nothing usable as a cookie. Each session has its own CSRF token, which
 //! the page reads from `/api/state` (same origin only) and sends back on every change.
+//!
+//! A session ends after 12 hours unused, and 7 days after sign-in however much it is used. A user
+//! has at most 20 at once: a new one ends that user's least recently used, never anyone else's.
+//! (Guessing is slowed down by `microcloud_accounts::throttle`, shared with WebDAV.)
 
-use std::collections::{HashMap, VecDeque};
-use std::net::IpAddr;
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -17,8 +20,13 @@ use microcloud_store::UserId;
 pub const COOKIE: &str = "mc_session";
 /// A session ends after this long without use.
 const IDLE: Duration = Duration::from_secs(12 * 3600);
-/// Most sessions kept at once (the oldest go first).
-const MAX_SESSIONS: usize = 1024;
+/// A session ends this long after sign-in, used or not.
+const LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Most sessions of one user (a new one ends their least recently used).
+pub const PER_USER: usize = 20;
+/// Most sessions in all. Reached only with hundreds of users; then the user holding the most
+/// sessions loses their least recently used, so one user signing in a lot never ends another's.
+const MAX_SESSIONS: usize = 10_000;
 
 /// One signed-in browser.
 #[derive(Debug, Clone)]
@@ -31,7 +39,14 @@ pub struct Session {
     pub csrf: String,
     /// A digest of the password hash at sign-in: changing the password ends old sessions.
     pub password_tag: [u8; 32],
+    created: Instant,
     last_used: Instant,
+}
+
+impl Session {
+    fn alive(&self, now: Instant) -> bool {
+        now.saturating_duration_since(self.last_used) < IDLE && now.saturating_duration_since(self.created) < LIFETIME
+    }
 }
 
 /// The session table.
@@ -55,33 +70,55 @@ pub fn same_secret(a: &str, b: &str) -> bool {
     blake3::hash(a.as_bytes()) == blake3::hash(b.as_bytes())
 }
 
+/// The least recently used session of `user`.
+fn least_recent(map: &HashMap<[u8; 32], Session>, user: UserId) -> Option<[u8; 32]> {
+    map.iter().filter(|(_, s)| s.user == user).min_by_key(|(_, s)| s.last_used).map(|(k, _)| *k)
+}
+
 impl Sessions {
     /// Starts a session; returns the cookie token.
     pub fn create(&self, user: UserId, name: &str, phc: &str) -> String {
+        self.create_at(user, name, phc, Instant::now())
+    }
+
+    fn create_at(&self, user: UserId, name: &str, phc: &str, now: Instant) -> String {
         let token = random_token();
-        let mut map = self.map.lock().unwrap();
-        let now = Instant::now();
-        map.retain(|_, s| now.duration_since(s.last_used) < IDLE);
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        map.retain(|_, s| s.alive(now));
+        // The user's own least recently used sessions go first.
+        while map.values().filter(|s| s.user == user).count() >= PER_USER {
+            let Some(k) = least_recent(&map, user) else { break };
+            map.remove(&k);
+        }
         if map.len() >= MAX_SESSIONS {
-            if let Some(oldest) = map.iter().min_by_key(|(_, s)| s.last_used).map(|(k, _)| *k) {
-                map.remove(&oldest);
+            let mut per_user: HashMap<UserId, usize> = HashMap::new();
+            for s in map.values() {
+                *per_user.entry(s.user).or_default() += 1;
+            }
+            if let Some((&busiest, _)) = per_user.iter().max_by_key(|(_, n)| **n) {
+                if let Some(k) = least_recent(&map, busiest) {
+                    map.remove(&k);
+                }
             }
         }
         map.insert(
             *blake3::hash(token.as_bytes()).as_bytes(),
-            Session { user, name: name.to_owned(), csrf: random_token(), password_tag: password_tag(phc), last_used: now },
+            Session { user, name: name.to_owned(), csrf: random_token(), password_tag: password_tag(phc), created: now, last_used: now },
         );
         token
     }
 
     /// The live session for a cookie token.
     pub fn get(&self, token: &str) -> Option<Session> {
+        self.get_at(token, Instant::now())
+    }
+
+    fn get_at(&self, token: &str, now: Instant) -> Option<Session> {
         let key = *blake3::hash(token.as_bytes()).as_bytes();
-        let mut map = self.map.lock().unwrap();
-        let now = Instant::now();
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         match map.get_mut(&key) {
-            Some(s) if now.duration_since(s.last_used) < IDLE => {
-                s.last_used = now;
+            Some(s) if s.alive(now) => {
+                s.last_used = s.last_used.max(now);
                 Some(s.clone())
             }
             Some(_) => {
@@ -94,12 +131,22 @@ impl Sessions {
 
     /// Ends a session.
     pub fn remove(&self, token: &str) {
-        self.map.lock().unwrap().remove(blake3::hash(token.as_bytes()).as_bytes());
+        self.map.lock().unwrap_or_else(|e| e.into_inner()).remove(blake3::hash(token.as_bytes()).as_bytes());
     }
 
     /// Ends every session of a user (password changed elsewhere, user removed).
     pub fn remove_user(&self, user: UserId) {
-        self.map.lock().unwrap().retain(|_, s| s.user != user);
+        self.map.lock().unwrap_or_else(|e| e.into_inner()).retain(|_, s| s.user != user);
+    }
+
+    /// Sessions in the table (live or not yet swept).
+    pub fn len(&self) -> usize {
+        self.map.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Whether the table is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -125,57 +172,6 @@ pub fn clear_cookie() -> String {
     format!("{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0")
 }
 
-/// Counts failures in a sliding window, per client and in total, to slow down guessing.
-pub struct Limiter {
-    per_client: usize,
-    total: usize,
-    window: Duration,
-    failures: Mutex<(HashMap<IpAddr, VecDeque<Instant>>, VecDeque<Instant>)>,
-}
-
-impl Limiter {
-    /// At most `per_client` failures from one address and `total` from all within `window`.
-    pub fn new(per_client: usize, total: usize, window: Duration) -> Limiter {
-        Limiter { per_client, total, window, failures: Mutex::new((HashMap::new(), VecDeque::new())) }
-    }
-
-    /// `Err(seconds to wait)` when this client (or everyone) has failed too often lately.
-    pub fn check(&self, client: IpAddr) -> Result<(), u64> {
-        let now = Instant::now();
-        let mut guard = self.failures.lock().unwrap();
-        let (clients, all) = &mut *guard;
-        let window = self.window;
-        let prune = |q: &mut VecDeque<Instant>| {
-            while q.front().is_some_and(|t| now.duration_since(*t) >= window) {
-                q.pop_front();
-            }
-        };
-        prune(all);
-        clients.retain(|_, q| {
-            prune(q);
-            !q.is_empty()
-        });
-        let wait = |q: &VecDeque<Instant>| window.saturating_sub(now.duration_since(*q.front().unwrap())).as_secs().max(1);
-        if let Some(q) = clients.get(&client) {
-            if q.len() >= self.per_client {
-                return Err(wait(q));
-            }
-        }
-        if all.len() >= self.total {
-            return Err(wait(all));
-        }
-        Ok(())
-    }
-
-    /// Records a failure from `client`.
-    pub fn fail(&self, client: IpAddr) {
-        let now = Instant::now();
-        let mut guard = self.failures.lock().unwrap();
-        guard.0.entry(client).or_default().push_back(now);
-        guard.1.push_back(now);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,15 +193,43 @@ mod tests {
     }
 
     #[test]
-    fn limiter_counts_per_client_and_total() {
-        let l = Limiter::new(2, 3, Duration::from_secs(60));
-        let (a, b, c) = ("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap(), "10.0.0.3".parse().unwrap());
-        l.fail(a);
-        assert!(l.check(a).is_ok());
-        l.fail(a);
-        assert!(l.check(a).is_err());
-        assert!(l.check(b).is_ok());
-        l.fail(b);
-        assert!(l.check(c).is_err(), "the total bound holds for every client");
+    fn one_user_signing_in_a_lot_ends_only_their_own_oldest_sessions() {
+        let s = Sessions::default();
+        let t0 = Instant::now();
+        let admin = s.create_at(UserId(1), "owner", "$argon2id$a", t0);
+        let mut bobs = vec![];
+        for i in 0..1030u64 {
+            bobs.push(s.create_at(UserId(2), "bob", "$argon2id$b", t0 + Duration::from_millis(i + 1)));
+        }
+        let later = t0 + Duration::from_secs(2);
+        assert!(s.get_at(&admin, later).is_some(), "the administrator's session survives");
+        assert_eq!(s.len(), 1 + PER_USER);
+        assert!(bobs[..1030 - PER_USER].iter().all(|t| s.get_at(t, later).is_none()), "bob's oldest went");
+        assert!(bobs[1030 - PER_USER..].iter().all(|t| s.get_at(t, later).is_some()), "bob's newest stay");
+        // Least recently used goes first: using the oldest keeps it.
+        let keep = bobs[1030 - PER_USER].clone();
+        assert!(s.get_at(&keep, later + Duration::from_secs(1)).is_some());
+        let newer = s.create_at(UserId(2), "bob", "$argon2id$b", later + Duration::from_secs(2));
+        let after = later + Duration::from_secs(3);
+        assert!(s.get_at(&keep, after).is_some() && s.get_at(&newer, after).is_some());
+        assert_eq!(bobs[1030 - PER_USER..].iter().filter(|t| s.get_at(t, after).is_some()).count(), PER_USER - 1, "one of the others went");
+        assert!(s.get_at(&admin, after).is_some());
+    }
+
+    #[test]
+    fn sessions_end_when_idle_and_after_their_lifetime() {
+        let s = Sessions::default();
+        let t0 = Instant::now();
+        let idle = s.create_at(UserId(1), "ann", "x", t0);
+        assert!(s.get_at(&idle, t0 + IDLE - Duration::from_secs(1)).is_some());
+        assert!(s.get_at(&idle, t0 + IDLE * 2 - Duration::from_secs(2)).is_some(), "use keeps it alive");
+        assert!(s.get_at(&idle, t0 + IDLE * 3).is_none(), "12 hours unused ends it");
+        let busy = s.create_at(UserId(1), "ann", "x", t0);
+        let mut now = t0;
+        while now < t0 + LIFETIME - Duration::from_secs(3600) {
+            now += Duration::from_secs(3600);
+            assert!(s.get_at(&busy, now).is_some());
+        }
+        assert!(s.get_at(&busy, t0 + LIFETIME).is_none(), "7 days after sign-in it ends, however used");
     }
 }
