@@ -44,8 +44,31 @@ pub fn code(store: &Store) -> Result<Option<String>, AccountError> {
     }
     let raw: String = (0..CODE_LEN).map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char).collect();
     let shown = format!("{}-{}-{}", &raw[0..4], &raw[4..8], &raw[8..12]);
-    microcloud_store::write_file_durably(&path, format!("{shown}\n").as_bytes(), 0o640).map_err(io_err(&path))?;
-    Ok(Some(shown))
+    // The gateway (announcing it) and `microcloud setup-code` may make it at the same moment:
+    // the code is written under a name of its own and linked into place only if no code is
+    // there yet, so that both show the same one.
+    let dir = store.dir();
+    let own = dir.join(format!(".setup-code-{}-{:016x}", std::process::id(), rand::random::<u64>()));
+    microcloud_store::write_file_durably(&own, format!("{shown}\n").as_bytes(), 0o640).map_err(io_err(&own))?;
+    let linked = std::fs::hard_link(&own, &path);
+    let _ = std::fs::remove_file(&own);
+    match linked {
+        Ok(()) => {
+            std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io_err(dir))?;
+            Ok(Some(shown))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let c = std::fs::read_to_string(&path).map_err(io_err(&path))?;
+            if normalize(&c).len() == CODE_LEN {
+                Ok(Some(c.trim().to_owned()))
+            } else {
+                // An unusable file (cut short by a crash before this scheme): replace it.
+                microcloud_store::write_file_durably(&path, format!("{shown}\n").as_bytes(), 0o640).map_err(io_err(&path))?;
+                Ok(Some(shown))
+            }
+        }
+        Err(e) => Err(io_err(&path)(e)),
+    }
 }
 
 /// The code as typed, reduced to its characters (case, spaces and dashes do not matter).
@@ -107,6 +130,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn two_makers_at_once_agree_on_one_code() {
+        for _ in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open(dir.path(), microcloud_store::OpenOptions { create: true, ..Default::default() }).unwrap();
+            let codes: Vec<String> = std::thread::scope(|s| {
+                let makers: Vec<_> = (0..4).map(|_| s.spawn(|| code(&store).unwrap().unwrap())).collect();
+                makers.into_iter().map(|m| m.join().unwrap()).collect()
+            });
+            assert!(codes.iter().all(|c| *c == codes[0]), "{codes:?}");
+            assert!(matches(dir.path(), &codes[0]));
+        }
+    }
+
+    #[test]
     fn code_lifecycle() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), microcloud_store::OpenOptions { create: true, ..Default::default() }).unwrap();
@@ -128,6 +165,7 @@ mod tests {
         assert!(u.admin);
         assert!(!code_path(dir.path()).exists(), "single use");
         assert!(code(&store).unwrap().is_none());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().contains("setup-code")).count(), 0);
         let again = Onboarding { code: &c, name: "bob", password: "a good password", ssh_key: "" };
         assert!(onboard(&store, &again).is_err());
         assert_eq!(store.users().unwrap().len(), 1);
