@@ -55,6 +55,7 @@ pub struct Gateway {
     extra: Vec<String>,
     env: Vec<(String, String)>,
     log: Option<PathBuf>,
+    listen: String,
 }
 
 impl Gateway {
@@ -66,6 +67,24 @@ impl Gateway {
             extra: extra.iter().map(|s| s.to_string()).collect(),
             env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             log: log.map(Path::to_owned),
+            listen: "127.0.0.1:0".to_owned(),
+        };
+        g.restart();
+        g
+    }
+
+    /// Like [`Gateway::start`], listening on every IPv4 address (`0.0.0.0`), so that tests can
+    /// be clients from several loopback addresses (127.0.0.2 is another host as far as the
+    /// gateway can tell). [`Gateway::addr`] is then 127.0.0.1 with the chosen port.
+    pub fn start_on_all_addresses(dir: &Path, extra: &[&str]) -> Gateway {
+        let mut g = Gateway {
+            child: None,
+            dir: dir.to_owned(),
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+            env: Vec::new(),
+            log: None,
+            listen: "0.0.0.0:0".to_owned(),
         };
         g.restart();
         g
@@ -92,7 +111,7 @@ impl Gateway {
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "gateway still running");
         let child = Command::new(bin())
-            .args(["gateway", "--data", self.dir.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+            .args(["gateway", "--data", self.dir.to_str().unwrap(), "--listen", &self.listen])
             .args(&self.extra)
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(match &self.log {
@@ -116,6 +135,9 @@ impl Gateway {
                 if let Some(url) = parts.next() {
                     let hostport = url.trim_start_matches("http://").trim_end_matches('/');
                     self.addr = hostport.parse().expect("gateway URL in lock file");
+                    if self.addr.ip().is_unspecified() {
+                        self.addr.set_ip([127, 0, 0, 1].into());
+                    }
                     if TcpStream::connect(self.addr).is_ok() {
                         return;
                     }

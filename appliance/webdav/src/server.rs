@@ -1,37 +1,42 @@
 //! The LAN HTTP server: authentication, request hygiene, and dispatch to each user's WebDAV space.
 //!
 //! `dav_server` implements the protocol; this layer adds what it leaves to the embedder: HTTP Basic
-//! authentication against the catalog, one lock table per user, refusal of paths and Destination
-//! headers that try to leave the user's space, bounds on XML request bodies (size and nesting
-//! depth, before any parser sees them), and the durability and hash response headers.
+//! authentication against the catalog (throttled per address and account), one bounded lock table
+//! per user, the request checks of [`crate::hygiene`] (paths, Destination, XML bodies, Range and If
+//! headers; a user's root folder is never deleted, moved or replaced), headers that keep user
+//! content from running in the page's origin, the durability and hash response headers, and
+//! connection limits (per address and in total, header and idle timeouts) so that no client can
+//! hold the service.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use base64::Engine;
 use bytes::Bytes;
-use dav_server::davpath::DavPath;
-use dav_server::memls::MemLs;
 use dav_server::DavHandler;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use microcloud_accounts::throttle::Throttle;
 use microcloud_accounts::Authenticator;
 use microcloud_constants::{DAV_PREFIX, HEADER_BLAKE3, HEADER_DURABILITY};
 use microcloud_store::{Store, User, UserId};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 
 use crate::fs::UserFs;
+use crate::hygiene::{self, Refusal, MAX_XML_BODY};
+use crate::locks::{BoundedLs, MAX_LOCKS_PER_USER};
 
 type Body = UnsyncBoxBody<Bytes, std::io::Error>;
 
-/// Largest XML request body (PROPFIND, PROPPATCH, LOCK) accepted.
-const MAX_XML_BODY: usize = 64 * 1024;
-/// Deepest XML element nesting accepted; real clients send fewer than ten levels.
-const MAX_XML_DEPTH: usize = 64;
 /// argon2 verifications allowed at once (the rest wait).
 const ARGON2_SLOTS: usize = 2;
 /// Read buffer for GET responses.
@@ -49,8 +54,21 @@ pub struct LanService {
     metrics: Option<MetricsFn>,
     store: Store,
     auth: Arc<Authenticator>,
-    handlers: Mutex<HashMap<UserId, DavHandler>>,
+    /// Wrong passwords slow down their address (and the account, for addresses that fail).
+    throttle: Throttle,
+    /// One password check at a time per client address (see [`LanService::check_password`]).
+    gates: Mutex<HashMap<IpAddr, Arc<tokio::sync::Mutex<()>>>>,
+    handlers: Mutex<HashMap<UserId, (DavHandler, BoundedLs)>>,
     activity: Mutex<std::collections::VecDeque<Activity>>,
+}
+
+/// Why a password could not be checked.
+#[derive(Debug)]
+pub enum Checked {
+    /// The address (or the account, for a failing address) must wait this long.
+    Throttled(Duration),
+    /// The catalog could not be read.
+    Failed(microcloud_accounts::AccountError),
 }
 
 /// One change made over the LAN, for the owner's dashboard.
@@ -77,9 +95,121 @@ impl Handle for LanService {
     }
 }
 
+/// Most connections held open from one client address (an IPv6 client counts by its /64).
+pub const MAX_CONNECTIONS_PER_ADDRESS: usize = 256;
+/// Most connections held open in all; the unit's LimitNOFILE leaves room above it for files.
+pub const MAX_CONNECTIONS: usize = 4096;
+/// A request's header must arrive within this.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(20);
+/// A kept-alive connection with no request is closed after this.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
+/// A connection whose request moves no byte either way for this long is closed (a stalled upload
+/// or a reader that stopped reading).
+const REQUEST_IDLE: Duration = Duration::from_secs(300);
+
+/// Open connections, per client address and in total.
+#[derive(Default)]
+struct Connections {
+    per_address: Mutex<HashMap<IpAddr, usize>>,
+    total: AtomicUsize,
+}
+
+/// A counted connection; uncounted when dropped.
+struct ConnectionSlot {
+    table: Arc<Connections>,
+    key: IpAddr,
+}
+
+impl Connections {
+    /// Counts a new connection from `ip`, or `None` when its address or the server is full.
+    fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<ConnectionSlot> {
+        let key = microcloud_accounts::throttle::client_key(ip);
+        let mut map = self.per_address.lock().unwrap();
+        let n = map.entry(key).or_insert(0);
+        if *n >= MAX_CONNECTIONS_PER_ADDRESS || self.total.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
+            if *n == 0 {
+                map.remove(&key);
+            }
+            return None;
+        }
+        *n += 1;
+        self.total.fetch_add(1, Ordering::Relaxed);
+        Some(ConnectionSlot { table: self.clone(), key })
+    }
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        let mut map = self.table.per_address.lock().unwrap();
+        if let Some(n) = map.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.key);
+            }
+        }
+        self.table.total.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A socket that remembers when a byte last moved, for the idle timeouts.
+struct Tracked<S> {
+    inner: S,
+    epoch: Instant,
+    last: Arc<AtomicU64>,
+}
+
+impl<S> Tracked<S> {
+    fn touch(&self) {
+        self.last.store(self.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.touch();
+        }
+        r
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write(cx, data);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.touch();
+        }
+        r
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+    fn poll_write_vectored(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[std::io::IoSlice<'_>]) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.touch();
+        }
+        r
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
 /// Serves HTTP/1.1 connections from `listener` with `service` until `shutdown` resolves.
+///
+/// Connections beyond the caps are closed at once; a header must arrive within 20 s; an idle
+/// kept-alive connection is closed after 30 s, a request that moves no byte for 5 minutes too.
 pub async fn serve<H: Handle>(service: Arc<H>, listener: TcpListener, shutdown: impl std::future::Future<Output = ()>) {
     tokio::pin!(shutdown);
+    let connections = Arc::new(Connections::default());
+    let mut refused_since_log = 0u64;
+    let mut last_refusal_log = Instant::now();
     loop {
         let (stream, peer) = tokio::select! {
             _ = &mut shutdown => return,
@@ -87,23 +217,66 @@ pub async fn serve<H: Handle>(service: Arc<H>, listener: TcpListener, shutdown: 
                 Ok(c) => c,
                 Err(e) => {
                     log::warn!("accept on {:?} failed: {e}", listener.local_addr().ok());
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             },
         };
+        let Some(slot) = connections.admit(peer.ip()) else {
+            // Closed at once: holding it (even to answer 503) is what the flood wants. Logged at
+            // most once a minute, with the count.
+            refused_since_log += 1;
+            if last_refusal_log.elapsed() >= Duration::from_secs(60) || refused_since_log == 1 {
+                log::warn!(
+                    "{peer}: connection refused (at most {MAX_CONNECTIONS_PER_ADDRESS} per address and {MAX_CONNECTIONS} in all); {refused_since_log} refused since the last note"
+                );
+                refused_since_log = 0;
+                last_refusal_log = Instant::now();
+            }
+            drop(stream);
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let svc = service.clone();
         tokio::spawn(async move {
+            let _slot = slot;
+            let last = Arc::new(AtomicU64::new(0));
+            let epoch = Instant::now();
+            let in_flight = Arc::new(AtomicUsize::new(0));
+            let flight = in_flight.clone();
             let service = hyper::service::service_fn(move |req| {
-                let svc = svc.clone();
-                async move { Ok::<_, Infallible>(svc.handle(req, peer).await) }
+                let (svc, flight) = (svc.clone(), flight.clone());
+                async move {
+                    flight.fetch_add(1, Ordering::Relaxed);
+                    let resp = svc.handle(req, peer).await;
+                    flight.fetch_sub(1, Ordering::Relaxed);
+                    Ok::<_, Infallible>(resp)
+                }
             });
-            if let Err(e) = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
-                log::debug!("connection from {peer}: {e}");
+            let io = Tracked { inner: stream, epoch, last: last.clone() };
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .serve_connection(TokioIo::new(io), service);
+            tokio::pin!(conn);
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tokio::select! {
+                    r = &mut conn => {
+                        if let Err(e) = r {
+                            log::debug!("connection from {peer}: {e}");
+                        }
+                        return;
+                    }
+                    _ = tick.tick() => {
+                        let idle = Duration::from_millis(epoch.elapsed().as_millis() as u64 - last.load(Ordering::Relaxed));
+                        let limit = if in_flight.load(Ordering::Relaxed) > 0 { REQUEST_IDLE } else { KEEPALIVE_IDLE };
+                        if idle >= limit {
+                            log::debug!("connection from {peer}: closed after {} s without traffic", idle.as_secs());
+                            return;
+                        }
+                    }
+                }
             }
         });
     }
@@ -122,6 +295,8 @@ impl LanService {
             argon2: std::sync::Mutex::new(argon2_pool()),
             metrics,
             auth: Arc::new(Authenticator::new(store.clone())),
+            throttle: Throttle::new(Default::default()),
+            gates: Mutex::new(HashMap::new()),
             store,
             handlers: Mutex::new(HashMap::new()),
             activity: Mutex::new(std::collections::VecDeque::new()),
@@ -148,16 +323,18 @@ impl LanService {
         a.push_back(Activity { time, what });
     }
 
-    fn handler(&self, user: &User) -> DavHandler {
+    fn handler(&self, user: &User) -> (DavHandler, BoundedLs) {
         let mut map = self.handlers.lock().unwrap();
         map.entry(user.id)
             .or_insert_with(|| {
-                DavHandler::builder()
+                let locks = BoundedLs::new();
+                let handler = DavHandler::builder()
                     .filesystem(Box::new(UserFs::new(self.store.clone(), user.id)))
-                    .locksystem(MemLs::new())
+                    .locksystem(Box::new(locks.clone()))
                     .strip_prefix(DAV_PREFIX)
                     .read_buf_size(READ_BUF)
-                    .build_handler()
+                    .build_handler();
+                (handler, locks)
             })
             .clone()
     }
@@ -173,30 +350,63 @@ impl LanService {
         if path == "/" {
             return text(StatusCode::OK, "microcloud gateway\nWebDAV: /dav/ (HTTP Basic authentication)\n");
         }
-        if path == "/metrics" {
-            if let Some(m) = &self.metrics {
-                let m = m.clone();
-                let body = tokio::task::spawn_blocking(move || m()).await.unwrap_or_default();
-                let mut r = text(StatusCode::OK, &body);
-                r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
-                return r;
+        if path == "/metrics" && self.metrics.is_some() {
+            return self.metrics_guarded(&req, peer).await;
+        }
+        if let Err(r) = hygiene::dav_path(&path) {
+            if r.status != StatusCode::NOT_FOUND {
+                log::info!("{peer}: refused path {path:?}: {}", r.why);
             }
+            return refusal(&r);
         }
-        if path != DAV_PREFIX && !path.starts_with(&format!("{DAV_PREFIX}/")) {
-            return text(StatusCode::NOT_FOUND, "not found\n");
-        }
-        if let Err(why) = check_raw_path(&path) {
-            log::info!("{peer}: refused path {path:?}: {why}");
-            return text(StatusCode::BAD_REQUEST, &format!("bad path: {why}\n"));
-        }
-        let user = match self.authenticate(&req).await {
+        let user = match self.authenticate(&req, peer).await {
             Ok(u) => u,
-            Err(resp) => {
-                log::info!("{peer}: {} {path}: authentication failed", req.method());
-                return resp;
-            }
+            Err(resp) => return resp,
         };
         self.dav_as(&user, req, peer).await
+    }
+
+    /// `/metrics` for an administrator's Basic credentials or the owner's scrape token (a Bearer
+    /// token, see `microcloud_accounts::metrics_token`); 401 for anyone else.
+    async fn metrics_guarded(&self, req: &Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+        let bearer = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, t)| t.trim().to_owned());
+        if let Some(token) = bearer {
+            let ip = peer.ip();
+            if let Err(wait) = self.throttle.check(ip, "metrics-token") {
+                return too_many(wait);
+            }
+            if microcloud_accounts::metrics_token::matches(self.store.dir(), &token) {
+                self.throttle.succeed(ip, "metrics-token");
+                return self.metrics_response().await;
+            }
+            self.throttle.fail(ip, "metrics-token");
+            log::info!("{peer}: /metrics with a wrong scrape token");
+            return unauthorized();
+        }
+        match self.authenticate(req, peer).await {
+            Ok(user) if user.admin => self.metrics_response().await,
+            Ok(user) => {
+                log::info!("{peer}: /metrics refused to {}: administrators only", user.name);
+                text(StatusCode::FORBIDDEN, "/metrics is for administrators (or the scrape token the owner sets on the page)\n")
+            }
+            Err(resp) => resp,
+        }
+    }
+
+    /// The Prometheus text of the box's figures, for a caller that checked who asks.
+    pub async fn metrics_response(&self) -> Response<Body> {
+        let Some(m) = self.metrics.clone() else { return text(StatusCode::NOT_FOUND, "not found\n") };
+        let body = tokio::task::spawn_blocking(move || m()).await.unwrap_or_default();
+        let mut r = text(StatusCode::OK, &body);
+        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
+        r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        r
     }
 
     /// Serves a WebDAV request under `/dav/` as `user`, who was authenticated by the caller
@@ -206,41 +416,113 @@ impl LanService {
         B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let path = req.uri().path().to_owned();
-        if path != DAV_PREFIX && !path.starts_with(&format!("{DAV_PREFIX}/")) {
-            return text(StatusCode::NOT_FOUND, "not found\n");
-        }
-        if let Err(why) = check_raw_path(&path) {
-            log::info!("{peer}: refused path {path:?}: {why}");
-            return text(StatusCode::BAD_REQUEST, &format!("bad path: {why}\n"));
-        }
-        if let Err(resp) = check_destination(&req) {
-            return resp;
-        }
+        let mut resp = self.dav_checked(user, req, peer).await;
+        // Nothing under /dav/ may run in this origin: a user's HTML or SVG opened by the
+        // administrator would act with the administrator's session.
+        let h = resp.headers_mut();
+        h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox"));
+        h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+        resp
+    }
+
+    async fn dav_checked<B>(&self, user: &User, req: Request<B>, peer: SocketAddr) -> Response<Body>
+    where
+        B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let raw_path = req.uri().path().to_owned();
         let method = req.method().clone();
-        let (parts, body) = req.into_parts();
+        let who = &user.name;
+        let store_path = match hygiene::dav_path(&raw_path) {
+            Ok(p) => p,
+            Err(r) => {
+                log::info!("{peer}: {method} {raw_path:?} ({who}): refused: {}", r.why);
+                return refusal(&r);
+            }
+        };
+        let root = store_path == "/";
+        if root && matches!(method.as_str(), "DELETE" | "MOVE" | "COPY" | "PUT") {
+            log::info!("{peer}: {method} of the root folder ({who}): refused");
+            return text(StatusCode::FORBIDDEN, "your root folder cannot be deleted, moved, copied or written over\n");
+        }
+        if let Some(dest) = req.headers().get("destination") {
+            let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+            let checked = dest.to_str().map_err(|_| Refusal { status: StatusCode::BAD_REQUEST, why: "bad Destination header: not text".into() });
+            if let Err(r) = checked.and_then(|d| hygiene::destination(d, host)) {
+                log::info!("{peer}: {method} {raw_path:?} ({who}): refused: {}", r.why);
+                return refusal(&r);
+            }
+        }
+        if let Some(v) = req.headers().get("if") {
+            if let Err(r) = v.to_str().map_err(|_| ()).and_then(|v| hygiene::if_header(v).map_err(|_| ())) {
+                let _ = r;
+                return text(StatusCode::BAD_REQUEST, "malformed If header\n");
+            }
+        }
+        let (handler, locks) = self.handler(user);
+        if method.as_str() == "LOCK" && !req.headers().contains_key("if") && locks.held().await >= MAX_LOCKS_PER_USER {
+            log::info!("{peer}: LOCK {raw_path:?} ({who}): refused, {MAX_LOCKS_PER_USER} locks held");
+            let mut r = text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &format!("you hold {MAX_LOCKS_PER_USER} locks already: unlock some, or wait for them to expire\n"),
+            );
+            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+            return r;
+        }
+        let (mut parts, body) = req.into_parts();
+        if matches!(method, Method::GET | Method::HEAD) {
+            if let Some(range) = parts.headers.get(header::RANGE).cloned() {
+                let node = self.store.lookup(user.id, &store_path).ok().filter(|n| !n.is_dir);
+                match (range.to_str().ok(), node) {
+                    (Some(v), Some(node)) => match hygiene::ranges(v, node.size) {
+                        Ok(Some(r)) => {
+                            let v = HeaderValue::from_str(&hygiene::range_header(&r)).expect("digits, '-' and ','");
+                            parts.headers.insert(header::RANGE, v);
+                        }
+                        Ok(None) => {
+                            parts.headers.remove(header::RANGE);
+                        }
+                        Err(r) => {
+                            let mut resp = refusal(&r);
+                            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{}", node.size)) {
+                                resp.headers_mut().insert(header::CONTENT_RANGE, v);
+                            }
+                            return resp;
+                        }
+                    },
+                    _ => {
+                        parts.headers.remove(header::RANGE);
+                    }
+                }
+            }
+        }
         let body: Body = if takes_xml(&method) {
-            match read_xml_body(body).await {
+            match read_xml_body(&method, body).await {
                 Ok(b) => Full::new(b).map_err(|never: Infallible| match never {}).boxed_unsync(),
-                Err(resp) => return resp,
+                Err(r) => {
+                    log::info!("{peer}: {method} {raw_path:?} ({who}): refused: {}", r.why);
+                    return refusal(&r);
+                }
             }
         } else {
             body.map_err(|e| std::io::Error::other(e.into())).boxed_unsync()
         };
         let req = Request::from_parts(parts, body);
-        let handler = self.handler(user);
         let mut resp = handler.handle(req).await.map(|b| b.boxed_unsync());
         if (method == Method::GET || method == Method::HEAD) && resp.status().is_success() {
-            self.add_durability_headers(user, &path, resp.headers_mut());
+            self.add_durability_headers(user, &store_path, resp.headers_mut());
+            let passive = resp.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(hygiene::passive_type);
+            if !passive {
+                resp.headers_mut().insert(header::CONTENT_DISPOSITION, attachment(&store_path));
+            }
         }
         if resp.status().is_server_error() {
-            log::warn!("{peer}: {method} {path} ({}): {}", user.name, resp.status());
+            log::warn!("{peer}: {method} {raw_path} ({who}): {}", resp.status());
         } else {
-            log::debug!("{peer}: {method} {path} ({}): {}", user.name, resp.status());
+            log::debug!("{peer}: {method} {raw_path} ({who}): {}", resp.status());
         }
         if resp.status().is_success() && !matches!(method.as_str(), "GET" | "HEAD" | "PROPFIND" | "OPTIONS" | "LOCK" | "UNLOCK") {
-            let shown = percent_encoding::percent_decode_str(&path[DAV_PREFIX.len()..]).decode_utf8_lossy().into_owned();
-            self.record(format!("{}: {method} {shown}", user.name));
+            self.record(format!("{who}: {method} {store_path}"));
         }
         resp
     }
@@ -261,31 +543,58 @@ impl LanService {
         rx.await.unwrap_or(Ok(None))
     }
 
-    async fn authenticate(&self, req: &Request<Incoming>) -> Result<User, Response<Body>> {
-        let unauthorized = || {
-            let mut r = text(StatusCode::UNAUTHORIZED, "authentication required\n");
-            r.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"microcloud\", charset=\"UTF-8\""));
-            r
-        };
+    async fn authenticate(&self, req: &Request<Incoming>, peer: SocketAddr) -> Result<User, Response<Body>> {
         let Some((name, password)) = basic_credentials(req) else { return Err(unauthorized()) };
-        match self.verify_password(&name, &password).await {
+        match self.check_password(peer.ip(), &name, &password).await {
             Ok(Some(user)) => Ok(user),
-            Ok(None) => Err(unauthorized()),
-            Err(e) => {
+            Ok(None) => {
+                log::info!("{peer}: {} {}: wrong name or password", req.method(), req.uri().path());
+                Err(unauthorized())
+            }
+            Err(Checked::Throttled(wait)) => Err(too_many(wait)),
+            Err(Checked::Failed(e)) => {
                 log::error!("authentication: {e}");
                 Err(text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n"))
             }
         }
     }
 
-    fn add_durability_headers(&self, user: &User, path: &str, headers: &mut http::HeaderMap) {
-        let Ok(mut dp) = DavPath::new(path) else { return };
-        if dp.set_prefix(DAV_PREFIX).is_err() {
-            return;
+    /// Checks a name and password from `ip` under the one rule against guessing (the throttle):
+    /// an address that has been failing waits, and one address's checks run one at a time, so
+    /// that a hundred guesses sent at once count as a hundred and not as one.
+    pub async fn check_password(&self, ip: IpAddr, name: &str, password: &str) -> Result<Option<User>, Checked> {
+        self.throttle.check(ip, name).map_err(Checked::Throttled)?;
+        // A pair already verified costs a hash lookup; throttled addresses never get this far,
+        // so the cache is no oracle for guesses.
+        if let Some(user) = self.auth.cached(name, password).map_err(Checked::Failed)? {
+            self.throttle.succeed(ip, name);
+            return Ok(Some(user));
         }
-        let Ok(p) = std::str::from_utf8(dp.as_bytes()) else { return };
-        if let Ok(node) = self.store.lookup(user.id, p) {
+        let gate = {
+            let mut gates = self.gates.lock().unwrap();
+            gates.entry(microcloud_accounts::throttle::client_key(ip)).or_default().clone()
+        };
+        let result = async {
+            let _turn = gate.lock().await;
+            self.throttle.check(ip, name).map_err(Checked::Throttled)?;
+            let found = self.verify_password(name, password).await.map_err(Checked::Failed)?;
+            match &found {
+                Some(_) => self.throttle.succeed(ip, name),
+                None => self.throttle.fail(ip, name),
+            }
+            Ok(found)
+        }
+        .await;
+        let mut gates = self.gates.lock().unwrap();
+        let key = microcloud_accounts::throttle::client_key(ip);
+        if gates.get(&key).is_some_and(|g| Arc::strong_count(g) <= 2) {
+            gates.remove(&key);
+        }
+        result
+    }
+
+    fn add_durability_headers(&self, user: &User, path: &str, headers: &mut http::HeaderMap) {
+        if let Ok(node) = self.store.lookup(user.id, path) {
             if node.is_dir {
                 return;
             }
@@ -336,56 +645,13 @@ fn basic_credentials<B>(req: &Request<B>) -> Option<(String, String)> {
     Some((name.to_owned(), password.to_owned()))
 }
 
-/// Refuses request paths that try to leave the user's space or that no store name can hold:
-/// `..` segments (plain or encoded), encoded slashes and backslashes, NUL bytes.
-pub fn check_raw_path(path: &str) -> Result<(), &'static str> {
-    for segment in path.split('/') {
-        let lower = segment.to_ascii_lowercase();
-        if lower.contains("%2f") || lower.contains("%5c") {
-            return Err("encoded slash in a path segment");
-        }
-        if lower.contains("%00") || segment.contains('\0') {
-            return Err("NUL byte in path");
-        }
-        let decoded = percent_encoding::percent_decode_str(segment).decode_utf8_lossy();
-        if decoded == ".." || decoded == "." {
-            return Err("relative path segment");
-        }
-    }
-    Ok(())
-}
-
-/// COPY and MOVE may only name a destination on this server, inside `/dav/`.
-fn check_destination<B>(req: &Request<B>) -> Result<(), Response<Body>> {
-    let Some(dest) = req.headers().get("destination") else { return Ok(()) };
-    let Ok(dest) = dest.to_str() else {
-        return Err(text(StatusCode::BAD_REQUEST, "bad Destination header\n"));
-    };
-    let Ok(uri) = dest.parse::<http::Uri>() else {
-        return Err(text(StatusCode::BAD_REQUEST, "bad Destination header\n"));
-    };
-    if let Some(authority) = uri.authority() {
-        let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
-        if !authority.as_str().eq_ignore_ascii_case(host) {
-            return Err(text(StatusCode::BAD_GATEWAY, "Destination is on another server\n"));
-        }
-    }
-    let path = uri.path();
-    if path != DAV_PREFIX && !path.starts_with(&format!("{DAV_PREFIX}/")) {
-        return Err(text(StatusCode::FORBIDDEN, "Destination is outside your space\n"));
-    }
-    if let Err(why) = check_raw_path(path) {
-        return Err(text(StatusCode::BAD_REQUEST, &format!("bad Destination: {why}\n")));
-    }
-    Ok(())
-}
-
 fn takes_xml(m: &Method) -> bool {
     matches!(m.as_str(), "PROPFIND" | "PROPPATCH" | "LOCK" | "REPORT" | "MKCOL")
 }
 
-/// Reads an XML body within bounds, so that no parser ever sees an oversized or deeply nested one.
-async fn read_xml_body<B>(body: B) -> Result<Bytes, Response<Body>>
+/// Reads an XML body within its size bound and hands it to [`hygiene::xml_body`], whose
+/// canonical form is all the WebDAV library ever parses.
+async fn read_xml_body<B>(method: &Method, body: B) -> Result<Bytes, Refusal>
 where
     B: http_body::Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -394,65 +660,36 @@ where
     let bytes = match collected {
         Ok(c) => c.to_bytes(),
         Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
-            return Err(text(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n"));
+            return Err(Refusal { status: StatusCode::PAYLOAD_TOO_LARGE, why: "the XML body is larger than 64 KiB".into() });
         }
-        Err(_) => return Err(text(StatusCode::BAD_REQUEST, "could not read the request body\n")),
+        Err(_) => return Err(Refusal { status: StatusCode::BAD_REQUEST, why: "could not read the request body".into() }),
     };
-    if xml_depth(&bytes) > MAX_XML_DEPTH {
-        return Err(text(StatusCode::BAD_REQUEST, "XML body nested too deeply\n"));
-    }
-    Ok(bytes)
+    hygiene::xml_body(method.as_str(), &bytes)
 }
 
-/// Deepest element nesting of an XML document, by a tolerant scan (comments, PIs and CDATA are
-/// skipped; malformed input is left for the real parser to refuse).
-pub fn xml_depth(xml: &[u8]) -> usize {
-    let (mut depth, mut max, mut i) = (0usize, 0usize, 0usize);
-    while i < xml.len() {
-        if xml[i] != b'<' {
-            i += 1;
-            continue;
-        }
-        let rest = &xml[i..];
-        if rest.starts_with(b"<!--") || rest.starts_with(b"<?") || rest.starts_with(b"<!") {
-            let end: &[u8] = if rest.starts_with(b"<!--") { b"-->" } else if rest.starts_with(b"<![CDATA[") { b"]]>" } else { b">" };
-            i += rest.windows(end.len()).position(|w| w == end).map(|p| p + end.len()).unwrap_or(rest.len());
-            continue;
-        }
-        let close = rest.iter().position(|&c| c == b'>').unwrap_or(rest.len() - 1);
-        let tag = &rest[..=close.min(rest.len() - 1)];
-        if tag.starts_with(b"</") {
-            depth = depth.saturating_sub(1);
-        } else if !tag.ends_with(b"/>") {
-            depth += 1;
-            max = max.max(depth);
-        }
-        i += close + 1;
-    }
-    max
+fn refusal(r: &Refusal) -> Response<Body> {
+    text(r.status, &format!("{}\n", r.why))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+fn unauthorized() -> Response<Body> {
+    let mut r = text(StatusCode::UNAUTHORIZED, "authentication required\n");
+    r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"microcloud\", charset=\"UTF-8\""));
+    r
+}
 
-    #[test]
-    fn raw_paths() {
-        assert!(check_raw_path("/dav/a/b.txt").is_ok());
-        assert!(check_raw_path("/dav/a%20b").is_ok());
-        assert!(check_raw_path("/dav/../etc/passwd").is_err());
-        assert!(check_raw_path("/dav/%2e%2e/x").is_err());
-        assert!(check_raw_path("/dav/a%2Fb").is_err());
-        assert!(check_raw_path("/dav/a%5cb").is_err());
-        assert!(check_raw_path("/dav/a%00b").is_err());
-    }
+fn too_many(wait: Duration) -> Response<Body> {
+    let secs = microcloud_accounts::throttle::wait_secs(wait);
+    let mut r = text(StatusCode::TOO_MANY_REQUESTS, &format!("too many wrong passwords from this address: wait {secs} s\n"));
+    r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    r
+}
 
-    #[test]
-    fn xml_depths() {
-        assert_eq!(xml_depth(b"<?xml version=\"1.0\"?><a:propfind xmlns:a=\"DAV:\"><a:allprop/></a:propfind>"), 1);
-        assert_eq!(xml_depth(b"<a><b><c></c></b></a>"), 3);
-        let deep = "<a>".repeat(1000);
-        assert_eq!(xml_depth(deep.as_bytes()), 1000);
-        assert_eq!(xml_depth(b"<a><!-- <b><c> --></a>"), 1);
-    }
+/// `Content-Disposition: attachment` with the file's name (RFC 8187 encoding).
+pub fn attachment(store_path: &str) -> HeaderValue {
+    const ATTR: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'!').remove(b'#').remove(b'$').remove(b'&').remove(b'+').remove(b'-')
+        .remove(b'.').remove(b'^').remove(b'_').remove(b'`').remove(b'|').remove(b'~');
+    let name = store_path.rsplit('/').next().unwrap_or("");
+    let encoded = percent_encoding::utf8_percent_encode(name, ATTR);
+    HeaderValue::from_str(&format!("attachment; filename*=UTF-8''{encoded}")).unwrap_or(HeaderValue::from_static("attachment"))
 }
