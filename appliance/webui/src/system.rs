@@ -43,7 +43,7 @@ pub async fn hostname(appliance: bool) -> String {
 
 async fn system_hostname(conn: &zbus::Connection) -> Result<String> {
     let hostnamed = proxy(conn, "org.freedesktop.hostname1", "/org/freedesktop/hostname1", "org.freedesktop.hostname1").await?;
-    hostnamed.get_property("Hostname").await.map_err(|e| dbus_error("reading the host name")(e.into()))
+    hostnamed.get_property("Hostname").await.map_err(|e| dbus_error("reading the host name")(e))
 }
 
 /// Writes `text` to `name` in the data directory, durably (temporary file, fsync, rename).
