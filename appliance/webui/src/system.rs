@@ -14,6 +14,7 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::Json;
 use http::StatusCode;
+use microcloud_accounts::log_safe;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -157,7 +158,7 @@ pub async fn set_hostname(State(web): State<Arc<Web>>, Admin(s): Admin, Json(b):
     // The running name; the early init sets the same one at every boot (/etc is read-only, so
     // hostnamed's static name cannot be written).
     let () = p.call("SetHostname", &(h.as_str(), false)).await.map_err(dbus_error("setting the host name"))?;
-    log::info!("{} set the host name to {h}", s.user.name);
+    log::info!("{} set the host name to {}", log_safe(&s.user.name), log_safe(&h));
     Ok(Json(json!({"ok": true, "message": format!("the box is now called {h}")})))
 }
 
@@ -177,7 +178,7 @@ pub async fn set_timezone(State(web): State<Arc<Web>>, Admin(s): Admin, Json(b):
         return Err(ApiError::new(StatusCode::BAD_REQUEST, format!("unknown time zone {tz:?}: use a name like Europe/Paris, America/New_York or UTC")));
     }
     keep(&web, TIMEZONE_FILE, tz)?;
-    log::info!("{} set the time zone to {tz}", s.user.name);
+    log::info!("{} set the time zone to {}", log_safe(&s.user.name), log_safe(tz));
     Ok(Json(json!({"ok": true, "message": format!("time zone {tz}: it takes effect at the next restart")})))
 }
 
@@ -195,7 +196,7 @@ pub async fn power(State(web): State<Arc<Web>>, Admin(s): Admin, Path(action): P
         "reboot" | "poweroff" => {
             let p = proxy(&conn, "org.freedesktop.login1", "/org/freedesktop/login1", "org.freedesktop.login1.Manager").await?;
             let method = if action == "reboot" { "Reboot" } else { "PowerOff" };
-            log::info!("{} asked for {action}", s.user.name);
+            log::info!("{} asked for {}", log_safe(&s.user.name), log_safe(&action));
             let () = p.call(method, &(false,)).await.map_err(dbus_error(&action))?;
         }
         "factory-reset" => {
@@ -203,7 +204,7 @@ pub async fn power(State(web): State<Arc<Web>>, Admin(s): Admin, Path(action): P
             if b.confirm != "factory reset" {
                 return Err(ApiError::new(StatusCode::BAD_REQUEST, "type \"factory reset\" to confirm: every file, user and setting on the box will be erased"));
             }
-            log::warn!("{} asked for a factory reset", s.user.name);
+            log::warn!("{} asked for a factory reset", log_safe(&s.user.name));
             let p = proxy(&conn, "org.freedesktop.systemd1", "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager").await?;
             let _job: zbus::zvariant::OwnedObjectPath =
                 p.call("StartUnit", &(FACTORY_RESET_UNIT, "replace")).await.map_err(dbus_error("starting the factory reset"))?;
