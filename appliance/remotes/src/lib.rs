@@ -16,7 +16,9 @@ mod dir;
 mod error;
 pub mod limit;
 mod s3;
-mod xml;
+/// S3 answer readers, public for the fuzz targets (`tests/fuzz`) only.
+#[doc(hidden)]
+pub mod xml;
 
 use std::path::PathBuf;
 use std::pin::Pin;

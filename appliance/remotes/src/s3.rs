@@ -33,7 +33,8 @@ use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode, Url};
 use rusty_s3::{Bucket, S3Action, UrlStyle};
 
-use crate::{xml, BoxStream, Condition, Credentials, ObjectInfo, RemoteConfig, RemoteError, RemoteKind, Timeouts};
+use crate::xml::{self, unquote};
+use crate::{BoxStream, Condition, Credentials, ObjectInfo, RemoteConfig, RemoteError, RemoteKind, Timeouts};
 
 /// How long a presigned URL stays valid: only its start matters, the server checks it on arrival.
 const PRESIGN_VALID: Duration = Duration::from_secs(3600);
@@ -250,21 +251,15 @@ impl S3 {
             let resp = self.call("ListObjectsV2", Method::GET, url, &[], None).await?;
             self.expect_success(&resp, prefix, None)?;
             let text = String::from_utf8_lossy(&resp.body);
-            let page = rusty_s3::actions::ListObjectsV2::parse_response(&text)
+            let page = xml::list_objects_v2(&text)
                 .map_err(|e| self.unreachable("ListObjectsV2", format!("unreadable listing: {e}")))?;
-            for obj in page.contents {
+            for obj in page.objects {
                 let Some(key) = obj.key.strip_prefix(&self.inner.prefix) else { continue };
-                let info = ObjectInfo {
-                    key: key.to_owned(),
-                    size: obj.size.unwrap_or(0),
-                    etag: obj.etag.as_deref().map(unquote).unwrap_or_default().to_owned(),
-                    blake3: None,
-                };
-                if !each(info) {
+                if !each(ObjectInfo { key: key.to_owned(), ..obj }) {
                     return Ok(false);
                 }
             }
-            match page.next_continuation_token {
+            match page.next {
                 Some(t) => token = Some(t),
                 None => return Ok(true),
             }
@@ -393,28 +388,20 @@ impl S3 {
             );
             let resp = self.call("ListMultipartUploads", Method::GET, url, &[], None).await?;
             self.expect_success(&resp, prefix, None)?;
-            let text = String::from_utf8_lossy(&resp.body);
-            let url_encoded = xml::text(&text, "EncodingType").as_deref() == Some("url");
-            let decode = |s: String| if url_encoded { url_decode(&s) } else { s };
-            for upload in xml::elements(&text, "Upload") {
-                let (Some(key), Some(id)) = (xml::text(upload, "Key"), xml::text(upload, "UploadId")) else {
-                    continue;
-                };
-                if let Some(key) = decode(key).strip_prefix(&self.inner.prefix) {
+            let page = xml::list_multipart_uploads(&String::from_utf8_lossy(&resp.body));
+            for (key, id) in page.uploads {
+                if let Some(key) = key.strip_prefix(&self.inner.prefix) {
                     out.push((key.to_owned(), id));
                 }
             }
-            let truncated = xml::text(&text, "IsTruncated").as_deref() == Some("true");
-            let next = (xml::text(&text, "NextKeyMarker"), xml::text(&text, "NextUploadIdMarker"));
-            match (truncated, next) {
-                (true, (Some(k), Some(u))) if !k.is_empty() => {
-                    let next = (decode(k), u);
+            match page.next {
+                Some(next) => {
                     if markers.as_ref() == Some(&next) {
                         return Err(self.unreachable("ListMultipartUploads", "listing does not advance".into()));
                     }
                     markers = Some(next);
                 }
-                _ => return Ok(out),
+                None => return Ok(out),
             }
         }
     }
@@ -563,9 +550,7 @@ impl S3 {
     fn status_error(&self, resp: &Done, key: &str, cond: Option<&Condition>) -> RemoteError {
         let remote = self.inner.name.clone();
         let key = key.to_owned();
-        let text = String::from_utf8_lossy(&resp.body);
-        let code = xml::text(&text, "Code").unwrap_or_default();
-        let message = xml::text(&text, "Message").unwrap_or_default();
+        let (code, message) = xml::error(&resp.body);
         let status = resp.status.as_u16();
         let detail = match (code.is_empty(), message.is_empty()) {
             (true, _) => format!("HTTP {status}"),
@@ -687,16 +672,6 @@ fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
 
 fn error_code(body: &[u8]) -> Option<String> {
     xml::text(&String::from_utf8_lossy(body), "Code")
-}
-
-fn unquote(etag: &str) -> &str {
-    etag.trim().trim_matches('"')
-}
-
-/// Decodes a key of an `encoding-type=url` listing (`+` is a space, as AWS encodes them).
-fn url_decode(s: &str) -> String {
-    let spaced = s.replace('+', " ");
-    percent_encoding::percent_decode_str(&spaced).decode_utf8_lossy().into_owned()
 }
 
 /// An error and its causes on one line, without the (presigned, so sensitive) URL.

@@ -72,6 +72,11 @@ pub struct Manifest {
     pub files: Vec<ManifestFile>,
 }
 
+/// Reads a manifest as fetched from a destination (restore's reader; also the fuzz target's).
+pub fn parse(bytes: &[u8]) -> Result<Manifest, serde_json::Error> {
+    serde_json::from_slice(bytes)
+}
+
 /// Builds the manifest of destination `dest_id` from the catalog.
 pub fn build(store: &Store, dest_id: i64) -> Result<Manifest, StoreError> {
     store.catalog_read(|c| {
@@ -155,7 +160,7 @@ async fn read_manifest(remote: &Remote) -> Result<(Manifest, bool, Vec<String>),
     match remote.get(MANIFEST_KEY, None).await {
         Ok(stream) => {
             let body = microcloud_remotes::collect(stream).await?;
-            let m: Manifest = serde_json::from_slice(&body).map_err(|e| RemoteError::Corrupt {
+            let m = parse(&body).map_err(|e| RemoteError::Corrupt {
                 remote: remote.name().into(),
                 key: MANIFEST_KEY.into(),
                 detail: e.to_string(),

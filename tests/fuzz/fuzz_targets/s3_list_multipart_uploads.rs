@@ -1,0 +1,16 @@
+//! A ListMultipartUploads answer from a server, read as the S3 remote reads it.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use microcloud_remotes::xml;
+
+fuzz_target!(|data: &[u8]| {
+    let text = String::from_utf8_lossy(data);
+    let page = xml::list_multipart_uploads(&text);
+    // Each upload takes at least `<Upload>` and `</Upload>` of the answer.
+    assert!(page.uploads.len() * 17 <= text.len(), "{} uploads from {} bytes", page.uploads.len(), text.len());
+    if let Some((key_marker, _)) = &page.next {
+        // An empty marker would restart the listing from the top, forever.
+        assert!(!key_marker.is_empty());
+    }
+});
