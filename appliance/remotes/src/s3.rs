@@ -81,6 +81,10 @@ impl S3 {
         let prefix = prefix.trim_matches('/');
         if !prefix.is_empty() {
             crate::validate_key(prefix).map_err(|why| config(format!("prefix {prefix:?}: {why}")))?;
+            // The store keeps paths short enough for a prefix of this length (its MAX_PREFIX_LEN).
+            if prefix.len() > 127 {
+                return Err(config(format!("prefix {prefix:?}: longer than 127 bytes")));
+            }
         }
         let client = reqwest::Client::builder()
             .connect_timeout(timeouts.connect)

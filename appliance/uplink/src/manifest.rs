@@ -218,8 +218,17 @@ pub async fn restore(store: &Store, dest: &Destination) -> Result<RestoreReport,
         ids.insert(u.name.clone(), id);
         report.users.push(u.name.clone());
     }
+    // Names the store refuses (control characters, over-long names or paths: written into the
+    // bucket by some other tool) are skipped and reported, never restored and never fatal.
+    let refused = |key: &str, path: &str| {
+        microcloud_store::namespace::check_path(path).err().map(|e| format!("{} ({e})", key.escape_debug()))
+    };
     for d in &m.dirs {
         let Some(&id) = ids.get(&d.user) else { continue };
+        if let Some(why) = refused(&format!("{}/{}", d.user, d.path), &d.path) {
+            report.skipped.push(why);
+            continue;
+        }
         store.mkdir_all(id, &d.path).await?;
         report.dirs += 1;
     }
@@ -230,6 +239,10 @@ pub async fn restore(store: &Store, dest: &Destination) -> Result<RestoreReport,
             report.skipped.push(f.key.clone());
             continue;
         };
+        if let Some(why) = refused(&f.key, &f.path) {
+            report.skipped.push(why);
+            continue;
+        }
         store.restore_file(id, &f.path, f.size, *hash.as_bytes(), f.mtime_ns).await?;
         present.push((f.key.clone(), f.etag.clone()));
         report.files += 1;
