@@ -559,6 +559,15 @@ impl LanService {
         }
     }
 
+    /// Counts a credential from `ip` that is wrong on its face (too long to be anyone's), under
+    /// the same throttle as [`LanService::check_password`]; `Err(wait)` when the address must
+    /// wait anyway.
+    pub fn count_wrong_password(&self, ip: IpAddr, name: &str) -> Result<(), Duration> {
+        self.throttle.check(ip, name)?;
+        self.throttle.fail(ip, name);
+        Ok(())
+    }
+
     /// Checks a name and password from `ip` under the one rule against guessing (the throttle):
     /// an address that has been failing waits, and one address's checks run one at a time, so
     /// that a hundred guesses sent at once count as a hundred and not as one.

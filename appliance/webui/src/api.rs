@@ -335,20 +335,30 @@ async fn sign_in(State(web): AppState, Extension(Peer(client)): Extension<Peer>,
     if !web.store.has_admin()? {
         return Err(ApiError::new(StatusCode::FORBIDDEN, "the box is not set up yet: enter the setup code first"));
     }
-    if let Err(wait) = web.sign_in_throttle.check(client, &b.name) {
-        log::debug!("{client}: sign-in refused: too many wrong tries");
-        return Err(ApiError::too_many(wait));
-    }
-    let user = if b.name.len() > 64 || b.password.len() > 1024 { None } else { web.lan.verify_password(&b.name, &b.password).await? };
+    // The same throttle and the same one-check-at-a-time per address as WebDAV's Basic
+    // credentials: guesses on the page and over WebDAV count together.
+    // No name or password is that long: wrong without an argon2 check, but counted like any
+    // other wrong try.
+    let user = if b.name.len() > 64 || b.password.len() > 1024 {
+        web.lan.count_wrong_password(client, &b.name).map_err(ApiError::too_many)?;
+        None
+    } else {
+        match web.lan.check_password(client, &b.name, &b.password).await {
+            Ok(u) => u,
+            Err(microcloud_webdav::server::Checked::Throttled(wait)) => {
+                log::debug!("{client}: sign-in refused: too many wrong tries");
+                return Err(ApiError::too_many(wait));
+            }
+            Err(microcloud_webdav::server::Checked::Failed(e)) => return Err(e.into()),
+        }
+    };
     match user {
         Some(user) => {
-            web.sign_in_throttle.succeed(client, &b.name);
             log::info!("{client}: {} signed in", log_safe(&user.name));
             let token = web.sessions.create(user.id, &user.name, &user.password_hash);
             Ok(with_cookie(Json(json!({"ok": true})).into_response(), sessions::set_cookie(&token)))
         }
         None => {
-            web.sign_in_throttle.fail(client, &b.name);
             // What was typed as a name is sometimes a password: only an existing user's name is
             // logged.
             let known = b.name.len() <= 64 && web.store.user(&b.name)?.is_some();

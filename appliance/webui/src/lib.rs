@@ -56,8 +56,6 @@ pub struct Web {
     lan: Arc<LanService>,
     store: Store,
     sessions: Sessions,
-    /// Wrong passwords at sign-in, per client address and per account.
-    sign_in_throttle: Throttle,
     /// Wrong setup codes, per client address (all under the account `setup`).
     setup_throttle: Throttle,
     options: Options,
@@ -78,9 +76,9 @@ impl WebService {
             store: lan.store().clone(),
             lan,
             sessions: Sessions::default(),
-            // A person mistypes a few times; a script guessing soon waits a quarter of an hour
-            // per try, at its own address only.
-            sign_in_throttle: Throttle::new(Policy::default()),
+            // Sign-in shares the LAN service's throttle (LanService::check_password). A person
+            // mistypes a few times; a script guessing soon waits a quarter of an hour per try, at
+            // its own address only.
             setup_throttle: Throttle::new(Policy::default()),
             options,
             onboarding: tokio::sync::Mutex::new(()),
