@@ -59,6 +59,8 @@ pub struct LanService {
     /// One password check at a time per client address (see [`LanService::check_password`]).
     gates: Mutex<HashMap<IpAddr, Arc<tokio::sync::Mutex<()>>>>,
     handlers: Mutex<HashMap<UserId, (DavHandler, BoundedLs)>>,
+    /// Refused requests are logged, within a budget.
+    quiet: QuietLog,
     activity: Mutex<std::collections::VecDeque<Activity>>,
 }
 
@@ -108,46 +110,117 @@ const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
 const REQUEST_IDLE: Duration = Duration::from_secs(300);
 
 /// Open connections, per client address and in total.
-#[derive(Default)]
 struct Connections {
-    per_address: Mutex<HashMap<IpAddr, usize>>,
+    per_address: Mutex<HashMap<IpAddr, Vec<Conn>>>,
     total: AtomicUsize,
+    next_id: AtomicU64,
+    /// What the connections' activity times count from.
+    epoch: Instant,
+}
+
+/// What the table knows of one connection.
+struct Conn {
+    id: u64,
+    /// When a byte last moved, in milliseconds since [`Connections::epoch`].
+    last: Arc<AtomicU64>,
+    /// Requests being answered.
+    in_flight: Arc<AtomicUsize>,
+    /// Tells the connection's task to close it.
+    close: Arc<tokio::sync::Notify>,
 }
 
 /// A counted connection; uncounted when dropped.
 struct ConnectionSlot {
     table: Arc<Connections>,
     key: IpAddr,
+    id: u64,
 }
 
 impl Connections {
-    /// Counts a new connection from `ip`, or `None` when its address or the server is full.
-    fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<ConnectionSlot> {
+    fn new() -> Arc<Connections> {
+        Arc::new(Connections { per_address: Mutex::new(HashMap::new()), total: AtomicUsize::new(0), next_id: AtomicU64::new(0), epoch: Instant::now() })
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// Counts a new connection from `ip`. When the address holds its cap already, the one of its
+    /// connections that has been idle longest (no request in flight) is closed to make room, so
+    /// that idle or half-sent connections cannot keep a client out, even one at the same
+    /// address; when all of them are busy, or the server is full, `None`.
+    fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<(ConnectionSlot, Arc<AtomicU64>, Arc<AtomicUsize>, Arc<tokio::sync::Notify>)> {
         let key = microcloud_accounts::throttle::client_key(ip);
         let mut map = self.per_address.lock().unwrap();
-        let n = map.entry(key).or_insert(0);
-        if *n >= MAX_CONNECTIONS_PER_ADDRESS || self.total.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
-            if *n == 0 {
-                map.remove(&key);
-            }
+        if self.total.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
             return None;
         }
-        *n += 1;
+        let list = map.entry(key).or_default();
+        if list.len() >= MAX_CONNECTIONS_PER_ADDRESS {
+            let idle = list
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.in_flight.load(Ordering::Relaxed) == 0)
+                .min_by_key(|(_, c)| c.last.load(Ordering::Relaxed))
+                .map(|(i, _)| i)?;
+            list.swap_remove(idle).close.notify_one();
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let conn = Conn {
+            id,
+            last: Arc::new(AtomicU64::new(self.now_ms())),
+            in_flight: Arc::new(AtomicUsize::new(0)),
+            close: Arc::new(tokio::sync::Notify::new()),
+        };
+        let handles = (conn.last.clone(), conn.in_flight.clone(), conn.close.clone());
+        list.push(conn);
         self.total.fetch_add(1, Ordering::Relaxed);
-        Some(ConnectionSlot { table: self.clone(), key })
+        Some((ConnectionSlot { table: self.clone(), key, id }, handles.0, handles.1, handles.2))
     }
 }
 
 impl Drop for ConnectionSlot {
     fn drop(&mut self) {
         let mut map = self.table.per_address.lock().unwrap();
-        if let Some(n) = map.get_mut(&self.key) {
-            *n -= 1;
-            if *n == 0 {
+        if let Some(list) = map.get_mut(&self.key) {
+            list.retain(|c| c.id != self.id);
+            if list.is_empty() {
                 map.remove(&self.key);
             }
         }
         self.table.total.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Lets at most 60 lines a minute of one kind reach the log, and says how many more there were:
+/// a flood of refused requests must not become a flood of the journal.
+pub struct QuietLog {
+    window: Mutex<(Instant, u32, u64)>,
+    what: &'static str,
+}
+
+impl QuietLog {
+    /// A budget for lines about `what` ("refused requests").
+    pub const fn new(what: &'static str, now: Instant) -> QuietLog {
+        QuietLog { window: Mutex::new((now, 0, 0)), what }
+    }
+
+    /// Whether this line may be logged.
+    pub fn allow(&self) -> bool {
+        let mut w = self.window.lock().unwrap();
+        if w.0.elapsed() >= Duration::from_secs(60) {
+            if w.2 > 0 {
+                log::warn!("{} more {} in the last minute were not logged one by one", w.2, self.what);
+            }
+            *w = (Instant::now(), 0, 0);
+        }
+        if w.1 < 60 {
+            w.1 += 1;
+            true
+        } else {
+            w.2 += 1;
+            false
+        }
     }
 }
 
@@ -207,9 +280,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
 /// kept-alive connection is closed after 30 s, a request that moves no byte for 5 minutes too.
 pub async fn serve<H: Handle>(service: Arc<H>, listener: TcpListener, shutdown: impl std::future::Future<Output = ()>) {
     tokio::pin!(shutdown);
-    let connections = Arc::new(Connections::default());
-    let mut refused_since_log = 0u64;
-    let mut last_refusal_log = Instant::now();
+    let connections = Connections::new();
+    let refusals = QuietLog::new("refused connections", Instant::now());
     loop {
         let (stream, peer) = tokio::select! {
             _ = &mut shutdown => return,
@@ -222,27 +294,19 @@ pub async fn serve<H: Handle>(service: Arc<H>, listener: TcpListener, shutdown: 
                 }
             },
         };
-        let Some(slot) = connections.admit(peer.ip()) else {
-            // Closed at once: holding it (even to answer 503) is what the flood wants. Logged at
-            // most once a minute, with the count.
-            refused_since_log += 1;
-            if last_refusal_log.elapsed() >= Duration::from_secs(60) || refused_since_log == 1 {
-                log::warn!(
-                    "{peer}: connection refused (at most {MAX_CONNECTIONS_PER_ADDRESS} per address and {MAX_CONNECTIONS} in all); {refused_since_log} refused since the last note"
-                );
-                refused_since_log = 0;
-                last_refusal_log = Instant::now();
+        let Some((slot, last, in_flight, close)) = connections.admit(peer.ip()) else {
+            // Closed at once: holding it (even to answer 503) is what the flood wants.
+            if refusals.allow() {
+                log::warn!("{peer}: connection refused: all {MAX_CONNECTIONS_PER_ADDRESS} of its address's connections are busy, or {MAX_CONNECTIONS} are open in all");
             }
             drop(stream);
             continue;
         };
         let _ = stream.set_nodelay(true);
         let svc = service.clone();
+        let epoch = connections.epoch;
         tokio::spawn(async move {
             let _slot = slot;
-            let last = Arc::new(AtomicU64::new(0));
-            let epoch = Instant::now();
-            let in_flight = Arc::new(AtomicUsize::new(0));
             let flight = in_flight.clone();
             let service = hyper::service::service_fn(move |req| {
                 let (svc, flight) = (svc.clone(), flight.clone());
@@ -266,6 +330,10 @@ pub async fn serve<H: Handle>(service: Arc<H>, listener: TcpListener, shutdown: 
                         if let Err(e) = r {
                             log::debug!("connection from {peer}: {e}");
                         }
+                        return;
+                    }
+                    _ = close.notified() => {
+                        log::debug!("connection from {peer}: closed to make room for a new one from its address");
                         return;
                     }
                     _ = tick.tick() => {
@@ -297,6 +365,7 @@ impl LanService {
             auth: Arc::new(Authenticator::new(store.clone())),
             throttle: Throttle::new(Default::default()),
             gates: Mutex::new(HashMap::new()),
+            quiet: QuietLog::new("refused requests", Instant::now()),
             store,
             handlers: Mutex::new(HashMap::new()),
             activity: Mutex::new(std::collections::VecDeque::new()),
@@ -355,7 +424,9 @@ impl LanService {
         }
         if let Err(r) = hygiene::dav_path(&path) {
             if r.status != StatusCode::NOT_FOUND {
-                log::info!("{peer}: refused path {path:?}: {}", r.why);
+                if self.quiet.allow() {
+                    log::info!("{peer}: refused path {path:?}: {}", r.why);
+                }
             }
             return refusal(&r);
         }
@@ -386,13 +457,17 @@ impl LanService {
                 return self.metrics_response().await;
             }
             self.throttle.fail(ip, "metrics-token");
-            log::info!("{peer}: /metrics with a wrong scrape token");
+            if self.quiet.allow() {
+                log::info!("{peer}: /metrics with a wrong scrape token");
+            }
             return unauthorized();
         }
         match self.authenticate(req, peer).await {
             Ok(user) if user.admin => self.metrics_response().await,
             Ok(user) => {
-                log::info!("{peer}: /metrics refused to {}: administrators only", user.name);
+                if self.quiet.allow() {
+                    log::info!("{peer}: /metrics refused to {}: administrators only", user.name);
+                }
                 text(StatusCode::FORBIDDEN, "/metrics is for administrators (or the scrape token the owner sets on the page)\n")
             }
             Err(resp) => resp,
@@ -436,20 +511,26 @@ impl LanService {
         let store_path = match hygiene::dav_path(&raw_path) {
             Ok(p) => p,
             Err(r) => {
-                log::info!("{peer}: {method} {raw_path:?} ({who}): refused: {}", r.why);
+                if self.quiet.allow() {
+                    log::info!("{peer}: {method} {raw_path:?} ({who}): refused: {}", r.why);
+                }
                 return refusal(&r);
             }
         };
         let root = store_path == "/";
         if root && matches!(method.as_str(), "DELETE" | "MOVE" | "COPY" | "PUT") {
-            log::info!("{peer}: {method} of the root folder ({who}): refused");
+            if self.quiet.allow() {
+                log::info!("{peer}: {method} of the root folder ({who}): refused");
+            }
             return text(StatusCode::FORBIDDEN, "your root folder cannot be deleted, moved, copied or written over\n");
         }
         if let Some(dest) = req.headers().get("destination") {
             let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
             let checked = dest.to_str().map_err(|_| Refusal { status: StatusCode::BAD_REQUEST, why: "bad Destination header: not text".into() });
             if let Err(r) = checked.and_then(|d| hygiene::destination(d, host)) {
-                log::info!("{peer}: {method} {raw_path:?} ({who}): refused: {}", r.why);
+                if self.quiet.allow() {
+                    log::info!("{peer}: {method} {raw_path:?} ({who}): refused: {}", r.why);
+                }
                 return refusal(&r);
             }
         }
@@ -461,7 +542,9 @@ impl LanService {
         }
         let (handler, locks) = self.handler(user);
         if method.as_str() == "LOCK" && !req.headers().contains_key("if") && locks.held().await >= MAX_LOCKS_PER_USER {
-            log::info!("{peer}: LOCK {raw_path:?} ({who}): refused, {MAX_LOCKS_PER_USER} locks held");
+            if self.quiet.allow() {
+                log::info!("{peer}: LOCK {raw_path:?} ({who}): refused, {MAX_LOCKS_PER_USER} locks held");
+            }
             let mut r = text(
                 StatusCode::SERVICE_UNAVAILABLE,
                 &format!("you hold {MAX_LOCKS_PER_USER} locks already: unlock some, or wait for them to expire\n"),
@@ -500,7 +583,9 @@ impl LanService {
             match read_xml_body(&method, body).await {
                 Ok(b) => Full::new(b).map_err(|never: Infallible| match never {}).boxed_unsync(),
                 Err(r) => {
-                    log::info!("{peer}: {method} {raw_path:?} ({who}): refused: {}", r.why);
+                    if self.quiet.allow() {
+                        log::info!("{peer}: {method} {raw_path:?} ({who}): refused: {}", r.why);
+                    }
                     return refusal(&r);
                 }
             }
@@ -548,7 +633,9 @@ impl LanService {
         match self.check_password(peer.ip(), &name, &password).await {
             Ok(Some(user)) => Ok(user),
             Ok(None) => {
-                log::info!("{peer}: {} {}: wrong name or password", req.method(), req.uri().path());
+                if self.quiet.allow() {
+                    log::info!("{peer}: {} {}: wrong name or password", req.method(), req.uri().path());
+                }
                 Err(unauthorized())
             }
             Err(Checked::Throttled(wait)) => Err(too_many(wait)),
