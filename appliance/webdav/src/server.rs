@@ -125,6 +125,8 @@ struct Conn {
     last: Arc<AtomicU64>,
     /// Requests being answered.
     in_flight: Arc<AtomicUsize>,
+    /// Requests answered so far.
+    served: Arc<AtomicU64>,
     /// Tells the connection's task to close it.
     close: Arc<tokio::sync::Notify>,
 }
@@ -145,11 +147,12 @@ impl Connections {
         self.epoch.elapsed().as_millis() as u64
     }
 
-    /// Counts a new connection from `ip`. When the address holds its cap already, the one of its
-    /// connections that has been idle longest (no request in flight) is closed to make room, so
-    /// that idle or half-sent connections cannot keep a client out, even one at the same
-    /// address; when all of them are busy, or the server is full, `None`.
-    fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<(ConnectionSlot, Arc<AtomicU64>, Arc<AtomicUsize>, Arc<tokio::sync::Notify>)> {
+    /// Counts a new connection from `ip`. When the address holds its cap already, one of its
+    /// idle connections (no request in flight) is closed to make room: of those that served the
+    /// fewest requests, the one idle longest. Idle or half-sent connections thus never keep a
+    /// client out, even one at the same address, and a connection that is being used is the
+    /// last to go. When all are busy, or the server is full, `None`.
+    fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<(ConnectionSlot, Arc<AtomicU64>, Arc<AtomicUsize>, Arc<AtomicU64>, Arc<tokio::sync::Notify>)> {
         let key = microcloud_accounts::throttle::client_key(ip);
         let mut map = self.per_address.lock().unwrap();
         if self.total.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
@@ -161,7 +164,7 @@ impl Connections {
                 .iter()
                 .enumerate()
                 .filter(|(_, c)| c.in_flight.load(Ordering::Relaxed) == 0)
-                .min_by_key(|(_, c)| c.last.load(Ordering::Relaxed))
+                .min_by_key(|(_, c)| (c.served.load(Ordering::Relaxed), c.last.load(Ordering::Relaxed)))
                 .map(|(i, _)| i)?;
             list.swap_remove(idle).close.notify_one();
         }
@@ -170,12 +173,13 @@ impl Connections {
             id,
             last: Arc::new(AtomicU64::new(self.now_ms())),
             in_flight: Arc::new(AtomicUsize::new(0)),
+            served: Arc::new(AtomicU64::new(0)),
             close: Arc::new(tokio::sync::Notify::new()),
         };
-        let handles = (conn.last.clone(), conn.in_flight.clone(), conn.close.clone());
+        let handles = (conn.last.clone(), conn.in_flight.clone(), conn.served.clone(), conn.close.clone());
         list.push(conn);
         self.total.fetch_add(1, Ordering::Relaxed);
-        Some((ConnectionSlot { table: self.clone(), key, id }, handles.0, handles.1, handles.2))
+        Some((ConnectionSlot { table: self.clone(), key, id }, handles.0, handles.1, handles.2, handles.3))
     }
 }
 
@@ -294,7 +298,7 @@ pub async fn serve<H: Handle>(service: Arc<H>, listener: TcpListener, shutdown: 
                 }
             },
         };
-        let Some((slot, last, in_flight, close)) = connections.admit(peer.ip()) else {
+        let Some((slot, last, in_flight, served, close)) = connections.admit(peer.ip()) else {
             // Closed at once: holding it (even to answer 503) is what the flood wants.
             if refusals.allow() {
                 log::warn!("{peer}: connection refused: all {MAX_CONNECTIONS_PER_ADDRESS} of its address's connections are busy, or {MAX_CONNECTIONS} are open in all");
@@ -309,11 +313,12 @@ pub async fn serve<H: Handle>(service: Arc<H>, listener: TcpListener, shutdown: 
             let _slot = slot;
             let flight = in_flight.clone();
             let service = hyper::service::service_fn(move |req| {
-                let (svc, flight) = (svc.clone(), flight.clone());
+                let (svc, flight, served) = (svc.clone(), flight.clone(), served.clone());
                 async move {
                     flight.fetch_add(1, Ordering::Relaxed);
                     let resp = svc.handle(req, peer).await;
                     flight.fetch_sub(1, Ordering::Relaxed);
+                    served.fetch_add(1, Ordering::Relaxed);
                     Ok::<_, Infallible>(resp)
                 }
             });

@@ -25,6 +25,8 @@ type AppState = State<Arc<Web>>;
 
 /// Largest JSON request body.
 const MAX_BODY: usize = 64 * 1024;
+/// How much of an oversized body is read and dropped so that the client gets its 413.
+const MAX_DRAIN: usize = 1024 * 1024;
 
 /// Longest a destination test may take before the page is told it did not answer.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -167,11 +169,27 @@ struct Body<T>(T);
 
 impl<T: serde::de::DeserializeOwned> axum::extract::FromRequest<Arc<Web>> for Body<T> {
     type Rejection = ApiError;
-    async fn from_request(req: axum::extract::Request, state: &Arc<Web>) -> ApiResult<Self> {
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|_| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "the request body is too large or unreadable"))?;
-        serde_json::from_slice(&bytes).map(Body).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("malformed request: {e}")))
+    async fn from_request(req: axum::extract::Request, _state: &Arc<Web>) -> ApiResult<Self> {
+        use http_body_util::BodyExt;
+        // A body over the bound is read on (and dropped) up to MAX_DRAIN before the 413 goes
+        // out: answering and closing while the client still writes makes it see a broken pipe
+        // instead of the reason.
+        let mut body = req.into_body();
+        let (mut kept, mut total) = (bytes::BytesMut::new(), 0usize);
+        let unreadable = || ApiError::new(StatusCode::BAD_REQUEST, "the request body could not be read");
+        while let Some(frame) = body.frame().await {
+            let Ok(data) = frame.map_err(|_| unreadable())?.into_data() else { continue };
+            total += data.len();
+            if total <= MAX_BODY {
+                kept.extend_from_slice(&data);
+            } else if total > MAX_DRAIN {
+                break;
+            }
+        }
+        if total > MAX_BODY {
+            return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("the request body is larger than {} KiB", MAX_BODY / 1024)));
+        }
+        serde_json::from_slice(&kept).map(Body).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("malformed request: {e}")))
     }
 }
 
