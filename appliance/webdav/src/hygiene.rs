@@ -155,6 +155,9 @@ pub fn xml_body(method: &str, body: &[u8]) -> Result<Bytes, Refusal> {
                     }
                 }
                 let name = std::str::from_utf8(e.name().as_ref()).map_err(|e| malformed(&e))?.to_owned();
+                if !xml_name(&name) {
+                    return Err(Refusal::bad("malformed XML body: an element without a valid name"));
+                }
                 if !empty {
                     depth += 1;
                     if depth > MAX_XML_DEPTH {
@@ -172,6 +175,9 @@ pub fn xml_body(method: &str, body: &[u8]) -> Result<Bytes, Refusal> {
                     }
                     let attr = attr.map_err(|e| malformed(&e))?;
                     let key = std::str::from_utf8(attr.key.as_ref()).map_err(|e| malformed(&e))?;
+                    if !xml_name(key) {
+                        return Err(Refusal::bad("malformed XML body: an attribute without a valid name"));
+                    }
                     let value = attr.unescape_value().map_err(|e| malformed(&e))?;
                     out.push(' ');
                     out.push_str(key);
@@ -252,6 +258,15 @@ pub fn xml_body(method: &str, body: &[u8]) -> Result<Bytes, Refusal> {
         return Err(Refusal::bad("malformed XML body: no root element"));
     }
     Ok(Bytes::from(out))
+}
+
+/// Whether `s` is an XML name (XML 1.0 section 2.3, with every non-ASCII character allowed):
+/// what is written back must parse as the same element, so nothing else may stand as a name.
+fn xml_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    let Some(first) = chars.next() else { return false };
+    (first.is_ascii_alphabetic() || first == '_' || first == ':' || !first.is_ascii())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | ':' | '-' | '.') || !c.is_ascii())
 }
 
 /// The local part of a qualified name.
@@ -511,7 +526,8 @@ mod tests {
         assert!(xml_body("PROPPATCH", dtd).unwrap_err().why.contains("DTD"));
         assert!(xml_body("PROPPATCH", b"<a>&x;</a>").unwrap_err().why.contains("entity"));
         assert_eq!(&xml_body("PROPPATCH", b"<a>&amp;&#x41;<![CDATA[<b>]]></a>").unwrap()[38..], b"<a>&amp;A&lt;b&gt;</a>");
-        for bad in [&b"<a>"[..], b"<a></b>", b"</a>", b"text", b"<a/><b/>", b"<a/>trailing"] {
+        // Found by the fuzzer: `< />` read as an element with an empty name, written back as `</>`.
+        for bad in [&b"<a>"[..], b"<a></b>", b"</a>", b"text", b"<a/><b/>", b"<a/>trailing", b"< />", b"<\t/>", b"<a 1=\"x\"/>"] {
             assert_eq!(xml_body("LOCK", bad).unwrap_err().status, StatusCode::BAD_REQUEST, "{}", String::from_utf8_lossy(bad));
         }
         assert_eq!(xml_body("LOCK", &vec![b' '; MAX_XML_BODY + 1]).unwrap_err().status, StatusCode::PAYLOAD_TOO_LARGE);
