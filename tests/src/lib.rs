@@ -276,6 +276,16 @@ pub async fn list(client: &reqwest::Client, url: &str, user: &str) -> Vec<String
         .collect()
 }
 
+/// The gateway's `/metrics` text, read with a scrape token that this sets up in the data
+/// directory the way the page does (only the token's BLAKE3 hash is kept there).
+pub async fn metrics(client: &reqwest::Client, gw: &Gateway) -> String {
+    const TOKEN: &str = "test-scrape-token";
+    std::fs::write(gw.dir.join("metrics-token"), format!("{}\n", blake3::hash(TOKEN.as_bytes()).to_hex())).unwrap();
+    let r = client.get(format!("http://{}/metrics", gw.addr)).bearer_auth(TOKEN).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200, "/metrics with the scrape token");
+    r.text().await.unwrap()
+}
+
 /// Every file below the data directory's `staging/` folder (uploads in progress or leftovers).
 pub fn staging_files(dir: &Path) -> usize {
     std::fs::read_dir(dir.join("staging")).map(|d| d.count()).unwrap_or(0)

@@ -70,7 +70,7 @@ async fn an_outage_of_one_destination_costs_nothing() {
         assert!(Instant::now() < deadline, "outage of two not reported: {two}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let metrics = client.get(format!("http://{}/metrics", gw.addr)).send().await.unwrap().text().await.unwrap();
+    let metrics = microcloud_tests::metrics(&client, &gw).await;
     assert!(metrics.contains("microcloud_destination_up{destination=\"two\"} 0"), "{metrics}");
     // flush cannot finish while a destination is down: it says so, with a non-zero exit.
     let (ok, out) = flush(tmp.path(), 1);
@@ -106,7 +106,7 @@ async fn an_outage_of_one_destination_costs_nothing() {
     }
     let r = client.get(format!("{}f000", gw.dav())).basic_auth("alice", Some(PASSWORD)).send().await.unwrap();
     assert_eq!(r.headers()["x-microcloud-durability"], "cloud:all");
-    let metrics = client.get(format!("http://{}/metrics", gw.addr)).send().await.unwrap().text().await.unwrap();
+    let metrics = microcloud_tests::metrics(&client, &gw).await;
     for line in [
         "microcloud_destination_up{destination=\"one\"} 1",
         "microcloud_destination_up{destination=\"two\"} 1",
@@ -433,7 +433,7 @@ async fn a_blank_box_restored_from_one_bucket_serves_every_file() {
     assert_eq!(r.status().as_u16(), 207, "empty directory restored");
     let st = status_json(fresh.path());
     assert_eq!(st["destinations"][0]["pending_files"], 0, "restore uploads nothing again: {st}");
-    let metrics = client.get(format!("http://{}/metrics", gw2.addr)).send().await.unwrap().text().await.unwrap();
+    let metrics = microcloud_tests::metrics(&client, &gw2).await;
     assert!(metrics.lines().any(|l| l == "microcloud_cache_reads_total{result=\"miss\"} 4"), "{metrics}");
     drop(gw2);
 
