@@ -17,7 +17,11 @@ pub struct Cmdline {
 
 impl Default for Cmdline {
     fn default() -> Self {
-        Cmdline { factory_reset: false, wait: Duration::from_secs(20), init: "/sbin/init".into() }
+        Cmdline {
+            factory_reset: false,
+            wait: Duration::from_secs(20),
+            init: "/sbin/init".into(),
+        }
     }
 }
 

@@ -35,7 +35,11 @@ pub const DATA_LABEL: &str = "mc-data";
 /// A file at the top of the data partition that asks for a factory reset at the next boot.
 pub const RESET_FLAG: &str = "factory-reset";
 /// Writable directories on the data partition and the paths of the root they are bound onto.
-const BINDS: &[(&str, &str)] = &[("var", "var"), ("root", "root"), ("etc/machine-id", "etc/machine-id")];
+const BINDS: &[(&str, &str)] = &[
+    ("var", "var"),
+    ("root", "root"),
+    ("etc/machine-id", "etc/machine-id"),
+];
 /// Grow the partition only if at least this much (in 512-byte sectors, 16 MiB) lies unused after it.
 const GROW_THRESHOLD_SECTORS: u64 = 32768;
 
@@ -65,7 +69,9 @@ const AGENT_GROUP: &str = "microcloud";
 fn id_in(text: &str, name: &str) -> Option<u32> {
     text.lines().find_map(|l| {
         let mut f = l.split(':');
-        (f.next() == Some(name)).then(|| f.nth(1).and_then(|id| id.parse().ok())).flatten()
+        (f.next() == Some(name))
+            .then(|| f.nth(1).and_then(|id| id.parse().ok()))
+            .flatten()
     })
 }
 
@@ -74,10 +80,19 @@ pub fn prepare_agent_dirs(sysroot: &Path, data: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let passwd = std::fs::read_to_string(sysroot.join("etc/passwd"))?;
     let group = std::fs::read_to_string(sysroot.join("etc/group"))?;
-    let missing = |what: &str| std::io::Error::new(std::io::ErrorKind::NotFound, format!("no {what} in the root file system"));
+    let missing = |what: &str| {
+        std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("no {what} in the root file system"),
+        )
+    };
     let gid = id_in(&group, AGENT_GROUP).ok_or_else(|| missing("group microcloud"))?;
     for (dir, user, mode) in AGENT_DIRS {
-        let uid = if user.is_empty() { 0 } else { id_in(&passwd, user).ok_or_else(|| missing(user))? };
+        let uid = if user.is_empty() {
+            0
+        } else {
+            id_in(&passwd, user).ok_or_else(|| missing(user))?
+        };
         let path = data.join(dir);
         std::fs::create_dir_all(&path)?;
         std::os::unix::fs::chown(&path, Some(uid), Some(gid))?;
@@ -98,7 +113,9 @@ pub fn apply_timezone(sysroot: &Path, data: &Path) -> std::io::Result<String> {
     let chosen = chosen.trim();
     let valid = !chosen.is_empty()
         && !chosen.contains("..")
-        && chosen.chars().all(|c| c.is_ascii_alphanumeric() || "/_-+".contains(c))
+        && chosen
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/_-+".contains(c))
         && sysroot.join("usr/share/zoneinfo").join(chosen).is_file();
     let zone = if valid { chosen } else { "Etc/UTC" };
     let link = data.join(LOCALTIME_LINK);
@@ -121,7 +138,8 @@ pub fn chosen_hostname(data: &Path) -> Option<String> {
         && h.len() <= 63
         && !h.starts_with('-')
         && !h.ends_with('-')
-        && h.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        && h.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
     ok.then(|| h.to_owned())
 }
 
@@ -139,7 +157,8 @@ pub fn has_ext4_magic(dev: &Path) -> Result<bool> {
 /// Runs one of the root file system's tools, chrooted into `sysroot`.
 fn tool(sysroot: &Path, args: &[&str], stdin: Option<&str>) -> Result<String> {
     let command = args.join(" ");
-    let root = CString::new(sysroot.as_os_str().as_encoded_bytes()).expect("no NUL in the root path");
+    let root =
+        CString::new(sysroot.as_os_str().as_encoded_bytes()).expect("no NUL in the root path");
     // The program's path inside the root: std looks programs up in the parent (outside the
     // chroot), so it gets an absolute one.
     let program = ["/usr/sbin/", "/usr/bin/"]
@@ -156,7 +175,7 @@ fn tool(sysroot: &Path, args: &[&str], stdin: Option<&str>) -> Result<String> {
         .env_clear()
         .env("PATH", "/usr/sbin:/usr/bin")
         .env("LC_ALL", "C")
-            .stdin(Stdio::piped())
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     // SAFETY: only async-signal-safe system calls between fork and exec.
@@ -181,9 +200,17 @@ fn tool(sysroot: &Path, args: &[&str], stdin: Option<&str>) -> Result<String> {
         status: "lost".into(),
         output: e.to_string(),
     })?;
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     if !out.status.success() {
-        return Err(InitError::Tool { command, status: out.status.to_string(), output: text.trim().into() });
+        return Err(InitError::Tool {
+            command,
+            status: out.status.to_string(),
+            output: text.trim().into(),
+        });
     }
     log::info(&format!("ran {command}"));
     Ok(text)
@@ -216,8 +243,32 @@ fn grow_partition(sysroot: &Path, part: &Partition) -> Result<bool> {
         size / 2048,
         disk_size / 2048
     ));
-    tool(sysroot, &["sfdisk", "-q", "--no-reread", "--no-tell-kernel", "--relocate", "gpt-bak-std", &disk], None)?;
-    tool(sysroot, &["sfdisk", "-q", "--no-reread", "--no-tell-kernel", "-N", &number, &disk], Some(",+\n"))?;
+    tool(
+        sysroot,
+        &[
+            "sfdisk",
+            "-q",
+            "--no-reread",
+            "--no-tell-kernel",
+            "--relocate",
+            "gpt-bak-std",
+            &disk,
+        ],
+        None,
+    )?;
+    tool(
+        sysroot,
+        &[
+            "sfdisk",
+            "-q",
+            "--no-reread",
+            "--no-tell-kernel",
+            "-N",
+            &number,
+            &disk,
+        ],
+        Some(",+\n"),
+    )?;
     tool(sysroot, &["partx", "-u", "-n", &number, &disk], None)?;
     let new_size = read_sectors(&sys.join(&part.name).join("size")).unwrap_or(size);
     Ok(new_size > size)
@@ -228,7 +279,18 @@ fn format(sysroot: &Path, part: &Partition) -> Result<()> {
     // Lazy initialisation keeps the first boot short; the kernel finishes it in the background.
     tool(
         sysroot,
-        &["mkfs.ext4", "-q", "-F", "-L", DATA_LABEL, "-m", "1", "-E", "lazy_itable_init=1,lazy_journal_init=1,nodiscard", &dev],
+        &[
+            "mkfs.ext4",
+            "-q",
+            "-F",
+            "-L",
+            DATA_LABEL,
+            "-m",
+            "1",
+            "-E",
+            "lazy_itable_init=1,lazy_journal_init=1,nodiscard",
+            &dev,
+        ],
         None,
     )?;
     Ok(())
@@ -275,19 +337,31 @@ pub fn new_machine_id(random: [u8; 16]) -> String {
 pub fn is_valid_machine_id(text: &str) -> bool {
     let id = text.trim_end_matches('\n');
     id.len() == 32
-        && id.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+        && id
+            .bytes()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
         && id.bytes().any(|c| c != b'0')
 }
 
 /// Writes a file and makes it durable (data, then the directory entry).
 fn write_durably(path: &Path, content: &[u8], mode: u32) -> Result<()> {
     let tmp = path.with_extension("tmp");
-    let mut f = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp).map_err(io("create", &tmp))?;
-    f.write_all(content).and_then(|_| f.sync_all()).map_err(io("write", &tmp))?;
-    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode)).map_err(io("set the mode of", &tmp))?;
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&tmp)
+        .map_err(io("create", &tmp))?;
+    f.write_all(content)
+        .and_then(|_| f.sync_all())
+        .map_err(io("write", &tmp))?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))
+        .map_err(io("set the mode of", &tmp))?;
     std::fs::rename(&tmp, path).map_err(io("rename into place", path))?;
     if let Some(dir) = path.parent() {
-        File::open(dir).and_then(|d| d.sync_all()).map_err(io("sync", dir))?;
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io("sync", dir))?;
     }
     Ok(())
 }
@@ -299,13 +373,18 @@ fn machine_id(data: &Path) -> Result<String> {
         if is_valid_machine_id(&text) {
             return Ok(text.trim_end().to_string());
         }
-        log::warn(&format!("{} is not a valid machine id: making a new one", path.display()));
+        log::warn(&format!(
+            "{} is not a valid machine id: making a new one",
+            path.display()
+        ));
     }
     let mut random = [0u8; 16];
     // SAFETY: the buffer is valid for its length.
     let n = unsafe { nix::libc::getrandom(random.as_mut_ptr().cast(), random.len(), 0) };
     if n != random.len() as isize {
-        return Err(io("read random bytes from", "getrandom(2)")(std::io::Error::last_os_error()));
+        return Err(io("read random bytes from", "getrandom(2)")(
+            std::io::Error::last_os_error(),
+        ));
     }
     let id = new_machine_id(random);
     write_durably(&path, format!("{id}\n").as_bytes(), 0o444)?;
@@ -318,7 +397,10 @@ fn lay_out(sysroot: &Path, data: &Path) -> Result<String> {
     for (dir, mode) in [("var", 0o755), ("root", 0o700), ("etc", 0o755)] {
         let p = data.join(dir);
         if !p.is_dir() {
-            std::fs::DirBuilder::new().mode(mode).create(&p).map_err(io("create", &p))?;
+            std::fs::DirBuilder::new()
+                .mode(mode)
+                .create(&p)
+                .map_err(io("create", &p))?;
         }
     }
     let id = machine_id(data)?;
@@ -337,7 +419,9 @@ pub fn prepare(sysroot: &Path, part: &Partition, reset_requested: bool) -> Resul
     if needs_format {
         log::notice("the data partition is blank: formatting it (first boot)");
     } else if reset_requested {
-        log::notice("factory reset requested on the kernel command line: wiping the data partition");
+        log::notice(
+            "factory reset requested on the kernel command line: wiping the data partition",
+        );
         needs_format = true;
     }
 
@@ -350,11 +434,18 @@ pub fn prepare(sysroot: &Path, part: &Partition, reset_requested: bool) -> Resul
     if !needs_format {
         mount_or_repair(sysroot, part)?;
         if data.join(RESET_FLAG).exists() {
-            log::notice(&format!("factory reset requested ({}): wiping the data partition", RESET_FLAG));
+            log::notice(&format!(
+                "factory reset requested ({}): wiping the data partition",
+                RESET_FLAG
+            ));
             mounts::unmount(&data)?;
             needs_format = true;
         } else if grown {
-            if let Err(e) = tool(sysroot, &["resize2fs", &format!("/dev/{}", part.name)], None) {
+            if let Err(e) = tool(
+                sysroot,
+                &["resize2fs", &format!("/dev/{}", part.name)],
+                None,
+            ) {
                 log::warn(&format!("could not grow the data file system: {e}"));
             }
         }
@@ -365,7 +456,11 @@ pub fn prepare(sysroot: &Path, part: &Partition, reset_requested: bool) -> Resul
     }
     let machine_id = lay_out(sysroot, &data)?;
     let hostname = chosen_hostname(&data);
-    Ok(Data { machine_id, formatted: needs_format, hostname })
+    Ok(Data {
+        machine_id,
+        formatted: needs_format,
+        hostname,
+    })
 }
 
 #[cfg(test)]
@@ -376,7 +471,10 @@ mod tests {
         assert_eq!(super::id_in(passwd, "microcloud-uplink"), Some(998));
         assert_eq!(super::id_in(passwd, "root"), Some(0));
         assert_eq!(super::id_in(passwd, "microcloud"), None);
-        assert_eq!(super::id_in("microcloud:x:997:microcloud-gateway\n", "microcloud"), Some(997));
+        assert_eq!(
+            super::id_in("microcloud:x:997:microcloud-gateway\n", "microcloud"),
+            Some(997)
+        );
     }
 
     #[test]
@@ -385,15 +483,27 @@ mod tests {
         let data = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(root.path().join("usr/share/zoneinfo/Europe")).unwrap();
         std::fs::write(root.path().join("usr/share/zoneinfo/Europe/Paris"), "TZif").unwrap();
-        assert_eq!(super::apply_timezone(root.path(), data.path()).unwrap(), "Etc/UTC");
+        assert_eq!(
+            super::apply_timezone(root.path(), data.path()).unwrap(),
+            "Etc/UTC"
+        );
         let f = data.path().join(super::TIMEZONE_FILE);
         std::fs::create_dir_all(f.parent().unwrap()).unwrap();
         std::fs::write(&f, "Europe/Paris\n").unwrap();
-        assert_eq!(super::apply_timezone(root.path(), data.path()).unwrap(), "Europe/Paris");
+        assert_eq!(
+            super::apply_timezone(root.path(), data.path()).unwrap(),
+            "Europe/Paris"
+        );
         let link = std::fs::read_link(data.path().join(super::LOCALTIME_LINK)).unwrap();
-        assert_eq!(link, std::path::Path::new("/usr/share/zoneinfo/Europe/Paris"));
+        assert_eq!(
+            link,
+            std::path::Path::new("/usr/share/zoneinfo/Europe/Paris")
+        );
         std::fs::write(&f, "../../etc/shadow\n").unwrap();
-        assert_eq!(super::apply_timezone(root.path(), data.path()).unwrap(), "Etc/UTC");
+        assert_eq!(
+            super::apply_timezone(root.path(), data.path()).unwrap(),
+            "Etc/UTC"
+        );
     }
 
     #[test]
@@ -403,7 +513,10 @@ mod tests {
         let f = t.path().join(super::HOSTNAME_FILE);
         std::fs::create_dir_all(f.parent().unwrap()).unwrap();
         std::fs::write(&f, "studio-box\n").unwrap();
-        assert_eq!(super::chosen_hostname(t.path()).as_deref(), Some("studio-box"));
+        assert_eq!(
+            super::chosen_hostname(t.path()).as_deref(),
+            Some("studio-box")
+        );
         std::fs::write(&f, "bad name; rm -rf\n").unwrap();
         assert_eq!(super::chosen_hostname(t.path()), None);
     }

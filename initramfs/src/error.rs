@@ -9,19 +9,37 @@ use nix::errno::Errno;
 #[derive(Debug, thiserror::Error)]
 pub enum InitError {
     #[error("cannot mount {what} ({source_dev} on {target}, type {fstype}): {errno}")]
-    Mount { what: &'static str, source_dev: String, target: PathBuf, fstype: String, errno: Errno },
+    Mount {
+        what: &'static str,
+        source_dev: String,
+        target: PathBuf,
+        fstype: String,
+        errno: Errno,
+    },
 
     #[error("cannot {what} {path}: {source}")]
-    Io { what: &'static str, path: PathBuf, source: std::io::Error },
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
 
     #[error("cannot {what} {path}: {errno}")]
-    Sys { what: &'static str, path: PathBuf, errno: Errno },
+    Sys {
+        what: &'static str,
+        path: PathBuf,
+        errno: Errno,
+    },
 
     #[error(
         "no partition named \"{name}\" appeared within {waited_s} s. Block devices seen: {seen}. \
          Is the microcloud disk attached, and is its storage controller supported?"
     )]
-    PartitionMissing { name: String, waited_s: u64, seen: String },
+    PartitionMissing {
+        name: String,
+        waited_s: u64,
+        seen: String,
+    },
 
     #[error(
         "more than one partition is named \"{name}\" ({devices}): remove the other microcloud \
@@ -30,7 +48,11 @@ pub enum InitError {
     PartitionAmbiguous { name: String, devices: String },
 
     #[error("`{command}` failed ({status}): {output}")]
-    Tool { command: String, status: String, output: String },
+    Tool {
+        command: String,
+        status: String,
+        output: String,
+    },
 
     #[error("the root file system has no {init}: the image is incomplete")]
     NoInit { init: String },
@@ -39,7 +61,10 @@ pub enum InitError {
 pub type Result<T> = std::result::Result<T, InitError>;
 
 /// Shorthand for an I/O error with its context.
-pub fn io(what: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> InitError {
+pub fn io(
+    what: &'static str,
+    path: impl Into<PathBuf>,
+) -> impl FnOnce(std::io::Error) -> InitError {
     let path = path.into();
     move |source| InitError::Io { what, path, source }
 }

@@ -21,7 +21,9 @@ pub fn kmsg(level: u8, msg: &str) -> bool {
     let mut guard = KMSG.lock().unwrap_or_else(|e| e.into_inner());
     match guard.as_mut() {
         // One write per record: /dev/kmsg takes each write as one message.
-        Some(f) => f.write_all(format!("<{level}>microcloud-init: {msg}\n").as_bytes()).is_ok(),
+        Some(f) => f
+            .write_all(format!("<{level}>microcloud-init: {msg}\n").as_bytes())
+            .is_ok(),
         None => false,
     }
 }

@@ -39,7 +39,13 @@ const ROOT_LABEL: &str = "mc-root";
 /// Makes /dev/console our stdin, stdout and stderr if the kernel could not (it opens it before
 /// starting us only if the initramfs has the node).
 fn attach_console() {
-    let Ok(console) = std::fs::OpenOptions::new().read(true).write(true).open("/dev/console") else { return };
+    let Ok(console) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/console")
+    else {
+        return;
+    };
     let fd = console.as_raw_fd();
     for target in 0..=2 {
         // SAFETY: F_GETFD only probes whether the descriptor is open; dup2 fills a closed one.
@@ -57,10 +63,14 @@ fn run() -> Result<Infallible> {
     log::open_kmsg();
     log::info("started");
 
-    let cmdline = cmdline::Cmdline::parse(&std::fs::read_to_string("/proc/cmdline").map_err(io("read", "/proc/cmdline"))?);
+    let cmdline = cmdline::Cmdline::parse(
+        &std::fs::read_to_string("/proc/cmdline").map_err(io("read", "/proc/cmdline"))?,
+    );
     let sys_block = Path::new("/sys/class/block");
     modules::load_until(Path::new("/lib/modules"), || {
-        [ROOT_LABEL, data::DATA_LABEL].iter().all(|name| !partitions::find(sys_block, name).is_empty())
+        [ROOT_LABEL, data::DATA_LABEL]
+            .iter()
+            .all(|name| !partitions::find(sys_block, name).is_empty())
     });
 
     let parts = partitions::wait_for(sys_block, &[ROOT_LABEL, data::DATA_LABEL], cmdline.wait)?;
@@ -82,11 +92,21 @@ fn run() -> Result<Infallible> {
     mounts::mount_api_filesystems_in(sysroot)?;
 
     let data = data::prepare(sysroot, data_part, cmdline.factory_reset)?;
-    let hostname = data.hostname.clone().unwrap_or_else(|| format!("microcloud-{}", &data.machine_id[..4]));
+    let hostname = data
+        .hostname
+        .clone()
+        .unwrap_or_else(|| format!("microcloud-{}", &data.machine_id[..4]));
     if let Err(e) = nix::unistd::sethostname(&hostname) {
         log::warn(&format!("could not set the hostname {hostname}: {e}"));
     }
-    log::info(&format!("hostname {hostname}{}", if data.formatted { ", fresh data partition" } else { "" }));
+    log::info(&format!(
+        "hostname {hostname}{}",
+        if data.formatted {
+            ", fresh data partition"
+        } else {
+            ""
+        }
+    ));
     if let Err(e) = data::prepare_agent_dirs(sysroot, &sysroot.join(data::DATA_DIR)) {
         log::warn(&format!("could not prepare the agents' directories: {e}"));
     }

@@ -46,7 +46,10 @@ fn load_list(dir: &Path, list: &str, enough: impl Fn() -> bool) -> usize {
     let text = match std::fs::read_to_string(&order) {
         Ok(t) => t,
         Err(e) => {
-            log::warn(&format!("no module list {}: {e}; relying on built-in drivers", order.display()));
+            log::warn(&format!(
+                "no module list {}: {e}; relying on built-in drivers",
+                order.display()
+            ));
             return 0;
         }
     };
@@ -68,7 +71,9 @@ fn load_list(dir: &Path, list: &str, enough: impl Fn() -> bool) -> usize {
             Err(e) => log::warn(&format!("module {name} did not load: {e}")),
         }
         if enough() {
-            log::info(&format!("loaded {loaded} modules, up to {name}: the partitions are there"));
+            log::info(&format!(
+                "loaded {loaded} modules, up to {name}: the partitions are there"
+            ));
             return loaded;
         }
     }
@@ -83,6 +88,9 @@ mod tests {
     #[test]
     fn order_keeps_first_occurrence() {
         let text = "crc16.ko\n# file systems\nmbcache.ko\njbd2.ko\next4.ko\n\ncrc16.ko  # again\n";
-        assert_eq!(parse_order(text), ["crc16.ko", "mbcache.ko", "jbd2.ko", "ext4.ko"]);
+        assert_eq!(
+            parse_order(text),
+            ["crc16.ko", "mbcache.ko", "jbd2.ko", "ext4.ko"]
+        );
     }
 }

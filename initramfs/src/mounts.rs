@@ -36,12 +36,43 @@ pub fn mount_api_filesystems() -> Result<()> {
 pub fn mount_api_filesystems_in(root: &Path) -> Result<()> {
     let nosuid_noexec = MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC;
     for (what, source, target, fstype, flags, data) in [
-        ("devtmpfs", "devtmpfs", "/dev", "devtmpfs", MsFlags::MS_NOSUID, Some("mode=0755")),
-        ("proc", "proc", "/proc", "proc", nosuid_noexec | MsFlags::MS_NODEV, None),
-        ("sysfs", "sysfs", "/sys", "sysfs", nosuid_noexec | MsFlags::MS_NODEV, None),
+        (
+            "devtmpfs",
+            "devtmpfs",
+            "/dev",
+            "devtmpfs",
+            MsFlags::MS_NOSUID,
+            Some("mode=0755"),
+        ),
+        (
+            "proc",
+            "proc",
+            "/proc",
+            "proc",
+            nosuid_noexec | MsFlags::MS_NODEV,
+            None,
+        ),
+        (
+            "sysfs",
+            "sysfs",
+            "/sys",
+            "sysfs",
+            nosuid_noexec | MsFlags::MS_NODEV,
+            None,
+        ),
     ] {
-        match mount_fs(what, source, &root.join(target.trim_start_matches('/')), fstype, flags, data) {
-            Err(InitError::Mount { errno: Errno::EBUSY, .. }) => {}
+        match mount_fs(
+            what,
+            source,
+            &root.join(target.trim_start_matches('/')),
+            fstype,
+            flags,
+            data,
+        ) {
+            Err(InitError::Mount {
+                errno: Errno::EBUSY,
+                ..
+            }) => {}
             other => other?,
         }
     }
@@ -50,7 +81,14 @@ pub fn mount_api_filesystems_in(root: &Path) -> Result<()> {
 
 /// Bind-mounts `source` (a file or a directory) onto `target`, which must exist.
 pub fn bind(source: &Path, target: &Path) -> Result<()> {
-    mount(Some(source), target, None::<&str>, MsFlags::MS_BIND, None::<&str>).map_err(|errno| InitError::Mount {
+    mount(
+        Some(source),
+        target,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|errno| InitError::Mount {
         what: "a writable path",
         source_dev: source.display().to_string(),
         target: target.into(),

@@ -50,11 +50,19 @@ pub fn parse_uevent(text: &str) -> Uevent {
 /// Every block device below `sys_class_block`, with its uevent, sorted by name.
 fn scan(sys_class_block: &Path) -> Vec<(String, Uevent, PathBuf)> {
     let mut out = Vec::new();
-    let Ok(dir) = std::fs::read_dir(sys_class_block) else { return out };
+    let Ok(dir) = std::fs::read_dir(sys_class_block) else {
+        return out;
+    };
     for entry in dir.flatten() {
         let path = entry.path();
-        let Ok(text) = std::fs::read_to_string(path.join("uevent")) else { continue };
-        out.push((entry.file_name().to_string_lossy().into_owned(), parse_uevent(&text), path));
+        let Ok(text) = std::fs::read_to_string(path.join("uevent")) else {
+            continue;
+        };
+        out.push((
+            entry.file_name().to_string_lossy().into_owned(),
+            parse_uevent(&text),
+            path,
+        ));
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out
@@ -68,11 +76,19 @@ pub fn find(sys_class_block: &Path, name: &str) -> Vec<Partition> {
             continue;
         }
         // The partition's sysfs directory sits inside its disk's directory.
-        let disk = std::fs::canonicalize(&path)
-            .ok()
-            .and_then(|p| p.parent().and_then(|d| d.file_name()).map(|n| n.to_string_lossy().into_owned()));
-        let (Some(disk), Some(number)) = (disk, ev.partn) else { continue };
-        found.push(Partition { name: ev.devname.unwrap_or(kname), disk, number });
+        let disk = std::fs::canonicalize(&path).ok().and_then(|p| {
+            p.parent()
+                .and_then(|d| d.file_name())
+                .map(|n| n.to_string_lossy().into_owned())
+        });
+        let (Some(disk), Some(number)) = (disk, ev.partn) else {
+            continue;
+        };
+        found.push(Partition {
+            name: ev.devname.unwrap_or(kname),
+            disk,
+            number,
+        });
     }
     found
 }
@@ -95,19 +111,35 @@ pub fn describe(sys_class_block: &Path) -> String {
 }
 
 /// Waits until exactly one partition carries each of `names`, or fails after `timeout`.
-pub fn wait_for(sys_class_block: &Path, names: &[&str], timeout: Duration) -> Result<Vec<Partition>> {
+pub fn wait_for(
+    sys_class_block: &Path,
+    names: &[&str],
+    timeout: Duration,
+) -> Result<Vec<Partition>> {
     let start = Instant::now();
     loop {
         let found: Vec<Vec<Partition>> = names.iter().map(|n| find(sys_class_block, n)).collect();
         if let Some((i, parts)) = found.iter().enumerate().find(|(_, p)| p.len() > 1) {
-            let devices = parts.iter().map(|p| p.name.clone()).collect::<Vec<_>>().join(", ");
-            return Err(InitError::PartitionAmbiguous { name: names[i].into(), devices });
+            let devices = parts
+                .iter()
+                .map(|p| p.name.clone())
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(InitError::PartitionAmbiguous {
+                name: names[i].into(),
+                devices,
+            });
         }
         if found.iter().all(|p| p.len() == 1) {
             return Ok(found.into_iter().map(|mut p| p.remove(0)).collect());
         }
         if start.elapsed() >= timeout {
-            let missing = names.iter().zip(&found).find(|(_, p)| p.is_empty()).map(|(n, _)| *n).unwrap_or("?");
+            let missing = names
+                .iter()
+                .zip(&found)
+                .find(|(_, p)| p.is_empty())
+                .map(|(n, _)| *n)
+                .unwrap_or("?");
             return Err(InitError::PartitionMissing {
                 name: missing.into(),
                 waited_s: timeout.as_secs(),
@@ -145,12 +177,19 @@ mod tests {
         for (disk, part, n, label) in parts {
             let ddir = devices.join(disk);
             std::fs::create_dir_all(&ddir).unwrap();
-            std::fs::write(ddir.join("uevent"), format!("DEVNAME={disk}\nDEVTYPE=disk\n")).unwrap();
+            std::fs::write(
+                ddir.join("uevent"),
+                format!("DEVNAME={disk}\nDEVTYPE=disk\n"),
+            )
+            .unwrap();
             let _ = std::os::unix::fs::symlink(&ddir, class.join(disk));
             let pdir = ddir.join(part);
             std::fs::create_dir_all(&pdir).unwrap();
-            std::fs::write(pdir.join("uevent"), format!("DEVNAME={part}\nDEVTYPE=partition\nPARTN={n}\nPARTNAME={label}\n"))
-                .unwrap();
+            std::fs::write(
+                pdir.join("uevent"),
+                format!("DEVNAME={part}\nDEVTYPE=partition\nPARTN={n}\nPARTNAME={label}\n"),
+            )
+            .unwrap();
             std::os::unix::fs::symlink(&pdir, class.join(part)).unwrap();
         }
         t
@@ -158,11 +197,29 @@ mod tests {
 
     #[test]
     fn finds_by_name_with_its_disk() {
-        let t = fake_sysfs(&[("vda", "vda1", 1, "esp"), ("vda", "vda2", 2, "mc-root"), ("vda", "vda3", 3, "mc-data")]);
+        let t = fake_sysfs(&[
+            ("vda", "vda1", 1, "esp"),
+            ("vda", "vda2", 2, "mc-root"),
+            ("vda", "vda3", 3, "mc-data"),
+        ]);
         let class = t.path().join("class");
         let got = wait_for(&class, &["mc-root", "mc-data"], Duration::from_millis(10)).unwrap();
-        assert_eq!(got[0], Partition { name: "vda2".into(), disk: "vda".into(), number: 2 });
-        assert_eq!(got[1], Partition { name: "vda3".into(), disk: "vda".into(), number: 3 });
+        assert_eq!(
+            got[0],
+            Partition {
+                name: "vda2".into(),
+                disk: "vda".into(),
+                number: 2
+            }
+        );
+        assert_eq!(
+            got[1],
+            Partition {
+                name: "vda3".into(),
+                disk: "vda".into(),
+                number: 3
+            }
+        );
         assert_eq!(got[1].dev(Path::new("/dev")), Path::new("/dev/vda3"));
     }
 
@@ -174,6 +231,9 @@ mod tests {
         assert!(matches!(e, InitError::PartitionAmbiguous { .. }), "{e}");
         let e = wait_for(&class, &["mc-data"], Duration::from_millis(10)).unwrap_err();
         let msg = e.to_string();
-        assert!(msg.contains("mc-data") && msg.contains("vda2 (\"mc-root\")"), "{msg}");
+        assert!(
+            msg.contains("mc-data") && msg.contains("vda2 (\"mc-root\")"),
+            "{msg}"
+        );
     }
 }

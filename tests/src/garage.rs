@@ -34,8 +34,18 @@ impl Garage {
     /// Starts a fresh Garage and waits until its S3 API answers with a layout and a key in place.
     pub fn start() -> Garage {
         let bin = garage_bin();
-        let dir = tempfile::Builder::new().prefix("garage-test-").tempdir().expect("temporary folder for garage");
-        let mut garage = Garage { dir, bin, s3_port: 0, child: None, key_id: String::new(), secret: String::new() };
+        let dir = tempfile::Builder::new()
+            .prefix("garage-test-")
+            .tempdir()
+            .expect("temporary folder for garage");
+        let mut garage = Garage {
+            dir,
+            bin,
+            s3_port: 0,
+            child: None,
+            key_id: String::new(),
+            secret: String::new(),
+        };
         // Free ports are picked by binding port 0 and closing again, so another process may take
         // one before Garage binds it: start again on new ports if Garage exits at boot.
         for attempt in 1..=3 {
@@ -58,9 +68,15 @@ impl Garage {
         let key = garage.cli(&["json-api", "CreateKey", r#"{"name":"microcloud-test"}"#]);
         let key: serde_json::Value = serde_json::from_str(&key).expect("CreateKey answers JSON");
         garage.key_id = key["accessKeyId"].as_str().expect("accessKeyId").to_owned();
-        garage.secret = key["secretAccessKey"].as_str().expect("secretAccessKey").to_owned();
+        garage.secret = key["secretAccessKey"]
+            .as_str()
+            .expect("secretAccessKey")
+            .to_owned();
         if let Err(why) = garage.wait_ready(true) {
-            panic!("garage's S3 API does not answer: {why}\n{}", garage.log_tail());
+            panic!(
+                "garage's S3 API does not answer: {why}\n{}",
+                garage.log_tail()
+            );
         }
         garage
     }
@@ -97,10 +113,22 @@ impl Garage {
             let err = String::from_utf8_lossy(&out.stderr);
             // A refused request (a bad name, a taken one) will not succeed later.
             let refused = err.contains("(400)") || err.contains("(409)");
-            assert!(!refused && Instant::now() < deadline, "garage bucket create {name}: {err}");
+            assert!(
+                !refused && Instant::now() < deadline,
+                "garage bucket create {name}: {err}"
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
-        self.cli(&["bucket", "allow", "--read", "--write", "--owner", name, "--key", &self.key_id]);
+        self.cli(&[
+            "bucket",
+            "allow",
+            "--read",
+            "--write",
+            "--owner",
+            name,
+            "--key",
+            &self.key_id,
+        ]);
     }
 
     /// Runs `garage -c CONFIG ARGS` and returns its stdout; panics with its stderr on failure.
@@ -216,7 +244,13 @@ root_domain = ".s3.garage.localhost"
         let deadline = Instant::now() + BOOT_TIMEOUT;
         let mut cli_ok = false;
         loop {
-            if let Some(status) = self.child.as_mut().expect("garage started").try_wait().expect("wait garage") {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .expect("garage started")
+                .try_wait()
+                .expect("wait garage")
+            {
                 self.child = None;
                 return Err(format!("garage exited: {status}"));
             }
@@ -252,7 +286,9 @@ root_domain = ".s3.garage.localhost"
     fn log_tail(&self) -> String {
         let log = self.log();
         let start = log.len().saturating_sub(4000);
-        let start = (start..log.len()).find(|i| log.is_char_boundary(*i)).unwrap_or(log.len());
+        let start = (start..log.len())
+            .find(|i| log.is_char_boundary(*i))
+            .unwrap_or(log.len());
         format!("--- garage log (tail) ---\n{}", &log[start..])
     }
 }
@@ -282,11 +318,15 @@ pub fn garage_bin() -> PathBuf {
 
 /// Whether every thread of process `pid` is stopped (state `T` in `/proc/PID/task/*/stat`).
 fn all_threads_stopped(pid: u32) -> bool {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return false };
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
     tasks.flatten().all(|task| {
         let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
         // "TID (comm) STATE ...": the state follows the last ')', as comm may contain spaces.
-        stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next()) == Some("T")
+        stat.rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            == Some("T")
     })
 }
 
@@ -294,15 +334,22 @@ fn all_threads_stopped(pid: u32) -> bool {
 fn free_ports() -> [u16; 2] {
     let a = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
     let b = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    [a.local_addr().unwrap().port(), b.local_addr().unwrap().port()]
+    [
+        a.local_addr().unwrap().port(),
+        b.local_addr().unwrap().port(),
+    ]
 }
 
 /// Whether an HTTP request to the S3 API gets an answer that is not a server error (an
 /// anonymous request is refused with 403 once the node is up; 503 while the layout settles).
 fn s3_answers(addr: SocketAddr) -> bool {
-    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_secs(1)) else { return false };
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_secs(1)) else {
+        return false;
+    };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    if s.write_all(b"GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").is_err() {
+    if s.write_all(b"GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .is_err()
+    {
         return false;
     }
     let mut head = [0u8; 12];
@@ -310,7 +357,9 @@ fn s3_answers(addr: SocketAddr) -> bool {
         return false;
     }
     // "HTTP/1.1 403"
-    let status = std::str::from_utf8(&head[9..12]).ok().and_then(|s| s.parse::<u16>().ok());
+    let status = std::str::from_utf8(&head[9..12])
+        .ok()
+        .and_then(|s| s.parse::<u16>().ok());
     matches!(status, Some(s) if s < 500)
 }
 

@@ -20,8 +20,16 @@ pub fn bin() -> PathBuf {
     }
     let exe = std::env::current_exe().expect("test executable path");
     // target/<profile>/deps/<test> -> target/<profile>/microcloud
-    let p = exe.parent().and_then(Path::parent).expect("target dir").join("microcloud");
-    assert!(p.exists(), "{} is missing: run `cargo build --workspace` before the tests", p.display());
+    let p = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target dir")
+        .join("microcloud");
+    assert!(
+        p.exists(),
+        "{} is missing: run `cargo build --workspace` before the tests",
+        p.display()
+    );
     p
 }
 
@@ -34,15 +42,27 @@ pub fn microcloud(args: &[&str], stdin: &str) -> String {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn microcloud");
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "microcloud {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "microcloud {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
 /// Adds user `name` with [`PASSWORD`] to the data directory `dir`.
 pub fn add_user(dir: &Path, name: &str) {
-    microcloud(&["user", "add", name, "--data", dir.to_str().unwrap()], &format!("{PASSWORD}\n"));
+    microcloud(
+        &["user", "add", name, "--data", dir.to_str().unwrap()],
+        &format!("{PASSWORD}\n"),
+    );
 }
 
 /// A running gateway process, killed when dropped.
@@ -65,7 +85,10 @@ impl Gateway {
             dir: dir.to_owned(),
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             extra: extra.iter().map(|s| s.to_string()).collect(),
-            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             log: log.map(Path::to_owned),
             listen: "127.0.0.1:0".to_owned(),
         };
@@ -111,15 +134,33 @@ impl Gateway {
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "gateway still running");
         let child = Command::new(bin())
-            .args(["gateway", "--data", self.dir.to_str().unwrap(), "--listen", &self.listen])
+            .args([
+                "gateway",
+                "--data",
+                self.dir.to_str().unwrap(),
+                "--listen",
+                &self.listen,
+            ])
             .args(&self.extra)
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(match &self.log {
-                Some(p) => Stdio::from(std::fs::OpenOptions::new().create(true).append(true).open(p).expect("gateway log")),
+                Some(p) => Stdio::from(
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(p)
+                        .expect("gateway log"),
+                ),
                 None => Stdio::null(),
             })
             .stderr(match &self.log {
-                Some(p) => Stdio::from(std::fs::OpenOptions::new().create(true).append(true).open(p).expect("gateway log")),
+                Some(p) => Stdio::from(
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(p)
+                        .expect("gateway log"),
+                ),
                 None => Stdio::inherit(),
             })
             .spawn()
@@ -190,7 +231,10 @@ pub struct RawResponse {
 impl RawResponse {
     /// The first header of this name.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -202,7 +246,11 @@ pub fn basic(user: &str) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::from("Basic ");
     for chunk in raw.as_bytes().chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
         for i in 0..4 {
             if i <= chunk.len() {
@@ -231,11 +279,18 @@ pub fn raw(addr: SocketAddr, head: &str, body: &[u8]) -> RawResponse {
 }
 
 fn parse_response(buf: &[u8]) -> RawResponse {
-    let text_end = buf.windows(4).position(|w| w == b"\r\n\r\n").expect("response has headers");
+    let text_end = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("response has headers");
     let head = String::from_utf8_lossy(&buf[..text_end]).to_string();
     let mut lines = head.split("\r\n");
     let status_line = lines.next().unwrap();
-    let status = status_line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("status code");
+    let status = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status code");
     let headers = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
@@ -245,14 +300,21 @@ fn parse_response(buf: &[u8]) -> RawResponse {
     if status == 100 {
         return parse_response(rest);
     }
-    RawResponse { status, headers, body: rest.to_vec() }
+    RawResponse {
+        status,
+        headers,
+        body: rest.to_vec(),
+    }
 }
 
 /// Deterministic content for a name: `len` bytes of BLAKE3 output keyed by the name, so a test
 /// can tell what any listed file should contain without remembering it.
 pub fn content_for(name: &str, len: usize) -> Vec<u8> {
     let mut out = vec![0u8; len];
-    blake3::Hasher::new().update(name.as_bytes()).finalize_xof().fill(&mut out);
+    blake3::Hasher::new()
+        .update(name.as_bytes())
+        .finalize_xof()
+        .fill(&mut out);
     out
 }
 
@@ -280,35 +342,76 @@ pub async fn list(client: &reqwest::Client, url: &str, user: &str) -> Vec<String
 /// directory the way the page does (only the token's BLAKE3 hash is kept there).
 pub async fn metrics(client: &reqwest::Client, gw: &Gateway) -> String {
     const TOKEN: &str = "test-scrape-token";
-    std::fs::write(gw.dir.join("metrics-token"), format!("{}\n", blake3::hash(TOKEN.as_bytes()).to_hex())).unwrap();
-    let r = client.get(format!("http://{}/metrics", gw.addr)).bearer_auth(TOKEN).send().await.unwrap();
+    std::fs::write(
+        gw.dir.join("metrics-token"),
+        format!("{}\n", blake3::hash(TOKEN.as_bytes()).to_hex()),
+    )
+    .unwrap();
+    let r = client
+        .get(format!("http://{}/metrics", gw.addr))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 200, "/metrics with the scrape token");
     r.text().await.unwrap()
 }
 
 /// Every file below the data directory's `staging/` folder (uploads in progress or leftovers).
 pub fn staging_files(dir: &Path) -> usize {
-    std::fs::read_dir(dir.join("staging")).map(|d| d.count()).unwrap_or(0)
+    std::fs::read_dir(dir.join("staging"))
+        .map(|d| d.count())
+        .unwrap_or(0)
 }
 
 /// Adds S3 destination `name` (bucket `bucket` of `garage`) to the data directory `dir`, through
 /// the CLI as an owner would, credentials in the environment.
-pub fn remote_add_s3(dir: &Path, name: &str, endpoint: &str, region: &str, bucket: &str, creds: &(String, String)) {
+pub fn remote_add_s3(
+    dir: &Path,
+    name: &str,
+    endpoint: &str,
+    region: &str,
+    bucket: &str,
+    creds: &(String, String),
+) {
     let out = Command::new(bin())
-        .args(["remote", "add", name, "--data", dir.to_str().unwrap(), "--endpoint", endpoint, "--region", region])
+        .args([
+            "remote",
+            "add",
+            name,
+            "--data",
+            dir.to_str().unwrap(),
+            "--endpoint",
+            endpoint,
+            "--region",
+            region,
+        ])
         .args(["--bucket", bucket, "--path-style"])
         .env("AWS_ACCESS_KEY_ID", &creds.0)
         .env("AWS_SECRET_ACCESS_KEY", &creds.1)
         .output()
         .expect("run microcloud remote add");
-    assert!(out.status.success(), "remote add {name}: {}", String::from_utf8_lossy(&out.stderr));
-    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "remote add {name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(!all.contains(&creds.1), "remote add printed the secret");
 }
 
 /// An S3 client on a bucket, for checking what the gateway put there (and for changing it
 /// behind the gateway's back).
-pub fn s3(endpoint: &str, region: &str, bucket: &str, creds: &(String, String)) -> microcloud_remotes::Remote {
+pub fn s3(
+    endpoint: &str,
+    region: &str,
+    bucket: &str,
+    creds: &(String, String),
+) -> microcloud_remotes::Remote {
     use microcloud_remotes::{Credentials, Remote, RemoteConfig, RemoteKind};
     let cfg = RemoteConfig {
         name: format!("check-{bucket}"),
@@ -320,21 +423,45 @@ pub fn s3(endpoint: &str, region: &str, bucket: &str, creds: &(String, String)) 
             path_style: true,
         },
     };
-    Remote::new(cfg, Some(Credentials { access_key_id: creds.0.clone(), secret_access_key: creds.1.clone() })).unwrap()
+    Remote::new(
+        cfg,
+        Some(Credentials {
+            access_key_id: creds.0.clone(),
+            secret_access_key: creds.1.clone(),
+        }),
+    )
+    .unwrap()
 }
 
 /// Runs `microcloud flush --data DIR --timeout SECS`; returns its exit status and output.
 pub fn flush(dir: &Path, timeout_secs: u32) -> (bool, String) {
     let out = Command::new(bin())
-        .args(["flush", "--data", dir.to_str().unwrap(), "--timeout", &timeout_secs.to_string()])
+        .args([
+            "flush",
+            "--data",
+            dir.to_str().unwrap(),
+            "--timeout",
+            &timeout_secs.to_string(),
+        ])
         .output()
         .expect("run microcloud flush");
-    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
 }
 
 /// `microcloud status --json` of `dir`.
 pub fn status_json(dir: &Path) -> serde_json::Value {
-    serde_json::from_str(&microcloud(&["status", "--data", dir.to_str().unwrap(), "--json"], "")).unwrap()
+    serde_json::from_str(&microcloud(
+        &["status", "--data", dir.to_str().unwrap(), "--json"],
+        "",
+    ))
+    .unwrap()
 }
 
 /// A TCP proxy on loopback that counts the bytes clients send through it, for tests that must
@@ -365,7 +492,9 @@ impl CountingProxy {
             while let Ok((client, _)) = listener.accept().await {
                 let counter = counter.clone();
                 tokio::spawn(async move {
-                    let Ok(server) = tokio::net::TcpStream::connect(target).await else { return };
+                    let Ok(server) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
                     let (mut cr, mut cw) = client.into_split();
                     let (mut sr, mut sw) = server.into_split();
                     let up = async {
@@ -377,7 +506,8 @@ impl CountingProxy {
                             };
                             counter.fetch_add(n as u64, Ordering::Relaxed);
                             if let Some(rate) = limit {
-                                tokio::time::sleep(Duration::from_secs_f64(n as f64 / rate as f64)).await;
+                                tokio::time::sleep(Duration::from_secs_f64(n as f64 / rate as f64))
+                                    .await;
                             }
                             if sw.write_all(&buf[..n]).await.is_err() {
                                 break;

@@ -6,7 +6,8 @@ use microcloud_tests::{add_user, basic, content_for, raw, staging_files, Gateway
 
 /// The store's file count and bytes, from `microcloud status --json`.
 fn totals(dir: &Path) -> (u64, u64) {
-    let out = microcloud_tests::microcloud(&["status", "--data", dir.to_str().unwrap(), "--json"], "");
+    let out =
+        microcloud_tests::microcloud(&["status", "--data", dir.to_str().unwrap(), "--json"], "");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     (v["files"].as_u64().unwrap(), v["bytes"].as_u64().unwrap())
 }
@@ -16,7 +17,14 @@ fn setup(extra: &[&str]) -> (tempfile::TempDir, Gateway) {
     let tmp = tempfile::tempdir().unwrap();
     add_user(tmp.path(), "alice");
     let gw = Gateway::start(tmp.path(), extra);
-    let r = raw(gw.addr, &format!("PUT /dav/keep.txt HTTP/1.1\nHost: x\nAuthorization: {}\nContent-Length: 4", basic("alice")), b"keep");
+    let r = raw(
+        gw.addr,
+        &format!(
+            "PUT /dav/keep.txt HTTP/1.1\nHost: x\nAuthorization: {}\nContent-Length: 4",
+            basic("alice")
+        ),
+        b"keep",
+    );
     assert_eq!(r.status, 201);
     (tmp, gw)
 }
@@ -24,7 +32,14 @@ fn setup(extra: &[&str]) -> (tempfile::TempDir, Gateway) {
 fn assert_unchanged(gw: &Gateway) {
     assert_eq!(totals(&gw.dir), (1, 4), "store changed");
     assert_eq!(staging_files(&gw.dir), 0, "upload leftovers in staging/");
-    let r = raw(gw.addr, &format!("GET /dav/keep.txt HTTP/1.1\nHost: x\nAuthorization: {}", basic("alice")), b"");
+    let r = raw(
+        gw.addr,
+        &format!(
+            "GET /dav/keep.txt HTTP/1.1\nHost: x\nAuthorization: {}",
+            basic("alice")
+        ),
+        b"",
+    );
     assert_eq!((r.status, r.body.as_slice()), (200, b"keep".as_slice()));
 }
 
@@ -43,15 +58,33 @@ fn path_traversal_is_refused() {
         "/dav/./keep.txt",
     ] {
         for method in ["GET", "PUT", "DELETE", "MKCOL"] {
-            let r = raw(gw.addr, &format!("{method} {target} HTTP/1.1\nHost: x\nAuthorization: {auth}\nContent-Length: 3"), b"bad");
+            let r = raw(
+                gw.addr,
+                &format!(
+                    "{method} {target} HTTP/1.1\nHost: x\nAuthorization: {auth}\nContent-Length: 3"
+                ),
+                b"bad",
+            );
             assert_eq!(r.status, 400, "{method} {target}");
         }
     }
     // An absolute-form request target for another path is judged by its path.
-    let r = raw(gw.addr, &format!("GET http://x/../../etc/passwd HTTP/1.1\nHost: x\nAuthorization: {auth}"), b"");
-    assert!(r.status == 400 || r.status == 404, "absolute-form traversal got {}", r.status);
+    let r = raw(
+        gw.addr,
+        &format!("GET http://x/../../etc/passwd HTTP/1.1\nHost: x\nAuthorization: {auth}"),
+        b"",
+    );
+    assert!(
+        r.status == 400 || r.status == 404,
+        "absolute-form traversal got {}",
+        r.status
+    );
     // Outside /dav/ nothing is served, with or without credentials.
-    let r = raw(gw.addr, &format!("GET /catalog.sqlite HTTP/1.1\nHost: x\nAuthorization: {auth}"), b"");
+    let r = raw(
+        gw.addr,
+        &format!("GET /catalog.sqlite HTTP/1.1\nHost: x\nAuthorization: {auth}"),
+        b"",
+    );
     assert_eq!(r.status, 404);
     assert_unchanged(&gw);
 }
@@ -66,11 +99,21 @@ fn wrong_credentials_are_refused() {
         Some("Basic !!!not-base64".to_owned()),
         Some("Bearer abc".to_owned()),
     ] {
-        let h = auth.map(|a| format!("\nAuthorization: {a}")).unwrap_or_default();
-        let r = raw(gw.addr, &format!("PUT /dav/evil.txt HTTP/1.1\nHost: x{h}\nContent-Length: 4"), b"evil");
+        let h = auth
+            .map(|a| format!("\nAuthorization: {a}"))
+            .unwrap_or_default();
+        let r = raw(
+            gw.addr,
+            &format!("PUT /dav/evil.txt HTTP/1.1\nHost: x{h}\nContent-Length: 4"),
+            b"evil",
+        );
         assert_eq!(r.status, 401);
         assert!(r.header("www-authenticate").unwrap().starts_with("Basic"));
-        let r = raw(gw.addr, &format!("GET /dav/keep.txt HTTP/1.1\nHost: x{h}"), b"");
+        let r = raw(
+            gw.addr,
+            &format!("GET /dav/keep.txt HTTP/1.1\nHost: x{h}"),
+            b"",
+        );
         assert_eq!(r.status, 401);
         assert!(!String::from_utf8_lossy(&r.body).contains("keep"));
     }
@@ -83,15 +126,31 @@ async fn a_flood_of_wrong_passwords_is_refused_within_bounded_memory() {
     add_user(tmp.path(), "alice");
     let gw = Gateway::start_on_all_addresses(tmp.path(), &[]);
     let client = reqwest::Client::new();
-    let r = client.put(format!("{}keep.txt", gw.dav())).basic_auth("alice", Some(PASSWORD)).body("keep").send().await.unwrap();
+    let r = client
+        .put(format!("{}keep.txt", gw.dav()))
+        .basic_auth("alice", Some(PASSWORD))
+        .body("keep")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 201);
     let mut tasks = Vec::new();
     for i in 0..120 {
         let (c, url) = (client.clone(), format!("{}keep.txt", gw.dav()));
         // Half unknown users (decoy check), half a wrong password for a real one.
-        let user = if i % 2 == 0 { format!("nobody{i}") } else { "alice".to_owned() };
+        let user = if i % 2 == 0 {
+            format!("nobody{i}")
+        } else {
+            "alice".to_owned()
+        };
         tasks.push(tokio::spawn(async move {
-            c.get(url).basic_auth(user, Some(format!("wrong-password-{i}"))).send().await.unwrap().status().as_u16()
+            c.get(url)
+                .basic_auth(user, Some(format!("wrong-password-{i}")))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
         }));
     }
     let mut counts = std::collections::BTreeMap::new();
@@ -100,16 +159,39 @@ async fn a_flood_of_wrong_passwords_is_refused_within_bounded_memory() {
     }
     // Sent at once, the guesses are still checked one at a time per address: a few are answered
     // 401, the rest 429 without a password check.
-    assert_eq!(counts.keys().copied().collect::<Vec<u16>>(), vec![401, 429], "{counts:?}");
+    assert_eq!(
+        counts.keys().copied().collect::<Vec<u16>>(),
+        vec![401, 429],
+        "{counts:?}"
+    );
     assert!(counts[&401] <= 6, "{counts:?}");
     // Each argon2 check takes about 19 MiB; they are bounded, so the peak stays far below what
     // 120 at once would take (over 2 GiB).
     let status = std::fs::read_to_string(format!("/proc/{}/status", gw.pid().unwrap())).unwrap();
-    let hwm_kb: u64 = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
-    assert!(hwm_kb < 150 * 1024, "gateway peak memory {hwm_kb} kB under a login flood");
+    let hwm_kb: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        hwm_kb < 150 * 1024,
+        "gateway peak memory {hwm_kb} kB under a login flood"
+    );
     // alice, from an address that was not guessing, is let in at once.
-    let honest = reqwest::Client::builder().local_address(std::net::IpAddr::from([127, 0, 0, 2])).build().unwrap();
-    let r = honest.get(format!("{}keep.txt", gw.dav())).basic_auth("alice", Some(PASSWORD)).send().await.unwrap();
+    let honest = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .unwrap();
+    let r = honest
+        .get(format!("{}keep.txt", gw.dav()))
+        .basic_auth("alice", Some(PASSWORD))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.text().await.unwrap(), "keep");
 }
 
@@ -125,9 +207,25 @@ fn malformed_huge_and_deep_xml_is_refused() {
         )
     };
     for method in ["PROPFIND", "PROPPATCH", "LOCK"] {
-        assert_eq!(send(method, b"<?xml version=\"1.0\"?><D:propfind xmlns:D=\"DAV:\"><D:prop>").status, 400, "{method} truncated");
-        assert_eq!(send(method, b"this is not xml").status, 400, "{method} garbage");
-        let deep = format!("<?xml version=\"1.0\"?>{}{}", "<a>".repeat(5000), "</a>".repeat(5000));
+        assert_eq!(
+            send(
+                method,
+                b"<?xml version=\"1.0\"?><D:propfind xmlns:D=\"DAV:\"><D:prop>"
+            )
+            .status,
+            400,
+            "{method} truncated"
+        );
+        assert_eq!(
+            send(method, b"this is not xml").status,
+            400,
+            "{method} garbage"
+        );
+        let deep = format!(
+            "<?xml version=\"1.0\"?>{}{}",
+            "<a>".repeat(5000),
+            "</a>".repeat(5000)
+        );
         assert_eq!(send(method, deep.as_bytes()).status, 400, "{method} deep");
         let huge = format!(
             "<?xml version=\"1.0\"?><D:propertyupdate xmlns:D=\"DAV:\"><D:set><D:prop><x>{}</x></D:prop></D:set></D:propertyupdate>",
@@ -142,7 +240,13 @@ fn malformed_huge_and_deep_xml_is_refused() {
 fn bad_ranges_get_416_or_the_whole_file() {
     let (_tmp, gw) = setup(&[]);
     let auth = basic("alice");
-    let get = |range: &str| raw(gw.addr, &format!("GET /dav/keep.txt HTTP/1.1\nHost: x\nAuthorization: {auth}\nRange: {range}"), b"");
+    let get = |range: &str| {
+        raw(
+            gw.addr,
+            &format!("GET /dav/keep.txt HTTP/1.1\nHost: x\nAuthorization: {auth}\nRange: {range}"),
+            b"",
+        )
+    };
     for range in ["bytes=10-20", "bytes=100-"] {
         let r = get(range);
         assert_eq!(r.status, 416, "{range}");
@@ -190,7 +294,14 @@ fn uploads_larger_than_the_space_left_get_507() {
     let auth = basic("alice");
     let big = content_for("big", 2 << 20);
     // Announced size: refused before the body is read.
-    let r = raw(gw.addr, &format!("PUT /dav/big.bin HTTP/1.1\nHost: x\nAuthorization: {auth}\nContent-Length: {}", big.len()), &big);
+    let r = raw(
+        gw.addr,
+        &format!(
+            "PUT /dav/big.bin HTTP/1.1\nHost: x\nAuthorization: {auth}\nContent-Length: {}",
+            big.len()
+        ),
+        &big,
+    );
     assert_eq!(r.status, 507);
     // Chunked: refused once the bound is reached, the partial upload discarded.
     let mut chunked = Vec::new();
@@ -200,15 +311,35 @@ fn uploads_larger_than_the_space_left_get_507() {
         chunked.extend_from_slice(b"\r\n");
     }
     chunked.extend_from_slice(b"0\r\n\r\n");
-    let r = raw(gw.addr, &format!("PUT /dav/big.bin HTTP/1.1\nHost: x\nAuthorization: {auth}\nTransfer-Encoding: chunked"), &chunked);
+    let r = raw(
+        gw.addr,
+        &format!(
+            "PUT /dav/big.bin HTTP/1.1\nHost: x\nAuthorization: {auth}\nTransfer-Encoding: chunked"
+        ),
+        &chunked,
+    );
     assert_eq!(r.status, 507);
     // Overwriting the kept file with too much also leaves the old content.
-    let r = raw(gw.addr, &format!("PUT /dav/keep.txt HTTP/1.1\nHost: x\nAuthorization: {auth}\nContent-Length: {}", big.len()), &big);
+    let r = raw(
+        gw.addr,
+        &format!(
+            "PUT /dav/keep.txt HTTP/1.1\nHost: x\nAuthorization: {auth}\nContent-Length: {}",
+            big.len()
+        ),
+        &big,
+    );
     assert_eq!(r.status, 507);
     assert_unchanged(&gw);
     // What fits still goes in.
     let small = content_for("small", 100_000);
-    let r = raw(gw.addr, &format!("PUT /dav/small.bin HTTP/1.1\nHost: x\nAuthorization: {auth}\nContent-Length: {}", small.len()), &small);
+    let r = raw(
+        gw.addr,
+        &format!(
+            "PUT /dav/small.bin HTTP/1.1\nHost: x\nAuthorization: {auth}\nContent-Length: {}",
+            small.len()
+        ),
+        &small,
+    );
     assert_eq!(r.status, 201);
 }
 
@@ -227,7 +358,11 @@ fn truncated_uploads_leave_nothing() {
         drop(s);
     }
     std::thread::sleep(std::time::Duration::from_millis(500));
-    let r = raw(gw.addr, &format!("GET /dav/cut.bin HTTP/1.1\nHost: x\nAuthorization: {auth}"), b"");
+    let r = raw(
+        gw.addr,
+        &format!("GET /dav/cut.bin HTTP/1.1\nHost: x\nAuthorization: {auth}"),
+        b"",
+    );
     assert_eq!(r.status, 404);
     assert_unchanged(&gw);
     let _ = PASSWORD;

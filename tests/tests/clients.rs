@@ -7,7 +7,10 @@ use std::process::Command;
 use microcloud_tests::{add_user, content_for, Gateway, PASSWORD};
 
 fn rclone(gw: &Gateway, args: &[&str]) -> String {
-    let obscured = Command::new("rclone").args(["obscure", PASSWORD]).output().expect("rclone is installed (ci/install-deps)");
+    let obscured = Command::new("rclone")
+        .args(["obscure", PASSWORD])
+        .output()
+        .expect("rclone is installed (ci/install-deps)");
     let obscured = String::from_utf8(obscured.stdout).unwrap();
     let out = Command::new("rclone")
         .args(args)
@@ -19,14 +22,25 @@ fn rclone(gw: &Gateway, args: &[&str]) -> String {
         .env("RCLONE_CONFIG_MC_PASS", obscured.trim())
         .output()
         .unwrap();
-    assert!(out.status.success(), "rclone {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "rclone {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
 fn write_tree(root: &Path) -> Vec<(String, Vec<u8>)> {
     let mut files = Vec::new();
-    for (i, len) in [0usize, 1, 4096, 65_536, 65_537, 1_000_000, 5_000_000].iter().enumerate() {
-        let name = if i % 2 == 0 { format!("top-{i}.bin") } else { format!("sub dir/nested {i}/f-{i}.bin") };
+    for (i, len) in [0usize, 1, 4096, 65_536, 65_537, 1_000_000, 5_000_000]
+        .iter()
+        .enumerate()
+    {
+        let name = if i % 2 == 0 {
+            format!("top-{i}.bin")
+        } else {
+            format!("sub dir/nested {i}/f-{i}.bin")
+        };
         let data = content_for(&name, *len);
         let p = root.join(&name);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
@@ -50,9 +64,14 @@ fn rclone_copies_checks_reads_moves_and_deletes() {
     let dst = tmp.path().join("dst");
     rclone(&gw, &["copy", "mc:tree", dst.to_str().unwrap()]);
     for (name, bytes) in &files {
-        assert_eq!(&std::fs::read(dst.join(name)).unwrap(), bytes, "{name} read back");
+        assert_eq!(
+            &std::fs::read(dst.join(name)).unwrap(),
+            bytes,
+            "{name} read back"
+        );
     }
-    let listing: serde_json::Value = serde_json::from_str(&rclone(&gw, &["lsjson", "-R", "--files-only", "mc:tree"])).unwrap();
+    let listing: serde_json::Value =
+        serde_json::from_str(&rclone(&gw, &["lsjson", "-R", "--files-only", "mc:tree"])).unwrap();
     assert_eq!(listing.as_array().unwrap().len(), files.len());
 
     rclone(&gw, &["moveto", "mc:tree/top-0.bin", "mc:tree/renamed.bin"]);
@@ -86,9 +105,21 @@ fn davfs2_mount_writes_and_reads() {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::create_dir(tmp.path().join("cache")).unwrap();
-    std::fs::set_permissions(tmp.path().join("cache"), std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::fs::set_permissions(
+        tmp.path().join("cache"),
+        std::fs::Permissions::from_mode(0o777),
+    )
+    .unwrap();
     let conf = tmp.path().join("davfs2.conf");
-    std::fs::write(&conf, format!("secrets {}\nuse_locks 1\ndelay_upload 0\ncache_dir {}\n", secrets.display(), tmp.path().join("cache").display())).unwrap();
+    std::fs::write(
+        &conf,
+        format!(
+            "secrets {}\nuse_locks 1\ndelay_upload 0\ncache_dir {}\n",
+            secrets.display(),
+            tmp.path().join("cache").display()
+        ),
+    )
+    .unwrap();
     // A file written over HTTP before the mount is readable through it.
     let via_http = content_for("via-http", 70_000);
     let st = Command::new("curl")
@@ -125,7 +156,12 @@ fn davfs2_mount_writes_and_reads() {
     assert_eq!(std::fs::read(mnt.join("via-http.bin")).unwrap(), via_http);
     drop(guard); // umount flushes davfs2's cache to the server
     let get = |name: &str| {
-        Command::new("curl").args(["-sf", "-u", &format!("alice:{PASSWORD}")]).arg(format!("{}{name}", gw.dav())).output().unwrap().stdout
+        Command::new("curl")
+            .args(["-sf", "-u", &format!("alice:{PASSWORD}")])
+            .arg(format!("{}{name}", gw.dav()))
+            .output()
+            .unwrap()
+            .stdout
     };
     assert_eq!(get("via-davfs2.bin"), written);
     assert_eq!(get("folder/note.txt"), b"note");

@@ -34,18 +34,34 @@ async fn sigkill_during_concurrent_writes_loses_nothing_acknowledged() {
     let mut total_acked = 0usize;
 
     for round in 0..ROUNDS {
-        let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
         let mut tasks = Vec::new();
         for c in 0..CLIENTS {
-            let (client, acked, attempted, base) = (client.clone(), acked.clone(), attempted.clone(), gw.dav());
+            let (client, acked, attempted, base) =
+                (client.clone(), acked.clone(), attempted.clone(), gw.dav());
             tasks.push(tokio::spawn(async move {
                 for i in 0.. {
                     // Some names are rewritten across rounds, so overwrites are crashed too.
-                    let name = if i % 5 == 4 { format!("shared-{c}") } else { format!("r{round}-c{c}-{i}") };
+                    let name = if i % 5 == 4 {
+                        format!("shared-{c}")
+                    } else {
+                        format!("r{round}-c{c}-{i}")
+                    };
                     let gen = format!("{name}@{round}-{i}");
                     let data = content_for(&gen, size_for(&gen));
-                    attempted.lock().unwrap().insert(format!("{name}={}", blake3::hash(&data).to_hex()));
-                    let r = client.put(format!("{base}{name}")).basic_auth("alice", Some(PASSWORD)).body(data.clone()).send().await;
+                    attempted
+                        .lock()
+                        .unwrap()
+                        .insert(format!("{name}={}", blake3::hash(&data).to_hex()));
+                    let r = client
+                        .put(format!("{base}{name}"))
+                        .basic_auth("alice", Some(PASSWORD))
+                        .body(data.clone())
+                        .send()
+                        .await;
                     match r {
                         Ok(r) if r.status().is_success() => {
                             acked.lock().unwrap().insert(name, blake3::hash(&data));
@@ -69,32 +85,66 @@ async fn sigkill_during_concurrent_writes_loses_nothing_acknowledged() {
         let acked_now = acked.lock().unwrap().clone();
         total_acked = acked_now.len();
         for (name, hash) in &acked_now {
-            let r = client.get(format!("{}{name}", gw.dav())).basic_auth("alice", Some(PASSWORD)).send().await.unwrap();
-            assert_eq!(r.status().as_u16(), 200, "round {round}: acknowledged {name} missing");
+            let r = client
+                .get(format!("{}{name}", gw.dav()))
+                .basic_auth("alice", Some(PASSWORD))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                r.status().as_u16(),
+                200,
+                "round {round}: acknowledged {name} missing"
+            );
             let body = r.bytes().await.unwrap();
             let got = blake3::hash(&body);
             // A later, unacknowledged overwrite may have landed: it must then be a whole version.
             if got != *hash {
-                let ok = attempted.lock().unwrap().contains(&format!("{name}={}", got.to_hex()));
-                assert!(ok, "round {round}: {name} has content nobody wrote whole ({} bytes)", body.len());
+                let ok = attempted
+                    .lock()
+                    .unwrap()
+                    .contains(&format!("{name}={}", got.to_hex()));
+                assert!(
+                    ok,
+                    "round {round}: {name} has content nobody wrote whole ({} bytes)",
+                    body.len()
+                );
             }
         }
         // Nothing half-written or temporary is visible: every listed file is a whole attempted write.
         let listed = list(&client, &gw.dav(), "alice").await;
         for name in &listed {
-            let r = client.get(format!("{}{name}", gw.dav())).basic_auth("alice", Some(PASSWORD)).send().await.unwrap();
-            let header = r.headers()["x-microcloud-blake3"].to_str().unwrap().to_owned();
+            let r = client
+                .get(format!("{}{name}", gw.dav()))
+                .basic_auth("alice", Some(PASSWORD))
+                .send()
+                .await
+                .unwrap();
+            let header = r.headers()["x-microcloud-blake3"]
+                .to_str()
+                .unwrap()
+                .to_owned();
             let body = r.bytes().await.unwrap();
             let got = blake3::hash(&body).to_hex().to_string();
-            assert_eq!(got, header, "round {round}: {name} content does not match its catalog hash");
+            assert_eq!(
+                got, header,
+                "round {round}: {name} content does not match its catalog hash"
+            );
             assert!(
                 attempted.lock().unwrap().contains(&format!("{name}={got}")),
                 "round {round}: {name} is visible but is not any whole write"
             );
         }
         // Leftovers of cut uploads were cleaned at start.
-        assert_eq!(staging_files(&gw.dir), 0, "round {round}: staging leftovers after restart");
+        assert_eq!(
+            staging_files(&gw.dir),
+            0,
+            "round {round}: staging leftovers after restart"
+        );
     }
-    assert!(total_acked > ROUNDS * 5, "too few writes were acknowledged to mean anything: {total_acked}");
+    assert!(
+        total_acked > ROUNDS * 5,
+        "too few writes were acknowledged to mean anything: {total_acked}"
+    );
     eprintln!("crash test: {ROUNDS} rounds, {total_acked} files acknowledged and verified");
 }

@@ -8,7 +8,11 @@ fn full_disk_gets_507_and_keeps_what_was_stored() {
     let tmp = tempfile::tempdir().unwrap();
     let mnt = tmp.path().join("small-disk");
     std::fs::create_dir(&mnt).unwrap();
-    let st = std::process::Command::new("mount").args(["-t", "tmpfs", "-o", "size=24m", "tmpfs"]).arg(&mnt).status().unwrap();
+    let st = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=24m", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .unwrap();
     if !st.success() && !nix::unistd::Uid::effective().is_root() {
         eprintln!("full_disk: skipped, mounting a tmpfs needs root");
         return;
@@ -17,7 +21,10 @@ fn full_disk_gets_507_and_keeps_what_was_stored() {
     struct Unmount(std::path::PathBuf);
     impl Drop for Unmount {
         fn drop(&mut self) {
-            let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(&self.0)
+                .status();
         }
     }
     let _unmount = Unmount(mnt.clone());
@@ -37,7 +44,14 @@ fn full_disk_gets_507_and_keeps_what_was_stored() {
             b.extend_from_slice(b"0\r\n\r\n");
             raw(gw.addr, &format!("PUT /dav/{name} HTTP/1.1\nHost: x\nAuthorization: {auth}\nTransfer-Encoding: chunked"), &b)
         } else {
-            raw(gw.addr, &format!("PUT /dav/{name} HTTP/1.1\nHost: x\nAuthorization: {auth}\nContent-Length: {}", body.len()), body)
+            raw(
+                gw.addr,
+                &format!(
+                    "PUT /dav/{name} HTTP/1.1\nHost: x\nAuthorization: {auth}\nContent-Length: {}",
+                    body.len()
+                ),
+                body,
+            )
         }
     };
     let first = content_for("first", 8 << 20);
@@ -58,13 +72,29 @@ fn full_disk_gets_507_and_keeps_what_was_stored() {
             s => panic!("small PUT {name}: {s}"),
         }
     }
-    let r = raw(gw.addr, &format!("GET /dav/first.bin HTTP/1.1\nHost: x\nAuthorization: {auth}"), b"");
+    let r = raw(
+        gw.addr,
+        &format!("GET /dav/first.bin HTTP/1.1\nHost: x\nAuthorization: {auth}"),
+        b"",
+    );
     assert_eq!(r.status, 200);
-    assert_eq!(blake3::hash(&r.body), blake3::hash(&first), "first file damaged by the full disk");
+    assert_eq!(
+        blake3::hash(&r.body),
+        blake3::hash(&first),
+        "first file damaged by the full disk"
+    );
     for name in stored {
-        let r = raw(gw.addr, &format!("GET /dav/{name} HTTP/1.1\nHost: x\nAuthorization: {auth}"), b"");
+        let r = raw(
+            gw.addr,
+            &format!("GET /dav/{name} HTTP/1.1\nHost: x\nAuthorization: {auth}"),
+            b"",
+        );
         assert_eq!(r.body, content_for(&name, 60_000), "{name} damaged");
     }
-    let r = raw(gw.addr, &format!("GET /dav/big.bin HTTP/1.1\nHost: x\nAuthorization: {auth}"), b"");
+    let r = raw(
+        gw.addr,
+        &format!("GET /dav/big.bin HTTP/1.1\nHost: x\nAuthorization: {auth}"),
+        b"",
+    );
     assert_eq!(r.status, 404);
 }

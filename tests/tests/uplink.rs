@@ -7,10 +7,19 @@ use std::time::{Duration, Instant};
 
 use microcloud_remotes::{collect, Condition, Remote};
 use microcloud_tests::garage::Garage;
-use microcloud_tests::{add_user, content_for, flush, microcloud, remote_add_s3, s3, status_json, CountingProxy, Gateway, PASSWORD};
+use microcloud_tests::{
+    add_user, content_for, flush, microcloud, remote_add_s3, s3, status_json, CountingProxy,
+    Gateway, PASSWORD,
+};
 
 async fn put(c: &reqwest::Client, gw: &Gateway, name: &str, data: Vec<u8>) -> reqwest::StatusCode {
-    c.put(format!("{}{name}", gw.dav())).basic_auth("alice", Some(PASSWORD)).body(data).send().await.unwrap().status()
+    c.put(format!("{}{name}", gw.dav()))
+        .basic_auth("alice", Some(PASSWORD))
+        .body(data)
+        .send()
+        .await
+        .unwrap()
+        .status()
 }
 
 async fn object_hash(r: &Remote, key: &str) -> Option<blake3::Hash> {
@@ -27,7 +36,13 @@ fn bucket(g: &Garage, name: &str) -> Remote {
 }
 
 fn dest_status(dir: &std::path::Path, name: &str) -> serde_json::Value {
-    status_json(dir)["destinations"].as_array().unwrap().iter().find(|d| d["name"] == name).unwrap().clone()
+    status_json(dir)["destinations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == name)
+        .unwrap()
+        .clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -36,8 +51,22 @@ async fn an_outage_of_one_destination_costs_nothing() {
     let (b1, b2) = (bucket(&g1, "one"), bucket(&g2, "two"));
     let tmp = tempfile::tempdir().unwrap();
     add_user(tmp.path(), "alice");
-    remote_add_s3(tmp.path(), "one", &g1.endpoint(), g1.region(), "one", &g1.credentials());
-    remote_add_s3(tmp.path(), "two", &g2.endpoint(), g2.region(), "two", &g2.credentials());
+    remote_add_s3(
+        tmp.path(),
+        "one",
+        &g1.endpoint(),
+        g1.region(),
+        "one",
+        &g1.credentials(),
+    );
+    remote_add_s3(
+        tmp.path(),
+        "two",
+        &g2.endpoint(),
+        g2.region(),
+        "two",
+        &g2.credentials(),
+    );
     let gw = Gateway::start(tmp.path(), &[]);
     let client = reqwest::Client::new();
 
@@ -50,9 +79,19 @@ async fn an_outage_of_one_destination_costs_nothing() {
             let name = format!("f{i:03}");
             let data = content_for(&name, if i % 10 == 0 { 300_000 } else { 3000 });
             let t = Instant::now();
-            let r = c.put(format!("{base}{name}")).basic_auth("alice", Some(PASSWORD)).body(data.clone()).send().await.unwrap();
+            let r = c
+                .put(format!("{base}{name}"))
+                .basic_auth("alice", Some(PASSWORD))
+                .body(data.clone())
+                .send()
+                .await
+                .unwrap();
             slowest = slowest.max(t.elapsed());
-            assert_eq!(r.status().as_u16(), 201, "LAN write {name} during the outage");
+            assert_eq!(
+                r.status().as_u16(),
+                201,
+                "LAN write {name} during the outage"
+            );
             written.insert(name, blake3::hash(&data));
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -67,44 +106,82 @@ async fn an_outage_of_one_destination_costs_nothing() {
         if two["state"] != "ok" && two["last_error"].is_string() {
             break;
         }
-        assert!(Instant::now() < deadline, "outage of two not reported: {two}");
+        assert!(
+            Instant::now() < deadline,
+            "outage of two not reported: {two}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let metrics = microcloud_tests::metrics(&client, &gw).await;
-    assert!(metrics.contains("microcloud_destination_up{destination=\"two\"} 0"), "{metrics}");
+    assert!(
+        metrics.contains("microcloud_destination_up{destination=\"two\"} 0"),
+        "{metrics}"
+    );
     // flush cannot finish while a destination is down: it says so, with a non-zero exit.
     let (ok, out) = flush(tmp.path(), 1);
-    assert!(!ok && out.contains("timed out"), "flush during the outage: {out}");
+    assert!(
+        !ok && out.contains("timed out"),
+        "flush during the outage: {out}"
+    );
     tokio::time::sleep(Duration::from_secs(2)).await;
     let one = dest_status(tmp.path(), "one");
     assert_eq!(one["state"], "ok", "{one}");
     g2.restart();
     let (written, slowest) = writer.await.unwrap();
-    eprintln!("outage test: slowest LAN write during the outage took {:.0} ms", slowest.as_secs_f64() * 1000.0);
+    eprintln!(
+        "outage test: slowest LAN write during the outage took {:.0} ms",
+        slowest.as_secs_f64() * 1000.0
+    );
 
     let (ok, out) = flush(tmp.path(), 180);
     assert!(ok, "flush after the outage: {out}");
     for (name, hash) in &written {
         for (b, label) in [(&b1, "one"), (&b2, "two")] {
-            assert_eq!(object_hash(b, &format!("alice/{name}")).await, Some(*hash), "{name} at {label}");
+            assert_eq!(
+                object_hash(b, &format!("alice/{name}")).await,
+                Some(*hash),
+                "{name} at {label}"
+            );
             let info = b.head(&format!("alice/{name}")).await.unwrap().unwrap();
-            assert_eq!(info.blake3.as_deref(), Some(hash.to_hex().as_str()), "hash metadata of {name} at {label}");
+            assert_eq!(
+                info.blake3.as_deref(),
+                Some(hash.to_hex().as_str()),
+                "hash metadata of {name} at {label}"
+            );
         }
     }
     // The secrets are stored for the uplink alone and never shown again.
     let secret = g1.credentials().1;
-    let list = microcloud(&["remote", "list", "--data", tmp.path().to_str().unwrap()], "");
+    let list = microcloud(
+        &["remote", "list", "--data", tmp.path().to_str().unwrap()],
+        "",
+    );
     assert!(list.contains("one") && !list.contains(&secret), "{list}");
     assert!(!status_json(tmp.path()).to_string().contains(&secret));
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(tmp.path().join("secrets/one.json")).unwrap().permissions().mode();
+    let mode = std::fs::metadata(tmp.path().join("secrets/one.json"))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600, "secret file readable by others");
-    assert!(!tmp.path().join("secrets-inbox/one.json").exists(), "the uplink took the secret out of the inbox");
+    assert!(
+        !tmp.path().join("secrets-inbox/one.json").exists(),
+        "the uplink took the secret out of the inbox"
+    );
     for name in ["one", "two"] {
         let d = dest_status(tmp.path(), name);
-        assert_eq!((d["state"].as_str(), d["pending_files"].as_u64()), (Some("ok"), Some(0)), "{d}");
+        assert_eq!(
+            (d["state"].as_str(), d["pending_files"].as_u64()),
+            (Some("ok"), Some(0)),
+            "{d}"
+        );
     }
-    let r = client.get(format!("{}f000", gw.dav())).basic_auth("alice", Some(PASSWORD)).send().await.unwrap();
+    let r = client
+        .get(format!("{}f000", gw.dav()))
+        .basic_auth("alice", Some(PASSWORD))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.headers()["x-microcloud-durability"], "cloud:all");
     let metrics = microcloud_tests::metrics(&client, &gw).await;
     for line in [
@@ -114,7 +191,10 @@ async fn an_outage_of_one_destination_costs_nothing() {
         "microcloud_files 240",
         "microcloud_dirty_bytes 0",
     ] {
-        assert!(metrics.lines().any(|l| l == line), "metrics lack {line:?}:\n{metrics}");
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "metrics lack {line:?}:\n{metrics}"
+        );
     }
     assert!(!metrics.contains(&secret));
 }
@@ -129,7 +209,14 @@ async fn sigkill_during_multipart_uploads_resumes_without_resending_parts() {
     let proxy = CountingProxy::start_limited(g.s3_addr(), Some(40 << 20)).await;
     let tmp = tempfile::tempdir().unwrap();
     add_user(tmp.path(), "alice");
-    remote_add_s3(tmp.path(), "big", &format!("http://{}", proxy.addr), g.region(), "big", &g.credentials());
+    remote_add_s3(
+        tmp.path(),
+        "big",
+        &format!("http://{}", proxy.addr),
+        g.region(),
+        "big",
+        &g.credentials(),
+    );
     let env = [
         ("MICROCLOUD_MULTIPART_THRESHOLD", "5242880"),
         ("MICROCLOUD_PART_SIZE", "5242880"),
@@ -156,16 +243,34 @@ async fn sigkill_during_multipart_uploads_resumes_without_resending_parts() {
     let (ok, out) = flush(tmp.path(), 300);
     assert!(ok, "flush after {ROUNDS} crashes: {out}");
     for (name, (hash, _)) in &files {
-        assert_eq!(object_hash(&b, &format!("alice/{name}")).await, Some(*hash), "{name}");
+        assert_eq!(
+            object_hash(&b, &format!("alice/{name}")).await,
+            Some(*hash),
+            "{name}"
+        );
     }
-    assert!(b.list_multipart("").await.unwrap().is_empty(), "multipart uploads left open in the bucket");
+    assert!(
+        b.list_multipart("").await.unwrap().is_empty(),
+        "multipart uploads left open in the bucket"
+    );
     // Each crash may lose the parts in flight (2 files x 2 parts); finished parts are never
     // sent again. Without resuming, every crash would restart whole files.
     let sent = proxy.sent.load(std::sync::atomic::Ordering::Relaxed);
     let bound = total + (ROUNDS as u64 + 1) * 4 * PART + (4 << 20);
-    eprintln!("crash test: {} MiB of files, {} MiB sent, bound {} MiB", total >> 20, sent >> 20, bound >> 20);
-    assert!(sent <= bound, "sent {sent} bytes for {total} bytes of files: finished parts were sent again");
-    assert!(sent >= total, "less sent than the files hold: {sent} < {total}");
+    eprintln!(
+        "crash test: {} MiB of files, {} MiB sent, bound {} MiB",
+        total >> 20,
+        sent >> 20,
+        bound >> 20
+    );
+    assert!(
+        sent <= bound,
+        "sent {sent} bytes for {total} bytes of files: finished parts were sent again"
+    );
+    assert!(
+        sent >= total,
+        "less sent than the files hold: {sent} < {total}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -174,16 +279,40 @@ async fn an_object_changed_in_the_cloud_is_not_overwritten() {
     let b = bucket(&g, "conflict");
     let tmp = tempfile::tempdir().unwrap();
     add_user(tmp.path(), "alice");
-    remote_add_s3(tmp.path(), "conflict", &g.endpoint(), g.region(), "conflict", &g.credentials());
+    remote_add_s3(
+        tmp.path(),
+        "conflict",
+        &g.endpoint(),
+        g.region(),
+        "conflict",
+        &g.credentials(),
+    );
     let gw = Gateway::start(tmp.path(), &[]);
     let client = reqwest::Client::new();
-    assert_eq!(put(&client, &gw, "doc.txt", b"ours, version 1".to_vec()).await.as_u16(), 201);
+    assert_eq!(
+        put(&client, &gw, "doc.txt", b"ours, version 1".to_vec())
+            .await
+            .as_u16(),
+        201
+    );
     let (ok, out) = flush(tmp.path(), 60);
     assert!(ok, "{out}");
     // Someone else edits the object with another S3 client.
     let theirs = b"their edit, made in the cloud".to_vec();
-    b.put("alice/doc.txt", theirs.clone().into(), &blake3::hash(&theirs).to_hex(), &Condition::None).await.unwrap();
-    assert_eq!(put(&client, &gw, "doc.txt", b"ours, version 2".to_vec()).await.as_u16(), 204);
+    b.put(
+        "alice/doc.txt",
+        theirs.clone().into(),
+        &blake3::hash(&theirs).to_hex(),
+        &Condition::None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        put(&client, &gw, "doc.txt", b"ours, version 2".to_vec())
+            .await
+            .as_u16(),
+        204
+    );
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let st = status_json(tmp.path());
@@ -194,12 +323,24 @@ async fn an_object_changed_in_the_cloud_is_not_overwritten() {
         assert!(Instant::now() < deadline, "conflict not reported: {st}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(object_hash(&b, "alice/doc.txt").await, Some(blake3::hash(&theirs)), "their version was overwritten");
-    let r = client.get(format!("{}doc.txt", gw.dav())).basic_auth("alice", Some(PASSWORD)).send().await.unwrap();
+    assert_eq!(
+        object_hash(&b, "alice/doc.txt").await,
+        Some(blake3::hash(&theirs)),
+        "their version was overwritten"
+    );
+    let r = client
+        .get(format!("{}doc.txt", gw.dav()))
+        .basic_auth("alice", Some(PASSWORD))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.headers()["x-microcloud-durability"], "local");
     assert_eq!(r.text().await.unwrap(), "ours, version 2");
     let (ok, out) = flush(tmp.path(), 10);
-    assert!(!ok && out.contains("conflict"), "flush must not report success with a conflict: {out}");
+    assert!(
+        !ok && out.contains("conflict"),
+        "flush must not report success with a conflict: {out}"
+    );
 }
 
 /// Many new files in one folder are checked against the bucket with one listing instead of one
@@ -212,8 +353,15 @@ async fn a_new_file_never_overwrites_an_object_made_by_someone_else() {
     add_user(tmp.path(), "alice");
     let gw = Gateway::start(tmp.path(), &[]);
     let client = reqwest::Client::new();
-    let r = client.request(reqwest::Method::from_bytes(b"MKCOL").unwrap(), format!("{}batch", gw.dav()))
-        .basic_auth("alice", Some(PASSWORD)).send().await.unwrap();
+    let r = client
+        .request(
+            reqwest::Method::from_bytes(b"MKCOL").unwrap(),
+            format!("{}batch", gw.dav()),
+        )
+        .basic_auth("alice", Some(PASSWORD))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 201);
     let mut ours = BTreeMap::new();
     for i in 0..12 {
@@ -223,9 +371,23 @@ async fn a_new_file_never_overwrites_an_object_made_by_someone_else() {
         ours.insert(name, blake3::hash(&data));
     }
     let theirs = b"made in the cloud first".to_vec();
-    b.put("alice/batch/f03", theirs.clone().into(), &blake3::hash(&theirs).to_hex(), &Condition::None).await.unwrap();
+    b.put(
+        "alice/batch/f03",
+        theirs.clone().into(),
+        &blake3::hash(&theirs).to_hex(),
+        &Condition::None,
+    )
+    .await
+    .unwrap();
     // The destination comes last: its backfill queues all twelve at once.
-    remote_add_s3(tmp.path(), "batch", &g.endpoint(), g.region(), "batch", &g.credentials());
+    remote_add_s3(
+        tmp.path(),
+        "batch",
+        &g.endpoint(),
+        g.region(),
+        "batch",
+        &g.credentials(),
+    );
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let d = dest_status(tmp.path(), "batch");
@@ -235,10 +397,21 @@ async fn a_new_file_never_overwrites_an_object_made_by_someone_else() {
         assert!(Instant::now() < deadline, "not settled: {d}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(status_json(tmp.path())["conflicts"][0]["key"], "alice/batch/f03");
+    assert_eq!(
+        status_json(tmp.path())["conflicts"][0]["key"],
+        "alice/batch/f03"
+    );
     for (name, hash) in &ours {
-        let want = if name == "batch/f03" { blake3::hash(&theirs) } else { *hash };
-        assert_eq!(object_hash(&b, &format!("alice/{name}")).await, Some(want), "{name}");
+        let want = if name == "batch/f03" {
+            blake3::hash(&theirs)
+        } else {
+            *hash
+        };
+        assert_eq!(
+            object_hash(&b, &format!("alice/{name}")).await,
+            Some(want),
+            "{name}"
+        );
     }
 }
 
@@ -257,7 +430,14 @@ async fn lost_upload_records_are_redone_without_sending_again() {
     let proxy = CountingProxy::start(g.s3_addr()).await;
     let tmp = tempfile::tempdir().unwrap();
     add_user(tmp.path(), "alice");
-    remote_add_s3(tmp.path(), "redo", &format!("http://{}", proxy.addr), g.region(), "redo", &g.credentials());
+    remote_add_s3(
+        tmp.path(),
+        "redo",
+        &format!("http://{}", proxy.addr),
+        g.region(),
+        "redo",
+        &g.credentials(),
+    );
     let env = [
         ("MICROCLOUD_MULTIPART_THRESHOLD", "5242880"),
         ("MICROCLOUD_PART_SIZE", "5242880"),
@@ -269,7 +449,11 @@ async fn lost_upload_records_are_redone_without_sending_again() {
     let mut names: Vec<String> = (0..20).map(|i| format!("f{i:02}")).collect();
     names.extend(["big-a.bin".to_owned(), "big-b.bin".to_owned()]);
     for (i, name) in names.iter().enumerate() {
-        let len = if name.starts_with("big") { 2 * PART + 1000 + i } else { 200_000 + i };
+        let len = if name.starts_with("big") {
+            2 * PART + 1000 + i
+        } else {
+            200_000 + i
+        };
         let data = content_for(name, len);
         assert_eq!(put(&client, &gw, name, data.clone()).await.as_u16(), 201);
         files.insert(name.clone(), blake3::hash(&data));
@@ -280,11 +464,21 @@ async fn lost_upload_records_are_redone_without_sending_again() {
 
     {
         let db = rusqlite::Connection::open(tmp.path().join("catalog.sqlite")).unwrap();
-        let n = db.execute("UPDATE replicas SET state = 'pending', remote_etag = NULL, next_ns = 0", []).unwrap();
+        let n = db
+            .execute(
+                "UPDATE replicas SET state = 'pending', remote_etag = NULL, next_ns = 0",
+                [],
+            )
+            .unwrap();
         assert_eq!(n, names.len(), "replicas in the catalog");
-        db.execute("UPDATE blobs SET durability = 'local'", []).unwrap();
+        db.execute("UPDATE blobs SET durability = 'local'", [])
+            .unwrap();
         let (dest, blob): (i64, i64) = db
-            .query_row("SELECT dest_id, blob_id FROM replicas WHERE key = 'alice/big-b.bin'", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row(
+                "SELECT dest_id, blob_id FROM replicas WHERE key = 'alice/big-b.bin'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .unwrap();
         // A well-formed upload id the server no longer knows (its upload was completed).
         let gone = "0".repeat(64);
@@ -309,19 +503,40 @@ async fn lost_upload_records_are_redone_without_sending_again() {
     let resent = proxy.sent.load(std::sync::atomic::Ordering::Relaxed) - sent_before;
     // HEADs, a listing and an abort: tens of kilobytes; any file sent again would be 200 kB or more.
     eprintln!("redo test: {resent} bytes sent after the restart");
-    assert!(resent < 150_000, "{resent} bytes sent after the restart: objects were uploaded again");
+    assert!(
+        resent < 150_000,
+        "{resent} bytes sent after the restart: objects were uploaded again"
+    );
     let st = status_json(tmp.path());
     assert_eq!(st["destinations"][0]["conflicts"], 0, "{st}");
     assert_eq!(st["destinations"][0]["pending_files"], 0, "{st}");
     for (name, hash) in &files {
-        assert_eq!(object_hash(&b, &format!("alice/{name}")).await, Some(*hash), "{name}");
-        let r = client.head(format!("{}{name}", gw.dav())).basic_auth("alice", Some(PASSWORD)).send().await.unwrap();
-        assert_eq!(r.headers()["x-microcloud-durability"], "cloud:all", "{name}");
+        assert_eq!(
+            object_hash(&b, &format!("alice/{name}")).await,
+            Some(*hash),
+            "{name}"
+        );
+        let r = client
+            .head(format!("{}{name}", gw.dav()))
+            .basic_auth("alice", Some(PASSWORD))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.headers()["x-microcloud-durability"],
+            "cloud:all",
+            "{name}"
+        );
     }
     let db = rusqlite::Connection::open(tmp.path().join("catalog.sqlite")).unwrap();
-    let left: i64 = db.query_row("SELECT count(*) FROM multipart", [], |r| r.get(0)).unwrap();
+    let left: i64 = db
+        .query_row("SELECT count(*) FROM multipart", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(left, 0, "multipart records left in the catalog");
-    assert!(b.list_multipart("").await.unwrap().is_empty(), "multipart uploads left open in the bucket");
+    assert!(
+        b.list_multipart("").await.unwrap().is_empty(),
+        "multipart uploads left open in the bucket"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -330,7 +545,14 @@ async fn scrub_finds_and_repairs_deleted_and_damaged_objects() {
     let b = bucket(&g, "scrub");
     let tmp = tempfile::tempdir().unwrap();
     add_user(tmp.path(), "alice");
-    remote_add_s3(tmp.path(), "scrub", &g.endpoint(), g.region(), "scrub", &g.credentials());
+    remote_add_s3(
+        tmp.path(),
+        "scrub",
+        &g.endpoint(),
+        g.region(),
+        "scrub",
+        &g.credentials(),
+    );
     let gw = Gateway::start(tmp.path(), &[]);
     let client = reqwest::Client::new();
     let mut files = BTreeMap::new();
@@ -346,12 +568,29 @@ async fn scrub_finds_and_repairs_deleted_and_damaged_objects() {
     // label intact, as storage corruption looks), one truncated.
     b.delete("alice/f1").await.unwrap();
     let label = blake3::hash(&files["f2"]).to_hex().to_string();
-    b.put("alice/f2", vec![0u8; files["f2"].len()].into(), &label, &Condition::None).await.unwrap();
+    b.put(
+        "alice/f2",
+        vec![0u8; files["f2"].len()].into(),
+        &label,
+        &Condition::None,
+    )
+    .await
+    .unwrap();
     let label = blake3::hash(&files["f3"]).to_hex().to_string();
-    b.put("alice/f3", files["f3"][..1000].to_vec().into(), &label, &Condition::None).await.unwrap();
+    b.put(
+        "alice/f3",
+        files["f3"][..1000].to_vec().into(),
+        &label,
+        &Condition::None,
+    )
+    .await
+    .unwrap();
 
-    let report: serde_json::Value =
-        serde_json::from_str(&microcloud(&["scrub", "--data", tmp.path().to_str().unwrap(), "--json"], "")).unwrap();
+    let report: serde_json::Value = serde_json::from_str(&microcloud(
+        &["scrub", "--data", tmp.path().to_str().unwrap(), "--json"],
+        "",
+    ))
+    .unwrap();
     assert_eq!(report["checked"], 6, "{report}");
     assert_eq!(report["missing"], 1, "{report}");
     assert_eq!(report["corrupt"], 2, "{report}");
@@ -359,11 +598,22 @@ async fn scrub_finds_and_repairs_deleted_and_damaged_objects() {
     let (ok, out) = flush(tmp.path(), 60);
     assert!(ok, "{out}");
     for (name, data) in &files {
-        assert_eq!(object_hash(&b, &format!("alice/{name}")).await, Some(blake3::hash(data)), "{name} repaired");
+        assert_eq!(
+            object_hash(&b, &format!("alice/{name}")).await,
+            Some(blake3::hash(data)),
+            "{name} repaired"
+        );
     }
-    let again: serde_json::Value =
-        serde_json::from_str(&microcloud(&["scrub", "--data", tmp.path().to_str().unwrap(), "--json"], "")).unwrap();
-    assert_eq!((again["missing"].as_u64(), again["corrupt"].as_u64()), (Some(0), Some(0)), "{again}");
+    let again: serde_json::Value = serde_json::from_str(&microcloud(
+        &["scrub", "--data", tmp.path().to_str().unwrap(), "--json"],
+        "",
+    ))
+    .unwrap();
+    assert_eq!(
+        (again["missing"].as_u64(), again["corrupt"].as_u64()),
+        (Some(0), Some(0)),
+        "{again}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -372,16 +622,33 @@ async fn a_blank_box_restored_from_one_bucket_serves_every_file() {
     let b = bucket(&g, "restore");
     let tmp = tempfile::tempdir().unwrap();
     add_user(tmp.path(), "alice");
-    remote_add_s3(tmp.path(), "restore", &g.endpoint(), g.region(), "restore", &g.credentials());
+    remote_add_s3(
+        tmp.path(),
+        "restore",
+        &g.endpoint(),
+        g.region(),
+        "restore",
+        &g.credentials(),
+    );
     let gw = Gateway::start_with_env(tmp.path(), &[], &[("MICROCLOUD_MANIFEST_INTERVAL", "1")]);
     let client = reqwest::Client::new();
     let mkcol = reqwest::Method::from_bytes(b"MKCOL").unwrap();
     for d in ["photos", "photos/2026", "empty"] {
-        let r = client.request(mkcol.clone(), format!("{}{d}", gw.dav())).basic_auth("alice", Some(PASSWORD)).send().await.unwrap();
+        let r = client
+            .request(mkcol.clone(), format!("{}{d}", gw.dav()))
+            .basic_auth("alice", Some(PASSWORD))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status().as_u16(), 201);
     }
     let mut files = BTreeMap::new();
-    for (name, len) in [("photos/2026/a.jpg", 2_500_000usize), ("photos/b c.png", 70_000), ("notes.txt", 12), ("empty-file", 0)] {
+    for (name, len) in [
+        ("photos/2026/a.jpg", 2_500_000usize),
+        ("photos/b c.png", 70_000),
+        ("notes.txt", 12),
+        ("empty-file", 0),
+    ] {
         let data = content_for(name, len);
         assert_eq!(put(&client, &gw, name, data.clone()).await.as_u16(), 201);
         files.insert(name.to_owned(), data);
@@ -397,7 +664,10 @@ async fn a_blank_box_restored_from_one_bucket_serves_every_file() {
                 break;
             }
         }
-        assert!(Instant::now() < deadline, "manifest never listed every file");
+        assert!(
+            Instant::now() < deadline,
+            "manifest never listed every file"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     drop(gw);
@@ -405,26 +675,62 @@ async fn a_blank_box_restored_from_one_bucket_serves_every_file() {
     let fresh = tempfile::tempdir().unwrap();
     let creds = g.credentials();
     let out = std::process::Command::new(microcloud_tests::bin())
-        .args(["restore", "--data", fresh.path().to_str().unwrap(), "--from", "restore", "--endpoint", &g.endpoint()])
-        .args(["--region", g.region(), "--bucket", "restore", "--path-style"])
+        .args([
+            "restore",
+            "--data",
+            fresh.path().to_str().unwrap(),
+            "--from",
+            "restore",
+            "--endpoint",
+            &g.endpoint(),
+        ])
+        .args([
+            "--region",
+            g.region(),
+            "--bucket",
+            "restore",
+            "--path-style",
+        ])
         .env("AWS_ACCESS_KEY_ID", &creds.0)
         .env("AWS_SECRET_ACCESS_KEY", &creds.1)
         .output()
         .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "restore: {text}");
     assert!(text.contains("restored 4 files"), "{text}");
-    microcloud(&["user", "passwd", "alice", "--data", fresh.path().to_str().unwrap()], &format!("{PASSWORD}\n"));
+    microcloud(
+        &[
+            "user",
+            "passwd",
+            "alice",
+            "--data",
+            fresh.path().to_str().unwrap(),
+        ],
+        &format!("{PASSWORD}\n"),
+    );
     let gw2 = Gateway::start(fresh.path(), &[]);
     let client = reqwest::Client::new();
     for (name, data) in &files {
-        let r = client.get(format!("{}{name}", gw2.dav())).basic_auth("alice", Some(PASSWORD)).send().await.unwrap();
+        let r = client
+            .get(format!("{}{name}", gw2.dav()))
+            .basic_auth("alice", Some(PASSWORD))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status().as_u16(), 200, "{name}");
         assert_eq!(r.headers()["x-microcloud-durability"], "cloud:all");
-        assert_eq!(blake3::hash(&r.bytes().await.unwrap()), blake3::hash(data), "{name} restored");
+        assert_eq!(
+            blake3::hash(&r.bytes().await.unwrap()),
+            blake3::hash(data),
+            "{name} restored"
+        );
     }
     let r = client
-        .request(reqwest::Method::from_bytes(b"PROPFIND").unwrap(), format!("{}empty", gw2.dav()))
+        .request(
+            reqwest::Method::from_bytes(b"PROPFIND").unwrap(),
+            format!("{}empty", gw2.dav()),
+        )
         .basic_auth("alice", Some(PASSWORD))
         .header("Depth", "0")
         .send()
@@ -432,9 +738,17 @@ async fn a_blank_box_restored_from_one_bucket_serves_every_file() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 207, "empty directory restored");
     let st = status_json(fresh.path());
-    assert_eq!(st["destinations"][0]["pending_files"], 0, "restore uploads nothing again: {st}");
+    assert_eq!(
+        st["destinations"][0]["pending_files"], 0,
+        "restore uploads nothing again: {st}"
+    );
     let metrics = microcloud_tests::metrics(&client, &gw2).await;
-    assert!(metrics.lines().any(|l| l == "microcloud_cache_reads_total{result=\"miss\"} 4"), "{metrics}");
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "microcloud_cache_reads_total{result=\"miss\"} 4"),
+        "{metrics}"
+    );
     drop(gw2);
 
     // Another blank box, restored from the same bucket, whose copy of one file was damaged in
@@ -443,30 +757,81 @@ async fn a_blank_box_restored_from_one_bucket_serves_every_file() {
     let label = blake3::hash(&files[name]).to_hex().to_string();
     let mut damaged = files[name].clone();
     damaged[1_000_000] ^= 0xff;
-    b.put(&format!("alice/{name}"), damaged.into(), &label, &Condition::None).await.unwrap();
+    b.put(
+        &format!("alice/{name}"),
+        damaged.into(),
+        &label,
+        &Condition::None,
+    )
+    .await
+    .unwrap();
     let third = tempfile::tempdir().unwrap();
     let out = std::process::Command::new(microcloud_tests::bin())
-        .args(["restore", "--data", third.path().to_str().unwrap(), "--from", "restore", "--endpoint", &g.endpoint()])
-        .args(["--region", g.region(), "--bucket", "restore", "--path-style"])
+        .args([
+            "restore",
+            "--data",
+            third.path().to_str().unwrap(),
+            "--from",
+            "restore",
+            "--endpoint",
+            &g.endpoint(),
+        ])
+        .args([
+            "--region",
+            g.region(),
+            "--bucket",
+            "restore",
+            "--path-style",
+        ])
         .env("AWS_ACCESS_KEY_ID", &creds.0)
         .env("AWS_SECRET_ACCESS_KEY", &creds.1)
         .output()
         .unwrap();
     assert!(out.status.success());
-    microcloud(&["user", "passwd", "alice", "--data", third.path().to_str().unwrap()], &format!("{PASSWORD}\n"));
+    microcloud(
+        &[
+            "user",
+            "passwd",
+            "alice",
+            "--data",
+            third.path().to_str().unwrap(),
+        ],
+        &format!("{PASSWORD}\n"),
+    );
     let gw3 = Gateway::start(third.path(), &[]);
     let client = reqwest::Client::new();
     for attempt in 0..2 {
-        let r = client.get(format!("{}{name}", gw3.dav())).basic_auth("alice", Some(PASSWORD)).send().await.unwrap();
+        let r = client
+            .get(format!("{}{name}", gw3.dav()))
+            .basic_auth("alice", Some(PASSWORD))
+            .send()
+            .await
+            .unwrap();
         if r.status().as_u16() == 200 {
             let body = r.bytes().await;
-            assert!(body.is_err(), "attempt {attempt}: a damaged cloud copy was served as complete");
+            assert!(
+                body.is_err(),
+                "attempt {attempt}: a damaged cloud copy was served as complete"
+            );
         } else {
-            assert!(r.status().is_server_error(), "attempt {attempt}: {}", r.status());
+            assert!(
+                r.status().is_server_error(),
+                "attempt {attempt}: {}",
+                r.status()
+            );
         }
     }
-    let r = client.get(format!("{}notes.txt", gw3.dav())).basic_auth("alice", Some(PASSWORD)).send().await.unwrap();
-    assert_eq!(r.bytes().await.unwrap().as_ref(), files["notes.txt"].as_slice(), "undamaged files still read");
+    let r = client
+        .get(format!("{}notes.txt", gw3.dav()))
+        .basic_auth("alice", Some(PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.bytes().await.unwrap().as_ref(),
+        files["notes.txt"].as_slice(),
+        "undamaged files still read"
+    );
 }
 
 /// The appliance's layout: the LAN service and the uplink as separate processes (the LAN side
@@ -479,7 +844,18 @@ async fn lan_service_and_uplink_as_separate_processes() {
     let dest = tmp.path().join("dest");
     std::fs::create_dir(&dest).unwrap();
     add_user(&data, "alice");
-    microcloud(&["remote", "add", "disk", "--data", data.to_str().unwrap(), "--dir", dest.to_str().unwrap()], "");
+    microcloud(
+        &[
+            "remote",
+            "add",
+            "disk",
+            "--data",
+            data.to_str().unwrap(),
+            "--dir",
+            dest.to_str().unwrap(),
+        ],
+        "",
+    );
     let gw = Gateway::start(&data, &["--no-uplink", "--cache-size", "4M"]);
     // A second uplink must be refused while this one runs.
     let mut uplink = std::process::Command::new(microcloud_tests::bin())
@@ -494,8 +870,14 @@ async fn lan_service_and_uplink_as_separate_processes() {
         }
     }
     std::thread::sleep(Duration::from_millis(500));
-    let second = std::process::Command::new(microcloud_tests::bin()).args(["uplink", "--data", data.to_str().unwrap()]).output().unwrap();
-    assert!(!second.status.success() && String::from_utf8_lossy(&second.stderr).contains("already running"));
+    let second = std::process::Command::new(microcloud_tests::bin())
+        .args(["uplink", "--data", data.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        !second.status.success()
+            && String::from_utf8_lossy(&second.stderr).contains("already running")
+    );
     assert!(uplink.try_wait().unwrap().is_none(), "the uplink exited");
     let _uplink = Kill(uplink);
 
@@ -504,7 +886,11 @@ async fn lan_service_and_uplink_as_separate_processes() {
     for i in 0..3 {
         let name = format!("f{i}.bin");
         let body = content_for(&name, 1_500_000);
-        assert_eq!(put(&client, &gw, &name, body.clone()).await.as_u16(), 201, "{name}");
+        assert_eq!(
+            put(&client, &gw, &name, body.clone()).await.as_u16(),
+            201,
+            "{name}"
+        );
         files.insert(name, body);
         // Once safe in the cloud, content may make room for the next file.
         let (ok, out) = flush(&data, 60);
@@ -514,13 +900,26 @@ async fn lan_service_and_uplink_as_separate_processes() {
     // Past 90% of the 4 MiB bound, content safe everywhere is evicted...
     let deadline = Instant::now() + Duration::from_secs(30);
     while status_json(&data)["bytes"].as_u64().unwrap() > 4 << 20 {
-        assert!(Instant::now() < deadline, "nothing evicted: {}", status_json(&data));
+        assert!(
+            Instant::now() < deadline,
+            "nothing evicted: {}",
+            status_json(&data)
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // ...and every file still reads whole, fetched back by the uplink on request.
     for (name, d) in &files {
-        let r = client.get(format!("{}{name}", gw.dav())).basic_auth("alice", Some(PASSWORD)).send().await.unwrap();
+        let r = client
+            .get(format!("{}{name}", gw.dav()))
+            .basic_auth("alice", Some(PASSWORD))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status().as_u16(), 200, "{name}");
-        assert_eq!(blake3::hash(&r.bytes().await.unwrap()), blake3::hash(d), "{name}");
+        assert_eq!(
+            blake3::hash(&r.bytes().await.unwrap()),
+            blake3::hash(d),
+            "{name}"
+        );
     }
 }

@@ -11,7 +11,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 const ADMIN_PASSWORD: &str = "owner password 1";
-const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl owner@laptop";
+const KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl owner@laptop";
 
 /// A browser-like client: one cookie, one CSRF token.
 struct Client {
@@ -35,7 +36,12 @@ impl Answer {
 
 impl Client {
     fn new(gw: &Gateway) -> Client {
-        Client { http: reqwest::Client::new(), base: format!("http://{}", gw.addr), cookie: None, csrf: None }
+        Client {
+            http: reqwest::Client::new(),
+            base: format!("http://{}", gw.addr),
+            cookie: None,
+            csrf: None,
+        }
     }
 
     async fn call(&mut self, method: Method, path: &str, body: Option<Value>) -> Answer {
@@ -47,15 +53,25 @@ impl Client {
             req = req.header("x-csrf-token", t);
         }
         if let Some(b) = body {
-            req = req.header("content-type", "application/json").body(b.to_string());
+            req = req
+                .header("content-type", "application/json")
+                .body(b.to_string());
         }
         let resp = req.send().await.unwrap();
         let (status, headers) = (resp.status(), resp.headers().clone());
         if let Some(sc) = headers.get("set-cookie").and_then(|v| v.to_str().ok()) {
-            let value = sc.split(';').next().unwrap().trim_start_matches("mc_session=");
+            let value = sc
+                .split(';')
+                .next()
+                .unwrap()
+                .trim_start_matches("mc_session=");
             self.cookie = (!value.is_empty()).then(|| value.to_owned());
         }
-        Answer { status, headers, body: resp.text().await.unwrap() }
+        Answer {
+            status,
+            headers,
+            body: resp.text().await.unwrap(),
+        }
     }
 
     async fn refresh_csrf(&mut self) {
@@ -64,24 +80,41 @@ impl Client {
     }
 
     async fn sign_in(&mut self, name: &str, password: &str) -> Answer {
-        let a = self.call(Method::POST, "/api/session", Some(json!({"name": name, "password": password}))).await;
+        let a = self
+            .call(
+                Method::POST,
+                "/api/session",
+                Some(json!({"name": name, "password": password})),
+            )
+            .await;
         self.refresh_csrf().await;
         a
     }
 }
 
 fn setup_code(dir: &Path) -> String {
-    microcloud(&["setup-code", "--data", dir.to_str().unwrap()], "").trim().to_owned()
+    microcloud(&["setup-code", "--data", dir.to_str().unwrap()], "")
+        .trim()
+        .to_owned()
 }
 
 async fn onboard(c: &mut Client, dir: &Path) {
     let code = setup_code(dir);
     let a = c
-        .call(Method::POST, "/api/onboarding", Some(json!({"code": code, "name": "owner", "password": ADMIN_PASSWORD, "ssh_key": KEY})))
+        .call(
+            Method::POST,
+            "/api/onboarding",
+            Some(
+                json!({"code": code, "name": "owner", "password": ADMIN_PASSWORD, "ssh_key": KEY}),
+            ),
+        )
         .await;
     assert_eq!(a.status, 200, "onboarding: {}", a.body);
     let cookie = a.headers.get("set-cookie").unwrap().to_str().unwrap();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "cookie attributes: {cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "cookie attributes: {cookie}"
+    );
     c.refresh_csrf().await;
 }
 
@@ -94,13 +127,31 @@ async fn the_setup_code_is_single_use_rate_limited_and_the_cli_can_end_onboardin
     assert_eq!(state["onboarding"], true);
     assert_eq!(state["user"], Value::Null);
     // Before onboarding nothing else answers, and WebDAV has no user.
-    for path in ["/api/status", "/api/destinations", "/api/users", "/api/ssh-keys", "/api/files", "/api/dav/"] {
+    for path in [
+        "/api/status",
+        "/api/destinations",
+        "/api/users",
+        "/api/ssh-keys",
+        "/api/files",
+        "/api/dav/",
+    ] {
         let a = c.call(Method::GET, path, None).await;
         assert_eq!(a.status, 403, "{path} before onboarding: {}", a.body);
     }
-    let a = c.call(Method::POST, "/api/session", Some(json!({"name": "x", "password": "whatever1"}))).await;
+    let a = c
+        .call(
+            Method::POST,
+            "/api/session",
+            Some(json!({"name": "x", "password": "whatever1"})),
+        )
+        .await;
     assert_eq!(a.status, 403, "sign-in before onboarding");
-    let r = reqwest::Client::new().get(gw.dav()).basic_auth("owner", Some(ADMIN_PASSWORD)).send().await.unwrap();
+    let r = reqwest::Client::new()
+        .get(gw.dav())
+        .basic_auth("owner", Some(ADMIN_PASSWORD))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
 
     let code = setup_code(tmp.path());
@@ -112,22 +163,56 @@ async fn the_setup_code_is_single_use_rate_limited_and_the_cli_can_end_onboardin
         assert!(!a.body.contains(&code), "the code leaked in an answer");
     }
     // The sixth try is refused before the code is even looked at, right code or not.
-    let a = c.call(Method::POST, "/api/onboarding", Some(json!({"code": code, "name": "eve", "password": "eve password"}))).await;
+    let a = c
+        .call(
+            Method::POST,
+            "/api/onboarding",
+            Some(json!({"code": code, "name": "eve", "password": "eve password"})),
+        )
+        .await;
     assert_eq!(a.status, 429, "{}", a.body);
     assert!(a.headers.contains_key("retry-after"));
-    assert!(microcloud(&["user", "list", "--data", tmp.path().to_str().unwrap()], "").is_empty(), "no user was made");
+    assert!(
+        microcloud(
+            &["user", "list", "--data", tmp.path().to_str().unwrap()],
+            ""
+        )
+        .is_empty(),
+        "no user was made"
+    );
 
     // Someone with a shell makes the first administrator: onboarding is over, the code retired.
-    microcloud(&["user", "add", "root-owner", "--admin", "--data", tmp.path().to_str().unwrap()], "shell password\n");
+    microcloud(
+        &[
+            "user",
+            "add",
+            "root-owner",
+            "--admin",
+            "--data",
+            tmp.path().to_str().unwrap(),
+        ],
+        "shell password\n",
+    );
     assert!(!tmp.path().join("setup-code").exists());
     let out = std::process::Command::new(microcloud_tests::bin())
         .args(["setup-code", "--data", tmp.path().to_str().unwrap()])
         .output()
         .unwrap();
-    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("setup is done"));
-    assert_eq!(c.call(Method::GET, "/api/state", None).await.json()["onboarding"], false);
+    assert!(
+        !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("setup is done")
+    );
+    assert_eq!(
+        c.call(Method::GET, "/api/state", None).await.json()["onboarding"],
+        false
+    );
     let mut other = Client::new(&gw);
-    let a = other.call(Method::POST, "/api/onboarding", Some(json!({"code": code, "name": "eve", "password": "eve password"}))).await;
+    let a = other
+        .call(
+            Method::POST,
+            "/api/onboarding",
+            Some(json!({"code": code, "name": "eve", "password": "eve password"})),
+        )
+        .await;
     assert_eq!(a.status, 403, "onboarding after setup: {}", a.body);
     let a = other.sign_in("root-owner", "shell password").await;
     assert_eq!(a.status, 200, "{}", a.body);
@@ -142,13 +227,28 @@ async fn every_admin_endpoint_needs_a_session_an_admin_and_a_fresh_csrf_token() 
     let mut admin = Client::new(&gw);
     onboard(&mut admin, &data).await;
     let keys = microcloud(&["ssh-key", "list", "--data", data.to_str().unwrap()], "");
-    assert!(keys.contains("owner@laptop"), "the onboarding key is authorized: {keys}");
+    assert!(
+        keys.contains("owner@laptop"),
+        "the onboarding key is authorized: {keys}"
+    );
     // A second onboarding with the (retired) code is refused.
-    let a = Client::new(&gw).call(Method::POST, "/api/onboarding", Some(json!({"code": "ABCD-EFGH-JKLM", "name": "x", "password": "xxxxxxxxxx"}))).await;
+    let a = Client::new(&gw)
+        .call(
+            Method::POST,
+            "/api/onboarding",
+            Some(json!({"code": "ABCD-EFGH-JKLM", "name": "x", "password": "xxxxxxxxxx"})),
+        )
+        .await;
     assert_eq!(a.status, 403);
 
     // A second, non-admin user, made by the admin on the page.
-    let a = admin.call(Method::POST, "/api/users", Some(json!({"name": "bob", "password": PASSWORD, "admin": false}))).await;
+    let a = admin
+        .call(
+            Method::POST,
+            "/api/users",
+            Some(json!({"name": "bob", "password": PASSWORD, "admin": false})),
+        )
+        .await;
     assert_eq!(a.status, 201, "{}", a.body);
     let mut bob = Client::new(&gw);
     assert_eq!(bob.sign_in("bob", PASSWORD).await.status, 200);
@@ -163,16 +263,40 @@ async fn every_admin_endpoint_needs_a_session_an_admin_and_a_fresh_csrf_token() 
         (Method::POST, "/api/destinations", Some(dest.clone())),
         (Method::DELETE, "/api/destinations/disk", None),
         (Method::GET, "/api/users", None),
-        (Method::POST, "/api/users", Some(json!({"name": "carol", "password": PASSWORD}))),
-        (Method::PUT, "/api/users/owner/password", Some(json!({"password": "taken over!"}))),
+        (
+            Method::POST,
+            "/api/users",
+            Some(json!({"name": "carol", "password": PASSWORD})),
+        ),
+        (
+            Method::PUT,
+            "/api/users/owner/password",
+            Some(json!({"password": "taken over!"})),
+        ),
         (Method::GET, "/api/ssh-keys", None),
-        (Method::POST, "/api/ssh-keys", Some(json!({"key": KEY.replace("owner@laptop", "eve")}))),
+        (
+            Method::POST,
+            "/api/ssh-keys",
+            Some(json!({"key": KEY.replace("owner@laptop", "eve")})),
+        ),
         (Method::DELETE, "/api/ssh-keys/0123456789abcdef", None),
         (Method::GET, "/api/system", None),
-        (Method::PUT, "/api/system/hostname", Some(json!({"hostname": "evil"}))),
-        (Method::PUT, "/api/system/timezone", Some(json!({"timezone": "UTC"}))),
+        (
+            Method::PUT,
+            "/api/system/hostname",
+            Some(json!({"hostname": "evil"})),
+        ),
+        (
+            Method::PUT,
+            "/api/system/timezone",
+            Some(json!({"timezone": "UTC"})),
+        ),
         (Method::POST, "/api/system/reboot", None),
-        (Method::POST, "/api/system/factory-reset", Some(json!({"confirm": "factory reset"}))),
+        (
+            Method::POST,
+            "/api/system/factory-reset",
+            Some(json!({"confirm": "factory reset"})),
+        ),
     ];
     let mut anonymous = Client::new(&gw);
     let mut forged = Client::new(&gw);
@@ -186,12 +310,24 @@ async fn every_admin_endpoint_needs_a_session_an_admin_and_a_fresh_csrf_token() 
         let a = anonymous.call(m.clone(), path, body.clone()).await;
         assert_eq!(a.status, 401, "{m} {path} without a session: {}", a.body);
         let a = forged.call(m.clone(), path, body.clone()).await;
-        assert_eq!(a.status, 401, "{m} {path} with a forged session: {}", a.body);
+        assert_eq!(
+            a.status, 401,
+            "{m} {path} with a forged session: {}",
+            a.body
+        );
         let a = bob.call(m.clone(), path, body.clone()).await;
-        assert_eq!(a.status, 403, "{m} {path} as a user who is not an admin: {}", a.body);
+        assert_eq!(
+            a.status, 403,
+            "{m} {path} as a user who is not an admin: {}",
+            a.body
+        );
         if *m != Method::GET {
             let a = stale.call(m.clone(), path, body.clone()).await;
-            assert_eq!(a.status, 403, "{m} {path} with a stale CSRF token: {}", a.body);
+            assert_eq!(
+                a.status, 403,
+                "{m} {path} with a stale CSRF token: {}",
+                a.body
+            );
             assert!(a.body.contains("CSRF"));
             let a = no_csrf.call(m.clone(), path, body.clone()).await;
             assert_eq!(a.status, 403, "{m} {path} without a CSRF token: {}", a.body);
@@ -200,9 +336,31 @@ async fn every_admin_endpoint_needs_a_session_an_admin_and_a_fresh_csrf_token() 
     // None of those changed anything.
     let users = admin.call(Method::GET, "/api/users", None).await.json();
     assert_eq!(users.as_array().unwrap().len(), 2, "{users}");
-    assert_eq!(admin.call(Method::GET, "/api/destinations", None).await.json(), json!([]));
-    assert_eq!(admin.call(Method::GET, "/api/ssh-keys", None).await.json().as_array().unwrap().len(), 1);
-    assert_eq!(Client::new(&gw).sign_in("owner", ADMIN_PASSWORD).await.status, 200, "the admin's password is unchanged");
+    assert_eq!(
+        admin
+            .call(Method::GET, "/api/destinations", None)
+            .await
+            .json(),
+        json!([])
+    );
+    assert_eq!(
+        admin
+            .call(Method::GET, "/api/ssh-keys", None)
+            .await
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        Client::new(&gw)
+            .sign_in("owner", ADMIN_PASSWORD)
+            .await
+            .status,
+        200,
+        "the admin's password is unchanged"
+    );
 
     // Off the appliance, the system page says so instead of touching this computer.
     let a = admin.call(Method::POST, "/api/system/reboot", None).await;
@@ -212,60 +370,139 @@ async fn every_admin_endpoint_needs_a_session_an_admin_and_a_fresh_csrf_token() 
     let secret = "s3cr3t-never-shown-0123456789";
     let bad_s3 = json!({"name": "cloud", "kind": "s3", "endpoint": "http://127.0.0.1:9", "bucket": "photos",
         "access_key_id": "GKtest", "secret_access_key": secret});
-    let a = admin.call(Method::POST, "/api/destinations/test", Some(bad_s3.clone())).await;
+    let a = admin
+        .call(Method::POST, "/api/destinations/test", Some(bad_s3.clone()))
+        .await;
     assert_eq!(a.status, 400, "{}", a.body);
     assert!(!a.body.contains(secret));
-    let a = admin.call(Method::POST, "/api/destinations", Some(bad_s3)).await;
-    assert_eq!(a.status, 400, "an untested destination is not added: {}", a.body);
+    let a = admin
+        .call(Method::POST, "/api/destinations", Some(bad_s3))
+        .await;
+    assert_eq!(
+        a.status, 400,
+        "an untested destination is not added: {}",
+        a.body
+    );
     for (bad, field) in [
-        (json!({"name": "x", "kind": "s3", "endpoint": "ftp://h", "bucket": "abc", "access_key_id": "k", "secret_access_key": "s"}), "endpoint"),
-        (json!({"name": "x", "kind": "s3", "endpoint": "http://h", "bucket": "A", "access_key_id": "k", "secret_access_key": "s"}), "bucket"),
-        (json!({"name": "x", "kind": "dir", "path": "relative/dir"}), "path"),
-        (json!({"name": "../x", "kind": "dir", "path": "/tmp"}), "name"),
+        (
+            json!({"name": "x", "kind": "s3", "endpoint": "ftp://h", "bucket": "abc", "access_key_id": "k", "secret_access_key": "s"}),
+            "endpoint",
+        ),
+        (
+            json!({"name": "x", "kind": "s3", "endpoint": "http://h", "bucket": "A", "access_key_id": "k", "secret_access_key": "s"}),
+            "bucket",
+        ),
+        (
+            json!({"name": "x", "kind": "dir", "path": "relative/dir"}),
+            "path",
+        ),
+        (
+            json!({"name": "../x", "kind": "dir", "path": "/tmp"}),
+            "name",
+        ),
         (json!({"name": "", "kind": "dir", "path": "/tmp"}), "name"),
     ] {
-        let a = admin.call(Method::POST, "/api/destinations/test", Some(bad.clone())).await;
+        let a = admin
+            .call(Method::POST, "/api/destinations/test", Some(bad.clone()))
+            .await;
         assert_eq!(a.status, 400, "{bad}: {}", a.body);
         assert_eq!(a.json()["field"], field, "{bad}: {}", a.body);
     }
-    let a = admin.call(Method::POST, "/api/destinations", Some(dest)).await;
+    let a = admin
+        .call(Method::POST, "/api/destinations", Some(dest))
+        .await;
     assert_eq!(a.status, 201, "{}", a.body);
     let listed = admin.call(Method::GET, "/api/destinations", None).await;
     assert!(listed.body.contains("\"disk\""));
     let cli = microcloud(&["remote", "list", "--data", data.to_str().unwrap()], "");
-    assert!(cli.contains("disk\tdir"), "the CLI sees what the page added: {cli}");
+    assert!(
+        cli.contains("disk\tdir"),
+        "the CLI sees what the page added: {cli}"
+    );
 
     // Malformed and oversized bodies get JSON errors.
     let a = admin.call(Method::POST, "/api/users", None).await;
     assert_eq!(a.status, 400);
     assert!(a.json()["error"].as_str().unwrap().contains("malformed"));
-    let a = admin.call(Method::POST, "/api/ssh-keys", Some(json!({"key": "x".repeat(200_000)}))).await;
+    let a = admin
+        .call(
+            Method::POST,
+            "/api/ssh-keys",
+            Some(json!({"key": "x".repeat(200_000)})),
+        )
+        .await;
     assert_eq!(a.status, 413, "{}", &a.body[..a.body.len().min(200)]);
-    let a = admin.call(Method::POST, "/api/ssh-keys", Some(json!({"key": "command=\"sh\" ssh-ed25519 AAAA"}))).await;
+    let a = admin
+        .call(
+            Method::POST,
+            "/api/ssh-keys",
+            Some(json!({"key": "command=\"sh\" ssh-ed25519 AAAA"})),
+        )
+        .await;
     assert_eq!(a.status, 400);
     assert_eq!(a.json()["field"], "key");
-    let a = admin.call(Method::POST, "/api/users", Some(json!({"name": "dave", "password": "short"}))).await;
-    assert_eq!((a.status, a.json()["field"].clone()), (StatusCode::BAD_REQUEST, json!("password")));
+    let a = admin
+        .call(
+            Method::POST,
+            "/api/users",
+            Some(json!({"name": "dave", "password": "short"})),
+        )
+        .await;
+    assert_eq!(
+        (a.status, a.json()["field"].clone()),
+        (StatusCode::BAD_REQUEST, json!("password"))
+    );
 
     // Files: each user sees their own; traversal is refused.
     let a = admin.call(Method::PUT, "/api/dav/notes.txt", None).await;
     assert_eq!(a.status, 201, "{}", a.body);
     let a = bob.call(Method::GET, "/api/dav/notes.txt", None).await;
     assert_eq!(a.status, 404, "bob cannot read the owner's file");
-    assert_eq!(bob.call(Method::GET, "/api/files?path=/", None).await.json()["entries"], json!([]));
-    let a = admin.call(Method::GET, "/api/files?path=/../../etc", None).await;
+    assert_eq!(
+        bob.call(Method::GET, "/api/files?path=/", None)
+            .await
+            .json()["entries"],
+        json!([])
+    );
+    let a = admin
+        .call(Method::GET, "/api/files?path=/../../etc", None)
+        .await;
     assert_eq!(a.status, 400);
     // (reqwest would normalize the dots away: send the path as an attacker would.)
     let cookie = admin.cookie.clone().unwrap();
-    for path in ["/api/dav/%2e%2e/%2e%2e/etc/passwd", "/api/dav/../../etc/passwd", "/api/dav/a%2f..%2f..%2fb"] {
-        let r = microcloud_tests::raw(gw.addr, &format!("GET {path} HTTP/1.1\nHost: x\nCookie: mc_session={cookie}"), b"");
-        assert_eq!(r.status, 400, "{path}: {}", String::from_utf8_lossy(&r.body));
-        assert!(String::from_utf8_lossy(&r.body).contains("bad path"), "{path}");
+    for path in [
+        "/api/dav/%2e%2e/%2e%2e/etc/passwd",
+        "/api/dav/../../etc/passwd",
+        "/api/dav/a%2f..%2f..%2fb",
+    ] {
+        let r = microcloud_tests::raw(
+            gw.addr,
+            &format!("GET {path} HTTP/1.1\nHost: x\nCookie: mc_session={cookie}"),
+            b"",
+        );
+        assert_eq!(
+            r.status,
+            400,
+            "{path}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        assert!(
+            String::from_utf8_lossy(&r.body).contains("bad path"),
+            "{path}"
+        );
     }
-    let a = admin.call(Method::GET, "/api/dav/notes.txt?download=1", None).await;
+    let a = admin
+        .call(Method::GET, "/api/dav/notes.txt?download=1", None)
+        .await;
     assert_eq!(a.status, 200);
-    assert!(a.headers["content-disposition"].to_str().unwrap().starts_with("attachment"));
-    assert!(a.headers["content-security-policy"].to_str().unwrap().contains("sandbox"));
+    assert!(a.headers["content-disposition"]
+        .to_str()
+        .unwrap()
+        .starts_with("attachment"));
+    assert!(a.headers["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("sandbox"));
 
     // Sign-in is rate limited per client.
     let mut guesser = Client::new(&gw);
@@ -276,14 +513,30 @@ async fn every_admin_endpoint_needs_a_session_an_admin_and_a_fresh_csrf_token() 
     assert_eq!(a.status, 429, "{}", a.body);
 
     // A password change ends the user's other sessions.
-    let a = admin.call(Method::PUT, "/api/users/bob/password", Some(json!({"password": "bob's new one"}))).await;
+    let a = admin
+        .call(
+            Method::PUT,
+            "/api/users/bob/password",
+            Some(json!({"password": "bob's new one"})),
+        )
+        .await;
     assert_eq!(a.status, 200, "{}", a.body);
     assert_eq!(bob.call(Method::GET, "/api/files", None).await.status, 401);
     // Signing out ends the session.
-    assert_eq!(admin.call(Method::DELETE, "/api/session", None).await.status, 200);
+    assert_eq!(
+        admin
+            .call(Method::DELETE, "/api/session", None)
+            .await
+            .status,
+        200
+    );
     let mut replay = Client::new(&gw);
     replay.cookie = stale.cookie.clone();
-    assert_eq!(replay.call(Method::GET, "/api/status", None).await.status, 401, "a signed-out cookie is dead");
+    assert_eq!(
+        replay.call(Method::GET, "/api/status", None).await.status,
+        401,
+        "a signed-out cookie is dead"
+    );
 
     drop(gw);
     let logged = std::fs::read_to_string(&log).unwrap();
@@ -296,14 +549,20 @@ async fn every_admin_endpoint_needs_a_session_an_admin_and_a_fresh_csrf_token() 
 /// `local` to `cloud:all`, a download, sign-out; screenshots at tablet and phone sizes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_end_to_end() {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned();
     let web = repo.join("tests/web");
     assert!(
         web.join("node_modules/playwright-core").exists(),
         "tests/web/node_modules is missing: run ci/install-deps (it installs Chromium and runs npm ci there)"
     );
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(Path::new(&chromium).exists(), "{chromium} is missing: run ci/install-deps (Debian's chromium)");
+    assert!(
+        Path::new(&chromium).exists(),
+        "{chromium} is missing: run ci/install-deps (Debian's chromium)"
+    );
 
     let garage = Garage::start();
     garage.create_bucket("photos");
@@ -343,16 +602,32 @@ async fn browser_end_to_end() {
     .expect("run node");
     let stdout = String::from_utf8_lossy(&out.stdout);
     println!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "the browser run failed (see its output above)");
+    assert!(
+        out.status.success(),
+        "the browser run failed (see its output above)"
+    );
 
     // What the page showed is true: the bucket holds the file, with the same bytes.
     let remote = s3(&garage.endpoint(), garage.region(), "photos", &creds);
-    let got = microcloud_remotes::collect(remote.get("owner/holiday.jpg", None).await.expect("object in the bucket")).await.unwrap();
+    let got = microcloud_remotes::collect(
+        remote
+            .get("owner/holiday.jpg", None)
+            .await
+            .expect("object in the bucket"),
+    )
+    .await
+    .unwrap();
     assert_eq!(blake3::hash(&got), blake3::hash(&bytes));
     for page in ["onboarding", "dashboard", "files", "destinations"] {
         for size in ["tablet", "phone"] {
             let f = shots.join(format!("{size}-{page}.png"));
-            assert!(std::fs::metadata(&f).map(|m| m.len() > 1000).unwrap_or(false), "{} missing", f.display());
+            assert!(
+                std::fs::metadata(&f)
+                    .map(|m| m.len() > 1000)
+                    .unwrap_or(false),
+                "{} missing",
+                f.display()
+            );
         }
     }
 }

@@ -19,7 +19,9 @@ pub mod throttle;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::Argon2;
 use microcloud_store::{Store, StoreError, User};
 
@@ -46,7 +48,10 @@ pub enum AccountError {
     NoSuchKey(String),
     /// A file of the accounts could not be read or written.
     #[error("{path}: {source}")]
-    Io { path: std::path::PathBuf, source: std::io::Error },
+    Io {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Most characters of a client's text that go into a log line.
@@ -77,10 +82,14 @@ pub const MIN_PASSWORD_LEN: usize = 8;
 /// Hashes `password` into a PHC string with a fresh random salt.
 pub fn hash_password(password: &str) -> Result<String, AccountError> {
     if password.chars().count() < MIN_PASSWORD_LEN {
-        return Err(AccountError::WeakPassword("it must be at least 8 characters long"));
+        return Err(AccountError::WeakPassword(
+            "it must be at least 8 characters long",
+        ));
     }
     if password.len() > 1024 {
-        return Err(AccountError::WeakPassword("it must be at most 1024 bytes long"));
+        return Err(AccountError::WeakPassword(
+            "it must be at most 1024 bytes long",
+        ));
     }
     let salt = SaltString::generate(&mut OsRng);
     Argon2::default()
@@ -92,13 +101,20 @@ pub fn hash_password(password: &str) -> Result<String, AccountError> {
 /// Checks `password` against a PHC string.
 pub fn verify_password(phc: &str, password: &str) -> bool {
     match PasswordHash::new(phc) {
-        Ok(parsed) => Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok(),
+        Ok(parsed) => Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
         Err(_) => false,
     }
 }
 
 /// Creates a user with a hashed password in `store`.
-pub fn add_user(store: &Store, name: &str, password: &str, admin: bool) -> Result<User, AccountError> {
+pub fn add_user(
+    store: &Store,
+    name: &str,
+    password: &str,
+    admin: bool,
+) -> Result<User, AccountError> {
     microcloud_store::check_user_name(name)?;
     let hash = hash_password(password)?;
     store.add_user(name, &hash, admin)?;
@@ -123,11 +139,17 @@ const CACHE_MAX: usize = 4096;
 impl Authenticator {
     /// An authenticator over `store` with a fresh per-process key.
     pub fn new(store: Store) -> Authenticator {
-        Authenticator { store, key: rand::random(), verified: Mutex::new(HashMap::new()), decoy: std::sync::OnceLock::new() }
+        Authenticator {
+            store,
+            key: rand::random(),
+            verified: Mutex::new(HashMap::new()),
+            decoy: std::sync::OnceLock::new(),
+        }
     }
 
     fn decoy(&self) -> &str {
-        self.decoy.get_or_init(|| hash_password("decoy password, never valid").expect("hash a decoy"))
+        self.decoy
+            .get_or_init(|| hash_password("decoy password, never valid").expect("hash a decoy"))
     }
 
     fn digest(&self, name: &str, password: &str, phc: &str) -> [u8; 32] {
@@ -141,9 +163,16 @@ impl Authenticator {
 
     /// The user, when these exact credentials were verified before (no argon2 work).
     pub fn cached(&self, name: &str, password: &str) -> Result<Option<User>, AccountError> {
-        let Some(user) = self.store.user(name)? else { return Ok(None) };
+        let Some(user) = self.store.user(name)? else {
+            return Ok(None);
+        };
         let digest = self.digest(name, password, &user.password_hash);
-        Ok(self.verified.lock().unwrap().contains_key(&digest).then_some(user))
+        Ok(self
+            .verified
+            .lock()
+            .unwrap()
+            .contains_key(&digest)
+            .then_some(user))
     }
 
     /// The user these credentials belong to, or `None` when they are wrong.
@@ -186,29 +215,61 @@ mod tests {
     #[test]
     fn log_safe_escapes_and_cuts() {
         assert_eq!(log_safe("ann"), "ann");
-        assert_eq!(log_safe("a\nFAKE: b\r\x1b[31m\t\0"), "a\\nFAKE: b\\r\\u{1b}[31m\\t\\0");
+        assert_eq!(
+            log_safe("a\nFAKE: b\r\x1b[31m\t\0"),
+            "a\\nFAKE: b\\r\\u{1b}[31m\\t\\0"
+        );
         assert_eq!(log_safe("back\\slash \"q\" 'q'"), "back\\\\slash \"q\" 'q'");
         assert_eq!(log_safe("rtl\u{202e}txt"), "rtl\\u{202e}txt");
         assert_eq!(log_safe("héllo wörld"), "héllo wörld");
         let long = log_safe(&"x".repeat(1000));
         assert_eq!(long, format!("{}…", "x".repeat(64)));
-        assert_eq!(log_safe(&"\n".repeat(100)).chars().filter(|c| *c == 'n').count(), 64);
-        assert!(!log_safe(&"\u{7f}\u{85}\u{2028}".repeat(10)).chars().any(char::is_control));
+        assert_eq!(
+            log_safe(&"\n".repeat(100))
+                .chars()
+                .filter(|c| *c == 'n')
+                .count(),
+            64
+        );
+        assert!(!log_safe(&"\u{7f}\u{85}\u{2028}".repeat(10))
+            .chars()
+            .any(char::is_control));
     }
 
     #[test]
     fn authenticator_checks_and_caches() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), microcloud_store::OpenOptions { create: true, ..Default::default() }).unwrap();
+        let store = Store::open(
+            dir.path(),
+            microcloud_store::OpenOptions {
+                create: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         add_user(&store, "alice", "alice-secret", false).unwrap();
         let auth = Authenticator::new(store.clone());
-        assert!(auth.authenticate("alice", "alice-secret").unwrap().is_some());
-        assert!(auth.authenticate("alice", "alice-secret").unwrap().is_some());
-        assert!(auth.authenticate("alice", "wrong-secret").unwrap().is_none());
+        assert!(auth
+            .authenticate("alice", "alice-secret")
+            .unwrap()
+            .is_some());
+        assert!(auth
+            .authenticate("alice", "alice-secret")
+            .unwrap()
+            .is_some());
+        assert!(auth
+            .authenticate("alice", "wrong-secret")
+            .unwrap()
+            .is_none());
         assert!(auth.authenticate("bob", "alice-secret").unwrap().is_none());
         // A password change invalidates the remembered pair.
-        store.set_password("alice", &hash_password("new-secret!").unwrap()).unwrap();
-        assert!(auth.authenticate("alice", "alice-secret").unwrap().is_none());
+        store
+            .set_password("alice", &hash_password("new-secret!").unwrap())
+            .unwrap();
+        assert!(auth
+            .authenticate("alice", "alice-secret")
+            .unwrap()
+            .is_none());
         assert!(auth.authenticate("alice", "new-secret!").unwrap().is_some());
     }
 }

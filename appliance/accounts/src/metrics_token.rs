@@ -29,7 +29,10 @@ pub fn create(data_dir: &Path) -> Result<String, AccountError> {
     let token = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
     let p = path(data_dir);
     microcloud_store::write_file_durably(&p, format!("{}\n", hash(&token)).as_bytes(), 0o600)
-        .map_err(|source| AccountError::Io { path: p.clone(), source })?;
+        .map_err(|source| AccountError::Io {
+            path: p.clone(),
+            source,
+        })?;
     Ok(token)
 }
 
@@ -50,8 +53,12 @@ pub fn is_set(data_dir: &Path) -> bool {
 
 /// Whether `given` is the current token (hashes compared in constant time).
 pub fn matches(data_dir: &Path, given: &str) -> bool {
-    let Ok(stored) = std::fs::read_to_string(path(data_dir)) else { return false };
-    let Ok(stored) = blake3::Hash::from_hex(stored.trim()) else { return false };
+    let Ok(stored) = std::fs::read_to_string(path(data_dir)) else {
+        return false;
+    };
+    let Ok(stored) = blake3::Hash::from_hex(stored.trim()) else {
+        return false;
+    };
     !given.is_empty() && blake3::hash(given.as_bytes()) == stored
 }
 
@@ -69,11 +76,26 @@ mod tests {
         let stored = std::fs::read_to_string(path(dir.path())).unwrap();
         assert_eq!(stored, format!("{}\n", hash(&t)));
         assert!(!stored.contains(&t), "the token itself is never stored");
-        assert_eq!(std::fs::metadata(path(dir.path())).unwrap().permissions().mode() & 0o777, 0o600);
-        assert!(is_set(dir.path()) && matches(dir.path(), &t) && !matches(dir.path(), "guess") && !matches(dir.path(), ""));
+        assert_eq!(
+            std::fs::metadata(path(dir.path()))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o600
+        );
+        assert!(
+            is_set(dir.path())
+                && matches(dir.path(), &t)
+                && !matches(dir.path(), "guess")
+                && !matches(dir.path(), "")
+        );
         let t2 = create(dir.path()).unwrap();
         assert_ne!(t, t2);
-        assert!(!matches(dir.path(), &t) && matches(dir.path(), &t2), "a new token replaces the old");
+        assert!(
+            !matches(dir.path(), &t) && matches(dir.path(), &t2),
+            "a new token replaces the old"
+        );
         assert!(remove(dir.path()).unwrap());
         assert!(!remove(dir.path()).unwrap());
         assert!(!matches(dir.path(), &t2) && !is_set(dir.path()));

@@ -91,11 +91,23 @@ pub fn parse(text: &str) -> Result<Key, AccountError> {
     );
     let id = blake3::hash(&blob).to_hex()[..16].to_owned();
     let line = if comment.is_empty() {
-        format!("{kind} {}", base64::engine::general_purpose::STANDARD.encode(&blob))
+        format!(
+            "{kind} {}",
+            base64::engine::general_purpose::STANDARD.encode(&blob)
+        )
     } else {
-        format!("{kind} {} {comment}", base64::engine::general_purpose::STANDARD.encode(&blob))
+        format!(
+            "{kind} {} {comment}",
+            base64::engine::general_purpose::STANDARD.encode(&blob)
+        )
     };
-    Ok(Key { id, kind: kind.to_owned(), comment, fingerprint, line })
+    Ok(Key {
+        id,
+        kind: kind.to_owned(),
+        comment,
+        fingerprint,
+        line,
+    })
 }
 
 /// The keys, in file order (lines that do not parse are skipped and logged by the caller).
@@ -106,7 +118,11 @@ pub fn list(data_dir: &Path) -> Result<Vec<Key>, AccountError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
         Err(source) => return Err(AccountError::Io { path: p, source }),
     };
-    Ok(text.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')).filter_map(|l| parse(l).ok()).collect())
+    Ok(text
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .filter_map(|l| parse(l).ok())
+        .collect())
 }
 
 fn write(data_dir: &Path, keys: &[Key]) -> Result<(), AccountError> {
@@ -117,7 +133,9 @@ fn write(data_dir: &Path, keys: &[Key]) -> Result<(), AccountError> {
     };
     let dir = p.parent().expect("keys file has a directory");
     std::fs::create_dir_all(dir).map_err(err(dir))?;
-    let mut text = String::from("# Managed by microcloud (the setup page, `microcloud ssh-key`): edits here are kept.\n");
+    let mut text = String::from(
+        "# Managed by microcloud (the setup page, `microcloud ssh-key`): edits here are kept.\n",
+    );
     for k in keys {
         text.push_str(&k.line);
         text.push('\n');
@@ -131,7 +149,10 @@ pub fn add(data_dir: &Path, text: &str) -> Result<Key, AccountError> {
     let key = parse(text)?;
     let mut keys = list(data_dir)?;
     if keys.iter().any(|k| k.id == key.id) {
-        return Err(bad(format!("this key is already authorized ({})", key.fingerprint)));
+        return Err(bad(format!(
+            "this key is already authorized ({})",
+            key.fingerprint
+        )));
     }
     keys.push(key.clone());
     write(data_dir, &keys)?;

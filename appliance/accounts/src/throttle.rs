@@ -49,7 +49,12 @@ pub struct Policy {
 
 impl Default for Policy {
     fn default() -> Policy {
-        Policy { free: 5, base: Duration::from_secs(1), cap: Duration::from_secs(15 * 60), max_tracked: 10_000 }
+        Policy {
+            free: 5,
+            base: Duration::from_secs(1),
+            cap: Duration::from_secs(15 * 60),
+            max_tracked: 10_000,
+        }
     }
 }
 
@@ -68,7 +73,10 @@ impl Policy {
 
     /// How long an entry is kept without a new failure.
     fn forget(&self) -> Duration {
-        self.cap.saturating_mul(4).max(self.base).max(Duration::from_secs(1))
+        self.cap
+            .saturating_mul(4)
+            .max(self.base)
+            .max(Duration::from_secs(1))
     }
 }
 
@@ -159,12 +167,19 @@ struct Table {
 
 impl Table {
     fn new(max: usize) -> Table {
-        Table { map: HashMap::default(), order: VecDeque::new(), max: max.max(1) }
+        Table {
+            map: HashMap::default(),
+            order: VecDeque::new(),
+            max: max.max(1),
+        }
     }
 
     /// The entry for `k`, unless it is forgotten.
     fn live(&self, k: &u64, now: Instant, forget: Duration) -> Option<Entry> {
-        self.map.get(k).copied().filter(|e| now.saturating_duration_since(e.last) < forget)
+        self.map
+            .get(k)
+            .copied()
+            .filter(|e| now.saturating_duration_since(e.last) < forget)
     }
 
     fn current(&self, t: Instant, k: &u64) -> bool {
@@ -174,7 +189,10 @@ impl Table {
     /// Counts one failure for `k` at `now`; drops forgotten entries and, past `max`, the least
     /// recently failed (exactly so with a monotonic clock; amortised constant time).
     fn fail(&mut self, k: u64, now: Instant, forget: Duration) {
-        let e = self.map.entry(k).or_insert(Entry { failures: 0, last: now });
+        let e = self.map.entry(k).or_insert(Entry {
+            failures: 0,
+            last: now,
+        });
         if now.saturating_duration_since(e.last) >= forget {
             e.failures = 0;
         }
@@ -194,7 +212,8 @@ impl Table {
             }
         }
         if self.order.len() > 2 * self.max + 16 {
-            let mut order: Vec<(Instant, u64)> = self.map.iter().map(|(k, e)| (e.last, *k)).collect();
+            let mut order: Vec<(Instant, u64)> =
+                self.map.iter().map(|(k, e)| (e.last, *k)).collect();
             order.sort_unstable_by_key(|(t, _)| *t);
             self.order = order.into();
         }
@@ -224,7 +243,15 @@ impl Throttle {
     /// A throttle with nothing counted yet.
     pub fn new(policy: Policy) -> Throttle {
         let max = policy.max_tracked;
-        Throttle { policy, key: rand::random(), state: Mutex::new(State { ips: Table::new(max), accounts: Table::new(max), pairs: Table::new(max) }) }
+        Throttle {
+            policy,
+            key: rand::random(),
+            state: Mutex::new(State {
+                ips: Table::new(max),
+                accounts: Table::new(max),
+                pairs: Table::new(max),
+            }),
+        }
     }
 
     /// Its policy.
@@ -249,7 +276,11 @@ impl Throttle {
         let mut buf = [0u8; NAME_MAX];
         let len = normalise(account, &mut buf);
         let (ip_id, account_id) = (self.id(&[b"ip", &ip]), self.id(&[b"account", &buf[..len]]));
-        (ip_id, account_id, self.id(&[b"pair", &ip_id.to_le_bytes(), &account_id.to_le_bytes()]))
+        (
+            ip_id,
+            account_id,
+            self.id(&[b"pair", &ip_id.to_le_bytes(), &account_id.to_le_bytes()]),
+        )
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -267,7 +298,8 @@ impl Throttle {
         let (ip, account, pair) = self.ids(ip, account);
         let forget = self.policy.forget();
         let st = self.lock();
-        let remaining = |e: Entry| (e.last + self.policy.delay(e.failures)).saturating_duration_since(now);
+        let remaining =
+            |e: Entry| (e.last + self.policy.delay(e.failures)).saturating_duration_since(now);
         let by_ip = st.ips.live(&ip, now, forget);
         let pair = st.pairs.live(&pair, now, forget);
         let mut wait = Duration::ZERO;
@@ -349,14 +381,28 @@ mod tests {
         // After 5 failures: 1 s, then 2, 4, 8 ... up to 15 min.
         let mut expected = secs(1);
         for n in 5..30u32 {
-            assert_eq!(t.check_at(a, "owner", now), Err(expected), "after {n} failures");
-            assert!(t.check_at(a, "owner", now + expected - Duration::from_millis(1)).is_err());
+            assert_eq!(
+                t.check_at(a, "owner", now),
+                Err(expected),
+                "after {n} failures"
+            );
+            assert!(t
+                .check_at(a, "owner", now + expected - Duration::from_millis(1))
+                .is_err());
             now += expected;
-            assert_eq!(t.check_at(a, "owner", now), Ok(()), "after {n} failures and the wait");
+            assert_eq!(
+                t.check_at(a, "owner", now),
+                Ok(()),
+                "after {n} failures and the wait"
+            );
             t.fail_at(a, "owner", now);
             expected = (expected * 2).min(secs(900));
         }
-        assert_eq!(t.check_at(a, "owner", now), Err(secs(900)), "capped at 15 minutes");
+        assert_eq!(
+            t.check_at(a, "owner", now),
+            Err(secs(900)),
+            "capped at 15 minutes"
+        );
         // Another account from the same address: the address's own count holds.
         assert_eq!(t.check_at(a, "bob", now), Err(secs(900)));
         assert_eq!(Policy::default().delay(1000), secs(900));
@@ -375,15 +421,28 @@ mod tests {
         }
         let later = now + secs(1);
         assert!(t.check_at(attacker, "owner", later).is_err());
-        assert!(t.check_at(attacker, "someone-else", later).is_err(), "the address itself is throttled");
-        assert_eq!(t.check_at(honest, "owner", later), Ok(()), "the honest address has not failed");
+        assert!(
+            t.check_at(attacker, "someone-else", later).is_err(),
+            "the address itself is throttled"
+        );
+        assert_eq!(
+            t.check_at(honest, "owner", later),
+            Ok(()),
+            "the honest address has not failed"
+        );
         assert_eq!(t.check_at(honest, "OWNER ", later), Ok(()));
         t.succeed(honest, "owner");
-        assert!(t.check_at(attacker, "owner", later).is_err(), "someone else's success excuses nothing");
+        assert!(
+            t.check_at(attacker, "owner", later).is_err(),
+            "someone else's success excuses nothing"
+        );
         // An address that starts failing for the account shares the account's backoff at once.
         let other = ip("10.0.0.67");
         t.fail_at(other, "owner", later);
-        assert!(t.check_at(other, "owner", later + secs(1)).is_err(), "the account's count now applies to it");
+        assert!(
+            t.check_at(other, "owner", later + secs(1)).is_err(),
+            "the account's count now applies to it"
+        );
         assert_eq!(t.check_at(honest, "owner", later + secs(1)), Ok(()));
     }
 
@@ -396,15 +455,26 @@ mod tests {
         }
         assert!(t.check_at(a, "ann", now).is_err());
         t.succeed(a, "ann");
-        assert_eq!(t.check_at(a, "ann", now), Ok(()), "a success clears the address");
-        assert_eq!(t.tracked(), (0, 0, 0), "and the account's count from that address");
+        assert_eq!(
+            t.check_at(a, "ann", now),
+            Ok(()),
+            "a success clears the address"
+        );
+        assert_eq!(
+            t.tracked(),
+            (0, 0, 0),
+            "and the account's count from that address"
+        );
         // Failures for another account stay with that pair.
         for _ in 0..6 {
             t.fail_at(b, "owner", now);
         }
         t.succeed(b, "bob");
         assert_eq!(t.check_at(b, "bob", now), Ok(()));
-        assert!(t.check_at(b, "owner", now).is_err(), "signing in as bob does not excuse guessing owner");
+        assert!(
+            t.check_at(b, "owner", now).is_err(),
+            "signing in as bob does not excuse guessing owner"
+        );
     }
 
     #[test]
@@ -417,8 +487,15 @@ mod tests {
             t.fail_at(a, "owner", now);
         }
         let a = ip("10.1.0.3");
-        assert!(t.check_at(a, "owner", now + secs(60)).is_err(), "the account is at 50 failures");
-        assert_eq!(t.check_at(a, "bob", now + secs(60)), Ok(()), "one failure of its own is free");
+        assert!(
+            t.check_at(a, "owner", now + secs(60)).is_err(),
+            "the account is at 50 failures"
+        );
+        assert_eq!(
+            t.check_at(a, "bob", now + secs(60)),
+            Ok(()),
+            "one failure of its own is free"
+        );
     }
 
     #[test]
@@ -442,8 +519,16 @@ mod tests {
         for i in 0..5 {
             t.fail_at(ip(&format!("2001:db8:1:2::{i:x}")), "owner", now);
         }
-        assert!(t.check_at(ip("2001:db8:1:2:ffff:1:2:3"), "anyone", now).is_err(), "the whole /64 is one client");
-        assert_eq!(t.check_at(ip("2001:db8:1:3::1"), "anyone", now), Ok(()), "the next /64 is another");
+        assert!(
+            t.check_at(ip("2001:db8:1:2:ffff:1:2:3"), "anyone", now)
+                .is_err(),
+            "the whole /64 is one client"
+        );
+        assert_eq!(
+            t.check_at(ip("2001:db8:1:3::1"), "anyone", now),
+            Ok(()),
+            "the next /64 is another"
+        );
         for _ in 0..5 {
             t.fail_at(ip("::ffff:192.0.2.9"), "owner", now);
         }
@@ -462,7 +547,11 @@ mod tests {
         for _ in 0..5 {
             t.fail_at(ip("10.0.0.1"), &format!("{}a", "x".repeat(100)), now);
         }
-        assert!(t.check_at(ip("10.0.0.1"), &format!("{}b", "x".repeat(100)), now).is_err(), "cut names are one account");
+        assert!(
+            t.check_at(ip("10.0.0.1"), &format!("{}b", "x".repeat(100)), now)
+                .is_err(),
+            "cut names are one account"
+        );
     }
 
     #[test]
@@ -475,22 +564,42 @@ mod tests {
         }
         for i in 0..1_000_000u32 {
             let a = IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 | (i % 200_000)));
-            t.fail_at(a, &format!("name-{i}"), now + Duration::from_micros(u64::from(i)));
+            t.fail_at(
+                a,
+                &format!("name-{i}"),
+                now + Duration::from_micros(u64::from(i)),
+            );
             if i % 100_000 == 0 {
                 let (ips, accounts, pairs) = t.tracked();
-                assert!(ips <= 10_000 && accounts <= 10_000 && pairs <= 10_000, "{ips} {accounts} {pairs}");
+                assert!(
+                    ips <= 10_000 && accounts <= 10_000 && pairs <= 10_000,
+                    "{ips} {accounts} {pairs}"
+                );
             }
         }
         let (ips, accounts, pairs) = t.tracked();
-        assert!(ips <= 10_000 && accounts <= 10_000 && pairs <= 10_000, "{ips} {accounts} {pairs}");
-        assert_eq!((ips, accounts, pairs), (10_000, 10_000, 10_000), "full, but no fuller");
+        assert!(
+            ips <= 10_000 && accounts <= 10_000 && pairs <= 10_000,
+            "{ips} {accounts} {pairs}"
+        );
+        assert_eq!(
+            (ips, accounts, pairs),
+            (10_000, 10_000, 10_000),
+            "full, but no fuller"
+        );
         // The least recently failed went first; the newest are kept.
         let st = t.lock();
         let has = |name: &str| st.accounts.map.contains_key(&t.ids(victim, name).1);
         assert!(has("name-999999") && !has("name-0"));
-        assert!(!has("owner"), "an old entry is evicted, not a new one refused");
+        assert!(
+            !has("owner"),
+            "an old entry is evicted, not a new one refused"
+        );
         drop(st);
-        let small = Throttle::new(Policy { max_tracked: 3, ..Policy::default() });
+        let small = Throttle::new(Policy {
+            max_tracked: 3,
+            ..Policy::default()
+        });
         for i in 0..100 {
             small.fail_at(ip("10.0.0.1"), &format!("n{i}"), now + secs(i));
         }

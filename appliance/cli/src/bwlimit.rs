@@ -22,12 +22,19 @@ pub fn run(args: Args) -> Result<(), CliError> {
         None => match microcloud_uplink::bandwidth_schedule(&store).map_err(CliError::Usage)? {
             None => println!("no bandwidth limit"),
             Some(s) => match s.rate_now() {
-                Some(rate) => println!("limit in force now: {} per second", crate::size::human(rate)),
+                Some(rate) => println!(
+                    "limit in force now: {} per second",
+                    crate::size::human(rate)
+                ),
                 None => println!("a timetable is set; no limit is in force now"),
             },
         },
         Some(s) => {
-            let value = if s.trim().eq_ignore_ascii_case("off") { None } else { Some(s.as_str()) };
+            let value = if s.trim().eq_ignore_ascii_case("off") {
+                None
+            } else {
+                Some(s.as_str())
+            };
             microcloud_uplink::set_bandwidth_schedule(&store, value).map_err(CliError::Usage)?;
             println!("bandwidth limit set; it takes effect when the uplink (re)starts");
         }

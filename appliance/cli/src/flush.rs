@@ -24,9 +24,14 @@ struct Pending {
 }
 
 fn pending(conn: &microcloud_store::Connection) -> Result<Pending, CliError> {
-    let q = |sql: &str| -> Result<i64, CliError> { Ok(conn.query_row(sql, [], |r| r.get(0)).map_err(microcloud_store::StoreError::from)?) };
+    let q = |sql: &str| -> Result<i64, CliError> {
+        Ok(conn
+            .query_row(sql, [], |r| r.get(0))
+            .map_err(microcloud_store::StoreError::from)?)
+    };
     Ok(Pending {
-        files: (q("SELECT count(*) FROM replicas WHERE state = 'pending'")? + q("SELECT count(*) FROM changes")?) as u64,
+        files: (q("SELECT count(*) FROM replicas WHERE state = 'pending'")?
+            + q("SELECT count(*) FROM changes")?) as u64,
         bytes: q("SELECT COALESCE(sum(size), 0) FROM replicas WHERE state = 'pending'")? as u64,
         conflicts: q("SELECT count(*) FROM replicas WHERE state = 'conflict'")? as u64,
         destinations: q("SELECT count(*) FROM destinations")? as u64,
@@ -55,9 +60,11 @@ pub fn run(args: Args) -> Result<(), CliError> {
     let total_bytes = first.bytes.max(1);
     let bar = indicatif::ProgressBar::new(total_bytes);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} ({eta})")
-            .expect("progress template")
-            .progress_chars("=> "),
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} ({eta})",
+        )
+        .expect("progress template")
+        .progress_chars("=> "),
     );
     loop {
         let p = pending(&conn)?;
@@ -72,7 +79,10 @@ pub fn run(args: Args) -> Result<(), CliError> {
                     p.conflicts
                 )));
             }
-            println!("flushed: every file is at every destination ({:.1} s)", start.elapsed().as_secs_f64());
+            println!(
+                "flushed: every file is at every destination ({:.1} s)",
+                start.elapsed().as_secs_f64()
+            );
             return Ok(());
         }
         if let Some(t) = args.timeout {

@@ -52,11 +52,17 @@ pub fn lock_file(dir: &Path, name: &str, what: &str) -> Result<Flock<std::fs::Fi
         .create(true)
         .truncate(false)
         .open(&path)
-        .map_err(|e| CliError::Io { what: path.display().to_string(), source: e })?;
+        .map_err(|e| CliError::Io {
+            what: path.display().to_string(),
+            source: e,
+        })?;
     Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|_| {
         let holder = std::fs::read_to_string(&path).unwrap_or_default();
         let pid = holder.split_whitespace().next().unwrap_or("?").to_owned();
-        CliError::Usage(format!("another {what} (pid {pid}) is already running on {}", dir.display()))
+        CliError::Usage(format!(
+            "another {what} (pid {pid}) is already running on {}",
+            dir.display()
+        ))
     })
 }
 
@@ -70,9 +76,18 @@ pub fn run(args: Args) -> Result<(), CliError> {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
     }
     let dir = args.data.data;
-    microcloud_store::prepare_data_dir(&dir).map_err(|e| CliError::Io { what: dir.display().to_string(), source: e })?;
+    microcloud_store::prepare_data_dir(&dir).map_err(|e| CliError::Io {
+        what: dir.display().to_string(),
+        source: e,
+    })?;
     let mut lock = lock(&dir)?;
-    let store = Store::open(&dir, OpenOptions { create: true, cache_limit: args.cache_size })?;
+    let store = Store::open(
+        &dir,
+        OpenOptions {
+            create: true,
+            cache_limit: args.cache_size,
+        },
+    )?;
     let cleaned = store.clean_staging()?;
     if cleaned > 0 {
         log::info!("removed {cleaned} unfinished uploads left by the previous run");
@@ -81,12 +96,21 @@ pub fn run(args: Args) -> Result<(), CliError> {
         .enable_all()
         .thread_name("microcloud-gateway")
         .build()
-        .map_err(|e| CliError::Io { what: "tokio runtime".into(), source: e })?;
+        .map_err(|e| CliError::Io {
+            what: "tokio runtime".into(),
+            source: e,
+        })?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
-            .map_err(|e| CliError::Io { what: format!("listen on {}", args.listen), source: e })?;
-        let addr = listener.local_addr().map_err(|e| CliError::Io { what: "listen socket".into(), source: e })?;
+            .map_err(|e| CliError::Io {
+                what: format!("listen on {}", args.listen),
+                source: e,
+            })?;
+        let addr = listener.local_addr().map_err(|e| CliError::Io {
+            what: "listen socket".into(),
+            source: e,
+        })?;
         let url = format!("http://{addr}/");
         let _ = lock.set_len(0);
         let _ = lock.rewind();
@@ -98,10 +122,18 @@ pub fn run(args: Args) -> Result<(), CliError> {
         println!("  page:    {url}");
         println!("  WebDAV:  {url}dav/   (HTTP Basic authentication)");
         println!("  metrics: {url}metrics");
-        println!("  store:   {} files, {} of {} cache in use", stats.files, human(stats.bytes), human(stats.cache_limit));
+        println!(
+            "  store:   {} files, {} of {} cache in use",
+            stats.files,
+            human(stats.bytes),
+            human(stats.cache_limit)
+        );
         let onboarding = microcloud_webui::announce_setup_code(&store, &url)?;
         if !onboarding && stats.users == 0 {
-            println!("  no users yet: add one with `microcloud user add NAME --data {}`", dir.display());
+            println!(
+                "  no users yet: add one with `microcloud user add NAME --data {}`",
+                dir.display()
+            );
         }
         log::info!("serving {url}dav/ from {}", dir.display());
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
@@ -110,15 +142,23 @@ pub fn run(args: Args) -> Result<(), CliError> {
         let gc_store = store.clone();
         tokio::task::spawn_blocking(move || match gc_store.collect_garbage() {
             Ok(0) => {}
-            Ok(n) => log::info!("removed {n} unreferenced blob files left by an interrupted commit"),
+            Ok(n) => {
+                log::info!("removed {n} unreferenced blob files left by an interrupted commit")
+            }
             Err(e) => log::warn!("blob garbage collection: {e}"),
         });
 
         // The uplink runs beside the LAN service in this process unless it has its own service.
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let _uplink_lock = if args.no_uplink { None } else { Some(lock_file(&dir, constants::UPLINK_LOCK_FILE, "uplink")?) };
+        let _uplink_lock = if args.no_uplink {
+            None
+        } else {
+            Some(lock_file(&dir, constants::UPLINK_LOCK_FILE, "uplink")?)
+        };
         let uplink_task = if args.no_uplink {
-            store.set_fetcher(std::sync::Arc::new(microcloud_store::CatalogFetcher::new(store.clone())));
+            store.set_fetcher(std::sync::Arc::new(microcloud_store::CatalogFetcher::new(
+                store.clone(),
+            )));
             // Content the uplink made safe (in its own process) frees room in the cache bound.
             let s = store.clone();
             tokio::spawn(async move {
@@ -131,14 +171,18 @@ pub fn run(args: Args) -> Result<(), CliError> {
             });
             None
         } else {
-            let uplink = microcloud_uplink::Uplink::new(store.clone(), microcloud_uplink::Settings::from_env());
+            let uplink = microcloud_uplink::Uplink::new(
+                store.clone(),
+                microcloud_uplink::Settings::from_env(),
+            );
             let mut rx = stop_rx.clone();
             Some(tokio::spawn(uplink.run(async move {
                 let _ = rx.changed().await;
             })))
         };
         let metrics_store = store.clone();
-        let metrics: microcloud_webdav::server::MetricsFn = std::sync::Arc::new(move || crate::metrics::render(&metrics_store));
+        let metrics: microcloud_webdav::server::MetricsFn =
+            std::sync::Arc::new(move || crate::metrics::render(&metrics_store));
         let lan = LanService::with_metrics(store, Some(metrics));
         let options = microcloud_webui::Options {
             appliance: args.appliance,

@@ -23,7 +23,12 @@ use clap::{Parser, Subcommand};
 
 /// microcloud: a LAN gateway that keeps files at LAN speed and persists them to the cloud.
 #[derive(Parser)]
-#[command(name = "microcloud", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "microcloud",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -91,7 +96,10 @@ pub enum CliError {
     #[error("{0}")]
     Usage(String),
     #[error("{what}: {source}")]
-    Io { what: String, source: std::io::Error },
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
 }
 
 fn main() -> ExitCode {

@@ -6,7 +6,10 @@ use std::fmt::Write;
 use microcloud_store::Store;
 
 fn gauge(out: &mut String, name: &str, help: &str, value: impl std::fmt::Display) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+    );
 }
 
 /// Renders the exposition; errors reading the catalog become a comment and a missing figure.
@@ -15,12 +18,41 @@ pub fn render(store: &Store) -> String {
     match store.stats() {
         Ok(s) => {
             gauge(&mut out, "microcloud_users", "User accounts.", s.users);
-            gauge(&mut out, "microcloud_files", "Files in all spaces.", s.files);
-            gauge(&mut out, "microcloud_cache_bytes", "Bytes of content on local storage.", s.bytes);
-            gauge(&mut out, "microcloud_dirty_bytes", "Bytes not yet safe at every destination.", s.dirty_bytes);
-            gauge(&mut out, "microcloud_cache_limit_bytes", "The cache bound.", s.cache_limit);
-            let dirty = if s.cache_limit > 0 { s.dirty_bytes as f64 / s.cache_limit as f64 } else { 0.0 };
-            gauge(&mut out, "microcloud_dirty_fraction", "Dirty bytes over the cache bound.", dirty);
+            gauge(
+                &mut out,
+                "microcloud_files",
+                "Files in all spaces.",
+                s.files,
+            );
+            gauge(
+                &mut out,
+                "microcloud_cache_bytes",
+                "Bytes of content on local storage.",
+                s.bytes,
+            );
+            gauge(
+                &mut out,
+                "microcloud_dirty_bytes",
+                "Bytes not yet safe at every destination.",
+                s.dirty_bytes,
+            );
+            gauge(
+                &mut out,
+                "microcloud_cache_limit_bytes",
+                "The cache bound.",
+                s.cache_limit,
+            );
+            let dirty = if s.cache_limit > 0 {
+                s.dirty_bytes as f64 / s.cache_limit as f64
+            } else {
+                0.0
+            };
+            gauge(
+                &mut out,
+                "microcloud_dirty_fraction",
+                "Dirty bytes over the cache bound.",
+                dirty,
+            );
         }
         Err(e) => {
             let _ = writeln!(out, "# store totals unavailable: {e}");
@@ -33,8 +65,17 @@ pub fn render(store: &Store) -> String {
          # TYPE microcloud_cache_reads_total counter\n\
          microcloud_cache_reads_total{{result=\"hit\"}} {hits}\nmicrocloud_cache_reads_total{{result=\"miss\"}} {misses}"
     );
-    let ratio = if hits + misses > 0 { hits as f64 / (hits + misses) as f64 } else { 1.0 };
-    gauge(&mut out, "microcloud_cache_hit_ratio", "Share of reads served from local storage since start.", ratio);
+    let ratio = if hits + misses > 0 {
+        hits as f64 / (hits + misses) as f64
+    } else {
+        1.0
+    };
+    gauge(
+        &mut out,
+        "microcloud_cache_hit_ratio",
+        "Share of reads served from local storage since start.",
+        ratio,
+    );
     let (throttled, pause) = store.throttling();
     let _ = writeln!(
         out,
@@ -48,11 +89,31 @@ pub fn render(store: &Store) -> String {
     match dests {
         Ok(st) => {
             let families: [(&str, &str, &str); 5] = [
-                ("microcloud_destination_up", "gauge", "1 when the destination answers, 0 while it is retried."),
-                ("microcloud_destination_pending_files", "gauge", "Changes not yet done at the destination."),
-                ("microcloud_destination_pending_bytes", "gauge", "Bytes not yet uploaded to the destination."),
-                ("microcloud_destination_oldest_pending_age_seconds", "gauge", "Age of the oldest pending change."),
-                ("microcloud_destination_conflicts", "gauge", "Objects changed in the cloud by someone else."),
+                (
+                    "microcloud_destination_up",
+                    "gauge",
+                    "1 when the destination answers, 0 while it is retried.",
+                ),
+                (
+                    "microcloud_destination_pending_files",
+                    "gauge",
+                    "Changes not yet done at the destination.",
+                ),
+                (
+                    "microcloud_destination_pending_bytes",
+                    "gauge",
+                    "Bytes not yet uploaded to the destination.",
+                ),
+                (
+                    "microcloud_destination_oldest_pending_age_seconds",
+                    "gauge",
+                    "Age of the oldest pending change.",
+                ),
+                (
+                    "microcloud_destination_conflicts",
+                    "gauge",
+                    "Objects changed in the cloud by someone else.",
+                ),
             ];
             for (i, (name, kind, help)) in families.iter().enumerate() {
                 let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");

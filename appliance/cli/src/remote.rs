@@ -36,17 +36,38 @@ impl Spec {
     pub fn resolve(self, name: &str) -> Result<(RemoteConfig, Option<Credentials>), CliError> {
         let (kind, creds) = match (self.endpoint, self.dir) {
             (Some(endpoint), None) => {
-                let bucket = self.bucket.ok_or_else(|| CliError::Usage("--endpoint needs --bucket".into()))?;
-                let kind = RemoteKind::S3 { endpoint, region: self.region, bucket, prefix: self.prefix, path_style: self.path_style };
+                let bucket = self
+                    .bucket
+                    .ok_or_else(|| CliError::Usage("--endpoint needs --bucket".into()))?;
+                let kind = RemoteKind::S3 {
+                    endpoint,
+                    region: self.region,
+                    bucket,
+                    prefix: self.prefix,
+                    path_style: self.path_style,
+                };
                 (kind, Some(read_credentials()?))
             }
             (None, Some(path)) => {
-                let path = std::path::absolute(&path).map_err(|e| CliError::Io { what: path.display().to_string(), source: e })?;
+                let path = std::path::absolute(&path).map_err(|e| CliError::Io {
+                    what: path.display().to_string(),
+                    source: e,
+                })?;
                 (RemoteKind::Dir { path }, None)
             }
-            _ => return Err(CliError::Usage("give either --endpoint and --bucket (S3) or --dir PATH".into())),
+            _ => {
+                return Err(CliError::Usage(
+                    "give either --endpoint and --bucket (S3) or --dir PATH".into(),
+                ))
+            }
         };
-        Ok((RemoteConfig { name: name.to_owned(), kind }, creds))
+        Ok((
+            RemoteConfig {
+                name: name.to_owned(),
+                kind,
+            },
+            creds,
+        ))
     }
 }
 
@@ -86,51 +107,108 @@ pub enum Command {
 }
 
 fn read_credentials() -> Result<Credentials, CliError> {
-    if let (Ok(id), Ok(secret)) = (std::env::var("AWS_ACCESS_KEY_ID"), std::env::var("AWS_SECRET_ACCESS_KEY")) {
-        return Ok(Credentials { access_key_id: id, secret_access_key: secret });
+    if let (Ok(id), Ok(secret)) = (
+        std::env::var("AWS_ACCESS_KEY_ID"),
+        std::env::var("AWS_SECRET_ACCESS_KEY"),
+    ) {
+        return Ok(Credentials {
+            access_key_id: id,
+            secret_access_key: secret,
+        });
     }
-    let io_err = |e| CliError::Io { what: "reading the credentials".into(), source: e };
+    let io_err = |e| CliError::Io {
+        what: "reading the credentials".into(),
+        source: e,
+    };
     if std::io::stdin().is_terminal() {
         eprint!("Access key id: ");
         let mut id = String::new();
         std::io::stdin().lock().read_line(&mut id).map_err(io_err)?;
         let secret = rpassword::prompt_password("Secret access key: ").map_err(io_err)?;
-        return Ok(Credentials { access_key_id: id.trim().to_owned(), secret_access_key: secret });
+        return Ok(Credentials {
+            access_key_id: id.trim().to_owned(),
+            secret_access_key: secret,
+        });
     }
     let mut lines = std::io::stdin().lock().lines();
-    let id = lines.next().transpose().map_err(io_err)?.unwrap_or_default();
-    let secret = lines.next().transpose().map_err(io_err)?.unwrap_or_default();
+    let id = lines
+        .next()
+        .transpose()
+        .map_err(io_err)?
+        .unwrap_or_default();
+    let secret = lines
+        .next()
+        .transpose()
+        .map_err(io_err)?
+        .unwrap_or_default();
     if id.trim().is_empty() || secret.trim().is_empty() {
         return Err(CliError::Usage(
             "no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or give the key id and the secret on two lines of standard input".into(),
         ));
     }
-    Ok(Credentials { access_key_id: id.trim().to_owned(), secret_access_key: secret.trim().to_owned() })
+    Ok(Credentials {
+        access_key_id: id.trim().to_owned(),
+        secret_access_key: secret.trim().to_owned(),
+    })
 }
 
 pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| CliError::Io { what: "tokio runtime".into(), source: e })
+        .map_err(|e| CliError::Io {
+            what: "tokio runtime".into(),
+            source: e,
+        })
 }
 
 pub fn run(cmd: Command) -> Result<(), CliError> {
     match cmd {
-        Command::Add { name, data, spec, no_test } => {
+        Command::Add {
+            name,
+            data,
+            spec,
+            no_test,
+        } => {
             let (config, creds) = spec.resolve(&name)?;
-            let store = Store::open(&data.data, OpenOptions { create: true, ..Default::default() })?;
-            let d = runtime()?.block_on(microcloud_uplink::destinations::add(&store, config, creds, !no_test))?;
-            println!("added destination {}{}", d.name, if no_test { "" } else { " (tested: write, read back, delete)" });
+            let store = Store::open(
+                &data.data,
+                OpenOptions {
+                    create: true,
+                    ..Default::default()
+                },
+            )?;
+            let d = runtime()?.block_on(microcloud_uplink::destinations::add(
+                &store, config, creds, !no_test,
+            ))?;
+            println!(
+                "added destination {}{}",
+                d.name,
+                if no_test {
+                    ""
+                } else {
+                    " (tested: write, read back, delete)"
+                }
+            );
         }
         Command::List { data } => {
             let store = Store::open(&data.data, OpenOptions::default())?;
             for d in microcloud_uplink::destinations::list(&store)? {
                 match &d.config.kind {
-                    RemoteKind::S3 { endpoint, region, bucket, prefix, path_style } => println!(
+                    RemoteKind::S3 {
+                        endpoint,
+                        region,
+                        bucket,
+                        prefix,
+                        path_style,
+                    } => println!(
                         "{}\ts3\t{endpoint}\tregion={region}\tbucket={bucket}{}{}",
                         d.name,
-                        if prefix.is_empty() { String::new() } else { format!("\tprefix={prefix}") },
+                        if prefix.is_empty() {
+                            String::new()
+                        } else {
+                            format!("\tprefix={prefix}")
+                        },
                         if *path_style { "\tpath-style" } else { "" }
                     ),
                     RemoteKind::Dir { path } => println!("{}\tdir\t{}", d.name, path.display()),

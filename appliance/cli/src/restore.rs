@@ -26,7 +26,13 @@ pub fn run(args: Args) -> Result<(), CliError> {
         )));
     }
     let (config, creds) = args.spec.resolve(&args.from)?;
-    let store = Store::open(&dir, OpenOptions { create: true, ..Default::default() })?;
+    let store = Store::open(
+        &dir,
+        OpenOptions {
+            create: true,
+            ..Default::default()
+        },
+    )?;
     let rt = runtime()?;
     let report = rt.block_on(async {
         let dest = microcloud_uplink::destinations::add(&store, config, creds, false).await?;

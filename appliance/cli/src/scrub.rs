@@ -20,16 +20,23 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<(), CliError> {
     if !(0.0..=1.0).contains(&args.full_fraction) {
-        return Err(CliError::Usage("--full-fraction must be between 0 and 1".into()));
+        return Err(CliError::Usage(
+            "--full-fraction must be between 0 and 1".into(),
+        ));
     }
     let store = Store::open(&args.data.data, OpenOptions::default())?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| CliError::Io { what: "tokio runtime".into(), source: e })?;
+        .map_err(|e| CliError::Io {
+            what: "tokio runtime".into(),
+            source: e,
+        })?;
     let dests = microcloud_uplink::destinations::list(&store)?;
     if dests.is_empty() {
-        return Err(CliError::Usage("no destinations configured: nothing to scrub".into()));
+        return Err(CliError::Usage(
+            "no destinations configured: nothing to scrub".into(),
+        ));
     }
     let mut failed = None;
     for d in dests {

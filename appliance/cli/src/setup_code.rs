@@ -12,7 +12,13 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<(), CliError> {
-    let store = Store::open(&args.data.data, OpenOptions { create: true, ..Default::default() })?;
+    let store = Store::open(
+        &args.data.data,
+        OpenOptions {
+            create: true,
+            ..Default::default()
+        },
+    )?;
     match microcloud_accounts::setup::code(&store)? {
         Some(code) => println!("{code}"),
         None => {

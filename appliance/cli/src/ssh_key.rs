@@ -41,7 +41,10 @@ pub fn run(cmd: Command) -> Result<(), CliError> {
                     let mut s = String::new();
                     std::io::stdin()
                         .read_to_string(&mut s)
-                        .map_err(|e| CliError::Io { what: "reading the key from standard input".into(), source: e })?;
+                        .map_err(|e| CliError::Io {
+                            what: "reading the key from standard input".into(),
+                            source: e,
+                        })?;
                     s
                 }
             };

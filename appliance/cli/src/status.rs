@@ -52,16 +52,28 @@ struct Conflict {
 pub fn gateway_state(dir: &Path) -> GatewayState {
     let path = dir.join(constants::GATEWAY_LOCK_FILE);
     let Ok(file) = std::fs::File::open(&path) else {
-        return GatewayState { running: false, pid: None, url: None };
+        return GatewayState {
+            running: false,
+            pid: None,
+            url: None,
+        };
     };
     match Flock::lock(file, FlockArg::LockSharedNonblock) {
-        Ok(_released_on_drop) => GatewayState { running: false, pid: None, url: None },
+        Ok(_released_on_drop) => GatewayState {
+            running: false,
+            pid: None,
+            url: None,
+        },
         Err(_) => {
             let content = std::fs::read_to_string(&path).unwrap_or_default();
             let mut parts = content.split_whitespace();
             let pid = parts.next().and_then(|p| p.parse().ok());
             let url = parts.next().map(str::to_owned);
-            GatewayState { running: true, pid, url }
+            GatewayState {
+                running: true,
+                pid,
+                url,
+            }
         }
     }
 }
@@ -71,13 +83,18 @@ pub fn run(args: Args) -> Result<(), CliError> {
     let stats = Store::inspect(&dir)?;
     let gateway = gateway_state(&dir);
     let conn = Store::open_read_only(&dir)?;
-    let uplink = microcloud_uplink::status::read(&conn).map_err(microcloud_store::StoreError::from)?;
+    let uplink =
+        microcloud_uplink::status::read(&conn).map_err(microcloud_store::StoreError::from)?;
     let conflicts = microcloud_uplink::status::conflicts(&conn)
         .map_err(microcloud_store::StoreError::from)?
         .into_iter()
         .map(|(destination, key)| Conflict { destination, key })
         .collect();
-    let fraction = if stats.cache_limit > 0 { stats.bytes as f64 / stats.cache_limit as f64 } else { 0.0 };
+    let fraction = if stats.cache_limit > 0 {
+        stats.bytes as f64 / stats.cache_limit as f64
+    } else {
+        0.0
+    };
     let report = Report {
         data: dir.display().to_string(),
         gateway,
@@ -92,10 +109,17 @@ pub fn run(args: Args) -> Result<(), CliError> {
         conflicts,
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report).expect("report serializes"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).expect("report serializes")
+        );
         return Ok(());
     }
-    let gw = match (&report.gateway.running, report.gateway.pid, &report.gateway.url) {
+    let gw = match (
+        &report.gateway.running,
+        report.gateway.pid,
+        &report.gateway.url,
+    ) {
         (true, pid, url) => format!(
             "running (pid {}) at {}",
             pid.map(|p| p.to_string()).unwrap_or("?".into()),
@@ -108,7 +132,10 @@ pub fn run(args: Args) -> Result<(), CliError> {
     println!("users:    {}", report.users);
     println!("files:    {} in {} directories", report.files, report.dirs);
     println!("bytes:    {}", human(report.bytes));
-    println!("dirty:    {} (not yet safe at every cloud destination)", human(report.dirty_bytes));
+    println!(
+        "dirty:    {} (not yet safe at every cloud destination)",
+        human(report.dirty_bytes)
+    );
     println!(
         "cache:    {} of {} in use ({:.1}%)",
         human(report.bytes),
@@ -126,12 +153,22 @@ pub fn run(args: Args) -> Result<(), CliError> {
             d.pending_files,
             human(d.pending_bytes),
             d.oldest_pending_age_seconds,
-            if d.conflicts > 0 { format!(", {} in conflict", d.conflicts) } else { String::new() },
-            d.last_error.as_deref().map(|e| format!("\n    last error: {e}")).unwrap_or_default()
+            if d.conflicts > 0 {
+                format!(", {} in conflict", d.conflicts)
+            } else {
+                String::new()
+            },
+            d.last_error
+                .as_deref()
+                .map(|e| format!("\n    last error: {e}"))
+                .unwrap_or_default()
         );
     }
     for c in &report.conflicts {
-        println!("conflict: {} at {} was changed in the cloud by someone else (both copies kept)", c.key, c.destination);
+        println!(
+            "conflict: {} at {} was changed in the cloud by someone else (both copies kept)",
+            c.key, c.destination
+        );
     }
     Ok(())
 }

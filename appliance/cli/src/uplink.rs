@@ -14,7 +14,11 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<(), CliError> {
     microcloud_logging::init(log::LevelFilter::Info);
-    let mut lock = crate::gateway::lock_file(&args.data.data, microcloud_constants::UPLINK_LOCK_FILE, "uplink")?;
+    let mut lock = crate::gateway::lock_file(
+        &args.data.data,
+        microcloud_constants::UPLINK_LOCK_FILE,
+        "uplink",
+    )?;
     {
         use std::io::Write;
         let _ = lock.set_len(0);
@@ -25,11 +29,16 @@ pub fn run(args: Args) -> Result<(), CliError> {
         .enable_all()
         .thread_name("microcloud-uplink")
         .build()
-        .map_err(|e| CliError::Io { what: "tokio runtime".into(), source: e })?;
+        .map_err(|e| CliError::Io {
+            what: "tokio runtime".into(),
+            source: e,
+        })?;
     rt.block_on(async move {
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
         log::info!("uplink running on {}", args.data.data.display());
-        Uplink::new(store, Settings::from_env()).run(crate::gateway::shutdown_signal()).await;
+        Uplink::new(store, Settings::from_env())
+            .run(crate::gateway::shutdown_signal())
+            .await;
     });
     Ok(())
 }

@@ -35,7 +35,10 @@ pub enum Command {
 }
 
 fn read_password() -> Result<String, CliError> {
-    let io_err = |e| CliError::Io { what: "reading the password".into(), source: e };
+    let io_err = |e| CliError::Io {
+        what: "reading the password".into(),
+        source: e,
+    };
     if std::io::stdin().is_terminal() {
         let a = rpassword::prompt_password("Password: ").map_err(io_err)?;
         let b = rpassword::prompt_password("Again: ").map_err(io_err)?;
@@ -45,10 +48,15 @@ fn read_password() -> Result<String, CliError> {
         return Ok(a);
     }
     let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line).map_err(io_err)?;
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(io_err)?;
     let pw = line.trim_end_matches(['\n', '\r']).to_owned();
     if pw.is_empty() {
-        return Err(CliError::Usage("no password on standard input (try: echo PASSWORD | microcloud user add ...)".into()));
+        return Err(CliError::Usage(
+            "no password on standard input (try: echo PASSWORD | microcloud user add ...)".into(),
+        ));
     }
     Ok(pw)
 }
@@ -58,9 +66,18 @@ pub fn run(cmd: Command) -> Result<(), CliError> {
         Command::Add { name, data, admin } => {
             microcloud_store::check_user_name(&name)?;
             let password = read_password()?;
-            let store = Store::open(&data.data, OpenOptions { create: true, ..Default::default() })?;
+            let store = Store::open(
+                &data.data,
+                OpenOptions {
+                    create: true,
+                    ..Default::default()
+                },
+            )?;
             microcloud_accounts::add_user(&store, &name, &password, admin)?;
-            println!("added user {name}{}", if admin { " (administrator)" } else { "" });
+            println!(
+                "added user {name}{}",
+                if admin { " (administrator)" } else { "" }
+            );
         }
         Command::List { data } => {
             let store = Store::open(&data.data, OpenOptions::default())?;

@@ -95,7 +95,9 @@ impl Dir {
         f: impl FnOnce(&Inner) -> Result<T, RemoteError> + Send + 'static,
     ) -> Result<T, RemoteError> {
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || f(&inner)).await.expect("directory remote task panicked")
+        tokio::task::spawn_blocking(move || f(&inner))
+            .await
+            .expect("directory remote task panicked")
     }
 
     pub(crate) async fn put(
@@ -131,7 +133,11 @@ impl Dir {
         .await
     }
 
-    pub(crate) async fn get(&self, key: &str, range: Option<(u64, u64)>) -> Result<BoxStream, RemoteError> {
+    pub(crate) async fn get(
+        &self,
+        key: &str,
+        range: Option<(u64, u64)>,
+    ) -> Result<BoxStream, RemoteError> {
         let key = key.to_owned();
         let (file, path, len) = self
             .blocking(move |d| {
@@ -159,7 +165,8 @@ impl Dir {
                     }
                     Some((first, last)) => (first, last.min(size - 1) - first + 1),
                 };
-                file.seek(SeekFrom::Start(first)).map_err(|e| io(&path, e))?;
+                file.seek(SeekFrom::Start(first))
+                    .map_err(|e| io(&path, e))?;
                 Ok((file, path, len))
             })
             .await?;
@@ -185,7 +192,9 @@ impl Dir {
                 }
             }
         });
-        let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+        let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+            rx.recv().await.map(|item| (item, rx))
+        });
         Ok(Box::pin(stream))
     }
 
@@ -202,8 +211,12 @@ impl Dir {
                 Err(e) => return Err(io(&path, e)),
             }
             let meta = d.meta_path(&key);
-            fs::remove_file(&meta).or_else(ignore_absent).map_err(|e| io(&meta, e))?;
-            fs::remove_file(&path).or_else(ignore_absent).map_err(|e| io(&path, e))?;
+            fs::remove_file(&meta)
+                .or_else(ignore_absent)
+                .map_err(|e| io(&meta, e))?;
+            fs::remove_file(&path)
+                .or_else(ignore_absent)
+                .map_err(|e| io(&path, e))?;
             let parent = path.parent().expect("object path has a parent");
             sync_dir(parent)?;
             d.prune(Some(parent));
@@ -234,8 +247,15 @@ impl Dir {
         .await
     }
 
-    pub(crate) async fn create_multipart(&self, key: &str, blake3_hex: &str) -> Result<String, RemoteError> {
-        let upload = UploadMeta { key: key.to_owned(), blake3: blake3_hex.to_ascii_lowercase() };
+    pub(crate) async fn create_multipart(
+        &self,
+        key: &str,
+        blake3_hex: &str,
+    ) -> Result<String, RemoteError> {
+        let upload = UploadMeta {
+            key: key.to_owned(),
+            blake3: blake3_hex.to_ascii_lowercase(),
+        };
         self.blocking(move |d| {
             d.check_root("CreateMultipartUpload")?;
             let mut id = [0u8; 16];
@@ -274,11 +294,17 @@ impl Dir {
         parts: &[(u16, String)],
         cond: &Condition,
     ) -> Result<String, RemoteError> {
-        let (key, upload_id, parts, cond) = (key.to_owned(), upload_id.to_owned(), parts.to_vec(), cond.clone());
+        let (key, upload_id, parts, cond) = (
+            key.to_owned(),
+            upload_id.to_owned(),
+            parts.to_vec(),
+            cond.clone(),
+        );
         self.blocking(move |d| {
             d.check_root("CompleteMultipartUpload")?;
             let dir = d.upload_dir(&key, &upload_id)?;
-            let upload: UploadMeta = read_json(&dir.join("upload.json"))?.ok_or_else(|| d.not_found(&key))?;
+            let upload: UploadMeta =
+                read_json(&dir.join("upload.json"))?.ok_or_else(|| d.not_found(&key))?;
             let reject = |detail: String| RemoteError::Rejected {
                 remote: d.name.clone(),
                 key: key.clone(),
@@ -300,12 +326,16 @@ impl Dir {
                     let bytes = match fs::read(&part_path) {
                         Ok(b) => b,
                         Err(e) if absent(&e) => {
-                            return Err(reject(format!("InvalidPart: part {number} was not uploaded")))
+                            return Err(reject(format!(
+                                "InvalidPart: part {number} was not uploaded"
+                            )))
                         }
                         Err(e) => return Err(io(&part_path, e)),
                     };
                     if blake3_etag(&blake3::hash(&bytes)) != etag.trim_matches('"') {
-                        return Err(reject(format!("InvalidPart: part {number} has another ETag than {etag}")));
+                        return Err(reject(format!(
+                            "InvalidPart: part {number} has another ETag than {etag}"
+                        )));
                     }
                     whole.update(&bytes);
                     tmp.write_all(&bytes).map_err(|e| io(&tmp_path, e))?;
@@ -314,7 +344,9 @@ impl Dir {
                 Ok(whole.finalize())
             })();
             drop(tmp);
-            let hash = match assembled.and_then(|hash| d.check_claim(&key, &hash, &upload.blake3).map(|()| hash)) {
+            let hash = match assembled
+                .and_then(|hash| d.check_claim(&key, &hash, &upload.blake3).map(|()| hash))
+            {
                 Ok(hash) => hash,
                 Err(e) => {
                     let _ = fs::remove_file(&tmp_path);
@@ -329,7 +361,11 @@ impl Dir {
         .await
     }
 
-    pub(crate) async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), RemoteError> {
+    pub(crate) async fn abort_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<(), RemoteError> {
         let (key, upload_id) = (key.to_owned(), upload_id.to_owned());
         self.blocking(move |d| {
             d.check_root("AbortMultipartUpload")?;
@@ -338,13 +374,18 @@ impl Dir {
                 Err(RemoteError::NotFound { .. }) => return Ok(()),
                 Err(e) => return Err(e),
             };
-            fs::remove_dir_all(&dir).or_else(ignore_absent).map_err(|e| io(&dir, e))?;
+            fs::remove_dir_all(&dir)
+                .or_else(ignore_absent)
+                .map_err(|e| io(&dir, e))?;
             sync_dir(&d.root.join(MULTIPART))
         })
         .await
     }
 
-    pub(crate) async fn list_multipart(&self, prefix: &str) -> Result<Vec<(String, String)>, RemoteError> {
+    pub(crate) async fn list_multipart(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<(String, String)>, RemoteError> {
         let prefix = prefix.to_owned();
         self.blocking(move |d| {
             d.check_root("ListMultipartUploads")?;
@@ -357,7 +398,9 @@ impl Dir {
             let mut out = Vec::new();
             for entry in entries {
                 let entry = entry.map_err(|e| io(&base, e))?;
-                let Some(id) = entry.file_name().to_str().map(str::to_owned) else { continue };
+                let Some(id) = entry.file_name().to_str().map(str::to_owned) else {
+                    continue;
+                };
                 if let Some(upload) = read_json::<UploadMeta>(&entry.path().join("upload.json"))? {
                     if upload.key.starts_with(&prefix) {
                         out.push((upload.key, id));
@@ -391,13 +434,21 @@ impl Inner {
             Err(e) => Err(RemoteError::Unreachable {
                 remote: self.name.clone(),
                 op: op.to_owned(),
-                detail: format!("directory {} is not there ({e}); is its disk mounted?", self.root.display()),
+                detail: format!(
+                    "directory {} is not there ({e}); is its disk mounted?",
+                    self.root.display()
+                ),
             }),
         }
     }
 
     /// Refuses content whose BLAKE3 hash is not the one the caller declared.
-    fn check_claim(&self, key: &str, hash: &blake3::Hash, claimed: &str) -> Result<(), RemoteError> {
+    fn check_claim(
+        &self,
+        key: &str,
+        hash: &blake3::Hash,
+        claimed: &str,
+    ) -> Result<(), RemoteError> {
         if hash.to_hex().as_str() == claimed.to_ascii_lowercase() {
             return Ok(());
         }
@@ -405,12 +456,18 @@ impl Inner {
             remote: self.name.clone(),
             key: key.to_owned(),
             status: 400,
-            detail: format!("BadDigest: the content's BLAKE3 is {}, {claimed} was declared", hash.to_hex()),
+            detail: format!(
+                "BadDigest: the content's BLAKE3 is {}, {claimed} was declared",
+                hash.to_hex()
+            ),
         })
     }
 
     fn not_found(&self, key: &str) -> RemoteError {
-        RemoteError::NotFound { remote: self.name.clone(), key: key.to_owned() }
+        RemoteError::NotFound {
+            remote: self.name.clone(),
+            key: key.to_owned(),
+        }
     }
 
     /// The object's info from its sidecar when that still describes the file, else from its bytes.
@@ -424,7 +481,13 @@ impl Inner {
         };
         let meta_path = self.meta_path(key);
         let hash = match read_json::<Meta>(&meta_path).ok().flatten() {
-            Some(m) if m.ino == stat.ino() && m.size == stat.size() && m.mtime_ns == mtime_ns(&stat) => m.blake3,
+            Some(m)
+                if m.ino == stat.ino()
+                    && m.size == stat.size()
+                    && m.mtime_ns == mtime_ns(&stat) =>
+            {
+                m.blake3
+            }
             _ => {
                 let mut hasher = blake3::Hasher::new();
                 match File::open(&path).and_then(|f| hasher.update_reader(f)) {
@@ -435,31 +498,52 @@ impl Inner {
                 let hex = hasher.finalize().to_hex().to_string();
                 // Remember it (best effort, not durable: it can always be computed again).
                 if let Ok(stat) = fs::metadata(&path) {
-                    let meta =
-                        Meta { blake3: hex.clone(), size: stat.size(), ino: stat.ino(), mtime_ns: mtime_ns(&stat) };
+                    let meta = Meta {
+                        blake3: hex.clone(),
+                        size: stat.size(),
+                        ino: stat.ino(),
+                        mtime_ns: mtime_ns(&stat),
+                    };
                     let _ = self.write_meta(&meta_path, &meta, false);
                 }
                 hex
             }
         };
-        Ok(Some(ObjectInfo { key: key.to_owned(), size: stat.size(), etag: hash[..32].to_owned(), blake3: Some(hash) }))
+        Ok(Some(ObjectInfo {
+            key: key.to_owned(),
+            size: stat.size(),
+            etag: hash[..32].to_owned(),
+            blake3: Some(hash),
+        }))
     }
 
     /// Moves a fsync'd temporary file into place as `key` if `cond` holds, sidecar first.
-    fn commit(&self, key: &str, tmp_path: &Path, hash: &blake3::Hash, cond: &Condition) -> Result<String, RemoteError> {
+    fn commit(
+        &self,
+        key: &str,
+        tmp_path: &Path,
+        hash: &blake3::Hash,
+        cond: &Condition,
+    ) -> Result<String, RemoteError> {
         let result = (|| {
             let _commit = self.commit.lock().unwrap_or_else(|p| p.into_inner());
             let holds = match cond {
                 Condition::None => true,
                 Condition::IfAbsent => self.info(key)?.is_none(),
-                Condition::IfMatch(etag) => self.info(key)?.is_some_and(|i| i.etag == etag.trim_matches('"')),
+                Condition::IfMatch(etag) => self
+                    .info(key)?
+                    .is_some_and(|i| i.etag == etag.trim_matches('"')),
             };
             if !holds {
-                return Err(RemoteError::PreconditionFailed { remote: self.name.clone(), key: key.to_owned() });
+                return Err(RemoteError::PreconditionFailed {
+                    remote: self.name.clone(),
+                    key: key.to_owned(),
+                });
             }
             let path = self.object_path(key);
             let parent = path.parent().expect("object path has a parent");
-            self.ensure_dir(parent).map_err(|e| self.in_the_way(key, e))?;
+            self.ensure_dir(parent)
+                .map_err(|e| self.in_the_way(key, e))?;
             let stat = fs::metadata(tmp_path).map_err(|e| io(tmp_path, e))?;
             let meta = Meta {
                 blake3: hash.to_hex().to_string(),
@@ -505,7 +589,9 @@ impl Inner {
     fn write_meta(&self, path: &Path, meta: &Meta, durable: bool) -> Result<(), RemoteError> {
         let json = serde_json::to_vec(meta).expect("sidecar serializes");
         let (tmp_path, mut tmp) = self.tmp_file()?;
-        let written = tmp.write_all(&json).and_then(|()| if durable { tmp.sync_all() } else { Ok(()) });
+        let written = tmp
+            .write_all(&json)
+            .and_then(|()| if durable { tmp.sync_all() } else { Ok(()) });
         drop(tmp);
         let renamed = written.and_then(|()| fs::rename(&tmp_path, path));
         if let Err(e) = renamed {
@@ -541,7 +627,11 @@ impl Inner {
         rand::Rng::fill(&mut rand::rng(), &mut name[..]);
         let name: String = name.iter().map(|b| format!("{b:02x}")).collect();
         let path = dir.join(format!("{name}.tmp"));
-        let file = File::options().write(true).create_new(true).open(&path).map_err(|e| io(&path, e))?;
+        let file = File::options()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(|e| io(&path, e))?;
         Ok((path, file))
     }
 
@@ -592,7 +682,13 @@ impl Inner {
     }
 
     /// Collects the keys of files below `dir` (whose key is `rel`) that start with `prefix`.
-    fn walk(&self, dir: &Path, rel: &str, prefix: &str, keys: &mut Vec<String>) -> Result<(), RemoteError> {
+    fn walk(
+        &self,
+        dir: &Path,
+        rel: &str,
+        prefix: &str,
+        keys: &mut Vec<String>,
+    ) -> Result<(), RemoteError> {
         let entries = match fs::read_dir(dir) {
             Ok(e) => e,
             Err(e) if absent(&e) => return Ok(()),
@@ -600,11 +696,17 @@ impl Inner {
         };
         for entry in entries {
             let entry = entry.map_err(|e| io(dir, e))?;
-            let Some(name) = entry.file_name().to_str().map(str::to_owned) else { continue };
+            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
             if rel.is_empty() && crate::RESERVED.contains(&name.as_str()) {
                 continue;
             }
-            let key = if rel.is_empty() { name } else { format!("{rel}/{name}") };
+            let key = if rel.is_empty() {
+                name
+            } else {
+                format!("{rel}/{name}")
+            };
             let kind = entry.file_type().map_err(|e| io(&entry.path(), e))?;
             if kind.is_dir() {
                 // Only folders that can hold matching keys.
@@ -637,12 +739,16 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, R
 }
 
 fn sync_dir(dir: &Path) -> Result<(), RemoteError> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| io(dir, e))
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io(dir, e))
 }
 
 /// Removes temporary files old enough to be leftovers of a crash.
 fn clean_leftovers(dir: &Path) {
-    let Ok(entries) = fs::read_dir(dir) else { return };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let old = entry
             .metadata()
@@ -669,5 +775,8 @@ fn ignore_absent(e: std::io::Error) -> std::io::Result<()> {
 }
 
 fn io(path: &Path, source: std::io::Error) -> RemoteError {
-    RemoteError::Io { path: path.to_owned(), source }
+    RemoteError::Io {
+        path: path.to_owned(),
+        source,
+    }
 }

@@ -12,26 +12,44 @@ pub enum RemoteError {
     /// The remote did not answer usefully: connection refused or reset, a timeout or a stalled
     /// transfer, HTTP 5xx, 408 or 429, or a local directory whose root is missing (unmounted).
     #[error("remote {remote}: {op} failed, remote unreachable: {detail}")]
-    Unreachable { remote: String, op: String, detail: String },
+    Unreachable {
+        remote: String,
+        op: String,
+        detail: String,
+    },
     /// No object under this key.
     #[error("remote {remote}: {key}: no such object")]
     NotFound { remote: String, key: String },
     /// A conditional write found the object absent, present or changed, against the condition.
-    #[error("remote {remote}: {key}: precondition failed (the object was changed by someone else)")]
+    #[error(
+        "remote {remote}: {key}: precondition failed (the object was changed by someone else)"
+    )]
     PreconditionFailed { remote: String, key: String },
     /// The remote refused the request itself (HTTP 4xx such as BadDigest, InvalidPart): retrying
     /// the same request will not help.
     #[error("remote {remote}: {key}: request rejected with status {status}: {detail}")]
-    Rejected { remote: String, key: String, status: u16, detail: String },
+    Rejected {
+        remote: String,
+        key: String,
+        status: u16,
+        detail: String,
+    },
     /// The credentials are wrong or lack a permission (HTTP 401/403).
     #[error("remote {remote}: access denied (check the access key and secret): {detail}")]
     Denied { remote: String, detail: String },
     /// Bytes read back do not match what they should be (hash, size or range).
     #[error("remote {remote}: {key}: corrupt data: {detail}")]
-    Corrupt { remote: String, key: String, detail: String },
+    Corrupt {
+        remote: String,
+        key: String,
+        detail: String,
+    },
     /// A local file operation failed (directory remotes).
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// The remote's configuration is unusable (bad endpoint, missing bucket or credentials).
     #[error("remote {remote}: configuration error: {detail}")]
     Config { remote: String, detail: String },

@@ -121,7 +121,10 @@ pub struct Timeouts {
 
 impl Default for Timeouts {
     fn default() -> Timeouts {
-        Timeouts { connect: Duration::from_secs(5), stall: Duration::from_secs(30) }
+        Timeouts {
+            connect: Duration::from_secs(5),
+            stall: Duration::from_secs(30),
+        }
     }
 }
 
@@ -144,7 +147,9 @@ enum Backend {
 impl std::fmt::Debug for Remote {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The config carries no secret; the credentials are left out on purpose.
-        f.debug_struct("Remote").field("config", &self.cfg).finish_non_exhaustive()
+        f.debug_struct("Remote")
+            .field("config", &self.cfg)
+            .finish_non_exhaustive()
     }
 }
 
@@ -164,7 +169,10 @@ impl Remote {
             RemoteKind::S3 { .. } => Backend::S3(s3::S3::new(&cfg, creds, timeouts)?),
             RemoteKind::Dir { path } => Backend::Dir(dir::Dir::new(&cfg.name, path)?),
         };
-        Ok(Remote { cfg: std::sync::Arc::new(cfg), backend })
+        Ok(Remote {
+            cfg: std::sync::Arc::new(cfg),
+            backend,
+        })
     }
 
     /// This remote, with its uploads paced by `limit` (shared between remotes: the line is
@@ -189,7 +197,13 @@ impl Remote {
     /// Uploads a whole object in one request. A checksum of the body goes along (Content-MD5 for
     /// S3; the BLAKE3 hash itself for directories) so the remote rejects a corrupted body, and
     /// `blake3_hex` is stored as metadata (`x-amz-meta-blake3`). Returns the new ETag.
-    pub async fn put(&self, key: &str, data: Bytes, blake3_hex: &str, cond: &Condition) -> Result<String, RemoteError> {
+    pub async fn put(
+        &self,
+        key: &str,
+        data: Bytes,
+        blake3_hex: &str,
+        cond: &Condition,
+    ) -> Result<String, RemoteError> {
         self.check_key(key)?;
         match &self.backend {
             Backend::S3(s) => s.put(key, data, blake3_hex, cond).await,
@@ -208,7 +222,11 @@ impl Remote {
 
     /// Streams the object's bytes, or the inclusive byte range `(first, last)` of them (`last` is
     /// clipped to the object's end, as HTTP does), as they arrive.
-    pub async fn get(&self, key: &str, range: Option<(u64, u64)>) -> Result<BoxStream, RemoteError> {
+    pub async fn get(
+        &self,
+        key: &str,
+        range: Option<(u64, u64)>,
+    ) -> Result<BoxStream, RemoteError> {
         self.check_key(key)?;
         if let Some((first, last)) = range {
             if last < first {
@@ -248,7 +266,11 @@ impl Remote {
     /// The keys of the objects directly in folder `dir` ("user/photos/"), for checking many new
     /// keys with one request instead of one HEAD each; `None` when there are more than `max`, or
     /// for directory remotes, whose conditional writes cost no request.
-    pub async fn keys_in(&self, dir: &str, max: usize) -> Result<Option<std::collections::HashSet<String>>, RemoteError> {
+    pub async fn keys_in(
+        &self,
+        dir: &str,
+        max: usize,
+    ) -> Result<Option<std::collections::HashSet<String>>, RemoteError> {
         self.check_prefix(dir)?;
         match &self.backend {
             Backend::S3(s) => s.keys_in(dir, max).await,
@@ -260,7 +282,12 @@ impl Remote {
     /// moments ago: skips the per-object check that servers ignoring conditional headers need.
     /// The window in which another client's new object could be overwritten grows from one
     /// round trip to the listing's age (the caller bounds it).
-    pub async fn put_listed_absent(&self, key: &str, data: Bytes, blake3_hex: &str) -> Result<String, RemoteError> {
+    pub async fn put_listed_absent(
+        &self,
+        key: &str,
+        data: Bytes,
+        blake3_hex: &str,
+    ) -> Result<String, RemoteError> {
         self.check_key(key)?;
         match &self.backend {
             Backend::S3(s) => s.put_listed_absent(key, data, blake3_hex).await,
@@ -269,7 +296,11 @@ impl Remote {
     }
 
     /// Starts a multipart upload whose object will carry `blake3_hex` as metadata; returns its id.
-    pub async fn create_multipart(&self, key: &str, blake3_hex: &str) -> Result<String, RemoteError> {
+    pub async fn create_multipart(
+        &self,
+        key: &str,
+        blake3_hex: &str,
+    ) -> Result<String, RemoteError> {
         self.check_key(key)?;
         match &self.backend {
             Backend::S3(s) => s.create_multipart(key, blake3_hex).await,
@@ -342,29 +373,53 @@ impl Remote {
         rand::Rng::fill(&mut rand::rng(), &mut content[..]);
         let hash = blake3::hash(&content).to_hex().to_string();
         let key = format!("{PROBE_PREFIX}{}", &hash[..16]);
-        let result = self.probe_object(&key, Bytes::copy_from_slice(&content), &hash).await;
+        let result = self
+            .probe_object(&key, Bytes::copy_from_slice(&content), &hash)
+            .await;
         // Clean up even after a failed check; a failed delete only matters if the rest worked.
         let deleted = self.delete(&key).await;
         result.and(deleted)
     }
 
     async fn probe_object(&self, key: &str, content: Bytes, hash: &str) -> Result<(), RemoteError> {
-        let corrupt =
-            |detail: String| RemoteError::Corrupt { remote: self.name().to_owned(), key: key.to_owned(), detail };
-        let etag = self.put(key, content.clone(), hash, &Condition::IfAbsent).await?;
-        let info = self.head(key).await?.ok_or_else(|| corrupt("the object just written is not there".into()))?;
+        let corrupt = |detail: String| RemoteError::Corrupt {
+            remote: self.name().to_owned(),
+            key: key.to_owned(),
+            detail,
+        };
+        let etag = self
+            .put(key, content.clone(), hash, &Condition::IfAbsent)
+            .await?;
+        let info = self
+            .head(key)
+            .await?
+            .ok_or_else(|| corrupt("the object just written is not there".into()))?;
         if info.size != content.len() as u64 {
-            return Err(corrupt(format!("size {} read back, {} written", info.size, content.len())));
+            return Err(corrupt(format!(
+                "size {} read back, {} written",
+                info.size,
+                content.len()
+            )));
         }
         if info.etag != etag {
-            return Err(corrupt(format!("ETag {} read back, {etag} returned by the write", info.etag)));
+            return Err(corrupt(format!(
+                "ETag {} read back, {etag} returned by the write",
+                info.etag
+            )));
         }
         if info.blake3.as_deref() != Some(hash) {
-            return Err(corrupt(format!("BLAKE3 metadata {:?} read back, {hash} written", info.blake3)));
+            return Err(corrupt(format!(
+                "BLAKE3 metadata {:?} read back, {hash} written",
+                info.blake3
+            )));
         }
         let got = collect(self.get(key, None).await?).await?;
         if got != content {
-            return Err(corrupt(format!("{} bytes read back differ from the {} written", got.len(), content.len())));
+            return Err(corrupt(format!(
+                "{} bytes read back differ from the {} written",
+                got.len(),
+                content.len()
+            )));
         }
         Ok(())
     }
@@ -378,7 +433,8 @@ impl Remote {
             return Ok(());
         }
         // A prefix may end inside a name ("photos/ab") or at a folder ("photos/").
-        validate_key(prefix.strip_suffix('/').unwrap_or(prefix)).map_err(|why| self.invalid_key(prefix, why))
+        validate_key(prefix.strip_suffix('/').unwrap_or(prefix))
+            .map_err(|why| self.invalid_key(prefix, why))
     }
 
     fn invalid_key(&self, key: &str, why: &str) -> RemoteError {
@@ -402,7 +458,11 @@ pub async fn collect(mut stream: BoxStream) -> Result<Bytes, RemoteError> {
 }
 
 /// Folders of a directory remote's root that hold its own bookkeeping, never objects.
-pub(crate) const RESERVED: [&str; 3] = [".microcloud-meta", ".microcloud-multipart", ".microcloud-tmp"];
+pub(crate) const RESERVED: [&str; 3] = [
+    ".microcloud-meta",
+    ".microcloud-multipart",
+    ".microcloud-tmp",
+];
 
 /// Checks that a key is a relative UTF-8 path that stays inside its root on every kind of remote:
 /// no empty, `.` or `..` component, no leading or trailing `/`, no control characters (NUL
@@ -446,7 +506,18 @@ mod tests {
 
     #[test]
     fn keys_that_would_escape_or_break_are_refused() {
-        for bad in ["", "/abs", "a/../b", "..", "a/./b", "a//b", "a/", "nul\0x", "line\nbreak", ".microcloud-meta/x"] {
+        for bad in [
+            "",
+            "/abs",
+            "a/../b",
+            "..",
+            "a/./b",
+            "a//b",
+            "a/",
+            "nul\0x",
+            "line\nbreak",
+            ".microcloud-meta/x",
+        ] {
             assert!(validate_key(bad).is_err(), "{bad:?} accepted");
         }
         for good in [
@@ -464,9 +535,15 @@ mod tests {
 
     #[test]
     fn credentials_debug_hides_the_secret() {
-        let c = Credentials { access_key_id: "GKid".into(), secret_access_key: "s3cr3t".into() };
+        let c = Credentials {
+            access_key_id: "GKid".into(),
+            secret_access_key: "s3cr3t".into(),
+        };
         let shown = format!("{c:?}");
-        assert!(shown.contains("GKid") && shown.contains("<redacted>") && !shown.contains("s3cr3t"), "{shown}");
+        assert!(
+            shown.contains("GKid") && shown.contains("<redacted>") && !shown.contains("s3cr3t"),
+            "{shown}"
+        );
     }
 
     #[test]
@@ -485,7 +562,13 @@ mod tests {
         assert!(json.contains(r#""type":"s3""#), "{json}");
         assert_eq!(serde_json::from_str::<RemoteConfig>(&json).unwrap(), cfg);
         let dir: RemoteConfig =
-            serde_json::from_str(r#"{"name":"local","kind":{"type":"dir","path":"/srv/x"}}"#).unwrap();
-        assert_eq!(dir.kind, RemoteKind::Dir { path: "/srv/x".into() });
+            serde_json::from_str(r#"{"name":"local","kind":{"type":"dir","path":"/srv/x"}}"#)
+                .unwrap();
+        assert_eq!(
+            dir.kind,
+            RemoteKind::Dir {
+                path: "/srv/x".into()
+            }
+        );
     }
 }

@@ -33,16 +33,25 @@ fn parse_rate(s: &str) -> Result<Option<u64>, String> {
         Some('B' | 'b') => (&t[..t.len() - 1], 1),
         _ => (t, 1),
     };
-    let v: f64 = num.parse().map_err(|_| format!("{s:?} is not a rate (examples: 512K, 10M, off)"))?;
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a rate (examples: 512K, 10M, off)"))?;
     if !(v > 0.0) {
-        return Err(format!("{s:?}: a rate must be above zero (use off for no limit)"));
+        return Err(format!(
+            "{s:?}: a rate must be above zero (use off for no limit)"
+        ));
     }
     Ok(Some(((v * mult as f64) as u64).max(1)))
 }
 
 fn parse_time(s: &str) -> Result<u32, String> {
-    let (h, m) = s.split_once(':').ok_or_else(|| format!("{s:?} is not HH:MM"))?;
-    let (h, m): (u32, u32) = (h.parse().map_err(|_| format!("{s:?} is not HH:MM"))?, m.parse().map_err(|_| format!("{s:?} is not HH:MM"))?);
+    let (h, m) = s
+        .split_once(':')
+        .ok_or_else(|| format!("{s:?} is not HH:MM"))?;
+    let (h, m): (u32, u32) = (
+        h.parse().map_err(|_| format!("{s:?} is not HH:MM"))?,
+        m.parse().map_err(|_| format!("{s:?} is not HH:MM"))?,
+    );
     if h > 23 || m > 59 {
         return Err(format!("{s:?} is not a time of day"));
     }
@@ -54,17 +63,23 @@ impl Schedule {
     pub fn parse(s: &str) -> Result<Schedule, String> {
         let s = s.trim();
         if !s.contains(',') {
-            return Ok(Schedule { points: vec![(0, parse_rate(s)?)] });
+            return Ok(Schedule {
+                points: vec![(0, parse_rate(s)?)],
+            });
         }
         let mut points = Vec::new();
         for entry in s.split_whitespace() {
-            let (when, rate) = entry.split_once(',').ok_or_else(|| format!("{entry:?} is not [Day-]HH:MM,RATE"))?;
+            let (when, rate) = entry
+                .split_once(',')
+                .ok_or_else(|| format!("{entry:?} is not [Day-]HH:MM,RATE"))?;
             let rate = parse_rate(rate)?;
             match when.split_once('-') {
                 Some((day, time)) => {
                     let d = DAYS
                         .iter()
-                        .position(|x| x.eq_ignore_ascii_case(&day[..day.len().min(3)]) && day.len() >= 3)
+                        .position(|x| {
+                            x.eq_ignore_ascii_case(&day[..day.len().min(3)]) && day.len() >= 3
+                        })
                         .ok_or_else(|| format!("{day:?} is not a day (Mon..Sun)"))?;
                     points.push((d as u32 * 1440 + parse_time(time)?, rate));
                 }
@@ -117,7 +132,10 @@ pub struct Bandwidth {
 impl Bandwidth {
     /// A limiter following `schedule`.
     pub fn new(schedule: Schedule) -> Bandwidth {
-        Bandwidth { schedule, state: Mutex::new((0.0, Instant::now())) }
+        Bandwidth {
+            schedule,
+            state: Mutex::new((0.0, Instant::now())),
+        }
     }
 
     /// The schedule followed.
@@ -130,7 +148,9 @@ impl Bandwidth {
     pub async fn acquire(&self, n: usize, alive: impl Fn()) {
         let mut left = n as f64;
         while left > 0.0 {
-            let Some(rate) = self.schedule.rate_now() else { return };
+            let Some(rate) = self.schedule.rate_now() else {
+                return;
+            };
             let rate = rate as f64;
             let wait = {
                 let mut st = self.state.lock().unwrap();
@@ -159,7 +179,10 @@ mod tests {
     #[test]
     fn schedules() {
         assert_eq!(Schedule::parse("off").unwrap().rate_at(100), None);
-        assert_eq!(Schedule::parse("10M").unwrap().rate_at(5000), Some(10 << 20));
+        assert_eq!(
+            Schedule::parse("10M").unwrap().rate_at(5000),
+            Some(10 << 20)
+        );
         let s = Schedule::parse("08:00,512K 19:00,off Sat-10:00,1M").unwrap();
         // Monday 07:59: before the first entry of the week, the last one (Sunday 19:00, off) holds.
         assert_eq!(s.rate_at(7 * 60 + 59), None);
@@ -185,7 +208,10 @@ mod tests {
         }
         // 4 MiB at 1 MiB/s starting from an empty bucket: 4 s of waiting, give or take a slice.
         let waited = start.elapsed().as_secs_f64();
-        assert!((3.9..=4.1).contains(&waited), "4 MiB at 1 MiB/s took {waited} s of clock");
+        assert!(
+            (3.9..=4.1).contains(&waited),
+            "4 MiB at 1 MiB/s took {waited} s of clock"
+        );
         let unlimited = Bandwidth::new(Schedule::parse("off").unwrap());
         let start = Instant::now();
         unlimited.acquire(1 << 30, || {}).await;

@@ -34,7 +34,9 @@ use reqwest::{Method, StatusCode, Url};
 use rusty_s3::{Bucket, S3Action, UrlStyle};
 
 use crate::xml::{self, unquote};
-use crate::{BoxStream, Condition, Credentials, ObjectInfo, RemoteConfig, RemoteError, RemoteKind, Timeouts};
+use crate::{
+    BoxStream, Condition, Credentials, ObjectInfo, RemoteConfig, RemoteError, RemoteKind, Timeouts,
+};
 
 /// How long a presigned URL stays valid: only its start matters, the server checks it on arrival.
 const PRESIGN_VALID: Duration = Duration::from_secs(3600);
@@ -65,22 +67,44 @@ struct Inner {
 type Headers = Vec<(&'static str, String)>;
 
 impl S3 {
-    pub(crate) fn new(cfg: &RemoteConfig, creds: Option<Credentials>, timeouts: Timeouts) -> Result<S3, RemoteError> {
-        let RemoteKind::S3 { endpoint, region, bucket, prefix, path_style } = &cfg.kind else {
+    pub(crate) fn new(
+        cfg: &RemoteConfig,
+        creds: Option<Credentials>,
+        timeouts: Timeouts,
+    ) -> Result<S3, RemoteError> {
+        let RemoteKind::S3 {
+            endpoint,
+            region,
+            bucket,
+            prefix,
+            path_style,
+        } = &cfg.kind
+        else {
             unreachable!("S3::new called for a non-S3 remote");
         };
-        let config = |detail: String| RemoteError::Config { remote: cfg.name.clone(), detail };
-        let creds = creds.ok_or_else(|| config("an S3 remote needs an access key and secret".into()))?;
+        let config = |detail: String| RemoteError::Config {
+            remote: cfg.name.clone(),
+            detail,
+        };
+        let creds =
+            creds.ok_or_else(|| config("an S3 remote needs an access key and secret".into()))?;
         if bucket.is_empty() || region.is_empty() {
             return Err(config("bucket and region must not be empty".into()));
         }
-        let url: Url = endpoint.parse().map_err(|e| config(format!("endpoint {endpoint:?} is not a URL: {e}")))?;
-        let style = if *path_style { UrlStyle::Path } else { UrlStyle::VirtualHost };
+        let url: Url = endpoint
+            .parse()
+            .map_err(|e| config(format!("endpoint {endpoint:?} is not a URL: {e}")))?;
+        let style = if *path_style {
+            UrlStyle::Path
+        } else {
+            UrlStyle::VirtualHost
+        };
         let bucket = Bucket::new(url, style, bucket.clone(), region.clone())
             .map_err(|e| config(format!("endpoint {endpoint:?} with bucket {bucket:?}: {e}")))?;
         let prefix = prefix.trim_matches('/');
         if !prefix.is_empty() {
-            crate::validate_key(prefix).map_err(|why| config(format!("prefix {prefix:?}: {why}")))?;
+            crate::validate_key(prefix)
+                .map_err(|why| config(format!("prefix {prefix:?}: {why}")))?;
             // The store keeps paths short enough for a prefix of this length (its MAX_PREFIX_LEN).
             if prefix.len() > 127 {
                 return Err(config(format!("prefix {prefix:?}: longer than 127 bytes")));
@@ -101,7 +125,11 @@ impl S3 {
                 name: cfg.name.clone(),
                 bucket,
                 creds: rusty_s3::Credentials::new(creds.access_key_id, creds.secret_access_key),
-                prefix: if prefix.is_empty() { String::new() } else { format!("{prefix}/") },
+                prefix: if prefix.is_empty() {
+                    String::new()
+                } else {
+                    format!("{prefix}/")
+                },
                 client,
                 stall: timeouts.stall,
             }),
@@ -131,19 +159,36 @@ impl S3 {
         declared_md5: Option<&str>,
     ) -> Result<String, RemoteError> {
         let full = self.full_key(key);
-        let md5 = declared_md5.map(str::to_owned).unwrap_or_else(|| content_md5(&data));
-        let mut headers: Headers = vec![("content-md5", md5), ("x-amz-meta-blake3", blake3_hex.to_owned())];
+        let md5 = declared_md5
+            .map(str::to_owned)
+            .unwrap_or_else(|| content_md5(&data));
+        let mut headers: Headers = vec![
+            ("content-md5", md5),
+            ("x-amz-meta-blake3", blake3_hex.to_owned()),
+        ];
         condition_headers(cond, &mut headers);
-        let url = self.sign(self.inner.bucket.put_object(Some(&self.inner.creds), &full), &headers);
-        let resp = self.call("PutObject", Method::PUT, url, &headers, Some(data)).await?;
+        let url = self.sign(
+            self.inner.bucket.put_object(Some(&self.inner.creds), &full),
+            &headers,
+        );
+        let resp = self
+            .call("PutObject", Method::PUT, url, &headers, Some(data))
+            .await?;
         self.expect_success(&resp, key, Some(cond))?;
         self.etag(&resp.headers, "PutObject")
     }
 
     pub(crate) async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, RemoteError> {
         let full = self.full_key(key);
-        let url = self.sign(self.inner.bucket.head_object(Some(&self.inner.creds), &full), &[]);
-        let resp = self.call("HeadObject", Method::HEAD, url, &[], None).await?;
+        let url = self.sign(
+            self.inner
+                .bucket
+                .head_object(Some(&self.inner.creds), &full),
+            &[],
+        );
+        let resp = self
+            .call("HeadObject", Method::HEAD, url, &[], None)
+            .await?;
         if resp.status == StatusCode::NOT_FOUND {
             // HEAD answers carry no body, so a missing bucket looks like a missing object here;
             // writes and listings do tell them apart (NoSuchBucket becomes a Config error).
@@ -152,7 +197,9 @@ impl S3 {
         self.expect_success(&resp, key, None)?;
         let size = header(&resp.headers, "content-length")
             .and_then(|v| v.parse().ok())
-            .ok_or_else(|| self.unreachable("HeadObject", "answer without a Content-Length".into()))?;
+            .ok_or_else(|| {
+                self.unreachable("HeadObject", "answer without a Content-Length".into())
+            })?;
         Ok(Some(ObjectInfo {
             key: key.to_owned(),
             size,
@@ -161,20 +208,34 @@ impl S3 {
         }))
     }
 
-    pub(crate) async fn get(&self, key: &str, range: Option<(u64, u64)>) -> Result<BoxStream, RemoteError> {
+    pub(crate) async fn get(
+        &self,
+        key: &str,
+        range: Option<(u64, u64)>,
+    ) -> Result<BoxStream, RemoteError> {
         let full = self.full_key(key);
         let mut headers: Headers = Vec::new();
         if let Some((first, last)) = range {
             headers.push(("range", format!("bytes={first}-{last}")));
         }
-        let url = self.sign(self.inner.bucket.get_object(Some(&self.inner.creds), &full), &headers);
+        let url = self.sign(
+            self.inner.bucket.get_object(Some(&self.inner.creds), &full),
+            &headers,
+        );
         let progress = Arc::new(Progress::new());
-        let resp = self.send("GetObject", Method::GET, url, &headers, None, &progress).await?;
+        let resp = self
+            .send("GetObject", Method::GET, url, &headers, None, &progress)
+            .await?;
         let status = resp.status();
         if !status.is_success() {
             let headers = resp.headers().clone();
             let body = self.read_body("GetObject", resp, &progress).await?;
-            let done = Done { op: "GetObject", status, headers, body };
+            let done = Done {
+                op: "GetObject",
+                status,
+                headers,
+                body,
+            };
             return Err(self.status_error(&done, key, None));
         }
         if let Some((first, _)) = range {
@@ -193,7 +254,9 @@ impl S3 {
                 return Err(RemoteError::Corrupt {
                     remote: self.inner.name.clone(),
                     key: key.to_owned(),
-                    detail: format!("asked for bytes from {first}, the answer ({status}) starts elsewhere"),
+                    detail: format!(
+                        "asked for bytes from {first}, the answer ({status}) starts elsewhere"
+                    ),
                 });
             }
         }
@@ -202,9 +265,18 @@ impl S3 {
 
     pub(crate) async fn delete(&self, key: &str) -> Result<(), RemoteError> {
         let full = self.full_key(key);
-        let url = self.sign(self.inner.bucket.delete_object(Some(&self.inner.creds), &full), &[]);
-        let resp = self.call("DeleteObject", Method::DELETE, url, &[], None).await?;
-        if resp.status == StatusCode::NOT_FOUND && error_code(&resp.body).as_deref() != Some("NoSuchBucket") {
+        let url = self.sign(
+            self.inner
+                .bucket
+                .delete_object(Some(&self.inner.creds), &full),
+            &[],
+        );
+        let resp = self
+            .call("DeleteObject", Method::DELETE, url, &[], None)
+            .await?;
+        if resp.status == StatusCode::NOT_FOUND
+            && error_code(&resp.body).as_deref() != Some("NoSuchBucket")
+        {
             return Ok(());
         }
         self.expect_success(&resp, key, None)
@@ -223,7 +295,11 @@ impl S3 {
 
     /// The keys of the objects directly in folder `dir` (ending in '/', or "" for the top), not
     /// below it; `None` when there are more than `max`.
-    pub(crate) async fn keys_in(&self, dir: &str, max: usize) -> Result<Option<std::collections::HashSet<String>>, RemoteError> {
+    pub(crate) async fn keys_in(
+        &self,
+        dir: &str,
+        max: usize,
+    ) -> Result<Option<std::collections::HashSet<String>>, RemoteError> {
         let mut out = std::collections::HashSet::new();
         let complete = self
             .list_pages(dir, true, |info| {
@@ -237,7 +313,12 @@ impl S3 {
     /// ListObjectsV2 under `prefix` (only its own level with `one_level`), page after page,
     /// handing each object to `each` until it answers false. Returns whether the listing ended
     /// (false: `each` stopped it).
-    async fn list_pages(&self, prefix: &str, one_level: bool, mut each: impl FnMut(ObjectInfo) -> bool) -> Result<bool, RemoteError> {
+    async fn list_pages(
+        &self,
+        prefix: &str,
+        one_level: bool,
+        mut each: impl FnMut(ObjectInfo) -> bool,
+    ) -> Result<bool, RemoteError> {
         let full_prefix = self.full_key(prefix);
         let mut token: Option<String> = None;
         loop {
@@ -252,14 +333,22 @@ impl S3 {
                 action.with_continuation_token(t.as_str());
             }
             let url = self.sign(action, &[]);
-            let resp = self.call("ListObjectsV2", Method::GET, url, &[], None).await?;
+            let resp = self
+                .call("ListObjectsV2", Method::GET, url, &[], None)
+                .await?;
             self.expect_success(&resp, prefix, None)?;
             let text = String::from_utf8_lossy(&resp.body);
-            let page = xml::list_objects_v2(&text)
-                .map_err(|e| self.unreachable("ListObjectsV2", format!("unreadable listing: {e}")))?;
+            let page = xml::list_objects_v2(&text).map_err(|e| {
+                self.unreachable("ListObjectsV2", format!("unreadable listing: {e}"))
+            })?;
             for obj in page.objects {
-                let Some(key) = obj.key.strip_prefix(&self.inner.prefix) else { continue };
-                if !each(ObjectInfo { key: key.to_owned(), ..obj }) {
+                let Some(key) = obj.key.strip_prefix(&self.inner.prefix) else {
+                    continue;
+                };
+                if !each(ObjectInfo {
+                    key: key.to_owned(),
+                    ..obj
+                }) {
                     return Ok(false);
                 }
             }
@@ -272,19 +361,38 @@ impl S3 {
 
     /// PutObject for a key a listing has just shown absent: `If-None-Match: *` goes along for
     /// servers that honour it, without the emulated check's HEAD.
-    pub(crate) async fn put_listed_absent(&self, key: &str, data: Bytes, blake3_hex: &str) -> Result<String, RemoteError> {
-        self.put_unchecked(key, data, blake3_hex, &Condition::IfAbsent, None).await
+    pub(crate) async fn put_listed_absent(
+        &self,
+        key: &str,
+        data: Bytes,
+        blake3_hex: &str,
+    ) -> Result<String, RemoteError> {
+        self.put_unchecked(key, data, blake3_hex, &Condition::IfAbsent, None)
+            .await
     }
 
-    pub(crate) async fn create_multipart(&self, key: &str, blake3_hex: &str) -> Result<String, RemoteError> {
+    pub(crate) async fn create_multipart(
+        &self,
+        key: &str,
+        blake3_hex: &str,
+    ) -> Result<String, RemoteError> {
         let full = self.full_key(key);
         let headers: Headers = vec![("x-amz-meta-blake3", blake3_hex.to_owned())];
-        let url = self.sign(self.inner.bucket.create_multipart_upload(Some(&self.inner.creds), &full), &headers);
-        let resp = self.call("CreateMultipartUpload", Method::POST, url, &headers, None).await?;
+        let url = self.sign(
+            self.inner
+                .bucket
+                .create_multipart_upload(Some(&self.inner.creds), &full),
+            &headers,
+        );
+        let resp = self
+            .call("CreateMultipartUpload", Method::POST, url, &headers, None)
+            .await?;
         self.expect_success(&resp, key, None)?;
         let text = String::from_utf8_lossy(&resp.body);
-        let parsed = rusty_s3::actions::CreateMultipartUpload::parse_response(&text)
-            .map_err(|e| self.unreachable("CreateMultipartUpload", format!("unreadable answer: {e}")))?;
+        let parsed =
+            rusty_s3::actions::CreateMultipartUpload::parse_response(&text).map_err(|e| {
+                self.unreachable("CreateMultipartUpload", format!("unreadable answer: {e}"))
+            })?;
         Ok(parsed.upload_id().to_owned())
     }
 
@@ -297,11 +405,18 @@ impl S3 {
         declared_md5: Option<&str>,
     ) -> Result<String, RemoteError> {
         let full = self.full_key(key);
-        let md5 = declared_md5.map(str::to_owned).unwrap_or_else(|| content_md5(&data));
+        let md5 = declared_md5
+            .map(str::to_owned)
+            .unwrap_or_else(|| content_md5(&data));
         let headers: Headers = vec![("content-md5", md5)];
-        let action = self.inner.bucket.upload_part(Some(&self.inner.creds), &full, part_number, upload_id);
+        let action =
+            self.inner
+                .bucket
+                .upload_part(Some(&self.inner.creds), &full, part_number, upload_id);
         let url = self.sign(action, &headers);
-        let resp = self.call("UploadPart", Method::PUT, url, &headers, Some(data)).await?;
+        let resp = self
+            .call("UploadPart", Method::PUT, url, &headers, Some(data))
+            .await?;
         self.expect_success(&resp, key, None)?;
         self.etag(&resp.headers, "UploadPart")
     }
@@ -334,13 +449,25 @@ impl S3 {
             ));
         }
         body.push_str("</CompleteMultipartUpload>");
-        let resp = self.call("CompleteMultipartUpload", Method::POST, url, &headers, Some(body.into())).await?;
+        let resp = self
+            .call(
+                "CompleteMultipartUpload",
+                Method::POST,
+                url,
+                &headers,
+                Some(body.into()),
+            )
+            .await?;
         self.expect_success(&resp, key, Some(cond))?;
         // S3 may answer 200 and still fail: the body then holds an <Error>.
         let text = String::from_utf8_lossy(&resp.body);
-        if let Some(code) = xml::text(&text, "Code").filter(|_| !text.contains("<CompleteMultipartUploadResult")) {
+        if let Some(code) =
+            xml::text(&text, "Code").filter(|_| !text.contains("<CompleteMultipartUploadResult"))
+        {
             let status = match code.as_str() {
-                "InternalError" | "ServiceUnavailable" | "SlowDown" => StatusCode::SERVICE_UNAVAILABLE,
+                "InternalError" | "ServiceUnavailable" | "SlowDown" => {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
                 _ => StatusCode::BAD_REQUEST,
             };
             return Err(self.status_error(&Done { status, ..resp }, key, Some(cond)));
@@ -351,18 +478,32 @@ impl S3 {
         }
     }
 
-    pub(crate) async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), RemoteError> {
+    pub(crate) async fn abort_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<(), RemoteError> {
         let full = self.full_key(key);
-        let action = self.inner.bucket.abort_multipart_upload(Some(&self.inner.creds), &full, upload_id);
+        let action =
+            self.inner
+                .bucket
+                .abort_multipart_upload(Some(&self.inner.creds), &full, upload_id);
         let url = self.sign(action, &[]);
-        let resp = self.call("AbortMultipartUpload", Method::DELETE, url, &[], None).await?;
-        if resp.status == StatusCode::NOT_FOUND && error_code(&resp.body).as_deref() != Some("NoSuchBucket") {
+        let resp = self
+            .call("AbortMultipartUpload", Method::DELETE, url, &[], None)
+            .await?;
+        if resp.status == StatusCode::NOT_FOUND
+            && error_code(&resp.body).as_deref() != Some("NoSuchBucket")
+        {
             return Ok(());
         }
         self.expect_success(&resp, key, None)
     }
 
-    pub(crate) async fn list_multipart(&self, prefix: &str) -> Result<Vec<(String, String)>, RemoteError> {
+    pub(crate) async fn list_multipart(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<(String, String)>, RemoteError> {
         let full_prefix = self.full_key(prefix);
         let mut out = Vec::new();
         let mut markers: Option<(String, String)> = None;
@@ -390,7 +531,9 @@ impl S3 {
                 query.iter(),
                 std::iter::empty(),
             );
-            let resp = self.call("ListMultipartUploads", Method::GET, url, &[], None).await?;
+            let resp = self
+                .call("ListMultipartUploads", Method::GET, url, &[], None)
+                .await?;
             self.expect_success(&resp, prefix, None)?;
             let page = xml::list_multipart_uploads(&String::from_utf8_lossy(&resp.body));
             for (key, id) in page.uploads {
@@ -401,7 +544,10 @@ impl S3 {
             match page.next {
                 Some(next) => {
                     if markers.as_ref() == Some(&next) {
-                        return Err(self.unreachable("ListMultipartUploads", "listing does not advance".into()));
+                        return Err(self.unreachable(
+                            "ListMultipartUploads",
+                            "listing does not advance".into(),
+                        ));
                     }
                     markers = Some(next);
                 }
@@ -416,12 +562,18 @@ impl S3 {
         let holds = match cond {
             Condition::None => return Ok(()),
             Condition::IfAbsent => self.head(key).await?.is_none(),
-            Condition::IfMatch(etag) => self.head(key).await?.is_some_and(|info| info.etag == unquote(etag)),
+            Condition::IfMatch(etag) => self
+                .head(key)
+                .await?
+                .is_some_and(|info| info.etag == unquote(etag)),
         };
         if holds {
             Ok(())
         } else {
-            Err(RemoteError::PreconditionFailed { remote: self.inner.name.clone(), key: key.to_owned() })
+            Err(RemoteError::PreconditionFailed {
+                remote: self.inner.name.clone(),
+                key: key.to_owned(),
+            })
         }
     }
 
@@ -429,7 +581,11 @@ impl S3 {
         format!("{}{key}", self.inner.prefix)
     }
 
-    fn sign<'a, A: S3Action<'a>>(&self, mut action: A, headers: &'a [(&'static str, String)]) -> Url {
+    fn sign<'a, A: S3Action<'a>>(
+        &self,
+        mut action: A,
+        headers: &'a [(&'static str, String)],
+    ) -> Url {
         for (name, value) in headers {
             action.headers_mut().insert(*name, value.as_str());
         }
@@ -454,7 +610,11 @@ impl S3 {
             // Declared up front so the server can refuse a short body, and fed in slices so that
             // the watchdog sees the socket taking them.
             req = req.header("content-length", data.len().to_string());
-            req = req.body(reqwest::Body::wrap_stream(sliced(data, progress.clone(), self.limit.clone())));
+            req = req.body(reqwest::Body::wrap_stream(sliced(
+                data,
+                progress.clone(),
+                self.limit.clone(),
+            )));
         }
         match self.watch(op, progress, req.send()).await? {
             Ok(resp) => {
@@ -479,7 +639,12 @@ impl S3 {
         let status = resp.status();
         let headers = resp.headers().clone();
         let body = self.read_body(op, resp, &progress).await?;
-        Ok(Done { op, status, headers, body })
+        Ok(Done {
+            op,
+            status,
+            headers,
+            body,
+        })
     }
 
     async fn read_body(
@@ -494,7 +659,10 @@ impl S3 {
                 Ok(Some(chunk)) => {
                     progress.touch();
                     if body.len() + chunk.len() > MAX_SMALL_BODY {
-                        return Err(self.unreachable(op, format!("answer larger than {MAX_SMALL_BODY} bytes")));
+                        return Err(self.unreachable(
+                            op,
+                            format!("answer larger than {MAX_SMALL_BODY} bytes"),
+                        ));
                     }
                     body.extend_from_slice(&chunk);
                 }
@@ -524,7 +692,12 @@ impl S3 {
     }
 
     /// Runs `fut` until it ends or `progress` stands still for the stall bound.
-    async fn watch<T>(&self, op: &str, progress: &Progress, fut: impl Future<Output = T>) -> Result<T, RemoteError> {
+    async fn watch<T>(
+        &self,
+        op: &str,
+        progress: &Progress,
+        fut: impl Future<Output = T>,
+    ) -> Result<T, RemoteError> {
         tokio::pin!(fut);
         loop {
             let idle = progress.idle();
@@ -542,7 +715,12 @@ impl S3 {
         format!("no progress for {:.1} s", self.inner.stall.as_secs_f64())
     }
 
-    fn expect_success(&self, resp: &Done, key: &str, cond: Option<&Condition>) -> Result<(), RemoteError> {
+    fn expect_success(
+        &self,
+        resp: &Done,
+        key: &str,
+        cond: Option<&Condition>,
+    ) -> Result<(), RemoteError> {
         if resp.status.is_success() {
             Ok(())
         } else {
@@ -573,18 +751,27 @@ impl S3 {
             (412, _) => RemoteError::PreconditionFailed { remote, key },
             // AWS answers If-Match on a missing object with 404: for us the object we expected
             // is not there, which is a failed precondition too.
-            (404, _) if matches!(cond, Some(Condition::IfMatch(_))) => RemoteError::PreconditionFailed { remote, key },
+            (404, _) if matches!(cond, Some(Condition::IfMatch(_))) => {
+                RemoteError::PreconditionFailed { remote, key }
+            }
             (404, _) => RemoteError::NotFound { remote, key },
             (401 | 403, _) | (_, "InvalidAccessKeyId" | "SignatureDoesNotMatch") => {
                 RemoteError::Denied { remote, detail }
             }
             // A concurrent conditional write on AWS: retrying shows who won.
-            (408 | 429, _) | (500..=599, _) | (409, "ConditionalRequestConflict") => self.unreachable(resp.op, detail),
+            (408 | 429, _) | (500..=599, _) | (409, "ConditionalRequestConflict") => {
+                self.unreachable(resp.op, detail)
+            }
             (300..=399, _) => RemoteError::Config {
                 remote,
                 detail: format!("redirected ({detail}): check the endpoint, region and URL style"),
             },
-            _ => RemoteError::Rejected { remote, key, status, detail },
+            _ => RemoteError::Rejected {
+                remote,
+                key,
+                status,
+                detail,
+            },
         }
     }
 
@@ -599,7 +786,11 @@ impl S3 {
     }
 
     fn unreachable(&self, op: &str, detail: String) -> RemoteError {
-        RemoteError::Unreachable { remote: self.inner.name.clone(), op: op.to_owned(), detail }
+        RemoteError::Unreachable {
+            remote: self.inner.name.clone(),
+            op: op.to_owned(),
+            detail,
+        }
     }
 }
 
@@ -619,11 +810,15 @@ struct Progress {
 
 impl Progress {
     fn new() -> Progress {
-        Progress { start: Instant::now(), last_ms: AtomicU64::new(0) }
+        Progress {
+            start: Instant::now(),
+            last_ms: AtomicU64::new(0),
+        }
     }
 
     fn touch(&self) {
-        self.last_ms.store(self.start.elapsed().as_millis() as u64, Ordering::Relaxed);
+        self.last_ms
+            .store(self.start.elapsed().as_millis() as u64, Ordering::Relaxed);
     }
 
     fn idle(&self) -> Duration {
@@ -723,32 +918,55 @@ mod tests {
                 path_style,
             },
         };
-        let creds = Credentials { access_key_id: "GKx".into(), secret_access_key: "s".into() };
+        let creds = Credentials {
+            access_key_id: "GKx".into(),
+            secret_access_key: "s".into(),
+        };
         S3::new(&cfg, Some(creds), Timeouts::default()).unwrap()
     }
 
     #[test]
     fn keys_are_percent_encoded_in_urls() {
         let s3 = remote("http://127.0.0.1:3900", true, "/backup/");
-        let url = s3.sign(s3.inner.bucket.head_object(Some(&s3.inner.creds), &s3.full_key("a b/ü+%#?.jpg")), &[]);
-        assert!(url.as_str().starts_with("http://127.0.0.1:3900/photos/backup/a%20b/%C3%BC%2B%25%23%3F.jpg?"), "{url}");
+        let url = s3.sign(
+            s3.inner
+                .bucket
+                .head_object(Some(&s3.inner.creds), &s3.full_key("a b/ü+%#?.jpg")),
+            &[],
+        );
+        assert!(
+            url.as_str()
+                .starts_with("http://127.0.0.1:3900/photos/backup/a%20b/%C3%BC%2B%25%23%3F.jpg?"),
+            "{url}"
+        );
     }
 
     #[test]
     fn virtual_host_style_puts_the_bucket_in_the_host() {
         let s3 = remote("https://s3.example.net", false, "");
         let url = s3.sign(s3.inner.bucket.get_object(Some(&s3.inner.creds), "k"), &[]);
-        assert!(url.as_str().starts_with("https://photos.s3.example.net/k?"), "{url}");
+        assert!(
+            url.as_str().starts_with("https://photos.s3.example.net/k?"),
+            "{url}"
+        );
     }
 
     #[test]
     fn signed_headers_are_listed_in_the_url() {
         let s3 = remote("http://127.0.0.1:3900", true, "");
-        let headers: Headers =
-            vec![("content-md5", "x".into()), ("if-none-match", "*".into()), ("x-amz-meta-blake3", "h".into())];
-        let url = s3.sign(s3.inner.bucket.put_object(Some(&s3.inner.creds), "k"), &headers);
+        let headers: Headers = vec![
+            ("content-md5", "x".into()),
+            ("if-none-match", "*".into()),
+            ("x-amz-meta-blake3", "h".into()),
+        ];
+        let url = s3.sign(
+            s3.inner.bucket.put_object(Some(&s3.inner.creds), "k"),
+            &headers,
+        );
         assert!(
-            url.as_str().contains("X-Amz-SignedHeaders=content-md5%3Bhost%3Bif-none-match%3Bx-amz-meta-blake3"),
+            url.as_str().contains(
+                "X-Amz-SignedHeaders=content-md5%3Bhost%3Bif-none-match%3Bx-amz-meta-blake3"
+            ),
             "{url}"
         );
     }
@@ -770,9 +988,18 @@ mod tests {
                 path_style: true,
             },
         };
-        assert!(matches!(S3::new(&cfg, None, Timeouts::default()), Err(RemoteError::Config { .. })));
-        let creds = Credentials { access_key_id: "a".into(), secret_access_key: "b".into() };
-        assert!(matches!(S3::new(&cfg, Some(creds.clone()), Timeouts::default()), Err(RemoteError::Config { .. })));
+        assert!(matches!(
+            S3::new(&cfg, None, Timeouts::default()),
+            Err(RemoteError::Config { .. })
+        ));
+        let creds = Credentials {
+            access_key_id: "a".into(),
+            secret_access_key: "b".into(),
+        };
+        assert!(matches!(
+            S3::new(&cfg, Some(creds.clone()), Timeouts::default()),
+            Err(RemoteError::Config { .. })
+        ));
         cfg.kind = RemoteKind::S3 {
             endpoint: "http://h".into(),
             region: "r".into(),
@@ -780,7 +1007,10 @@ mod tests {
             prefix: "a/../b".into(),
             path_style: true,
         };
-        assert!(matches!(S3::new(&cfg, Some(creds), Timeouts::default()), Err(RemoteError::Config { .. })));
+        assert!(matches!(
+            S3::new(&cfg, Some(creds), Timeouts::default()),
+            Err(RemoteError::Config { .. })
+        ));
     }
 }
 
@@ -804,7 +1034,15 @@ mod garage_checks {
                 path_style: true,
             },
         };
-        S3::new(&cfg, Some(Credentials { access_key_id, secret_access_key }), Timeouts::default()).unwrap()
+        S3::new(
+            &cfg,
+            Some(Credentials {
+                access_key_id,
+                secret_access_key,
+            }),
+            Timeouts::default(),
+        )
+        .unwrap()
     }
 
     fn hash(data: &[u8]) -> String {
@@ -818,15 +1056,31 @@ mod garage_checks {
         let body = Bytes::from_static(b"the body that was sent");
         // The MD5 of what the sender meant to send, with a body that got corrupted on the way.
         let meant = content_md5(b"the body that was meant");
-        let err = s3.put_unchecked("k", body.clone(), &hash(&body), &Condition::None, Some(&meant)).await.unwrap_err();
+        let err = s3
+            .put_unchecked(
+                "k",
+                body.clone(),
+                &hash(&body),
+                &Condition::None,
+                Some(&meant),
+            )
+            .await
+            .unwrap_err();
         assert!(
             matches!(&err, RemoteError::Rejected { status: 400, detail, .. } if detail.contains("BadDigest")),
             "{err}"
         );
-        assert_eq!(s3.head("k").await.unwrap(), None, "a rejected body was stored");
+        assert_eq!(
+            s3.head("k").await.unwrap(),
+            None,
+            "a rejected body was stored"
+        );
 
         let id = s3.create_multipart("k", &hash(&body)).await.unwrap();
-        let err = s3.upload_part("k", &id, 1, body.clone(), Some(&meant)).await.unwrap_err();
+        let err = s3
+            .upload_part("k", &id, 1, body.clone(), Some(&meant))
+            .await
+            .unwrap_err();
         assert!(
             matches!(&err, RemoteError::Rejected { status: 400, detail, .. } if detail.contains("BadDigest")),
             "{err}"
@@ -834,7 +1088,9 @@ mod garage_checks {
         s3.abort_multipart("k", &id).await.unwrap();
 
         // The real MD5 passes.
-        s3.put_unchecked("k", body.clone(), &hash(&body), &Condition::None, None).await.unwrap();
+        s3.put_unchecked("k", body.clone(), &hash(&body), &Condition::None, None)
+            .await
+            .unwrap();
     }
 
     #[tokio::test]
@@ -842,8 +1098,13 @@ mod garage_checks {
         let garage = Garage::start();
         let s3 = remote(&garage);
         let (v1, v2) = (Bytes::from_static(b"one"), Bytes::from_static(b"two"));
-        let e1 = s3.put_unchecked("k", v1.clone(), &hash(&v1), &Condition::None, None).await.unwrap();
-        let absent = s3.put_unchecked("k", v2.clone(), &hash(&v2), &Condition::IfAbsent, None).await;
+        let e1 = s3
+            .put_unchecked("k", v1.clone(), &hash(&v1), &Condition::None, None)
+            .await
+            .unwrap();
+        let absent = s3
+            .put_unchecked("k", v2.clone(), &hash(&v2), &Condition::IfAbsent, None)
+            .await;
         let stale = s3
             .put_unchecked(
                 "k",
@@ -853,17 +1114,33 @@ mod garage_checks {
                 None,
             )
             .await;
-        let current = s3.put_unchecked("k", v1.clone(), &hash(&v1), &Condition::IfMatch(e1.clone()), None).await;
+        let current = s3
+            .put_unchecked(
+                "k",
+                v1.clone(),
+                &hash(&v1),
+                &Condition::IfMatch(e1.clone()),
+                None,
+            )
+            .await;
         // Garage 2.5.0 ignores both headers: each write lands. Should a later Garage refuse the
         // first two with 412, the HEAD emulation in `check_condition` becomes a mere double check.
-        assert!(absent.is_ok(), "Garage now honours If-None-Match: {absent:?}");
+        assert!(
+            absent.is_ok(),
+            "Garage now honours If-None-Match: {absent:?}"
+        );
         assert!(stale.is_ok(), "Garage now honours If-Match: {stale:?}");
         assert!(current.is_ok(), "{current:?}");
         assert_eq!(s3.head("k").await.unwrap().unwrap().etag, current.unwrap());
 
         // Hence the emulation: the public path refuses what Garage would have let through.
-        let refused = s3.put("k", v2.clone(), &hash(&v2), &Condition::IfAbsent).await;
-        assert!(matches!(refused, Err(RemoteError::PreconditionFailed { .. })), "{refused:?}");
+        let refused = s3
+            .put("k", v2.clone(), &hash(&v2), &Condition::IfAbsent)
+            .await;
+        assert!(
+            matches!(refused, Err(RemoteError::PreconditionFailed { .. })),
+            "{refused:?}"
+        );
     }
 
     #[tokio::test]
@@ -872,7 +1149,9 @@ mod garage_checks {
         let s3 = remote(&garage);
         for k in ["u/a", "u/b", "u/sub/c", "v/d"] {
             let b = Bytes::from(k.as_bytes().to_vec());
-            s3.put_unchecked(k, b.clone(), &hash(&b), &Condition::None, None).await.unwrap();
+            s3.put_unchecked(k, b.clone(), &hash(&b), &Condition::None, None)
+                .await
+                .unwrap();
         }
         let keys = s3.keys_in("u/", 10).await.unwrap().unwrap();
         let mut keys: Vec<_> = keys.into_iter().collect();

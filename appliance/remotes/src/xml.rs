@@ -25,12 +25,20 @@ pub fn list_objects_v2(text: &str) -> Result<ObjectsPage, String> {
         .into_iter()
         .map(|obj| ObjectInfo {
             size: obj.size.unwrap_or(0),
-            etag: obj.etag.as_deref().map(unquote).unwrap_or_default().to_owned(),
+            etag: obj
+                .etag
+                .as_deref()
+                .map(unquote)
+                .unwrap_or_default()
+                .to_owned(),
             key: obj.key,
             blake3: None,
         })
         .collect();
-    Ok(ObjectsPage { objects, next: page.next_continuation_token })
+    Ok(ObjectsPage {
+        objects,
+        next: page.next_continuation_token,
+    })
 }
 
 /// One page of a ListMultipartUploads answer.
@@ -51,13 +59,18 @@ pub fn list_multipart_uploads(text: &str) -> UploadsPage {
     let decode = |s: String| if url_encoded { url_decode(&s) } else { s };
     let mut uploads = Vec::new();
     for upload in elements(text, "Upload") {
-        let (Some(key), Some(id)) = (self::text(upload, "Key"), self::text(upload, "UploadId")) else {
+        let (Some(key), Some(id)) = (self::text(upload, "Key"), self::text(upload, "UploadId"))
+        else {
             continue;
         };
         uploads.push((decode(key), id));
     }
     let truncated = self::text(text, "IsTruncated").as_deref() == Some("true");
-    let next = match (truncated, self::text(text, "NextKeyMarker"), self::text(text, "NextUploadIdMarker")) {
+    let next = match (
+        truncated,
+        self::text(text, "NextKeyMarker"),
+        self::text(text, "NextUploadIdMarker"),
+    ) {
         (true, Some(k), Some(u)) if !k.is_empty() => Some((decode(k), u)),
         _ => None,
     };
@@ -68,7 +81,10 @@ pub fn list_multipart_uploads(text: &str) -> UploadsPage {
 /// read lossily.
 pub fn error(body: &[u8]) -> (String, String) {
     let text = String::from_utf8_lossy(body);
-    (self::text(&text, "Code").unwrap_or_default(), self::text(&text, "Message").unwrap_or_default())
+    (
+        self::text(&text, "Code").unwrap_or_default(),
+        self::text(&text, "Message").unwrap_or_default(),
+    )
 }
 
 /// An ETag without its quotes and surrounding space.
@@ -79,7 +95,9 @@ pub fn unquote(etag: &str) -> &str {
 /// Decodes a key of an `encoding-type=url` listing (`+` is a space, as AWS encodes them).
 pub fn url_decode(s: &str) -> String {
     let spaced = s.replace('+', " ");
-    percent_encoding::percent_decode_str(&spaced).decode_utf8_lossy().into_owned()
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// The text of every `<tag>...</tag>` element in `xml`, in order, entities decoded.
@@ -104,7 +122,9 @@ pub fn elements<'a>(xml: &'a str, tag: &str) -> Vec<&'a str> {
     while let Some(start) = rest.find(&open) {
         let after = &rest[start + open.len()..];
         // `<tag>`, `<tag attr="..">` or `<tag/>`, but not `<tagLonger>`.
-        let Some(end_of_open) = after.find('>') else { break };
+        let Some(end_of_open) = after.find('>') else {
+            break;
+        };
         let attrs = &after[..end_of_open];
         if !(attrs.is_empty() || attrs.starts_with(char::is_whitespace) || attrs == "/") {
             rest = after;
@@ -177,7 +197,10 @@ pub fn unescape(s: &str) -> String {
 
 /// Escapes text for an element's content.
 pub fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 #[cfg(test)]
@@ -188,7 +211,10 @@ mod tests {
     fn reads_error_bodies() {
         let body = r#"<?xml version="1.0" encoding="UTF-8"?><Error><Code>BadDigest</Code><Message>Content-MD5 &amp; body &lt;differ&gt; &#x41;&#66;</Message><Resource>/b/k</Resource></Error>"#;
         assert_eq!(text(body, "Code").as_deref(), Some("BadDigest"));
-        assert_eq!(text(body, "Message").as_deref(), Some("Content-MD5 & body <differ> AB"));
+        assert_eq!(
+            text(body, "Message").as_deref(),
+            Some("Content-MD5 & body <differ> AB")
+        );
         assert_eq!(text(body, "Missing"), None);
     }
 
@@ -223,10 +249,20 @@ mod tests {
              </ListBucketResult>",
         )
         .unwrap();
-        assert_eq!((page.objects[0].key.as_str(), page.objects[0].size, page.objects[0].etag.as_str()), ("p/a&b", 5, "e"));
+        assert_eq!(
+            (
+                page.objects[0].key.as_str(),
+                page.objects[0].size,
+                page.objects[0].etag.as_str()
+            ),
+            ("p/a&b", 5, "e")
+        );
         assert_eq!(page.next.as_deref(), Some("t"));
         assert!(list_objects_v2("<ListBucketResult").is_err());
-        assert_eq!(error(b"<Error><Code>A</Code></Error>\xff"), ("A".to_owned(), String::new()));
+        assert_eq!(
+            error(b"<Error><Code>A</Code></Error>\xff"),
+            ("A".to_owned(), String::new())
+        );
     }
 
     #[test]

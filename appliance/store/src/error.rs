@@ -31,13 +31,22 @@ pub enum StoreError {
     IntoItself { path: String },
     /// The cache bound (or the disk) has no room for this upload.
     #[error("no room for {path}: {used} of {limit} bytes in use, {needed} more needed")]
-    Full { path: String, used: u64, limit: u64, needed: u64 },
+    Full {
+        path: String,
+        used: u64,
+        limit: u64,
+        needed: u64,
+    },
     /// The disk itself is full (ENOSPC or EDQUOT while writing).
     #[error("{path}: disk full")]
     DiskFull { path: PathBuf },
     /// An upload ended with fewer or more bytes than announced.
     #[error("{path}: upload ended after {got} bytes, {expected} were announced")]
-    Incomplete { path: String, got: u64, expected: u64 },
+    Incomplete {
+        path: String,
+        got: u64,
+        expected: u64,
+    },
     /// A user name that is not in the catalog.
     #[error("no user named {name:?}")]
     NoSuchUser { name: String },
@@ -48,8 +57,14 @@ pub enum StoreError {
     #[error("a user named {name:?} already exists")]
     UserExists { name: String },
     /// The catalog was written by a newer microcloud.
-    #[error("{path}: catalog schema version {found} is newer than this build supports ({supported})")]
-    SchemaTooNew { path: PathBuf, found: i64, supported: i64 },
+    #[error(
+        "{path}: catalog schema version {found} is newer than this build supports ({supported})"
+    )]
+    SchemaTooNew {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
     /// The data directory has no catalog (and was not to be created).
     #[error("{path}: no microcloud catalog here (run `microcloud gateway --data` or `microcloud user add` to create one)")]
     NoCatalog { path: PathBuf },
@@ -58,13 +73,20 @@ pub enum StoreError {
     Unavailable { what: String, why: String },
     /// Content fetched back did not match its hash.
     #[error("{what}: fetched content does not match its hash (expected {expected}, got {got})")]
-    HashMismatch { what: String, expected: String, got: String },
+    HashMismatch {
+        what: String,
+        expected: String,
+        got: String,
+    },
     /// A SQLite error from the catalog.
     #[error("catalog: {0}")]
     Sql(#[from] rusqlite::Error),
     /// An I/O error on a file of the store.
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// The catalog writer thread is gone (the store is shutting down).
     #[error("the catalog writer has stopped")]
     WriterGone,

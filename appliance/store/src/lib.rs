@@ -23,12 +23,12 @@ use microcloud_constants as constants;
 use rusqlite::{params, OpenFlags, OptionalExtension};
 
 pub use error::{Result, StoreError};
-/// SQLite's error codes, for telling a full disk apart.
-pub use rusqlite::ErrorCode as SqliteErrorCode;
-/// The catalog connection type handed to other stages.
-pub use rusqlite::Connection;
 /// rusqlite itself, for stages that query the catalog.
 pub use rusqlite;
+/// The catalog connection type handed to other stages.
+pub use rusqlite::Connection;
+/// SQLite's error codes, for telling a full disk apart.
+pub use rusqlite::ErrorCode as SqliteErrorCode;
 pub use upload::{Refill, Upload, UploadOptions};
 use writer::Writer;
 
@@ -116,7 +116,8 @@ impl Node {
     }
     /// The content hash as lowercase hex.
     pub fn hash_hex(&self) -> Option<String> {
-        self.hash.map(|h| blake3::Hash::from_bytes(h).to_hex().to_string())
+        self.hash
+            .map(|h| blake3::Hash::from_bytes(h).to_hex().to_string())
     }
 }
 
@@ -140,12 +141,19 @@ pub enum Content {
 /// service never needs cloud credentials.
 pub trait Fetcher: Send + Sync {
     /// Makes blob `blob` local again (verified against its hash) or fails.
-    fn fetch(&self, blob: i64) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send + '_>>;
+    fn fetch(
+        &self,
+        blob: i64,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send + '_>>;
 
     /// Starts making `blob` local and hands its bytes over as they arrive, so a reader need not
     /// wait for the whole file. `None` when that is not possible now (another fetch of the same
     /// blob runs): the caller then waits with [`Fetcher::fetch`].
-    fn stream(&self, blob: i64) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Option<FetchStream>>> + Send + '_>> {
+    fn stream(
+        &self,
+        blob: i64,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Option<FetchStream>>> + Send + '_>>
+    {
         let _ = blob;
         Box::pin(async { Ok(None) })
     }
@@ -163,12 +171,18 @@ pub struct CatalogFetcher {
 impl CatalogFetcher {
     /// A fetcher over `store` that waits at most two minutes per fetch.
     pub fn new(store: Store) -> CatalogFetcher {
-        CatalogFetcher { store, timeout: Duration::from_secs(120) }
+        CatalogFetcher {
+            store,
+            timeout: Duration::from_secs(120),
+        }
     }
 }
 
 impl Fetcher for CatalogFetcher {
-    fn fetch(&self, blob: i64) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send + '_>> {
+    fn fetch(
+        &self,
+        blob: i64,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send + '_>> {
         Box::pin(async move {
             self.store
                 .inner
@@ -188,12 +202,17 @@ impl Fetcher for CatalogFetcher {
                     return Ok(());
                 }
                 let error: Option<Option<String>> = self.store.read(|c| {
-                    Ok(c.prepare_cached("SELECT error FROM fetch_requests WHERE blob_id = ?1")?
-                        .query_row([blob], |r| r.get(0))
-                        .optional()?)
+                    Ok(
+                        c.prepare_cached("SELECT error FROM fetch_requests WHERE blob_id = ?1")?
+                            .query_row([blob], |r| r.get(0))
+                            .optional()?,
+                    )
                 })?;
                 if let Some(Some(why)) = error {
-                    return Err(StoreError::Unavailable { what: format!("blob {blob:016x}"), why });
+                    return Err(StoreError::Unavailable {
+                        what: format!("blob {blob:016x}"),
+                        why,
+                    });
                 }
                 if std::time::Instant::now() >= deadline {
                     return Err(StoreError::Unavailable {
@@ -299,7 +318,10 @@ pub struct Store {
 }
 
 pub(crate) fn now_ns() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
 }
 
 /// Default cache bound when none is configured: 90% of the data filesystem's size.
@@ -316,10 +338,15 @@ impl Store {
         schema::init_sqlite();
         let catalog = dir.join(constants::CATALOG_FILE);
         if !catalog.exists() && !opts.create {
-            return Err(StoreError::NoCatalog { path: dir.to_owned() });
+            return Err(StoreError::NoCatalog {
+                path: dir.to_owned(),
+            });
         }
         let modes = prepare_data_dir(dir).map_err(|e| StoreError::io(dir, e))?;
-        for sub in [dir.join(constants::BLOBS_DIR), dir.join(constants::STAGING_DIR)] {
+        for sub in [
+            dir.join(constants::BLOBS_DIR),
+            dir.join(constants::STAGING_DIR),
+        ] {
             create_dir(&sub, modes.dir).map_err(|e| StoreError::io(&sub, e))?;
         }
         // SQLite would create the catalog 0644 less the umask, which on the appliance kept the
@@ -340,7 +367,9 @@ impl Store {
         }
         let limit = read_limit(&conn)?.unwrap_or_else(|| default_limit(dir));
         let (bytes, dirty): (i64, i64) =
-            conn.query_row("SELECT blob_bytes, dirty_bytes FROM stats", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            conn.query_row("SELECT blob_bytes, dirty_bytes FROM stats", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?;
         let changed = Arc::new(tokio::sync::Notify::new());
         let inner = Inner {
             dir: dir.to_owned(),
@@ -360,7 +389,9 @@ impl Store {
             throttled_ns: AtomicU64::new(0),
             started: SystemTime::now(),
         };
-        Ok(Store { inner: Arc::new(inner) })
+        Ok(Store {
+            inner: Arc::new(inner),
+        })
     }
 
     /// Reads the totals of the store in `dir` without opening it for writing (works while the
@@ -368,7 +399,9 @@ impl Store {
     pub fn inspect(dir: &Path) -> Result<Stats> {
         let catalog = dir.join(constants::CATALOG_FILE);
         if !catalog.exists() {
-            return Err(StoreError::NoCatalog { path: dir.to_owned() });
+            return Err(StoreError::NoCatalog {
+                path: dir.to_owned(),
+            });
         }
         schema::init_sqlite();
         let conn = Connection::open_with_flags(&catalog, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
@@ -421,12 +454,17 @@ impl Store {
             .optional()?)
         })?;
         let Some((size, hash, local, data)) = row else {
-            return Err(StoreError::NotFound { path: format!("blob {blob:016x}") });
+            return Err(StoreError::NotFound {
+                path: format!("blob {blob:016x}"),
+            });
         };
         Ok(match (data, local) {
             (Some(d), _) => Content::Inline(bytes::Bytes::from(d)),
             (None, true) => Content::File(self.blob_path(blob)),
-            (None, false) => Content::Evicted { size: size as u64, hash: hash.try_into().unwrap_or([0; 32]) },
+            (None, false) => Content::Evicted {
+                size: size as u64,
+                hash: hash.try_into().unwrap_or([0; 32]),
+            },
         })
     }
 
@@ -449,7 +487,8 @@ impl Store {
                     let Some(f) = fetcher else {
                         return Err(StoreError::Unavailable {
                             what: format!("blob {blob:016x}"),
-                            why: "its content was evicted and no uplink runs to fetch it back".into(),
+                            why: "its content was evicted and no uplink runs to fetch it back"
+                                .into(),
                         });
                     };
                     f.fetch(blob).await?;
@@ -460,7 +499,10 @@ impl Store {
             }
             content = self.content(blob)?;
         }
-        Err(StoreError::Unavailable { what: format!("blob {blob:016x}"), why: "content kept moving away".into() })
+        Err(StoreError::Unavailable {
+            what: format!("blob {blob:016x}"),
+            why: "content kept moving away".into(),
+        })
     }
 
     /// Opens `blob` for reading: local content, or (when evicted) a stream from a destination
@@ -480,7 +522,10 @@ impl Store {
 
     /// Reads served locally and reads that fetched evicted content back, since start.
     pub fn read_counters(&self) -> (u64, u64) {
-        (self.inner.read_hits.load(Ordering::Relaxed), self.inner.read_misses.load(Ordering::Relaxed))
+        (
+            self.inner.read_hits.load(Ordering::Relaxed),
+            self.inner.read_misses.load(Ordering::Relaxed),
+        )
     }
 
     /// Bytes of content on local storage (committed and reserved).
@@ -503,12 +548,17 @@ impl Store {
                          AND NOT EXISTS (SELECT 1 FROM inline_blobs i WHERE i.id = blobs.id) \
                          ORDER BY created_ns LIMIT 64",
                     )?;
-                    let rows: Vec<(i64, i64)> =
-                        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?;
+                    let rows: Vec<(i64, i64)> = stmt
+                        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                        .collect::<rusqlite::Result<_>>()?;
                     for (id, _) in &rows {
-                        c.prepare_cached("UPDATE blobs SET local = 0 WHERE id = ?1")?.execute([id])?;
+                        c.prepare_cached("UPDATE blobs SET local = 0 WHERE id = ?1")?
+                            .execute([id])?;
                     }
-                    Ok(rows.into_iter().map(|(id, size)| (id, size as u64)).collect())
+                    Ok(rows
+                        .into_iter()
+                        .map(|(id, size)| (id, size as u64))
+                        .collect())
                 })
                 .await?;
             if batch.is_empty() {
@@ -519,7 +569,10 @@ impl Store {
                 if let Err(e) = std::fs::remove_file(&p) {
                     log::warn!("{}: evicting: {e}", p.display());
                 }
-                self.inner.used.fetch_sub(size.min(self.inner.used.load(Ordering::Relaxed)), Ordering::Relaxed);
+                self.inner.used.fetch_sub(
+                    size.min(self.inner.used.load(Ordering::Relaxed)),
+                    Ordering::Relaxed,
+                );
                 freed += size;
             }
         }
@@ -531,7 +584,14 @@ impl Store {
 
     /// Recreates a file whose content is not local (only at a destination): used by restore.
     /// Missing parent directories are created. The content is fetched on first read.
-    pub async fn restore_file(&self, user: UserId, path: &str, size: u64, hash: [u8; 32], mtime_ns: i64) -> Result<i64> {
+    pub async fn restore_file(
+        &self,
+        user: UserId,
+        path: &str,
+        size: u64,
+        hash: [u8; 32],
+        mtime_ns: i64,
+    ) -> Result<i64> {
         let path = path.to_owned();
         self.inner
             .writer
@@ -555,7 +615,9 @@ impl Store {
         let path = path.to_owned();
         self.inner
             .writer
-            .write(vec![], move |c| namespace::mkdir_parents(c, user, &path, usize::MAX, now_ns()))
+            .write(vec![], move |c| {
+                namespace::mkdir_parents(c, user, &path, usize::MAX, now_ns())
+            })
             .await
     }
 
@@ -584,10 +646,13 @@ impl Store {
     pub fn open_read_only(dir: &Path) -> Result<rusqlite::Connection> {
         let catalog = dir.join(constants::CATALOG_FILE);
         if !catalog.exists() {
-            return Err(StoreError::NoCatalog { path: dir.to_owned() });
+            return Err(StoreError::NoCatalog {
+                path: dir.to_owned(),
+            });
         }
         schema::init_sqlite();
-        let conn = rusqlite::Connection::open_with_flags(&catalog, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        let conn =
+            rusqlite::Connection::open_with_flags(&catalog, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         conn.busy_timeout(Duration::from_secs(10))?;
         Ok(conn)
     }
@@ -595,11 +660,20 @@ impl Store {
     /// Re-reads the committed totals from the catalog, so that changes made by other stages (the
     /// uplink marking content safe, possibly from another process) reach the cache bound.
     pub fn refresh_counters(&self) -> Result<()> {
-        let (bytes, dirty): (i64, i64) =
-            self.read(|c| Ok(c.query_row("SELECT blob_bytes, dirty_bytes FROM stats", [], |r| Ok((r.get(0)?, r.get(1)?)))?))?;
+        let (bytes, dirty): (i64, i64) = self.read(|c| {
+            Ok(
+                c.query_row("SELECT blob_bytes, dirty_bytes FROM stats", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?,
+            )
+        })?;
         let inflight = self.inner.inflight.load(Ordering::Relaxed);
-        self.inner.used.store(bytes.max(0) as u64 + inflight, Ordering::Relaxed);
-        self.inner.dirty.store(dirty.max(0) as u64 + inflight, Ordering::Relaxed);
+        self.inner
+            .used
+            .store(bytes.max(0) as u64 + inflight, Ordering::Relaxed);
+        self.inner
+            .dirty
+            .store(dirty.max(0) as u64 + inflight, Ordering::Relaxed);
         Ok(())
     }
 
@@ -665,10 +739,22 @@ impl Store {
 
     /// Whether an administrator exists (onboarding is done).
     pub fn has_admin(&self) -> Result<bool> {
-        self.read(|c| Ok(c.query_row("SELECT EXISTS (SELECT 1 FROM users WHERE admin)", [], |r| r.get(0))?))
+        self.read(|c| {
+            Ok(
+                c.query_row("SELECT EXISTS (SELECT 1 FROM users WHERE admin)", [], |r| {
+                    r.get(0)
+                })?,
+            )
+        })
     }
 
-    fn insert_user(&self, name: &str, password_hash: &str, admin: bool, first_admin: bool) -> Result<UserId> {
+    fn insert_user(
+        &self,
+        name: &str,
+        password_hash: &str,
+        admin: bool,
+        first_admin: bool,
+    ) -> Result<UserId> {
         check_user_name(name)?;
         let (name, hash) = (name.to_owned(), password_hash.to_owned());
         self.inner.writer.write_blocking(vec![], move |c| {
@@ -698,7 +784,10 @@ impl Store {
     pub fn set_password(&self, name: &str, password_hash: &str) -> Result<()> {
         let (name, hash) = (name.to_owned(), password_hash.to_owned());
         self.inner.writer.write_blocking(vec![], move |c| {
-            match c.execute("UPDATE users SET password_hash = ?2 WHERE name = ?1", params![name, hash])? {
+            match c.execute(
+                "UPDATE users SET password_hash = ?2 WHERE name = ?1",
+                params![name, hash],
+            )? {
                 0 => Err(StoreError::NoSuchUser { name }),
                 _ => Ok(()),
             }
@@ -708,20 +797,33 @@ impl Store {
     /// Looks a user up by name.
     pub fn user(&self, name: &str) -> Result<Option<User>> {
         self.read(|c| {
-            Ok(c.prepare_cached("SELECT id, name, password_hash, admin FROM users WHERE name = ?1")?
-                .query_row([name], |r| {
-                    Ok(User { id: UserId(r.get(0)?), name: r.get(1)?, password_hash: r.get(2)?, admin: r.get(3)? })
+            Ok(c.prepare_cached(
+                "SELECT id, name, password_hash, admin FROM users WHERE name = ?1",
+            )?
+            .query_row([name], |r| {
+                Ok(User {
+                    id: UserId(r.get(0)?),
+                    name: r.get(1)?,
+                    password_hash: r.get(2)?,
+                    admin: r.get(3)?,
                 })
-                .optional()?)
+            })
+            .optional()?)
         })
     }
 
     /// Every user, by name.
     pub fn users(&self) -> Result<Vec<User>> {
         self.read(|c| {
-            let mut stmt = c.prepare("SELECT id, name, password_hash, admin FROM users ORDER BY name")?;
+            let mut stmt =
+                c.prepare("SELECT id, name, password_hash, admin FROM users ORDER BY name")?;
             let rows = stmt.query_map([], |r| {
-                Ok(User { id: UserId(r.get(0)?), name: r.get(1)?, password_hash: r.get(2)?, admin: r.get(3)? })
+                Ok(User {
+                    id: UserId(r.get(0)?),
+                    name: r.get(1)?,
+                    password_hash: r.get(2)?,
+                    admin: r.get(3)?,
+                })
             })?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
@@ -739,7 +841,9 @@ impl Store {
         self.read(|c| {
             let dir = namespace::lookup(c, user, path)?;
             if !dir.is_dir {
-                return Err(StoreError::NotDir { path: path.to_owned() });
+                return Err(StoreError::NotDir {
+                    path: path.to_owned(),
+                });
             }
             namespace::children(c, dir.id)
         })
@@ -748,13 +852,22 @@ impl Store {
     /// Creates a directory; its parent must exist.
     pub async fn mkdir(&self, user: UserId, path: &str) -> Result<()> {
         let path = path.to_owned();
-        self.inner.writer.write(vec![], move |c| namespace::mkdir(c, user, &path, now_ns())).await
+        self.inner
+            .writer
+            .write(vec![], move |c| namespace::mkdir(c, user, &path, now_ns()))
+            .await
     }
 
     /// Removes a file, or with `dir` an empty directory.
     pub async fn remove(&self, user: UserId, path: &str, dir: bool) -> Result<()> {
         let path = path.to_owned();
-        let freed = self.inner.writer.write(vec![], move |c| namespace::remove(c, user, &path, dir, now_ns())).await?;
+        let freed = self
+            .inner
+            .writer
+            .write(vec![], move |c| {
+                namespace::remove(c, user, &path, dir, now_ns())
+            })
+            .await?;
         self.unlink_blobs(freed.into_iter().collect());
         Ok(())
     }
@@ -762,7 +875,13 @@ impl Store {
     /// Moves a file or directory; an existing file at `to` is replaced.
     pub async fn rename(&self, user: UserId, from: &str, to: &str) -> Result<()> {
         let (from, to) = (from.to_owned(), to.to_owned());
-        let freed = self.inner.writer.write(vec![], move |c| namespace::rename(c, user, &from, &to, now_ns())).await?;
+        let freed = self
+            .inner
+            .writer
+            .write(vec![], move |c| {
+                namespace::rename(c, user, &from, &to, now_ns())
+            })
+            .await?;
         self.unlink_blobs(freed);
         Ok(())
     }
@@ -770,8 +889,13 @@ impl Store {
     /// Copies a file, sharing its content; an existing file at `to` is replaced.
     pub async fn copy_file(&self, user: UserId, from: &str, to: &str) -> Result<()> {
         let (from, to) = (from.to_owned(), to.to_owned());
-        let freed =
-            self.inner.writer.write(vec![], move |c| namespace::copy_file(c, user, &from, &to, now_ns())).await?;
+        let freed = self
+            .inner
+            .writer
+            .write(vec![], move |c| {
+                namespace::copy_file(c, user, &from, &to, now_ns())
+            })
+            .await?;
         self.unlink_blobs(freed);
         Ok(())
     }
@@ -779,12 +903,18 @@ impl Store {
     /// Sets a node's modification time.
     pub async fn set_mtime(&self, user: UserId, path: &str, mtime: SystemTime) -> Result<()> {
         let path = path.to_owned();
-        let ns = mtime.duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0);
+        let ns = mtime
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as i64)
+            .unwrap_or(0);
         self.inner
             .writer
             .write(vec![], move |c| {
                 let n = namespace::lookup(c, user, &path)?;
-                c.execute("UPDATE nodes SET mtime_ns = ?2 WHERE id = ?1", params![n.id, ns])?;
+                c.execute(
+                    "UPDATE nodes SET mtime_ns = ?2 WHERE id = ?1",
+                    params![n.id, ns],
+                )?;
                 Ok(())
             })
             .await
@@ -794,16 +924,27 @@ impl Store {
     pub fn props(&self, user: UserId, path: &str) -> Result<Vec<Prop>> {
         self.read(|c| {
             let n = namespace::lookup(c, user, path)?;
-            let mut stmt = c.prepare_cached("SELECT ns, name, prefix, xml FROM props WHERE node_id = ?1")?;
+            let mut stmt =
+                c.prepare_cached("SELECT ns, name, prefix, xml FROM props WHERE node_id = ?1")?;
             let rows = stmt.query_map([n.id], |r| {
-                Ok(Prop { ns: r.get(0)?, name: r.get(1)?, prefix: r.get(2)?, xml: r.get(3)? })
+                Ok(Prop {
+                    ns: r.get(0)?,
+                    name: r.get(1)?,
+                    prefix: r.get(2)?,
+                    xml: r.get(3)?,
+                })
             })?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
         })
     }
 
     /// Sets (`true`) or removes (`false`) dead properties in one transaction.
-    pub async fn patch_props(&self, user: UserId, path: &str, patch: Vec<(bool, Prop)>) -> Result<()> {
+    pub async fn patch_props(
+        &self,
+        user: UserId,
+        path: &str,
+        patch: Vec<(bool, Prop)>,
+    ) -> Result<()> {
         let path = path.to_owned();
         self.inner
             .writer
@@ -829,7 +970,12 @@ impl Store {
     // ---- content -----------------------------------------------------------------------------
 
     /// Starts writing the file at `path`; see [`Upload`].
-    pub fn begin_upload(&self, user: UserId, path: &str, opts: upload::UploadOptions) -> Result<Upload> {
+    pub fn begin_upload(
+        &self,
+        user: UserId,
+        path: &str,
+        opts: upload::UploadOptions,
+    ) -> Result<Upload> {
         Upload::begin(self.clone(), user, path, opts)
     }
 
@@ -853,7 +999,10 @@ impl Store {
         let mut n = 0;
         for entry in std::fs::read_dir(&dir).map_err(|e| StoreError::io(&dir, e))? {
             let entry = entry.map_err(|e| StoreError::io(&dir, e))?;
-            let modified = entry.metadata().and_then(|m| m.modified()).unwrap_or(SystemTime::now());
+            let modified = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .unwrap_or(SystemTime::now());
             if modified < self.inner.started {
                 let _ = std::fs::remove_file(entry.path());
                 n += 1;
@@ -867,19 +1016,30 @@ impl Store {
     pub fn collect_garbage(&self) -> Result<usize> {
         let root = self.inner.dir.join(constants::BLOBS_DIR);
         let mut removed = 0;
-        let Ok(fans) = std::fs::read_dir(&root) else { return Ok(0) };
+        let Ok(fans) = std::fs::read_dir(&root) else {
+            return Ok(0);
+        };
         for fan in fans.flatten() {
-            let Ok(files) = std::fs::read_dir(fan.path()) else { continue };
+            let Ok(files) = std::fs::read_dir(fan.path()) else {
+                continue;
+            };
             for f in files.flatten() {
                 let name = f.file_name();
-                let Some(id) = name.to_str().and_then(|s| i64::from_str_radix(s, 16).ok()) else { continue };
-                let modified = f.metadata().and_then(|m| m.modified()).unwrap_or(SystemTime::now());
+                let Some(id) = name.to_str().and_then(|s| i64::from_str_radix(s, 16).ok()) else {
+                    continue;
+                };
+                let modified = f
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .unwrap_or(SystemTime::now());
                 if modified >= self.inner.started {
                     continue; // may belong to an upload being committed right now
                 }
                 let known: bool = self.read(|c| {
-                    Ok(c.prepare_cached("SELECT EXISTS (SELECT 1 FROM blobs WHERE id = ?1)")?
-                        .query_row([id], |r| r.get(0))?)
+                    Ok(
+                        c.prepare_cached("SELECT EXISTS (SELECT 1 FROM blobs WHERE id = ?1)")?
+                            .query_row([id], |r| r.get(0))?,
+                    )
                 })?;
                 if !known {
                     let _ = std::fs::remove_file(f.path());
@@ -893,16 +1053,21 @@ impl Store {
 
 fn read_limit(conn: &Connection) -> Result<Option<u64>> {
     Ok(conn
-        .query_row("SELECT value FROM meta WHERE key = 'cache_limit'", [], |r| r.get::<_, String>(0))
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'cache_limit'",
+            [],
+            |r| r.get::<_, String>(0),
+        )
         .optional()?
         .and_then(|v| v.parse().ok()))
 }
 
 fn stats_on(conn: &Connection, cache_limit: u64) -> Result<Stats> {
-    let (files, dirs, bytes, dirty_bytes): (i64, i64, i64, i64) =
-        conn.query_row("SELECT files, dirs, blob_bytes, dirty_bytes FROM stats", [], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })?;
+    let (files, dirs, bytes, dirty_bytes): (i64, i64, i64, i64) = conn.query_row(
+        "SELECT files, dirs, blob_bytes, dirty_bytes FROM stats",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )?;
     let users: i64 = conn.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?;
     Ok(Stats {
         users: users as u64,
@@ -915,7 +1080,9 @@ fn stats_on(conn: &Connection, cache_limit: u64) -> Result<Stats> {
 }
 
 pub(crate) fn blob_path(dir: &Path, blob: i64) -> PathBuf {
-    dir.join(constants::BLOBS_DIR).join(format!("{:02x}", blob & 0xff)).join(format!("{blob:016x}"))
+    dir.join(constants::BLOBS_DIR)
+        .join(format!("{:02x}", blob & 0xff))
+        .join(format!("{blob:016x}"))
 }
 
 /// The permission bits of what the store creates in its data directory, whatever the umask: the
@@ -935,9 +1102,15 @@ impl Modes {
     /// The modes for what is made in a directory of mode `dir_mode`.
     pub fn within(dir_mode: u32) -> Modes {
         if dir_mode & 0o020 != 0 {
-            Modes { file: 0o660, dir: 0o770 }
+            Modes {
+                file: 0o660,
+                dir: 0o770,
+            }
         } else {
-            Modes { file: 0o600, dir: 0o700 }
+            Modes {
+                file: 0o600,
+                dir: 0o700,
+            }
         }
     }
 
@@ -964,7 +1137,11 @@ pub fn prepare_data_dir(dir: &Path) -> std::io::Result<Modes> {
         let private = mode & 0o7770;
         if let Err(e) = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(private)) {
             // Someone else's directory: say so, and go on (its owner decides who may look in).
-            log::warn!("{}: mode {:o} lets others in, and it could not be made {private:o}: {e}", dir.display(), mode & 0o7777);
+            log::warn!(
+                "{}: mode {:o} lets others in, and it could not be made {private:o}: {e}",
+                dir.display(),
+                mode & 0o7777
+            );
             return Ok(Modes::within(mode));
         }
     }
@@ -989,14 +1166,21 @@ pub fn create_dir_all(path: &Path) -> std::io::Result<()> {
     if path.is_dir() {
         return Ok(());
     }
-    let parent = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     create_dir_all(parent)?;
     create_dir(path, Modes::of(parent)?.dir)
 }
 
 /// Creates the new empty file `path` with exactly `mode` (an existing one is left as it is).
 fn create_file(path: &Path, mode: u32) -> std::io::Result<()> {
-    match open_new(std::fs::OpenOptions::new().write(true).create_new(true), path, mode) {
+    match open_new(
+        std::fs::OpenOptions::new().write(true).create_new(true),
+        path,
+        mode,
+    ) {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
         Err(e) => Err(e),
@@ -1005,7 +1189,11 @@ fn create_file(path: &Path, mode: u32) -> std::io::Result<()> {
 
 /// Opens `path` with `opts` (which create it), then sets its mode to exactly `mode`, which the
 /// umask does not touch (fchmod on the open file).
-pub(crate) fn open_new(opts: &mut std::fs::OpenOptions, path: &Path, mode: u32) -> std::io::Result<std::fs::File> {
+pub(crate) fn open_new(
+    opts: &mut std::fs::OpenOptions,
+    path: &Path,
+    mode: u32,
+) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let f = opts.mode(mode).open(path)?;
     f.set_permissions(std::fs::Permissions::from_mode(mode))?;
@@ -1021,9 +1209,19 @@ pub(crate) fn open_new(opts: &mut std::fs::OpenOptions, path: &Path, mode: u32) 
 pub fn write_file_durably(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
     use std::io::Write;
     let tmp = path.with_extension("tmp");
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let mode = mode & Modes::of(dir)?.file;
-    let mut f = open_new(std::fs::OpenOptions::new().write(true).create(true).truncate(true), &tmp, mode)?;
+    let mut f = open_new(
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true),
+        &tmp,
+        mode,
+    )?;
     f.write_all(data)?;
     f.sync_all()?;
     std::fs::rename(&tmp, path)?;
@@ -1034,7 +1232,9 @@ pub fn write_file_durably(path: &Path, data: &[u8], mode: u32) -> std::io::Resul
 pub fn check_user_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 64
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         && !name.starts_with('.');
     if ok {
         Ok(())

@@ -24,7 +24,9 @@ fn node_from_row(r: &Row) -> rusqlite::Result<Node> {
         ctime_ns: r.get(5)?,
         size: r.get::<_, Option<i64>>(6)?.unwrap_or(0) as u64,
         hash: hash.and_then(|h| h.try_into().ok()),
-        durability: durability.map(|d| Durability::parse(&d)).unwrap_or(Durability::Local),
+        durability: durability
+            .map(|d| Durability::parse(&d))
+            .unwrap_or(Durability::Local),
     })
 }
 
@@ -62,7 +64,17 @@ pub fn check_path(path: &str) -> Result<()> {
 
 /// A name as it may appear in messages and logs: control characters escaped, at most 64 characters.
 fn shown(name: &str) -> String {
-    let mut s: String = name.chars().take(64).flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect();
+    let mut s: String = name
+        .chars()
+        .take(64)
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect();
     if name.chars().count() > 64 {
         s.push('…');
     }
@@ -87,7 +99,10 @@ pub fn check_name(name: &str) -> Result<()> {
     } else {
         return Ok(());
     };
-    Err(StoreError::InvalidName { name: shown(name), why })
+    Err(StoreError::InvalidName {
+        name: shown(name),
+        why,
+    })
 }
 
 pub(crate) fn root(conn: &Connection, user: UserId) -> Result<Node> {
@@ -98,7 +113,9 @@ pub(crate) fn root(conn: &Connection, user: UserId) -> Result<Node> {
     conn.prepare_cached(&sql)?
         .query_row([user.0], node_from_row)
         .optional()?
-        .ok_or_else(|| StoreError::NoSuchUser { name: format!("#{}", user.0) })
+        .ok_or_else(|| StoreError::NoSuchUser {
+            name: format!("#{}", user.0),
+        })
 }
 
 pub(crate) fn child(conn: &Connection, parent: i64, name: &str) -> Result<Option<Node>> {
@@ -106,7 +123,10 @@ pub(crate) fn child(conn: &Connection, parent: i64, name: &str) -> Result<Option
         "SELECT {NODE_COLUMNS} FROM nodes n LEFT JOIN blobs b ON b.id = n.blob_id \
          WHERE n.parent_id = ?1 AND n.name = ?2"
     );
-    Ok(conn.prepare_cached(&sql)?.query_row(params![parent, name], node_from_row).optional()?)
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row(params![parent, name], node_from_row)
+        .optional()?)
 }
 
 pub(crate) fn children(conn: &Connection, parent: i64) -> Result<Vec<Node>> {
@@ -125,12 +145,18 @@ pub(crate) fn resolve(conn: &Connection, user: UserId, path: &str) -> Result<Opt
     let mut node = root(conn, user)?;
     for (i, c) in comps.iter().enumerate() {
         if !node.is_dir {
-            return Err(StoreError::NotDir { path: comps[..i].join("/") });
+            return Err(StoreError::NotDir {
+                path: comps[..i].join("/"),
+            });
         }
         match child(conn, node.id, c)? {
             Some(n) => node = n,
             None if i + 1 == comps.len() => return Ok(None),
-            None => return Err(StoreError::NoParent { path: path.to_owned() }),
+            None => {
+                return Err(StoreError::NoParent {
+                    path: path.to_owned(),
+                })
+            }
         }
     }
     Ok(Some(node))
@@ -140,13 +166,19 @@ pub(crate) fn resolve(conn: &Connection, user: UserId, path: &str) -> Result<Opt
 pub(crate) fn lookup(conn: &Connection, user: UserId, path: &str) -> Result<Node> {
     match resolve(conn, user, path) {
         Ok(Some(n)) => Ok(n),
-        Ok(None) | Err(StoreError::NoParent { .. }) => Err(StoreError::NotFound { path: path.to_owned() }),
+        Ok(None) | Err(StoreError::NoParent { .. }) => Err(StoreError::NotFound {
+            path: path.to_owned(),
+        }),
         Err(e) => Err(e),
     }
 }
 
 /// Resolves the parent directory of `path` and returns it with the last component.
-pub(crate) fn parent_of<'p>(conn: &Connection, user: UserId, path: &'p str) -> Result<(Node, &'p str)> {
+pub(crate) fn parent_of<'p>(
+    conn: &Connection,
+    user: UserId,
+    path: &'p str,
+) -> Result<(Node, &'p str)> {
     let comps = components(path)?;
     let Some((name, dirs)) = comps.split_last() else {
         return Err(StoreError::Exists { path: "/".into() });
@@ -155,12 +187,22 @@ pub(crate) fn parent_of<'p>(conn: &Connection, user: UserId, path: &'p str) -> R
     for c in dirs {
         node = match child(conn, node.id, c)? {
             Some(n) if n.is_dir => n,
-            Some(_) => return Err(StoreError::NotDir { path: path.to_owned() }),
-            None => return Err(StoreError::NoParent { path: path.to_owned() }),
+            Some(_) => {
+                return Err(StoreError::NotDir {
+                    path: path.to_owned(),
+                })
+            }
+            None => {
+                return Err(StoreError::NoParent {
+                    path: path.to_owned(),
+                })
+            }
         };
     }
     if !node.is_dir {
-        return Err(StoreError::NotDir { path: path.to_owned() });
+        return Err(StoreError::NotDir {
+            path: path.to_owned(),
+        });
     }
     Ok((node, name))
 }
@@ -191,7 +233,8 @@ fn journal(
 }
 
 fn touch(conn: &Connection, id: i64, now: i64) -> Result<()> {
-    conn.prepare_cached("UPDATE nodes SET mtime_ns = ?2 WHERE id = ?1")?.execute(params![id, now])?;
+    conn.prepare_cached("UPDATE nodes SET mtime_ns = ?2 WHERE id = ?1")?
+        .execute(params![id, now])?;
     Ok(())
 }
 
@@ -217,7 +260,11 @@ pub(crate) fn release_blob(conn: &Connection, blob: Option<i64>) -> Result<Optio
         )?
         .query_row([blob], |r| r.get(0))
         .optional()?;
-    Ok(size.map(|s| Freed { id: blob, size: s as u64, inline }))
+    Ok(size.map(|s| Freed {
+        id: blob,
+        size: s as u64,
+        inline,
+    }))
 }
 
 pub(crate) fn insert_node(
@@ -242,14 +289,22 @@ pub(crate) fn insert_node(
 pub(crate) fn mkdir(conn: &Connection, user: UserId, path: &str, now: i64) -> Result<()> {
     let (parent, name) = parent_of(conn, user, path)?;
     if child(conn, parent.id, name)?.is_some() {
-        return Err(StoreError::Exists { path: path.to_owned() });
+        return Err(StoreError::Exists {
+            path: path.to_owned(),
+        });
     }
     insert_node(conn, user, parent.id, name, true, None, now)?;
     journal(conn, user, "mkdir", path, None, None, true, now)
 }
 
 /// Creates the first `depth` components of `path` as directories where missing (restore).
-pub(crate) fn mkdir_parents(conn: &Connection, user: UserId, path: &str, depth: usize, now: i64) -> Result<()> {
+pub(crate) fn mkdir_parents(
+    conn: &Connection,
+    user: UserId,
+    path: &str,
+    depth: usize,
+    now: i64,
+) -> Result<()> {
     let comps = components(path)?;
     for i in 1..=depth.min(comps.len()) {
         let dir = comps[..i].join("/");
@@ -263,17 +318,29 @@ pub(crate) fn mkdir_parents(conn: &Connection, user: UserId, path: &str, depth: 
 }
 
 /// Removes a file (or, with `dir`, an empty directory); returns a blob freed by it.
-pub(crate) fn remove(conn: &Connection, user: UserId, path: &str, dir: bool, now: i64) -> Result<Option<Freed>> {
+pub(crate) fn remove(
+    conn: &Connection,
+    user: UserId,
+    path: &str,
+    dir: bool,
+    now: i64,
+) -> Result<Option<Freed>> {
     let (parent, name) = parent_of(conn, user, path).map_err(|e| match e {
         StoreError::NoParent { path } => StoreError::NotFound { path },
         e => e,
     })?;
-    let node = child(conn, parent.id, name)?.ok_or_else(|| StoreError::NotFound { path: path.to_owned() })?;
+    let node = child(conn, parent.id, name)?.ok_or_else(|| StoreError::NotFound {
+        path: path.to_owned(),
+    })?;
     if node.is_dir != dir {
         return Err(if node.is_dir {
-            StoreError::IsDir { path: path.to_owned() }
+            StoreError::IsDir {
+                path: path.to_owned(),
+            }
         } else {
-            StoreError::NotDir { path: path.to_owned() }
+            StoreError::NotDir {
+                path: path.to_owned(),
+            }
         });
     }
     if dir {
@@ -281,12 +348,24 @@ pub(crate) fn remove(conn: &Connection, user: UserId, path: &str, dir: bool, now
             .prepare_cached("SELECT EXISTS (SELECT 1 FROM nodes WHERE parent_id = ?1)")?
             .query_row([node.id], |r| r.get(0))?;
         if has_child {
-            return Err(StoreError::NotEmpty { path: path.to_owned() });
+            return Err(StoreError::NotEmpty {
+                path: path.to_owned(),
+            });
         }
     }
-    conn.prepare_cached("DELETE FROM nodes WHERE id = ?1")?.execute([node.id])?;
+    conn.prepare_cached("DELETE FROM nodes WHERE id = ?1")?
+        .execute([node.id])?;
     touch(conn, parent.id, now)?;
-    journal(conn, user, if dir { "rmdir" } else { "delete" }, path, None, None, dir, now)?;
+    journal(
+        conn,
+        user,
+        if dir { "rmdir" } else { "delete" },
+        path,
+        None,
+        None,
+        dir,
+        now,
+    )?;
     release_blob(conn, node.blob_id)
 }
 
@@ -315,7 +394,9 @@ fn prepare_destination<'p>(
 ) -> Result<(Node, &'p str)> {
     let (parent, name) = parent_of(conn, user, to)?;
     if src.is_dir && is_within(conn, parent.id, src.id)? {
-        return Err(StoreError::IntoItself { path: to.to_owned() });
+        return Err(StoreError::IntoItself {
+            path: to.to_owned(),
+        });
     }
     if let Some(existing) = child(conn, parent.id, name)? {
         if existing.id == src.id {
@@ -324,36 +405,67 @@ fn prepare_destination<'p>(
         if existing.is_dir || src.is_dir {
             // Replacing directories is done by the caller deleting the target first (RFC 4918
             // Overwrite: T); the store never drops a subtree implicitly.
-            return Err(StoreError::Exists { path: to.to_owned() });
+            return Err(StoreError::Exists {
+                path: to.to_owned(),
+            });
         }
-        conn.prepare_cached("DELETE FROM nodes WHERE id = ?1")?.execute([existing.id])?;
+        conn.prepare_cached("DELETE FROM nodes WHERE id = ?1")?
+            .execute([existing.id])?;
         freed.extend(release_blob(conn, existing.blob_id)?);
         let _ = now;
     }
     Ok((parent, name))
 }
 
-pub(crate) fn rename(conn: &Connection, user: UserId, from: &str, to: &str, now: i64) -> Result<Vec<Freed>> {
+pub(crate) fn rename(
+    conn: &Connection,
+    user: UserId,
+    from: &str,
+    to: &str,
+    now: i64,
+) -> Result<Vec<Freed>> {
     let src = lookup(conn, user, from)?;
     if components(from)?.is_empty() {
-        return Err(StoreError::IntoItself { path: from.to_owned() });
+        return Err(StoreError::IntoItself {
+            path: from.to_owned(),
+        });
     }
-    let old_parent: i64 = conn.query_row("SELECT parent_id FROM nodes WHERE id = ?1", [src.id], |r| r.get(0))?;
+    let old_parent: i64 =
+        conn.query_row("SELECT parent_id FROM nodes WHERE id = ?1", [src.id], |r| {
+            r.get(0)
+        })?;
     let mut freed = Vec::new();
     let (parent, name) = prepare_destination(conn, user, &src, to, now, &mut freed)?;
     conn.prepare_cached("UPDATE nodes SET parent_id = ?2, name = ?3, ctime_ns = ?4 WHERE id = ?1")?
         .execute(params![src.id, parent.id, name, now])?;
     touch(conn, old_parent, now)?;
     touch(conn, parent.id, now)?;
-    journal(conn, user, "rename", from, Some(to), src.blob_id, src.is_dir, now)?;
+    journal(
+        conn,
+        user,
+        "rename",
+        from,
+        Some(to),
+        src.blob_id,
+        src.is_dir,
+        now,
+    )?;
     Ok(freed)
 }
 
 /// Copies one file (directories are copied by the caller, level by level); shares the blob.
-pub(crate) fn copy_file(conn: &Connection, user: UserId, from: &str, to: &str, now: i64) -> Result<Vec<Freed>> {
+pub(crate) fn copy_file(
+    conn: &Connection,
+    user: UserId,
+    from: &str,
+    to: &str,
+    now: i64,
+) -> Result<Vec<Freed>> {
     let src = lookup(conn, user, from)?;
     if src.is_dir {
-        return Err(StoreError::IsDir { path: from.to_owned() });
+        return Err(StoreError::IsDir {
+            path: from.to_owned(),
+        });
     }
     let mut freed = Vec::new();
     let (parent, name) = prepare_destination(conn, user, &src, to, now, &mut freed)?;
@@ -380,8 +492,12 @@ pub(crate) fn put_file(
 ) -> Result<Option<Freed>> {
     let (parent, name) = parent_of(conn, user, path)?;
     match child(conn, parent.id, name)? {
-        Some(n) if n.is_dir => Err(StoreError::IsDir { path: path.to_owned() }),
-        Some(_) if create_new => Err(StoreError::Exists { path: path.to_owned() }),
+        Some(n) if n.is_dir => Err(StoreError::IsDir {
+            path: path.to_owned(),
+        }),
+        Some(_) if create_new => Err(StoreError::Exists {
+            path: path.to_owned(),
+        }),
         Some(n) => {
             conn.prepare_cached("UPDATE nodes SET blob_id = ?2, mtime_ns = ?3 WHERE id = ?1")?
                 .execute(params![n.id, blob, now])?;

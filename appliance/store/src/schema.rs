@@ -107,7 +107,10 @@ pub(crate) fn init_sqlite() {
         // runs ahead of every connection the store opens); if SQLite was already initialized it
         // returns SQLITE_MISUSE and changes nothing.
         unsafe {
-            rusqlite::ffi::sqlite3_config(rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS, 0 as std::os::raw::c_int);
+            rusqlite::ffi::sqlite3_config(
+                rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS,
+                0 as std::os::raw::c_int,
+            );
         }
     });
 }
@@ -223,7 +226,10 @@ pub(crate) fn configure(conn: &Connection) -> Result<()> {
     // With STAT4 compiled in (rusqlite's bundled build), a statement whose plan might depend on
     // a bound value is compiled again on every new binding; a cached statement must stay
     // compiled, and our plans do not depend on the values.
-    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
     Ok(())
 }
 
@@ -231,16 +237,25 @@ pub(crate) fn configure(conn: &Connection) -> Result<()> {
 pub(crate) fn migrate(conn: &mut Connection, path: &std::path::Path) -> Result<()> {
     let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
     if mode.to_lowercase() != "wal" {
-        log::warn!("{}: could not switch the catalog to WAL mode (got {mode})", path.display());
+        log::warn!(
+            "{}: could not switch the catalog to WAL mode (got {mode})",
+            path.display()
+        );
     }
     let has_meta: bool = conn
-        .query_row("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'", [], |_| Ok(true))
+        .query_row(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'",
+            [],
+            |_| Ok(true),
+        )
         .optional()?
         .unwrap_or(false);
     let version: i64 = if has_meta {
-        conn.query_row("SELECT value FROM meta WHERE key='schema_version'", [], |r| {
-            r.get::<_, String>(0)
-        })
+        conn.query_row(
+            "SELECT value FROM meta WHERE key='schema_version'",
+            [],
+            |r| r.get::<_, String>(0),
+        )
         .optional()?
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
@@ -249,7 +264,11 @@ pub(crate) fn migrate(conn: &mut Connection, path: &std::path::Path) -> Result<(
     };
     let supported = microcloud_constants::CATALOG_SCHEMA_VERSION;
     if version > supported {
-        return Err(StoreError::SchemaTooNew { path: path.to_owned(), found: version, supported });
+        return Err(StoreError::SchemaTooNew {
+            path: path.to_owned(),
+            found: version,
+            supported,
+        });
     }
     if version < supported {
         let tx = conn.transaction()?;

@@ -18,7 +18,9 @@ use rusqlite::params;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Result, StoreError};
-use crate::{blob_path, create_dir, inner, namespace, now_ns, open_new, Modes, Node, Store, UserId};
+use crate::{
+    blob_path, create_dir, inner, namespace, now_ns, open_new, Modes, Node, Store, UserId,
+};
 use microcloud_constants as constants;
 
 /// Pending bytes after which a background writer takes over.
@@ -70,24 +72,47 @@ pub struct Upload {
 
 impl std::fmt::Debug for Upload {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Upload").field("path", &self.path).field("pos", &self.pos).finish()
+        f.debug_struct("Upload")
+            .field("path", &self.path)
+            .field("pos", &self.pos)
+            .finish()
     }
 }
 
 fn staging_path(store: &Store, blob: i64) -> PathBuf {
-    store.dir().join(constants::STAGING_DIR).join(format!("{blob:016x}"))
+    store
+        .dir()
+        .join(constants::STAGING_DIR)
+        .join(format!("{blob:016x}"))
 }
 
 impl Upload {
-    pub(crate) fn begin(store: Store, user: UserId, path: &str, opts: crate::upload::UploadOptions) -> Result<Upload> {
+    pub(crate) fn begin(
+        store: Store,
+        user: UserId,
+        path: &str,
+        opts: crate::upload::UploadOptions,
+    ) -> Result<Upload> {
         let existing = store.read(|c| {
             let (parent, name) = namespace::parent_of(c, user, path)?;
             namespace::child(c, parent.id, name)
         })?;
         match &existing {
-            Some(n) if n.is_dir => return Err(StoreError::IsDir { path: path.to_owned() }),
-            Some(_) if opts.create_new => return Err(StoreError::Exists { path: path.to_owned() }),
-            None if opts.must_exist => return Err(StoreError::NotFound { path: path.to_owned() }),
+            Some(n) if n.is_dir => {
+                return Err(StoreError::IsDir {
+                    path: path.to_owned(),
+                })
+            }
+            Some(_) if opts.create_new => {
+                return Err(StoreError::Exists {
+                    path: path.to_owned(),
+                })
+            }
+            None if opts.must_exist => {
+                return Err(StoreError::NotFound {
+                    path: path.to_owned(),
+                })
+            }
             _ => {}
         }
         let base = match (&existing, opts.keep_existing) {
@@ -112,11 +137,17 @@ impl Upload {
         };
         // Refuse at once what cannot fit, before the client sends a byte.
         let announced = opts.expected_size.unwrap_or(0)
-            + existing.as_ref().filter(|_| opts.keep_existing).map(|n| n.size).unwrap_or(0);
+            + existing
+                .as_ref()
+                .filter(|_| opts.keep_existing)
+                .map(|n| n.size)
+                .unwrap_or(0);
         up.try_reserve(announced)?;
         if let Some(avail) = disk_available(up.store.dir()) {
             if opts.expected_size.unwrap_or(0) > avail {
-                return Err(StoreError::DiskFull { path: up.store.dir().to_owned() });
+                return Err(StoreError::DiskFull {
+                    path: up.store.dir().to_owned(),
+                });
             }
         }
         Ok(up)
@@ -136,7 +167,12 @@ impl Upload {
         let used = inner.used.fetch_add(n, Ordering::Relaxed) + n;
         if used > limit {
             inner.used.fetch_sub(n, Ordering::Relaxed);
-            return Err(StoreError::Full { path: self.path.clone(), used: used - n, limit, needed: n });
+            return Err(StoreError::Full {
+                path: self.path.clone(),
+                used: used - n,
+                limit,
+                needed: n,
+            });
         }
         inner.dirty.fetch_add(n, Ordering::Relaxed);
         inner.inflight.fetch_add(n, Ordering::Relaxed);
@@ -156,9 +192,13 @@ impl Upload {
             return;
         }
         let ramp = ((fraction - start) / (1.0 - start)).min(1.0);
-        let pause = MAX_THROTTLE_PER_MIB.mul_f64(ramp * n as f64 / (1u64 << 20) as f64).min(Duration::from_secs(2));
+        let pause = MAX_THROTTLE_PER_MIB
+            .mul_f64(ramp * n as f64 / (1u64 << 20) as f64)
+            .min(Duration::from_secs(2));
         let before = inner.throttled_writes.fetch_add(1, Ordering::Relaxed);
-        inner.throttled_ns.fetch_add(pause.as_nanos() as u64, Ordering::Relaxed);
+        inner
+            .throttled_ns
+            .fetch_add(pause.as_nanos() as u64, Ordering::Relaxed);
         if before.is_multiple_of(1000) {
             log::warn!(
                 "slowing writers down: data not yet safe elsewhere fills {:.0}% of the {limit} byte cache bound",
@@ -189,7 +229,11 @@ impl Upload {
         let end = self.pos + data.len() as u64;
         if let Some(exp) = self.expected {
             if end > exp && self.base.is_none() {
-                return Err(StoreError::Incomplete { path: self.path.clone(), got: end, expected: exp });
+                return Err(StoreError::Incomplete {
+                    path: self.path.clone(),
+                    got: end,
+                    expected: exp,
+                });
             }
         }
         self.throttle(data.len() as u64).await;
@@ -214,7 +258,10 @@ impl Upload {
                 let w = self.worker.take().expect("worker");
                 return Err(match w.done.await {
                     Ok(Err(e)) => e,
-                    _ => StoreError::Io { path: self.path.clone().into(), source: std::io::Error::other("writer stopped") },
+                    _ => StoreError::Io {
+                        path: self.path.clone().into(),
+                        source: std::io::Error::other("writer stopped"),
+                    },
                 });
             }
         }
@@ -236,7 +283,12 @@ impl Upload {
                     match rx.blocking_recv() {
                         Some(Msg::Data(off, data)) => w.write(off, &data)?,
                         Some(Msg::Finish) => return w.finish(&final_path, modes),
-                        None => return Err(StoreError::Io { path: staging.clone(), source: std::io::Error::other("upload abandoned") }),
+                        None => {
+                            return Err(StoreError::Io {
+                                path: staging.clone(),
+                                source: std::io::Error::other("upload abandoned"),
+                            })
+                        }
                     }
                 }
             })();
@@ -292,7 +344,11 @@ impl Upload {
         if let Some(exp) = self.expected {
             if self.base.is_none() && len != exp {
                 let _ = std::fs::remove_file(&final_path);
-                return Err(StoreError::Incomplete { path: self.path.clone(), got: len, expected: exp });
+                return Err(StoreError::Incomplete {
+                    path: self.path.clone(),
+                    got: len,
+                    expected: exp,
+                });
             }
         }
         self.settle(len);
@@ -309,7 +365,11 @@ impl Upload {
         let len = data.len() as u64;
         if let Some(exp) = self.expected {
             if len != exp {
-                return Err(StoreError::Incomplete { path: self.path.clone(), got: len, expected: exp });
+                return Err(StoreError::Incomplete {
+                    path: self.path.clone(),
+                    got: len,
+                    expected: exp,
+                });
             }
         }
         let hash = blake3::hash(&data);
@@ -328,16 +388,25 @@ impl Upload {
         dirs: Vec<PathBuf>,
         file: Option<PathBuf>,
     ) -> Result<Node> {
-        let (user, path, blob, create_new) = (self.user, self.path.clone(), self.blob, self.create_new);
+        let (user, path, blob, create_new) =
+            (self.user, self.path.clone(), self.blob, self.create_new);
         let result = self
             .store
             .writer()
             .write(dirs, move |c| {
                 let now = now_ns();
-                c.prepare_cached("INSERT INTO blobs (id, size, hash, created_ns) VALUES (?1, ?2, ?3, ?4)")?
-                    .execute(params![blob, len as i64, hash.as_bytes().as_slice(), now])?;
+                c.prepare_cached(
+                    "INSERT INTO blobs (id, size, hash, created_ns) VALUES (?1, ?2, ?3, ?4)",
+                )?
+                .execute(params![
+                    blob,
+                    len as i64,
+                    hash.as_bytes().as_slice(),
+                    now
+                ])?;
                 if let Some(data) = inline {
-                    c.prepare_cached("INSERT INTO inline_blobs (id, data) VALUES (?1, ?2)")?.execute(params![blob, data])?;
+                    c.prepare_cached("INSERT INTO inline_blobs (id, data) VALUES (?1, ?2)")?
+                        .execute(params![blob, data])?;
                 }
                 let freed = namespace::put_file(c, user, &path, blob, create_new, now)?;
                 let node = namespace::lookup(c, user, &path)?;
@@ -365,10 +434,14 @@ impl Upload {
         let inner = inner(&self.store);
         if len > self.reserved {
             inner.used.fetch_add(len - self.reserved, Ordering::Relaxed);
-            inner.dirty.fetch_add(len - self.reserved, Ordering::Relaxed);
+            inner
+                .dirty
+                .fetch_add(len - self.reserved, Ordering::Relaxed);
         } else {
             inner.used.fetch_sub(self.reserved - len, Ordering::Relaxed);
-            inner.dirty.fetch_sub(self.reserved - len, Ordering::Relaxed);
+            inner
+                .dirty
+                .fetch_sub(self.reserved - len, Ordering::Relaxed);
         }
         // The bytes now count as committed content, which refresh_counters reads from the catalog.
         inner.inflight.fetch_sub(self.reserved, Ordering::Relaxed);
@@ -404,7 +477,9 @@ impl Drop for Upload {
 
 /// Free bytes on the data filesystem for unprivileged writers.
 fn disk_available(dir: &std::path::Path) -> Option<u64> {
-    nix::sys::statvfs::statvfs(dir).ok().map(|s| s.blocks_available() * s.fragment_size())
+    nix::sys::statvfs::statvfs(dir)
+        .ok()
+        .map(|s| s.blocks_available() * s.fragment_size())
 }
 
 /// Writes one staging file, hashing sequential data as it goes.
@@ -417,16 +492,34 @@ struct BlobWriter<'a> {
 }
 
 impl<'a> BlobWriter<'a> {
-    fn create(path: &'a std::path::Path, base: Option<&std::path::Path>, modes: Modes) -> Result<BlobWriter<'a>> {
-        let file = open_new(std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(true), path, modes.file)
-            .map_err(|e| StoreError::io(path, e))?;
+    fn create(
+        path: &'a std::path::Path,
+        base: Option<&std::path::Path>,
+        modes: Modes,
+    ) -> Result<BlobWriter<'a>> {
+        let file = open_new(
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true),
+            path,
+            modes.file,
+        )
+        .map_err(|e| StoreError::io(path, e))?;
         let mut rehash = false;
         if let Some(base) = base {
             let mut src = File::open(base).map_err(|e| StoreError::io(base, e))?;
             std::io::copy(&mut src, &mut &file).map_err(|e| StoreError::io(path, e))?;
             rehash = true;
         }
-        Ok(BlobWriter { file, path, hasher: blake3::Hasher::new(), hashed: 0, rehash })
+        Ok(BlobWriter {
+            file,
+            path,
+            hasher: blake3::Hasher::new(),
+            hashed: 0,
+            rehash,
+        })
     }
 
     fn write(&mut self, off: u64, data: &[u8]) -> Result<()> {
@@ -436,18 +529,25 @@ impl<'a> BlobWriter<'a> {
         } else {
             self.rehash = true;
         }
-        self.file.write_all_at(data, off).map_err(|e| StoreError::io(self.path, e))
+        self.file
+            .write_all_at(data, off)
+            .map_err(|e| StoreError::io(self.path, e))
     }
 
     /// fsyncs the data and moves the file to `dest`; returns its hash and length.
     fn finish(mut self, dest: &std::path::Path, modes: Modes) -> Result<(blake3::Hash, u64)> {
-        let len = self.file.metadata().map_err(|e| StoreError::io(self.path, e))?.len();
+        let len = self
+            .file
+            .metadata()
+            .map_err(|e| StoreError::io(self.path, e))?
+            .len();
         let hash = if self.rehash || self.hashed != len {
             let mut h = blake3::Hasher::new();
             let mut buf = vec![0u8; 1 << 20];
             let mut f = &self.file;
             use std::io::Seek;
-            f.seek(std::io::SeekFrom::Start(0)).map_err(|e| StoreError::io(self.path, e))?;
+            f.seek(std::io::SeekFrom::Start(0))
+                .map_err(|e| StoreError::io(self.path, e))?;
             loop {
                 let n = f.read(&mut buf).map_err(|e| StoreError::io(self.path, e))?;
                 if n == 0 {
@@ -459,7 +559,9 @@ impl<'a> BlobWriter<'a> {
         } else {
             self.hasher.finalize()
         };
-        self.file.sync_data().map_err(|e| StoreError::io(self.path, e))?;
+        self.file
+            .sync_data()
+            .map_err(|e| StoreError::io(self.path, e))?;
         if let Some(parent) = dest.parent() {
             create_dir(parent, modes.dir).map_err(|e| StoreError::io(parent, e))?;
         }
@@ -488,7 +590,10 @@ pub struct Refill {
 impl Refill {
     pub(crate) fn begin(store: Store, blob: i64) -> Result<Refill> {
         let (size, hash): (i64, Vec<u8>) = store.read(|c| {
-            Ok(c.prepare_cached("SELECT size, hash FROM blobs WHERE id = ?1")?.query_row([blob], |r| Ok((r.get(0)?, r.get(1)?)))?)
+            Ok(
+                c.prepare_cached("SELECT size, hash FROM blobs WHERE id = ?1")?
+                    .query_row([blob], |r| Ok((r.get(0)?, r.get(1)?)))?,
+            )
         })?;
         let size = size as u64;
         let inner = inner(&store);
@@ -496,13 +601,25 @@ impl Refill {
         let used = inner.used.fetch_add(size, Ordering::Relaxed) + size;
         if used > limit {
             inner.used.fetch_sub(size, Ordering::Relaxed);
-            return Err(StoreError::Full { path: format!("blob {blob:016x}"), used: used - size, limit, needed: size });
+            return Err(StoreError::Full {
+                path: format!("blob {blob:016x}"),
+                used: used - size,
+                limit,
+                needed: size,
+            });
         }
         inner.inflight.fetch_add(size, Ordering::Relaxed);
         // A name of its own in staging: an upload of the same id never exists (ids are random).
-        let staging = store.dir().join(constants::STAGING_DIR).join(format!("refill-{blob:016x}-{:08x}", rand::random::<u32>()));
-        let file = open_new(std::fs::OpenOptions::new().write(true).create_new(true), &staging, store.modes().file)
-            .map_err(|e| StoreError::io(&staging, e))?;
+        let staging = store
+            .dir()
+            .join(constants::STAGING_DIR)
+            .join(format!("refill-{blob:016x}-{:08x}", rand::random::<u32>()));
+        let file = open_new(
+            std::fs::OpenOptions::new().write(true).create_new(true),
+            &staging,
+            store.modes().file,
+        )
+        .map_err(|e| StoreError::io(&staging, e))?;
         Ok(Refill {
             store,
             blob,
@@ -574,7 +691,8 @@ impl Refill {
             .store
             .writer()
             .write(dirs, move |c| {
-                c.prepare_cached("UPDATE blobs SET local = 1 WHERE id = ?1")?.execute([blob])?;
+                c.prepare_cached("UPDATE blobs SET local = 1 WHERE id = ?1")?
+                    .execute([blob])?;
                 Ok(())
             })
             .await;
@@ -583,7 +701,9 @@ impl Refill {
             return Err(e);
         }
         self.finished = true;
-        inner(&self.store).inflight.fetch_sub(self.reserved, Ordering::Relaxed);
+        inner(&self.store)
+            .inflight
+            .fetch_sub(self.reserved, Ordering::Relaxed);
         self.reserved = 0;
         Ok(())
     }

@@ -55,7 +55,10 @@ impl<T: Send, F: FnOnce(&Connection) -> Result<T> + Send> Job for TypedJob<T, F>
                 // The error goes back to the requester; the writer only needs to know it failed.
                 let msg = e.to_string();
                 self.result = Some(Err(e));
-                Err(StoreError::Io { path: PathBuf::new(), source: std::io::Error::other(msg) })
+                Err(StoreError::Io {
+                    path: PathBuf::new(),
+                    source: std::io::Error::other(msg),
+                })
             }
         }
     }
@@ -63,9 +66,9 @@ impl<T: Send, F: FnOnce(&Connection) -> Result<T> + Send> Job for TypedJob<T, F>
     fn finish(self: Box<Self>, committed: Result<(), String>) {
         let result = match (committed, self.result) {
             (Ok(()), Some(r)) => r,
-            (Err(e), Some(Ok(_))) if e.contains("disk is full") => {
-                Err(StoreError::DiskFull { path: PathBuf::from(microcloud_constants::CATALOG_FILE) })
-            }
+            (Err(e), Some(Ok(_))) if e.contains("disk is full") => Err(StoreError::DiskFull {
+                path: PathBuf::from(microcloud_constants::CATALOG_FILE),
+            }),
             (Err(e), Some(Ok(_))) => Err(StoreError::Io {
                 path: PathBuf::from(microcloud_constants::CATALOG_FILE),
                 source: std::io::Error::other(format!("commit failed: {e}")),
@@ -108,7 +111,13 @@ impl Writer {
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
         let (reply, rx) = oneshot::channel();
-        let job = TypedJob { f: Some(f), result: None, reply, dirs, relaxed };
+        let job = TypedJob {
+            f: Some(f),
+            result: None,
+            reply,
+            dirs,
+            relaxed,
+        };
         // If the thread is gone the reply sender is dropped with the job and the receiver errors.
         let _ = self.tx.send(Box::new(job));
         rx
@@ -120,7 +129,9 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        self.submit(dirs, false, f).await.map_err(|_| StoreError::WriterGone)?
+        self.submit(dirs, false, f)
+            .await
+            .map_err(|_| StoreError::WriterGone)?
     }
 
     /// Runs `f` in a group commit that may skip the disk flush (see the module doc); returns
@@ -130,7 +141,9 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        self.submit(vec![], true, f).await.map_err(|_| StoreError::WriterGone)?
+        self.submit(vec![], true, f)
+            .await
+            .map_err(|_| StoreError::WriterGone)?
     }
 
     /// Like `write`, for callers outside an async runtime.
@@ -153,7 +166,11 @@ const MAX_GROUP: usize = 512;
 /// How long a group of relaxed changes waits for more before committing.
 const RELAXED_LINGER: Duration = Duration::from_millis(5);
 
-fn run(conn: Connection, rx: mpsc::Receiver<Box<dyn Job>>, changed: std::sync::Arc<tokio::sync::Notify>) {
+fn run(
+    conn: Connection,
+    rx: mpsc::Receiver<Box<dyn Job>>,
+    changed: std::sync::Arc<tokio::sync::Notify>,
+) {
     let mut synchronous_full = true;
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
@@ -169,7 +186,9 @@ fn run(conn: Connection, rx: mpsc::Receiver<Box<dyn Job>>, changed: std::sync::A
             // the first change that someone does wait for.
             let until = Instant::now() + RELAXED_LINGER;
             while relaxed && jobs.len() < MAX_GROUP {
-                let Some(left) = until.checked_duration_since(Instant::now()) else { break };
+                let Some(left) = until.checked_duration_since(Instant::now()) else {
+                    break;
+                };
                 match rx.recv_timeout(left) {
                     Ok(j) => {
                         relaxed = j.relaxed();
@@ -217,7 +236,11 @@ fn run_group(conn: &Connection, jobs: &mut [Box<dyn Job>]) -> Result<(), String>
             return Err(e.to_string());
         }
         let ok = job.run(conn).is_ok();
-        let end = if ok { exec(conn, "RELEASE job") } else { exec(conn, "ROLLBACK TO job").and_then(|_| exec(conn, "RELEASE job")) };
+        let end = if ok {
+            exec(conn, "RELEASE job")
+        } else {
+            exec(conn, "ROLLBACK TO job").and_then(|_| exec(conn, "RELEASE job"))
+        };
         if let Err(e) = end {
             let _ = conn.execute_batch("ROLLBACK");
             return Err(e.to_string());

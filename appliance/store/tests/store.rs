@@ -5,13 +5,29 @@ use microcloud_store::{Content, OpenOptions, Store, StoreError, UploadOptions, U
 
 fn store() -> (tempfile::TempDir, Store, UserId) {
     let dir = tempfile::tempdir().unwrap();
-    let s = Store::open(dir.path(), OpenOptions { create: true, ..Default::default() }).unwrap();
+    let s = Store::open(
+        dir.path(),
+        OpenOptions {
+            create: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let u = s.add_user("alice", "$argon2id$placeholder", false).unwrap();
     (dir, s, u)
 }
 
 async fn put(s: &Store, u: UserId, path: &str, data: &[u8]) -> microcloud_store::Node {
-    let mut up = s.begin_upload(u, path, UploadOptions { expected_size: Some(data.len() as u64), ..Default::default() }).unwrap();
+    let mut up = s
+        .begin_upload(
+            u,
+            path,
+            UploadOptions {
+                expected_size: Some(data.len() as u64),
+                ..Default::default()
+            },
+        )
+        .unwrap();
     for chunk in data.chunks(300_000) {
         up.write(Bytes::copy_from_slice(chunk)).await.unwrap();
     }
@@ -24,15 +40,28 @@ async fn small_content_lives_in_the_catalog_and_large_in_files() {
     let small = put(&s, u, "/small", b"hello").await;
     let large = put(&s, u, "/large", &vec![7u8; 2 << 20]).await;
     assert_eq!(small.hash.unwrap(), *blake3::hash(b"hello").as_bytes());
-    assert_eq!(large.hash.unwrap(), *blake3::hash(&vec![7u8; 2 << 20]).as_bytes());
-    assert!(matches!(s.content(small.blob_id.unwrap()).unwrap(), Content::Inline(b) if b.as_ref() == b"hello"));
+    assert_eq!(
+        large.hash.unwrap(),
+        *blake3::hash(&vec![7u8; 2 << 20]).as_bytes()
+    );
+    assert!(
+        matches!(s.content(small.blob_id.unwrap()).unwrap(), Content::Inline(b) if b.as_ref() == b"hello")
+    );
     match s.content(large.blob_id.unwrap()).unwrap() {
         Content::File(p) => assert_eq!(std::fs::read(p).unwrap().len(), 2 << 20),
         c => panic!("large content inline: {c:?}"),
     }
     let st = s.stats().unwrap();
-    assert_eq!((st.files, st.bytes, st.dirty_bytes), (2, 5 + (2 << 20), 5 + (2 << 20)));
-    assert_eq!(std::fs::read_dir(dir.path().join("staging")).unwrap().count(), 0);
+    assert_eq!(
+        (st.files, st.bytes, st.dirty_bytes),
+        (2, 5 + (2 << 20), 5 + (2 << 20))
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("staging"))
+            .unwrap()
+            .count(),
+        0
+    );
 }
 
 #[tokio::test]
@@ -55,20 +84,44 @@ async fn namespace_rules() {
     let (_dir, s, u) = store();
     s.mkdir(u, "/d").await.unwrap();
     s.mkdir(u, "/d/e").await.unwrap();
-    assert!(matches!(s.mkdir(u, "/d").await, Err(StoreError::Exists { .. })));
-    assert!(matches!(s.mkdir(u, "/missing/x").await, Err(StoreError::NoParent { .. })));
-    assert!(matches!(s.rename(u, "/d", "/d/e/inside").await, Err(StoreError::IntoItself { .. })));
-    assert!(matches!(s.remove(u, "/d", true).await, Err(StoreError::NotEmpty { .. })));
+    assert!(matches!(
+        s.mkdir(u, "/d").await,
+        Err(StoreError::Exists { .. })
+    ));
+    assert!(matches!(
+        s.mkdir(u, "/missing/x").await,
+        Err(StoreError::NoParent { .. })
+    ));
+    assert!(matches!(
+        s.rename(u, "/d", "/d/e/inside").await,
+        Err(StoreError::IntoItself { .. })
+    ));
+    assert!(matches!(
+        s.remove(u, "/d", true).await,
+        Err(StoreError::NotEmpty { .. })
+    ));
     put(&s, u, "/d/e/f", b"x").await;
     s.rename(u, "/d", "/moved").await.unwrap();
     assert_eq!(s.lookup(u, "/moved/e/f").unwrap().size, 1);
-    assert!(matches!(s.lookup(u, "/d/e/f"), Err(StoreError::NotFound { .. })));
-    assert!(matches!(s.begin_upload(u, "/moved/e", UploadOptions::default()), Err(StoreError::IsDir { .. })));
-    assert!(matches!(s.lookup(u, "/a/../b"), Err(StoreError::InvalidName { .. })));
+    assert!(matches!(
+        s.lookup(u, "/d/e/f"),
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        s.begin_upload(u, "/moved/e", UploadOptions::default()),
+        Err(StoreError::IsDir { .. })
+    ));
+    assert!(matches!(
+        s.lookup(u, "/a/../b"),
+        Err(StoreError::InvalidName { .. })
+    ));
     // A second user does not see the first's files.
     let bob = s.add_user("bob", "$argon2id$placeholder", false).unwrap();
     assert!(s.list(bob, "/").unwrap().is_empty());
-    assert!(matches!(s.add_user("bob", "h", false), Err(StoreError::UserExists { .. })));
+    assert!(matches!(
+        s.add_user("bob", "h", false),
+        Err(StoreError::UserExists { .. })
+    ));
 }
 
 #[tokio::test]
@@ -78,14 +131,36 @@ async fn an_abandoned_upload_leaves_nothing() {
     up.write(Bytes::from(vec![0u8; 3 << 20])).await.unwrap();
     drop(up);
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    assert!(matches!(s.lookup(u, "/cut"), Err(StoreError::NotFound { .. })));
-    assert_eq!(std::fs::read_dir(dir.path().join("staging")).unwrap().count(), 0);
+    assert!(matches!(
+        s.lookup(u, "/cut"),
+        Err(StoreError::NotFound { .. })
+    ));
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("staging"))
+            .unwrap()
+            .count(),
+        0
+    );
     // The reservation was returned: a bound of exactly 1 MiB still takes 1 MiB.
     drop(s);
-    let s = Store::open(dir.path(), OpenOptions { create: false, cache_limit: Some(1 << 20) }).unwrap();
+    let s = Store::open(
+        dir.path(),
+        OpenOptions {
+            create: false,
+            cache_limit: Some(1 << 20),
+        },
+    )
+    .unwrap();
     put(&s, u, "/fits", &vec![0u8; 1 << 20]).await;
     assert!(matches!(
-        s.begin_upload(u, "/too-much", UploadOptions { expected_size: Some(1), ..Default::default() }),
+        s.begin_upload(
+            u,
+            "/too-much",
+            UploadOptions {
+                expected_size: Some(1),
+                ..Default::default()
+            }
+        ),
         Err(StoreError::Full { .. })
     ));
 }
@@ -93,7 +168,14 @@ async fn an_abandoned_upload_leaves_nothing() {
 #[tokio::test]
 async fn writers_are_slowed_down_near_the_bound_then_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let s = Store::open(dir.path(), OpenOptions { create: true, cache_limit: Some(10 << 20) }).unwrap();
+    let s = Store::open(
+        dir.path(),
+        OpenOptions {
+            create: true,
+            cache_limit: Some(10 << 20),
+        },
+    )
+    .unwrap();
     let u = s.add_user("alice", "$argon2id$placeholder", false).unwrap();
     // Below 90% of the bound: no pause.
     put(&s, u, "/a", &vec![1u8; 8 << 20]).await;
@@ -102,7 +184,10 @@ async fn writers_are_slowed_down_near_the_bound_then_refused() {
     put(&s, u, "/b", &vec![2u8; 1 << 20]).await;
     put(&s, u, "/c", &vec![3u8; 512 << 10]).await;
     let (writes, pause) = s.throttling();
-    assert!(writes > 0 && pause > std::time::Duration::ZERO, "no throttling near the bound");
+    assert!(
+        writes > 0 && pause > std::time::Duration::ZERO,
+        "no throttling near the bound"
+    );
     // Past the bound: refused, and the refused upload leaves the totals as they were.
     let before = s.stats().unwrap();
     let mut up = s.begin_upload(u, "/d", UploadOptions::default()).unwrap();
@@ -144,7 +229,10 @@ async fn every_namespace_change_is_journaled_in_order() {
         ("delete", "c", None),
         ("rename", "d", Some("e")),
     ];
-    let got: Vec<(&str, &str, Option<&str>)> = journal.iter().map(|(k, p, t)| (k.as_str(), p.as_str(), t.as_deref())).collect();
+    let got: Vec<(&str, &str, Option<&str>)> = journal
+        .iter()
+        .map(|(k, p, t)| (k.as_str(), p.as_str(), t.as_deref()))
+        .collect();
     assert_eq!(got, expect);
 }
 
@@ -158,7 +246,9 @@ async fn relaxed_writes_never_relax_a_durable_one() {
     };
     const NORMAL: i64 = 1;
     const FULL: i64 = 2;
-    s.catalog_write(|c| Ok(c.execute_batch("CREATE TABLE marks (n INTEGER)")?)).await.unwrap();
+    s.catalog_write(|c| Ok(c.execute_batch("CREATE TABLE marks (n INTEGER)")?))
+        .await
+        .unwrap();
     // Relaxed changes and durable ones sent at the same moment, many times over, so that they
     // share groups in every order.
     for round in 0..20i64 {
@@ -183,7 +273,11 @@ async fn relaxed_writes_never_relax_a_durable_one() {
             }));
         }
         for d in durable {
-            assert_eq!(d.await.unwrap().unwrap(), FULL, "a durable change was committed relaxed");
+            assert_eq!(
+                d.await.unwrap().unwrap(),
+                FULL,
+                "a durable change was committed relaxed"
+            );
         }
         for r in relaxed {
             let m = r.await.unwrap().unwrap();
@@ -193,6 +287,8 @@ async fn relaxed_writes_never_relax_a_durable_one() {
     // Alone, a relaxed change does skip the flush.
     assert_eq!(s.catalog_write_relaxed(mode).await.unwrap(), NORMAL);
     assert_eq!(s.catalog_write(mode).await.unwrap(), FULL);
-    let count: i64 = s.catalog_read(|c| Ok(c.query_row("SELECT count(*) FROM marks", [], |r| r.get(0))?)).unwrap();
+    let count: i64 = s
+        .catalog_read(|c| Ok(c.query_row("SELECT count(*) FROM marks", [], |r| r.get(0))?))
+        .unwrap();
     assert_eq!(count, 20 * 8);
 }

@@ -35,7 +35,10 @@ pub enum DestinationError {
     InvalidName { name: String },
     /// The secret file could not be written or read.
     #[error("{path}: {source}")]
-    Secret { path: PathBuf, source: std::io::Error },
+    Secret {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// The test write, read and delete failed.
     #[error("destination {name} failed its test (write, read back, delete): {source}")]
     Probe { name: String, source: RemoteError },
@@ -51,22 +54,30 @@ fn check_name(name: &str) -> Result<(), DestinationError> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && !name.starts_with('.')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
     if ok {
         Ok(())
     } else {
-        Err(DestinationError::InvalidName { name: name.to_owned() })
+        Err(DestinationError::InvalidName {
+            name: name.to_owned(),
+        })
     }
 }
 
 /// Where a destination's secret lives.
 pub fn secret_path(data_dir: &Path, name: &str) -> PathBuf {
-    data_dir.join(microcloud_constants::SECRETS_DIR).join(format!("{name}.json"))
+    data_dir
+        .join(microcloud_constants::SECRETS_DIR)
+        .join(format!("{name}.json"))
 }
 
 /// Where a new destination's secret waits for the uplink (see `SECRETS_INBOX_DIR`).
 fn inbox_path(data_dir: &Path, name: &str) -> PathBuf {
-    data_dir.join(microcloud_constants::SECRETS_INBOX_DIR).join(format!("{name}.json"))
+    data_dir
+        .join(microcloud_constants::SECRETS_INBOX_DIR)
+        .join(format!("{name}.json"))
 }
 
 fn secret_err(path: &Path) -> impl FnOnce(std::io::Error) -> DestinationError {
@@ -81,7 +92,8 @@ fn write_secret(data_dir: &Path, name: &str, creds: &Credentials) -> Result<(), 
     if !dir.exists() {
         std::fs::create_dir_all(&dir).map_err(secret_err(&dir))?;
         // The uplink (another user in the agents' group, on the appliance) takes files out.
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o770)).map_err(secret_err(&dir))?;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o770))
+            .map_err(secret_err(&dir))?;
     }
     let path = inbox_path(data_dir, name);
     let json = serde_json::to_vec(creds).expect("credentials serialize");
@@ -99,7 +111,8 @@ fn adopt_secret(data_dir: &Path, name: &str) -> Result<(), DestinationError> {
     };
     let dir = data_dir.join(microcloud_constants::SECRETS_DIR);
     std::fs::create_dir_all(&dir).map_err(secret_err(&dir))?;
-    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).map_err(secret_err(&dir))?;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))
+        .map_err(secret_err(&dir))?;
     let to = secret_path(data_dir, name);
     microcloud_store::write_file_durably(&to, &bytes, 0o600).map_err(secret_err(&to))?;
     std::fs::remove_file(&from).map_err(secret_err(&from))?;
@@ -110,10 +123,14 @@ fn read_secret(data_dir: &Path, name: &str) -> Result<Option<Credentials>, Desti
     adopt_secret(data_dir, name)?;
     let path = secret_path(data_dir, name);
     match std::fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| DestinationError::Secret {
-            path,
-            source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
-        }),
+        Ok(bytes) => {
+            serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| DestinationError::Secret {
+                    path,
+                    source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+                })
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(source) => Err(DestinationError::Secret { path, source }),
     }
@@ -123,10 +140,14 @@ fn read_secret(data_dir: &Path, name: &str) -> Result<Option<Credentials>, Desti
 /// page, whose process cannot reach the secrets directory). Run by the uplink.
 pub fn collect_stray_secrets(data_dir: &Path, names: &[String]) {
     let dir = data_dir.join(microcloud_constants::SECRETS_DIR);
-    let Ok(entries) = std::fs::read_dir(&dir) else { return };
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return;
+    };
     for e in entries.flatten() {
         let file = e.file_name().to_string_lossy().into_owned();
-        let Some(name) = file.strip_suffix(".json") else { continue };
+        let Some(name) = file.strip_suffix(".json") else {
+            continue;
+        };
         if !names.iter().any(|n| n == name) {
             match std::fs::remove_file(e.path()) {
                 Ok(()) => log::info!("uplink: deleted the secret of removed destination {name}"),
@@ -143,11 +164,17 @@ pub fn remote(store: &Store, d: &Destination) -> Result<Remote, DestinationError
 }
 
 /// Tests a destination before it is added: a real write, read back and delete. Saves nothing.
-pub async fn test(config: RemoteConfig, creds: Option<Credentials>) -> Result<(), DestinationError> {
+pub async fn test(
+    config: RemoteConfig,
+    creds: Option<Credentials>,
+) -> Result<(), DestinationError> {
     let name = config.name.clone();
     check_name(&name)?;
     let remote = Remote::new(config, creds)?;
-    remote.probe().await.map_err(|source| DestinationError::Probe { name, source })
+    remote
+        .probe()
+        .await
+        .map_err(|source| DestinationError::Probe { name, source })
 }
 
 /// Adds a destination: stores the secret, optionally tests the destination with a real write,
@@ -165,7 +192,13 @@ pub async fn add(
     }
     let remote = Remote::new(config.clone(), creds.clone())?;
     if probe {
-        remote.probe().await.map_err(|source| DestinationError::Probe { name: name.clone(), source })?;
+        remote
+            .probe()
+            .await
+            .map_err(|source| DestinationError::Probe {
+                name: name.clone(),
+                source,
+            })?;
     }
     if let Some(c) = &creds {
         write_secret(store.dir(), &name, c)?;
@@ -174,12 +207,21 @@ pub async fn add(
     let n = name.clone();
     let id = store
         .catalog_write(move |c| {
-            let exists: bool = c.query_row("SELECT EXISTS (SELECT 1 FROM destinations WHERE name = ?1)", [&n], |r| r.get(0))?;
+            let exists: bool = c.query_row(
+                "SELECT EXISTS (SELECT 1 FROM destinations WHERE name = ?1)",
+                [&n],
+                |r| r.get(0),
+            )?;
             if exists {
-                return Err(StoreError::Exists { path: format!("destination {n}") });
+                return Err(StoreError::Exists {
+                    path: format!("destination {n}"),
+                });
             }
             let now = crate::journal::now_ns();
-            c.execute("INSERT INTO destinations (name, config, created_ns) VALUES (?1, ?2, ?3)", params![n, json, now])?;
+            c.execute(
+                "INSERT INTO destinations (name, config, created_ns) VALUES (?1, ?2, ?3)",
+                params![n, json, now],
+            )?;
             let id = c.last_insert_rowid();
             // Make the journal cursor current first, so that the backfill below and the
             // journal's later entries agree on where every file stands.
@@ -216,14 +258,23 @@ fn backfill(c: &microcloud_store::Connection, dest: i64, now: i64) -> Result<(),
 /// Every destination, by name.
 pub fn list(store: &Store) -> Result<Vec<Destination>, StoreError> {
     store.catalog_read(|c| {
-        let mut stmt = c.prepare_cached("SELECT id, name, config FROM destinations ORDER BY name")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))?;
+        let mut stmt =
+            c.prepare_cached("SELECT id, name, config FROM destinations ORDER BY name")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
         let mut out = Vec::new();
         for row in rows {
             let (id, name, config) = row?;
             match serde_json::from_str(&config) {
                 Ok(config) => out.push(Destination { id, name, config }),
-                Err(e) => log::error!("destination {name}: unreadable configuration in the catalog: {e}"),
+                Err(e) => {
+                    log::error!("destination {name}: unreadable configuration in the catalog: {e}")
+                }
             }
         }
         Ok(out)
@@ -236,8 +287,11 @@ pub async fn remove(store: &Store, name: &str) -> Result<(), DestinationError> {
     let n = name.to_owned();
     let found = store
         .catalog_write(move |c| {
-            let id: Option<i64> =
-                c.query_row("SELECT id FROM destinations WHERE name = ?1", [&n], |r| r.get(0)).optional()?;
+            let id: Option<i64> = c
+                .query_row("SELECT id FROM destinations WHERE name = ?1", [&n], |r| {
+                    r.get(0)
+                })
+                .optional()?;
             let Some(id) = id else { return Ok(false) };
             c.execute("DELETE FROM destinations WHERE id = ?1", [id])?;
             durability::recompute_all(c)?;
@@ -245,14 +299,23 @@ pub async fn remove(store: &Store, name: &str) -> Result<(), DestinationError> {
         })
         .await?;
     if !found {
-        return Err(DestinationError::NotFound { name: name.to_owned() });
+        return Err(DestinationError::NotFound {
+            name: name.to_owned(),
+        });
     }
     // The LAN service cannot see the secrets directory: what it cannot delete, the uplink
     // does (collect_stray_secrets).
-    for path in [inbox_path(store.dir(), name), secret_path(store.dir(), name)] {
+    for path in [
+        inbox_path(store.dir(), name),
+        secret_path(store.dir(), name),
+    ] {
         match std::fs::remove_file(&path) {
             Ok(()) => {}
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
+                ) => {}
             Err(source) => return Err(DestinationError::Secret { path, source }),
         }
     }

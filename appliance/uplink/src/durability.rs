@@ -23,7 +23,8 @@ pub(crate) fn recompute(conn: &Connection, blob: i64) -> rusqlite::Result<()> {
         n if n >= destinations => "cloud:all",
         _ => "cloud:1",
     };
-    conn.prepare_cached("UPDATE blobs SET durability = ?2 WHERE id = ?1 AND durability != ?2")?.execute(params![blob, level])?;
+    conn.prepare_cached("UPDATE blobs SET durability = ?2 WHERE id = ?1 AND durability != ?2")?
+        .execute(params![blob, level])?;
     Ok(())
 }
 

@@ -22,11 +22,20 @@ pub struct UplinkFetcher {
 impl UplinkFetcher {
     /// A fetcher over `store`'s destinations.
     pub fn new(store: Store) -> UplinkFetcher {
-        UplinkFetcher { store, inflight: Arc::new(Mutex::new(HashMap::new())) }
+        UplinkFetcher {
+            store,
+            inflight: Arc::new(Mutex::new(HashMap::new())),
+        }
     }
 
     async fn fetch_blob(&self, blob: i64) -> Result<(), StoreError> {
-        let lock = self.inflight.lock().unwrap().entry(blob).or_default().clone();
+        let lock = self
+            .inflight
+            .lock()
+            .unwrap()
+            .entry(blob)
+            .or_default()
+            .clone();
         let _guard = lock.lock().await;
         let result = self.fetch_locked(blob).await;
         self.inflight.lock().unwrap().remove(&blob);
@@ -48,12 +57,20 @@ impl UplinkFetcher {
         let dests: Vec<Destination> = destinations::list(&self.store)?;
         Ok(candidates
             .into_iter()
-            .filter_map(|(name, key)| dests.iter().find(|d| d.name == name).map(|d| (d.clone(), key)))
+            .filter_map(|(name, key)| {
+                dests
+                    .iter()
+                    .find(|d| d.name == name)
+                    .map(|d| (d.clone(), key))
+            })
             .collect())
     }
 
     async fn fetch_locked(&self, blob: i64) -> Result<(), StoreError> {
-        if !matches!(self.store.content(blob)?, microcloud_store::Content::Evicted { .. }) {
+        if !matches!(
+            self.store.content(blob)?,
+            microcloud_store::Content::Evicted { .. }
+        ) {
             return Ok(());
         }
         let mut last_err = String::from("no destination holds it");
@@ -76,7 +93,10 @@ impl UplinkFetcher {
             let attempt = async {
                 let mut stream = remote.get(&key, None).await.map_err(|e| e.to_string())?;
                 while let Some(chunk) = stream.next().await {
-                    refill.write(chunk.map_err(|e| e.to_string())?).await.map_err(|e| e.to_string())?;
+                    refill
+                        .write(chunk.map_err(|e| e.to_string())?)
+                        .await
+                        .map_err(|e| e.to_string())?;
                 }
                 refill.finish().await.map_err(|e| e.to_string())
             };
@@ -91,21 +111,41 @@ impl UplinkFetcher {
                 }
             }
         }
-        Err(StoreError::Unavailable { what: format!("blob {blob:016x}"), why: last_err })
+        Err(StoreError::Unavailable {
+            what: format!("blob {blob:016x}"),
+            why: last_err,
+        })
     }
 }
 
 impl Fetcher for UplinkFetcher {
-    fn fetch(&self, blob: i64) -> Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + '_>> {
+    fn fetch(
+        &self,
+        blob: i64,
+    ) -> Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send + '_>> {
         Box::pin(self.fetch_blob(blob))
     }
 
-    fn stream(&self, blob: i64) -> Pin<Box<dyn Future<Output = Result<Option<FetchStream>, StoreError>> + Send + '_>> {
+    fn stream(
+        &self,
+        blob: i64,
+    ) -> Pin<Box<dyn Future<Output = Result<Option<FetchStream>, StoreError>> + Send + '_>> {
         Box::pin(async move {
-            let lock = self.inflight.lock().unwrap().entry(blob).or_default().clone();
+            let lock = self
+                .inflight
+                .lock()
+                .unwrap()
+                .entry(blob)
+                .or_default()
+                .clone();
             // Another fetch of this blob runs: let the caller wait for it instead.
-            let Ok(guard) = lock.clone().try_lock_owned() else { return Ok(None) };
-            if !matches!(self.store.content(blob)?, microcloud_store::Content::Evicted { .. }) {
+            let Ok(guard) = lock.clone().try_lock_owned() else {
+                return Ok(None);
+            };
+            if !matches!(
+                self.store.content(blob)?,
+                microcloud_store::Content::Evicted { .. }
+            ) {
                 return Ok(None); // fetched meanwhile: read it locally
             }
             let candidates = self.candidates(blob)?;
@@ -162,7 +202,10 @@ async fn stream_from(
         };
         let mut reader_gone = false;
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| StoreError::Unavailable { what: key.clone(), why: format!("{}: {e}", d.name) })?;
+            let chunk = chunk.map_err(|e| StoreError::Unavailable {
+                what: key.clone(),
+                why: format!("{}: {e}", d.name),
+            })?;
             refill.write(chunk.clone()).await?;
             if !reader_gone && tx.send(chunk).await.is_err() {
                 // The client went away: finish the fetch anyway, the next read is local.
@@ -173,5 +216,8 @@ async fn stream_from(
         log::info!("read-through: streamed {key} from {}", d.name);
         return Ok(());
     }
-    Err(StoreError::Unavailable { what: format!("blob {blob:016x}"), why: last_err })
+    Err(StoreError::Unavailable {
+        what: format!("blob {blob:016x}"),
+        why: last_err,
+    })
 }

@@ -13,14 +13,20 @@ use microcloud_store::{Connection, Store, StoreError};
 const BATCH: usize = 2000;
 
 pub(crate) fn now_ns() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
 }
 
 /// Applies pending journal entries; returns how many it applied.
 pub(crate) async fn apply(store: &Store) -> Result<usize, StoreError> {
     let pending: bool = store.catalog_read(|c| {
         let cursor = cursor(c)?;
-        Ok(c.prepare_cached("SELECT EXISTS (SELECT 1 FROM changes WHERE seq > ?1)")?.query_row([cursor], |r| r.get(0))?)
+        Ok(
+            c.prepare_cached("SELECT EXISTS (SELECT 1 FROM changes WHERE seq > ?1)")?
+                .query_row([cursor], |r| r.get(0))?,
+        )
     })?;
     if !pending {
         return Ok(0);
@@ -36,11 +42,13 @@ pub(crate) async fn apply(store: &Store) -> Result<usize, StoreError> {
 }
 
 fn cursor(c: &Connection) -> Result<i64, StoreError> {
-    Ok(c.prepare_cached("SELECT value FROM meta WHERE key = 'uplink_cursor'")?
-        .query_row([], |r| r.get::<_, String>(0))
-        .optional()?
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0))
+    Ok(
+        c.prepare_cached("SELECT value FROM meta WHERE key = 'uplink_cursor'")?
+            .query_row([], |r| r.get::<_, String>(0))
+            .optional()?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
+    )
 }
 
 struct Change {
@@ -73,7 +81,9 @@ pub(crate) fn apply_on(c: &Connection, limit: usize) -> Result<usize, StoreError
         })?;
         rows.collect::<Result<_, _>>()?
     };
-    let Some(last) = changes.last().map(|c| c.seq) else { return Ok(0) };
+    let Some(last) = changes.last().map(|c| c.seq) else {
+        return Ok(0);
+    };
     let dests: Vec<i64> = {
         let mut stmt = c.prepare_cached("SELECT id FROM destinations")?;
         let rows = stmt.query_map([], |r| r.get(0))?;
@@ -88,8 +98,10 @@ pub(crate) fn apply_on(c: &Connection, limit: usize) -> Result<usize, StoreError
         let user = match users.get(&ch.user) {
             Some(u) => u.clone(),
             None => {
-                let name: Option<String> =
-                    c.prepare_cached("SELECT name FROM users WHERE id = ?1")?.query_row([ch.user], |r| r.get(0)).optional()?;
+                let name: Option<String> = c
+                    .prepare_cached("SELECT name FROM users WHERE id = ?1")?
+                    .query_row([ch.user], |r| r.get(0))
+                    .optional()?;
                 let Some(name) = name else { continue };
                 users.insert(ch.user, name.clone());
                 name
@@ -112,25 +124,34 @@ pub(crate) fn apply_on(c: &Connection, limit: usize) -> Result<usize, StoreError
                 }
                 ("rename", true) => {
                     let Some(to) = &ch.to else { continue };
-                    let (from_prefix, to_prefix) = (format!("{}/", key(&ch.path)), format!("{}/", key(to)));
+                    let (from_prefix, to_prefix) =
+                        (format!("{}/", key(&ch.path)), format!("{}/", key(to)));
                     let moved: Vec<(String, i64)> = {
                         let mut stmt = c.prepare_cached(
                             "SELECT key, blob_id FROM replicas WHERE dest_id = ?1 AND blob_id IS NOT NULL \
                              AND substr(key, 1, length(?2)) = ?2",
                         )?;
-                        let rows = stmt.query_map(params![d, from_prefix], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                        let rows = stmt
+                            .query_map(params![d, from_prefix], |r| Ok((r.get(0)?, r.get(1)?)))?;
                         rows.collect::<Result<_, _>>()?
                     };
                     for (old, b) in moved {
                         tombstone(c, d, &old, now)?;
-                        want(c, d, &format!("{to_prefix}{}", &old[from_prefix.len()..]), b, now)?;
+                        want(
+                            c,
+                            d,
+                            &format!("{to_prefix}{}", &old[from_prefix.len()..]),
+                            b,
+                            now,
+                        )?;
                     }
                 }
                 _ => {} // directories do not exist in object storage
             }
         }
     }
-    c.prepare_cached("DELETE FROM changes WHERE seq <= ?1")?.execute([last])?;
+    c.prepare_cached("DELETE FROM changes WHERE seq <= ?1")?
+        .execute([last])?;
     c.prepare_cached(
         "INSERT INTO meta (key, value) VALUES ('uplink_cursor', ?1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
     )?

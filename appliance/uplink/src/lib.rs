@@ -13,12 +13,12 @@
 //! never opens them.
 
 pub mod destinations;
+mod durability;
 pub mod fetch;
 mod journal;
 pub mod manifest;
 pub mod scrub;
 pub mod status;
-mod durability;
 mod worker;
 
 use std::collections::HashMap;
@@ -42,10 +42,16 @@ pub enum UplinkError {
     Destination(#[from] DestinationError),
     /// The manifest could not be read or written.
     #[error("manifest of {destination}: {source}")]
-    Manifest { destination: String, source: microcloud_remotes::RemoteError },
+    Manifest {
+        destination: String,
+        source: microcloud_remotes::RemoteError,
+    },
     /// A scrub could not finish (an unreachable destination is not taken for an empty one).
     #[error("scrub of {destination} stopped: {source}")]
-    Scrub { destination: String, source: microcloud_remotes::RemoteError },
+    Scrub {
+        destination: String,
+        source: microcloud_remotes::RemoteError,
+    },
 }
 
 /// Tunables of the uplink (defaults suit a small box on a home or office line).
@@ -124,7 +130,8 @@ impl Uplink {
         let pending: Vec<i64> = self
             .store
             .catalog_read(|c| {
-                let mut stmt = c.prepare_cached("SELECT blob_id FROM fetch_requests WHERE error IS NULL")?;
+                let mut stmt =
+                    c.prepare_cached("SELECT blob_id FROM fetch_requests WHERE error IS NULL")?;
                 let rows = stmt.query_map([], |r| r.get(0))?;
                 Ok(rows.collect::<Result<_, _>>()?)
             })
@@ -143,7 +150,10 @@ impl Uplink {
                     let _ = store
                         .catalog_write(move |c| {
                             match error {
-                                None => c.execute("DELETE FROM fetch_requests WHERE blob_id = ?1", [blob])?,
+                                None => c.execute(
+                                    "DELETE FROM fetch_requests WHERE blob_id = ?1",
+                                    [blob],
+                                )?,
                                 Some(e) => c.execute(
                                     "UPDATE fetch_requests SET error = ?2 WHERE blob_id = ?1",
                                     microcloud_store::rusqlite::params![blob, e],
@@ -162,19 +172,25 @@ impl Uplink {
 const BWLIMIT_KEY: &str = "bwlimit";
 
 /// The stored bandwidth schedule, if any.
-pub fn bandwidth_schedule(store: &Store) -> Result<Option<microcloud_remotes::limit::Schedule>, String> {
+pub fn bandwidth_schedule(
+    store: &Store,
+) -> Result<Option<microcloud_remotes::limit::Schedule>, String> {
     let raw: Option<String> = store
         .catalog_read(|c| {
-            Ok(microcloud_store::rusqlite::OptionalExtension::optional(c.query_row(
-                "SELECT value FROM meta WHERE key = ?1",
-                [BWLIMIT_KEY],
-                |r| r.get(0),
-            ))?)
+            Ok(microcloud_store::rusqlite::OptionalExtension::optional(
+                c.query_row(
+                    "SELECT value FROM meta WHERE key = ?1",
+                    [BWLIMIT_KEY],
+                    |r| r.get(0),
+                ),
+            )?)
         })
         .map_err(|e| e.to_string())?;
     match raw {
         None => Ok(None),
-        Some(s) => microcloud_remotes::limit::Schedule::parse(&s).map(Some).map_err(|e| format!("bandwidth schedule {s:?}: {e}")),
+        Some(s) => microcloud_remotes::limit::Schedule::parse(&s)
+            .map(Some)
+            .map_err(|e| format!("bandwidth schedule {s:?}: {e}")),
     }
 }
 
@@ -211,7 +227,11 @@ impl Uplink {
         let wake = store.changed();
         // Read-through is served by the uplink, which alone may read the destinations' secrets.
         store.set_fetcher(Arc::new(fetch::UplinkFetcher::new(store.clone())));
-        Uplink { store, settings, wake }
+        Uplink {
+            store,
+            settings,
+            wake,
+        }
     }
 
     /// A handle that wakes the uplink at once (the LAN service calls it after each commit).
@@ -226,7 +246,9 @@ impl Uplink {
         let bandwidth = match bandwidth_schedule(&self.store) {
             Ok(Some(schedule)) => {
                 log::info!("uplink: bandwidth limit {schedule:?}");
-                Some(Arc::new(microcloud_remotes::limit::Bandwidth::new(schedule)))
+                Some(Arc::new(microcloud_remotes::limit::Bandwidth::new(
+                    schedule,
+                )))
             }
             Ok(None) => None,
             Err(e) => {
@@ -236,7 +258,8 @@ impl Uplink {
         };
         let mut last_refresh = std::time::Instant::now();
         // The first scrub waits a while after start: a restart should first catch up.
-        let mut next_scrub = std::time::Instant::now() + self.settings.scrub_interval.min(Duration::from_secs(600));
+        let mut next_scrub =
+            std::time::Instant::now() + self.settings.scrub_interval.min(Duration::from_secs(600));
         let mut scrub: Option<tokio::task::JoinHandle<()>> = None;
         let mut next_manifest = std::time::Instant::now() + self.settings.manifest_interval;
         let mut manifests: Option<tokio::task::JoinHandle<HashMap<i64, blake3::Hash>>> = None;
@@ -273,7 +296,12 @@ impl Uplink {
                         if workers.contains_key(&d.id) {
                             continue;
                         }
-                        match worker::spawn(self.store.clone(), d.clone(), self.settings.clone(), bandwidth.clone()) {
+                        match worker::spawn(
+                            self.store.clone(),
+                            d.clone(),
+                            self.settings.clone(),
+                            bandwidth.clone(),
+                        ) {
                             Ok(h) => {
                                 log::info!("uplink: worker started for destination {}", d.name);
                                 workers.insert(d.id, (d.name.clone(), h));
@@ -285,7 +313,9 @@ impl Uplink {
                 Err(e) => log::error!("uplink: listing destinations: {e}"),
             }
             self.serve_fetch_requests(&mut fetching);
-            if std::time::Instant::now() >= next_scrub && scrub.as_ref().is_none_or(|t| t.is_finished()) {
+            if std::time::Instant::now() >= next_scrub
+                && scrub.as_ref().is_none_or(|t| t.is_finished())
+            {
                 next_scrub = std::time::Instant::now() + self.settings.scrub_interval;
                 let (store, fraction) = (self.store.clone(), self.settings.scrub_full_fraction);
                 scrub = Some(tokio::spawn(async move {
@@ -301,7 +331,10 @@ impl Uplink {
                 }));
             }
             if manifests.as_ref().is_some_and(|t| t.is_finished()) {
-                if let Some(Some(p)) = manifests.take().map(|t| futures_util::FutureExt::now_or_never(t).and_then(Result::ok)) {
+                if let Some(Some(p)) = manifests
+                    .take()
+                    .map(|t| futures_util::FutureExt::now_or_never(t).and_then(Result::ok))
+                {
                     published = p;
                 }
             }
@@ -311,7 +344,9 @@ impl Uplink {
                 let mut last = published.clone();
                 manifests = Some(tokio::spawn(async move {
                     for d in destinations::list(&store).unwrap_or_default() {
-                        let Ok(remote) = destinations::remote(&store, &d) else { continue };
+                        let Ok(remote) = destinations::remote(&store, &d) else {
+                            continue;
+                        };
                         match manifest::publish(&store, &d, &remote, &mut last).await {
                             Ok(true) => log::debug!("manifest of {} updated", d.name),
                             Ok(false) => {}

@@ -123,7 +123,12 @@ pub fn build(store: &Store, dest_id: i64) -> Result<Manifest, StoreError> {
 }
 
 /// Writes the manifest to `remote` if it differs from what was last written there.
-pub async fn publish(store: &Store, dest: &Destination, remote: &Remote, last: &mut HashMap<i64, blake3::Hash>) -> Result<bool, UplinkError> {
+pub async fn publish(
+    store: &Store,
+    dest: &Destination,
+    remote: &Remote,
+    last: &mut HashMap<i64, blake3::Hash>,
+) -> Result<bool, UplinkError> {
     let m = build(store, dest.id)?;
     let body = serde_json::to_vec(&m).expect("manifest serializes");
     let hash = blake3::hash(&body);
@@ -131,9 +136,17 @@ pub async fn publish(store: &Store, dest: &Destination, remote: &Remote, last: &
         return Ok(false);
     }
     remote
-        .put(MANIFEST_KEY, Bytes::from(body), &hash.to_hex(), &Condition::None)
+        .put(
+            MANIFEST_KEY,
+            Bytes::from(body),
+            &hash.to_hex(),
+            &Condition::None,
+        )
         .await
-        .map_err(|source| UplinkError::Manifest { destination: dest.name.clone(), source })?;
+        .map_err(|source| UplinkError::Manifest {
+            destination: dest.name.clone(),
+            source,
+        })?;
     last.insert(dest.id, hash);
     Ok(true)
 }
@@ -181,7 +194,9 @@ async fn read_manifest(remote: &Remote) -> Result<(Manifest, bool, Vec<String>),
             skipped.push(obj.key);
             continue;
         };
-        let Some(info) = remote.head(&obj.key).await? else { continue };
+        let Some(info) = remote.head(&obj.key).await? else {
+            continue;
+        };
         let Some(b3) = info.blake3 else {
             skipped.push(obj.key);
             continue;
@@ -197,8 +212,21 @@ async fn read_manifest(remote: &Remote) -> Result<(Manifest, bool, Vec<String>),
             etag: Some(info.etag),
         });
     }
-    let users = users.into_keys().map(|name| ManifestUser { name, admin: false }).collect();
-    Ok((Manifest { format: "microcloud-manifest".into(), version: 1, users, dirs: Vec::new(), files }, false, skipped))
+    let users = users
+        .into_keys()
+        .map(|name| ManifestUser { name, admin: false })
+        .collect();
+    Ok((
+        Manifest {
+            format: "microcloud-manifest".into(),
+            version: 1,
+            users,
+            dirs: Vec::new(),
+            files,
+        },
+        false,
+        skipped,
+    ))
 }
 
 /// Rebuilds an empty store from destination `dest` (already added to the store without files):
@@ -206,14 +234,27 @@ async fn read_manifest(remote: &Remote) -> Result<(Manifest, bool, Vec<String>),
 pub async fn restore(store: &Store, dest: &Destination) -> Result<RestoreReport, UplinkError> {
     let remote = destinations::remote(store, dest)?;
     let (m, from_manifest, skipped) =
-        read_manifest(&remote).await.map_err(|source| UplinkError::Manifest { destination: dest.name.clone(), source })?;
-    let mut report = RestoreReport { from_manifest, skipped, ..Default::default() };
+        read_manifest(&remote)
+            .await
+            .map_err(|source| UplinkError::Manifest {
+                destination: dest.name.clone(),
+                source,
+            })?;
+    let mut report = RestoreReport {
+        from_manifest,
+        skipped,
+        ..Default::default()
+    };
     let mut ids = HashMap::new();
     for u in &m.users {
         // No password travels through the bucket: the account cannot sign in until one is set.
         let id = match store.user(&u.name)? {
             Some(existing) => existing.id,
-            None => store.add_user(&u.name, "!restored: set a password with `microcloud user passwd`", u.admin)?,
+            None => store.add_user(
+                &u.name,
+                "!restored: set a password with `microcloud user passwd`",
+                u.admin,
+            )?,
         };
         ids.insert(u.name.clone(), id);
         report.users.push(u.name.clone());
@@ -221,10 +262,14 @@ pub async fn restore(store: &Store, dest: &Destination) -> Result<RestoreReport,
     // Names the store refuses (control characters, over-long names or paths: written into the
     // bucket by some other tool) are skipped and reported, never restored and never fatal.
     let refused = |key: &str, path: &str| {
-        microcloud_store::namespace::check_path(path).err().map(|e| format!("{} ({e})", key.escape_debug()))
+        microcloud_store::namespace::check_path(path)
+            .err()
+            .map(|e| format!("{} ({e})", key.escape_debug()))
     };
     for d in &m.dirs {
-        let Some(&id) = ids.get(&d.user) else { continue };
+        let Some(&id) = ids.get(&d.user) else {
+            continue;
+        };
         if let Some(why) = refused(&format!("{}/{}", d.user, d.path), &d.path) {
             report.skipped.push(why);
             continue;
@@ -234,7 +279,9 @@ pub async fn restore(store: &Store, dest: &Destination) -> Result<RestoreReport,
     }
     let mut present = Vec::new();
     for f in &m.files {
-        let Some(&id) = ids.get(&f.user) else { continue };
+        let Some(&id) = ids.get(&f.user) else {
+            continue;
+        };
         let Ok(hash) = blake3::Hash::from_hex(&f.blake3) else {
             report.skipped.push(f.key.clone());
             continue;
@@ -243,7 +290,9 @@ pub async fn restore(store: &Store, dest: &Destination) -> Result<RestoreReport,
             report.skipped.push(why);
             continue;
         }
-        store.restore_file(id, &f.path, f.size, *hash.as_bytes(), f.mtime_ns).await?;
+        store
+            .restore_file(id, &f.path, f.size, *hash.as_bytes(), f.mtime_ns)
+            .await?;
         present.push((f.key.clone(), f.etag.clone()));
         report.files += 1;
         report.bytes += f.size;

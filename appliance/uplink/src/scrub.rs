@@ -51,7 +51,11 @@ struct Item {
 }
 
 /// Scrubs destination `dest`, reading `full_fraction` (0..=1) of the objects in full.
-pub async fn scrub(store: &Store, dest: &Destination, full_fraction: f64) -> Result<ScrubReport, UplinkError> {
+pub async fn scrub(
+    store: &Store,
+    dest: &Destination,
+    full_fraction: f64,
+) -> Result<ScrubReport, UplinkError> {
     let remote = destinations::remote(store, dest)?;
     let id = dest.id;
     let items: Vec<Item> = store.catalog_read(|c| {
@@ -71,36 +75,55 @@ pub async fn scrub(store: &Store, dest: &Destination, full_fraction: f64) -> Res
         })?;
         Ok(rows.collect::<Result<Vec<_>, _>>()?)
     })?;
-    let mut report = ScrubReport { destination: dest.name.clone(), ..Default::default() };
-    let verdicts: Vec<Result<(Item, Verdict, bool), RemoteError>> = futures_util::stream::iter(items)
-        .map(|item| {
-            let remote = remote.clone();
-            let full = rand::rng().random_bool(full_fraction.clamp(0.0, 1.0));
-            async move { check(&remote, &item, full).await.map(|v| (item, v, full)) }
-        })
-        .buffer_unordered(8)
-        .collect()
-        .await;
+    let mut report = ScrubReport {
+        destination: dest.name.clone(),
+        ..Default::default()
+    };
+    let verdicts: Vec<Result<(Item, Verdict, bool), RemoteError>> =
+        futures_util::stream::iter(items)
+            .map(|item| {
+                let remote = remote.clone();
+                let full = rand::rng().random_bool(full_fraction.clamp(0.0, 1.0));
+                async move { check(&remote, &item, full).await.map(|v| (item, v, full)) }
+            })
+            .buffer_unordered(8)
+            .collect()
+            .await;
     let mut repairs: Vec<(String, i64, Option<String>)> = Vec::new();
     let mut conflicts: Vec<(String, String, [u8; 32])> = Vec::new();
     for v in verdicts {
-        let (item, verdict, full) = v.map_err(|e| UplinkError::Scrub { destination: dest.name.clone(), source: e })?;
+        let (item, verdict, full) = v.map_err(|e| UplinkError::Scrub {
+            destination: dest.name.clone(),
+            source: e,
+        })?;
         report.checked += 1;
         report.read_in_full += u64::from(full);
         match verdict {
             Verdict::Fine => {}
             Verdict::Missing => {
-                log::warn!("scrub {}: {} is missing; uploading it again", dest.name, item.key);
+                log::warn!(
+                    "scrub {}: {} is missing; uploading it again",
+                    dest.name,
+                    item.key
+                );
                 report.missing += 1;
                 repairs.push((item.key, item.blob, None));
             }
             Verdict::Corrupt(etag) => {
-                log::warn!("scrub {}: {} is damaged; uploading it again", dest.name, item.key);
+                log::warn!(
+                    "scrub {}: {} is damaged; uploading it again",
+                    dest.name,
+                    item.key
+                );
                 report.corrupt += 1;
                 repairs.push((item.key, item.blob, Some(etag)));
             }
             Verdict::Conflict(etag) => {
-                log::warn!("scrub {}: {} was replaced by someone else; kept as a conflict", dest.name, item.key);
+                log::warn!(
+                    "scrub {}: {} was replaced by someone else; kept as a conflict",
+                    dest.name,
+                    item.key
+                );
                 report.conflicts += 1;
                 conflicts.push((item.key, etag, item.hash));
             }
@@ -135,7 +158,9 @@ pub async fn scrub(store: &Store, dest: &Destination, full_fraction: f64) -> Res
 
 async fn check(remote: &Remote, item: &Item, full: bool) -> Result<Verdict, RemoteError> {
     let ours = blake3::Hash::from_bytes(item.hash).to_hex().to_string();
-    let Some(info) = remote.head(&item.key).await? else { return Ok(Verdict::Missing) };
+    let Some(info) = remote.head(&item.key).await? else {
+        return Ok(Verdict::Missing);
+    };
     let ours_by_tag = item.etag.as_deref() == Some(info.etag.as_str());
     match info.blake3.as_deref() {
         Some(h) if h == ours => {}

@@ -49,11 +49,15 @@ pub fn read(c: &Connection) -> rusqlite::Result<UplinkStatus> {
             state,
             pending_files: r.get::<_, i64>(3)? as u64,
             pending_bytes: r.get::<_, i64>(4)? as u64,
-            oldest_pending_age_seconds: oldest.map(|t| ((now - t).max(0) as f64) / 1e9).unwrap_or(0.0),
+            oldest_pending_age_seconds: oldest
+                .map(|t| ((now - t).max(0) as f64) / 1e9)
+                .unwrap_or(0.0),
             conflicts: r.get::<_, i64>(6)? as u64,
         })
     })?;
-    Ok(UplinkStatus { destinations: rows.collect::<rusqlite::Result<_>>()? })
+    Ok(UplinkStatus {
+        destinations: rows.collect::<rusqlite::Result<_>>()?,
+    })
 }
 
 /// Keys in conflict, per destination, for people to look at.

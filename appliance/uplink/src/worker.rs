@@ -83,7 +83,8 @@ impl Ctx {
     /// Whether a fresh listing shows `key` absent.
     fn listed_absent(&self, key: &str) -> bool {
         let map = self.listings.lock().unwrap();
-        map.get(folder(key)).is_some_and(|(t, keys)| t.elapsed() < LISTING_TTL && !keys.contains(key))
+        map.get(folder(key))
+            .is_some_and(|(t, keys)| t.elapsed() < LISTING_TTL && !keys.contains(key))
     }
 
     /// Lists the folders of new keys in `rows` that have several and no listing that stays
@@ -93,9 +94,14 @@ impl Ctx {
         {
             let mut map = self.listings.lock().unwrap();
             map.retain(|_, (t, _)| t.elapsed() < LISTING_TTL);
-            for r in rows.filter(|r| r.etag.is_none() && r.blob.is_some() && r.size < self.settings.multipart_threshold) {
+            for r in rows.filter(|r| {
+                r.etag.is_none() && r.blob.is_some() && r.size < self.settings.multipart_threshold
+            }) {
                 let f = folder(&r.key);
-                if !map.get(f).is_some_and(|(t, _)| t.elapsed() + QUEUE_FRESH < LISTING_TTL) {
+                if !map
+                    .get(f)
+                    .is_some_and(|(t, _)| t.elapsed() + QUEUE_FRESH < LISTING_TTL)
+                {
                     *wanted.entry(f).or_default() += 1;
                 }
             }
@@ -108,7 +114,10 @@ impl Ctx {
             let t = Instant::now();
             match self.remote.keys_in(f, LISTING_MAX_KEYS).await {
                 Ok(Some(keys)) => {
-                    self.listings.lock().unwrap().insert(f.to_owned(), (t, keys));
+                    self.listings
+                        .lock()
+                        .unwrap()
+                        .insert(f.to_owned(), (t, keys));
                 }
                 Ok(None) => {}
                 Err(e) => log::debug!("uplink {}: listing {f}: {e}", self.dest.name),
@@ -157,7 +166,10 @@ enum ItemError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("{path}: {source}")]
-    Local { path: PathBuf, source: std::io::Error },
+    Local {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("local content of {key} does not match its hash: the local copy is damaged")]
     LocalCorrupt { key: String },
     #[error("content of {key} changed while uploading")]
@@ -176,13 +188,21 @@ pub(crate) fn spawn(
     }
     let wake = Arc::new(Notify::new());
     let stop = Arc::new(AtomicBool::new(false));
-    let ctx = Arc::new(Ctx { store, dest, remote, settings, listings: std::sync::Mutex::new(HashMap::new()) });
+    let ctx = Arc::new(Ctx {
+        store,
+        dest,
+        remote,
+        settings,
+        listings: std::sync::Mutex::new(HashMap::new()),
+    });
     tokio::spawn(run(ctx, wake.clone(), stop.clone()));
     Ok(Handle { wake, stop })
 }
 
 fn backoff(settings: &Settings, failures: u32) -> Duration {
-    let exp = settings.backoff_base.saturating_mul(1u32 << failures.min(16).saturating_sub(1));
+    let exp = settings
+        .backoff_base
+        .saturating_mul(1u32 << failures.min(16).saturating_sub(1));
     let capped = exp.min(settings.backoff_cap);
     // Full jitter on the upper half: spreads retries of many boxes without ever retrying at once.
     let ms = capped.as_millis() as u64;
@@ -226,13 +246,19 @@ async fn run(ctx: Arc<Ctx>, wake: Arc<Notify>, stop: Arc<AtomicBool>) {
             Some(t) if Instant::now() < t => 0,
             // While the destination is failing, one request at a time tells when it is back.
             Some(_) => usize::from(tasks.is_empty()),
-            None => ctx.settings.concurrency.saturating_sub(busy.load(Ordering::Relaxed)),
+            None => ctx
+                .settings
+                .concurrency
+                .saturating_sub(busy.load(Ordering::Relaxed)),
         };
         if may_start > 0 {
             if queue.len() < may_start || queue_read.elapsed() > QUEUE_FRESH {
                 match due_rows(&ctx, QUEUE_BATCH.max(may_start) + inflight.len()) {
                     Ok(rows) => {
-                        queue = rows.into_iter().filter(|r| !inflight.contains(&r.key)).collect();
+                        queue = rows
+                            .into_iter()
+                            .filter(|r| !inflight.contains(&r.key))
+                            .collect();
                         queue_read = Instant::now();
                         finished.clear();
                         if down_until.is_none() {
@@ -251,7 +277,10 @@ async fn run(ctx: Arc<Ctx>, wake: Arc<Notify>, stop: Arc<AtomicBool>) {
                 started += 1;
                 inflight.insert(row.key.clone());
                 busy.fetch_add(1, Ordering::Relaxed);
-                let slot = Slot { busy: busy.clone(), wake: wake.clone() };
+                let slot = Slot {
+                    busy: busy.clone(),
+                    wake: wake.clone(),
+                };
                 let c = ctx.clone();
                 tasks.spawn(async move {
                     let key = row.key.clone();
@@ -260,7 +289,9 @@ async fn run(ctx: Arc<Ctx>, wake: Arc<Notify>, stop: Arc<AtomicBool>) {
             }
         }
         let sleep_for = match down_until {
-            Some(t) => t.saturating_duration_since(Instant::now()).max(Duration::from_millis(50)),
+            Some(t) => t
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(50)),
             None => Duration::from_millis(200),
         };
         tokio::select! {
@@ -306,11 +337,15 @@ async fn set_state(ctx: &Ctx, state: &str, error: Option<&str>) {
         .store
         .catalog_write(move |c| {
             if state == "ok" {
-                c.prepare_cached("UPDATE destinations SET state = 'ok', last_ok_ns = ?2 WHERE id = ?1")?
-                    .execute(params![id, now_ns()])?;
+                c.prepare_cached(
+                    "UPDATE destinations SET state = 'ok', last_ok_ns = ?2 WHERE id = ?1",
+                )?
+                .execute(params![id, now_ns()])?;
             } else {
-                c.prepare_cached("UPDATE destinations SET state = ?2, last_error = ?3 WHERE id = ?1")?
-                    .execute(params![id, state, error])?;
+                c.prepare_cached(
+                    "UPDATE destinations SET state = ?2, last_error = ?3 WHERE id = ?1",
+                )?
+                .execute(params![id, state, error])?;
             }
             Ok(())
         })
@@ -366,7 +401,11 @@ async fn process(ctx: &Ctx, row: Row, slot: Slot) -> Outcome {
 /// Notes the error on the replica; `retry_later` also pushes it back (its own backoff).
 async fn record_error(ctx: &Ctx, row: &Row, msg: &str, retry_later: bool) {
     let (id, key, msg, blob) = (ctx.dest.id, row.key.clone(), msg.to_owned(), row.blob);
-    let next = if retry_later { now_ns() + backoff(&ctx.settings, row.attempts + 1).as_nanos() as i64 } else { 0 };
+    let next = if retry_later {
+        now_ns() + backoff(&ctx.settings, row.attempts + 1).as_nanos() as i64
+    } else {
+        0
+    };
     let _ = ctx
         .store
         .catalog_write(move |c| {
@@ -396,7 +435,9 @@ async fn delete(ctx: &Ctx, row: &Row, slot: Slot) -> Result<(), ItemError> {
 }
 
 async fn upload(ctx: &Ctx, row: &Row, blob: i64, slot: Slot) -> Result<(), ItemError> {
-    let hash = row.hash.ok_or_else(|| ItemError::Superseded { key: row.key.clone() })?;
+    let hash = row.hash.ok_or_else(|| ItemError::Superseded {
+        key: row.key.clone(),
+    })?;
     let hex = blake3::Hash::from_bytes(hash).to_hex().to_string();
     let cond = match &row.etag {
         Some(e) => Condition::IfMatch(e.clone()),
@@ -407,28 +448,46 @@ async fn upload(ctx: &Ctx, row: &Row, blob: i64, slot: Slot) -> Result<(), ItemE
     let result = if row.size >= ctx.settings.multipart_threshold {
         match &content {
             Content::File(path) => multipart(ctx, row, blob, path.clone(), &hex, &cond).await,
-            _ => Err(ItemError::Superseded { key: row.key.clone() }),
+            _ => Err(ItemError::Superseded {
+                key: row.key.clone(),
+            }),
         }
     } else {
         let data = match content {
             Content::Inline(b) => b,
-            Content::Evicted { .. } => return Err(ItemError::Superseded { key: row.key.clone() }),
+            Content::Evicted { .. } => {
+                return Err(ItemError::Superseded {
+                    key: row.key.clone(),
+                })
+            }
             Content::File(path) => match tokio::fs::read(&path).await {
                 Ok(v) => Bytes::from(v),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    return Err(superseded_or(ctx, row, ItemError::Local { path, source: e }));
+                    return Err(superseded_or(
+                        ctx,
+                        row,
+                        ItemError::Local { path, source: e },
+                    ));
                 }
                 Err(source) => return Err(ItemError::Local { path, source }),
             },
         };
         // Never spread a local corruption to the clouds.
         if blake3::hash(&data) != blake3::Hash::from_bytes(hash) {
-            return Err(ItemError::LocalCorrupt { key: row.key.clone() });
+            return Err(ItemError::LocalCorrupt {
+                key: row.key.clone(),
+            });
         }
         if matches!(cond, Condition::IfAbsent) && ctx.listed_absent(&row.key) {
-            ctx.remote.put_listed_absent(&row.key, data, &hex).await.map_err(ItemError::from)
+            ctx.remote
+                .put_listed_absent(&row.key, data, &hex)
+                .await
+                .map_err(ItemError::from)
         } else {
-            ctx.remote.put(&row.key, data, &hex, &cond).await.map_err(ItemError::from)
+            ctx.remote
+                .put(&row.key, data, &hex, &cond)
+                .await
+                .map_err(ItemError::from)
         }
     };
     let etag = match result {
@@ -452,13 +511,19 @@ async fn upload(ctx: &Ctx, row: &Row, blob: i64, slot: Slot) -> Result<(), ItemE
 /// When local content vanished, the replica was usually superseded by a newer write.
 fn superseded_or(ctx: &Ctx, row: &Row, err: ItemError) -> ItemError {
     let still = ctx.store.catalog_read(|c| {
-        Ok(c.prepare_cached("SELECT blob_id FROM replicas WHERE dest_id = ?1 AND key = ?2")?
-            .query_row(params![ctx.dest.id, row.key], |r| r.get::<_, Option<i64>>(0))
-            .optional()?)
+        Ok(
+            c.prepare_cached("SELECT blob_id FROM replicas WHERE dest_id = ?1 AND key = ?2")?
+                .query_row(params![ctx.dest.id, row.key], |r| {
+                    r.get::<_, Option<i64>>(0)
+                })
+                .optional()?,
+        )
     });
     match still {
         Ok(Some(b)) if b == row.blob => err,
-        _ => ItemError::Superseded { key: row.key.clone() },
+        _ => ItemError::Superseded {
+            key: row.key.clone(),
+        },
     }
 }
 
@@ -508,12 +573,21 @@ async fn conflict(ctx: &Ctx, row: &Row, remote_etag: Option<String>) -> Result<(
 }
 
 /// Uploads a large file in parts, resuming from the parts the catalog says are done.
-async fn multipart(ctx: &Ctx, row: &Row, blob: i64, path: PathBuf, hex: &str, cond: &Condition) -> Result<String, ItemError> {
+async fn multipart(
+    ctx: &Ctx,
+    row: &Row,
+    blob: i64,
+    path: PathBuf,
+    hex: &str,
+    cond: &Condition,
+) -> Result<String, ItemError> {
     let (id, key) = (ctx.dest.id, row.key.clone());
     let existing: Option<(i64, String, i64)> = ctx.store.catalog_read(|c| {
-        Ok(c.prepare_cached("SELECT blob_id, upload_id, part_size FROM multipart WHERE dest_id = ?1 AND key = ?2")?
-            .query_row(params![id, key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .optional()?)
+        Ok(c.prepare_cached(
+            "SELECT blob_id, upload_id, part_size FROM multipart WHERE dest_id = ?1 AND key = ?2",
+        )?
+        .query_row(params![id, key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?)
     })?;
     let (upload_id, part_size) = match existing {
         Some((b, upload_id, part_size)) if b == blob => (upload_id, part_size as u64),
@@ -544,8 +618,12 @@ async fn multipart(ctx: &Ctx, row: &Row, blob: i64, path: PathBuf, hex: &str, co
         }
     };
     let done: HashMap<u16, String> = ctx.store.catalog_read(|c| {
-        let mut stmt = c.prepare_cached("SELECT part_number, etag FROM multipart_parts WHERE dest_id = ?1 AND key = ?2")?;
-        let rows = stmt.query_map(params![id, key], |r| Ok((r.get::<_, i64>(0)? as u16, r.get::<_, String>(1)?)))?;
+        let mut stmt = c.prepare_cached(
+            "SELECT part_number, etag FROM multipart_parts WHERE dest_id = ?1 AND key = ?2",
+        )?;
+        let rows = stmt.query_map(params![id, key], |r| {
+            Ok((r.get::<_, i64>(0)? as u16, r.get::<_, String>(1)?))
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     })?;
     let parts = row.size.div_ceil(part_size).max(1) as u16;
@@ -559,9 +637,19 @@ async fn multipart(ctx: &Ctx, row: &Row, blob: i64, path: PathBuf, hex: &str, co
     }
     let file = Arc::new(std::fs::File::open(&path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
-            superseded_or(ctx, row, ItemError::Local { path: path.clone(), source: e })
+            superseded_or(
+                ctx,
+                row,
+                ItemError::Local {
+                    path: path.clone(),
+                    source: e,
+                },
+            )
         } else {
-            ItemError::Local { path: path.clone(), source: e }
+            ItemError::Local {
+                path: path.clone(),
+                source: e,
+            }
         }
     })?);
     let missing: Vec<u16> = (1..=parts).filter(|n| !done.contains_key(n)).collect();
@@ -595,7 +683,11 @@ async fn multipart(ctx: &Ctx, row: &Row, blob: i64, path: PathBuf, hex: &str, co
         .await?;
     let mut all: Vec<(u16, String)> = done.into_iter().chain(uploaded).collect();
     all.sort_by_key(|(n, _)| *n);
-    let etag = match ctx.remote.complete_multipart(&row.key, &upload_id, &all, cond).await {
+    let etag = match ctx
+        .remote
+        .complete_multipart(&row.key, &upload_id, &all, cond)
+        .await
+    {
         Ok(etag) => etag,
         Err(RemoteError::NotFound { .. }) => {
             // The upload is gone on the other side (aborted or expired): start over next time
@@ -623,8 +715,10 @@ async fn forget_multipart(ctx: &Ctx, key: &str) -> Result<(), ItemError> {
     let (id, key) = (ctx.dest.id, key.to_owned());
     ctx.store
         .catalog_write(move |c| {
-            c.prepare_cached("DELETE FROM multipart_parts WHERE dest_id = ?1 AND key = ?2")?.execute(params![id, key])?;
-            c.prepare_cached("DELETE FROM multipart WHERE dest_id = ?1 AND key = ?2")?.execute(params![id, key])?;
+            c.prepare_cached("DELETE FROM multipart_parts WHERE dest_id = ?1 AND key = ?2")?
+                .execute(params![id, key])?;
+            c.prepare_cached("DELETE FROM multipart WHERE dest_id = ?1 AND key = ?2")?
+                .execute(params![id, key])?;
             Ok(())
         })
         .await?;
@@ -635,9 +729,11 @@ async fn forget_multipart(ctx: &Ctx, key: &str) -> Result<(), ItemError> {
 async fn abort_multipart_of(ctx: &Ctx, key: &str) -> Result<(), ItemError> {
     let (id, k) = (ctx.dest.id, key.to_owned());
     let upload: Option<String> = ctx.store.catalog_read(|c| {
-        Ok(c.prepare_cached("SELECT upload_id FROM multipart WHERE dest_id = ?1 AND key = ?2")?
-            .query_row(params![id, k], |r| r.get(0))
-            .optional()?)
+        Ok(
+            c.prepare_cached("SELECT upload_id FROM multipart WHERE dest_id = ?1 AND key = ?2")?
+                .query_row(params![id, k], |r| r.get(0))
+                .optional()?,
+        )
     })?;
     if let Some(upload_id) = upload {
         ctx.remote.abort_multipart(key, &upload_id).await?;

@@ -29,13 +29,21 @@ fn pending(s: &Store) -> u64 {
 async fn settle(s: &Store) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while pending(s) > 0 {
-        assert!(Instant::now() < deadline, "uplink did not drain its queue in 30 s");
+        assert!(
+            Instant::now() < deadline,
+            "uplink did not drain its queue in 30 s"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
 fn dir_remote(name: &str, path: &std::path::Path) -> RemoteConfig {
-    RemoteConfig { name: name.into(), kind: RemoteKind::Dir { path: path.to_owned() } }
+    RemoteConfig {
+        name: name.into(),
+        kind: RemoteKind::Dir {
+            path: path.to_owned(),
+        },
+    }
 }
 
 async fn body(r: &Remote, key: &str) -> Option<Vec<u8>> {
@@ -50,35 +58,82 @@ async fn body(r: &Remote, key: &str) -> Option<Vec<u8>> {
 async fn files_reach_every_destination_and_follow_renames_and_deletes() {
     let data = tempfile::tempdir().unwrap();
     let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let store = Store::open(data.path(), OpenOptions { create: true, ..Default::default() }).unwrap();
-    let alice = store.add_user("alice", "$argon2id$placeholder", false).unwrap();
-    put(&store, alice, "/before.txt", b"written before any destination").await;
-    destinations::add(&store, dir_remote("one", d1.path()), None, true).await.unwrap();
+    let store = Store::open(
+        data.path(),
+        OpenOptions {
+            create: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let alice = store
+        .add_user("alice", "$argon2id$placeholder", false)
+        .unwrap();
+    put(
+        &store,
+        alice,
+        "/before.txt",
+        b"written before any destination",
+    )
+    .await;
+    destinations::add(&store, dir_remote("one", d1.path()), None, true)
+        .await
+        .unwrap();
 
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let settings = Settings { multipart_threshold: 1 << 20, part_size: 256 << 10, ..Settings::default() };
-    let task = tokio::spawn(Uplink::new(store.clone(), settings).run(async { let _ = stopped.await; }));
+    let settings = Settings {
+        multipart_threshold: 1 << 20,
+        part_size: 256 << 10,
+        ..Settings::default()
+    };
+    let task = tokio::spawn(Uplink::new(store.clone(), settings).run(async {
+        let _ = stopped.await;
+    }));
 
-    let big: Vec<u8> = (0..(3 << 20) + 12345).map(|i| (i * 7 % 251) as u8).collect();
+    let big: Vec<u8> = (0..(3 << 20) + 12345)
+        .map(|i| (i * 7 % 251) as u8)
+        .collect();
     put(&store, alice, "/big.bin", &big).await;
     store.mkdir(alice, "/dir").await.unwrap();
     put(&store, alice, "/dir/a.txt", b"a").await;
     settle(&store).await;
 
     let r1 = Remote::new(dir_remote("one", d1.path()), None).unwrap();
-    assert_eq!(body(&r1, "alice/before.txt").await.unwrap(), b"written before any destination", "backfilled");
-    assert_eq!(body(&r1, "alice/big.bin").await.unwrap(), big, "multipart upload");
+    assert_eq!(
+        body(&r1, "alice/before.txt").await.unwrap(),
+        b"written before any destination",
+        "backfilled"
+    );
+    assert_eq!(
+        body(&r1, "alice/big.bin").await.unwrap(),
+        big,
+        "multipart upload"
+    );
     let info = r1.head("alice/big.bin").await.unwrap().unwrap();
-    assert_eq!(info.blake3.as_deref(), Some(blake3::hash(&big).to_hex().as_str()));
-    assert_eq!(store.lookup(alice, "/big.bin").unwrap().durability, Durability::CloudAll);
+    assert_eq!(
+        info.blake3.as_deref(),
+        Some(blake3::hash(&big).to_hex().as_str())
+    );
+    assert_eq!(
+        store.lookup(alice, "/big.bin").unwrap().durability,
+        Durability::CloudAll
+    );
 
     // A second destination: everything drops to cloud:1 until it is backfilled.
-    destinations::add(&store, dir_remote("two", d2.path()), None, true).await.unwrap();
-    assert_ne!(store.lookup(alice, "/big.bin").unwrap().durability, Durability::Local);
+    destinations::add(&store, dir_remote("two", d2.path()), None, true)
+        .await
+        .unwrap();
+    assert_ne!(
+        store.lookup(alice, "/big.bin").unwrap().durability,
+        Durability::Local
+    );
     settle(&store).await;
     let r2 = Remote::new(dir_remote("two", d2.path()), None).unwrap();
     assert_eq!(body(&r2, "alice/big.bin").await.unwrap(), big);
-    assert_eq!(store.lookup(alice, "/dir/a.txt").unwrap().durability, Durability::CloudAll);
+    assert_eq!(
+        store.lookup(alice, "/dir/a.txt").unwrap().durability,
+        Durability::CloudAll
+    );
 
     // Renames and deletes reach both.
     store.rename(alice, "/dir", "/moved").await.unwrap();
@@ -87,15 +142,30 @@ async fn files_reach_every_destination_and_follow_renames_and_deletes() {
     settle(&store).await;
     for r in [&r1, &r2] {
         assert_eq!(body(r, "alice/moved/a.txt").await.unwrap(), b"a");
-        assert!(body(r, "alice/dir/a.txt").await.is_none(), "old name removed");
-        assert!(body(r, "alice/before.txt").await.is_none(), "deleted file removed");
+        assert!(
+            body(r, "alice/dir/a.txt").await.is_none(),
+            "old name removed"
+        );
+        assert!(
+            body(r, "alice/before.txt").await.is_none(),
+            "deleted file removed"
+        );
         assert_eq!(body(r, "alice/big.bin").await.unwrap(), b"now small");
-        assert!(r.list_multipart("").await.unwrap().is_empty(), "no multipart upload left open");
+        assert!(
+            r.list_multipart("").await.unwrap().is_empty(),
+            "no multipart upload left open"
+        );
     }
-    let status = store.catalog_read(|c| Ok(microcloud_uplink::status::read(c).unwrap())).unwrap();
+    let status = store
+        .catalog_read(|c| Ok(microcloud_uplink::status::read(c).unwrap()))
+        .unwrap();
     assert_eq!(status.destinations.len(), 2);
     for d in &status.destinations {
-        assert_eq!((d.state.as_str(), d.pending_files, d.conflicts), ("ok", 0, 0), "{d:?}");
+        assert_eq!(
+            (d.state.as_str(), d.pending_files, d.conflicts),
+            ("ok", 0, 0),
+            "{d:?}"
+        );
     }
     let _ = stop.send(());
     task.await.unwrap();
@@ -105,33 +175,61 @@ async fn files_reach_every_destination_and_follow_renames_and_deletes() {
 async fn an_object_changed_behind_our_back_is_kept_and_reported() {
     let data = tempfile::tempdir().unwrap();
     let d1 = tempfile::tempdir().unwrap();
-    let store = Store::open(data.path(), OpenOptions { create: true, ..Default::default() }).unwrap();
-    let alice = store.add_user("alice", "$argon2id$placeholder", false).unwrap();
-    destinations::add(&store, dir_remote("one", d1.path()), None, true).await.unwrap();
+    let store = Store::open(
+        data.path(),
+        OpenOptions {
+            create: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let alice = store
+        .add_user("alice", "$argon2id$placeholder", false)
+        .unwrap();
+    destinations::add(&store, dir_remote("one", d1.path()), None, true)
+        .await
+        .unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(Uplink::new(store.clone(), Settings::default()).run(async { let _ = stopped.await; }));
+    let task = tokio::spawn(Uplink::new(store.clone(), Settings::default()).run(async {
+        let _ = stopped.await;
+    }));
     put(&store, alice, "/doc.txt", b"version 1").await;
     settle(&store).await;
     // Someone else changes the object in the cloud.
     let r1 = Remote::new(dir_remote("one", d1.path()), None).unwrap();
     let theirs = b"their edit".to_vec();
-    r1.put("alice/doc.txt", Bytes::from(theirs.clone()), &blake3::hash(&theirs).to_hex(), &microcloud_remotes::Condition::None)
-        .await
-        .unwrap();
+    r1.put(
+        "alice/doc.txt",
+        Bytes::from(theirs.clone()),
+        &blake3::hash(&theirs).to_hex(),
+        &microcloud_remotes::Condition::None,
+    )
+    .await
+    .unwrap();
     // Our next version must not overwrite theirs.
     put(&store, alice, "/doc.txt", b"version 2").await;
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let st = store.catalog_read(|c| Ok(microcloud_uplink::status::read(c).unwrap())).unwrap();
+        let st = store
+            .catalog_read(|c| Ok(microcloud_uplink::status::read(c).unwrap()))
+            .unwrap();
         if st.destinations[0].conflicts == 1 {
             break;
         }
         assert!(Instant::now() < deadline, "conflict not detected: {st:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(body(&r1, "alice/doc.txt").await.unwrap(), theirs, "their version kept in the cloud");
+    assert_eq!(
+        body(&r1, "alice/doc.txt").await.unwrap(),
+        theirs,
+        "their version kept in the cloud"
+    );
     let local = store.lookup(alice, "/doc.txt").unwrap();
-    assert_eq!(local.hash.unwrap(), *blake3::hash(b"version 2").as_bytes(), "ours kept locally");
+    assert_eq!(
+        local.hash.unwrap(),
+        *blake3::hash(b"version 2").as_bytes(),
+        "ours kept locally"
+    );
     assert_ne!(local.durability, Durability::CloudAll);
     let _ = stop.send(());
     task.await.unwrap();
@@ -141,22 +239,54 @@ async fn an_object_changed_behind_our_back_is_kept_and_reported() {
 async fn scrub_finds_a_deleted_object_and_it_is_uploaded_again() {
     let data = tempfile::tempdir().unwrap();
     let d1 = tempfile::tempdir().unwrap();
-    let store = Store::open(data.path(), OpenOptions { create: true, ..Default::default() }).unwrap();
-    let alice = store.add_user("alice", "$argon2id$placeholder", false).unwrap();
-    let dest = destinations::add(&store, dir_remote("one", d1.path()), None, true).await.unwrap();
+    let store = Store::open(
+        data.path(),
+        OpenOptions {
+            create: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let alice = store
+        .add_user("alice", "$argon2id$placeholder", false)
+        .unwrap();
+    let dest = destinations::add(&store, dir_remote("one", d1.path()), None, true)
+        .await
+        .unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(Uplink::new(store.clone(), Settings::default()).run(async { let _ = stopped.await; }));
+    let task = tokio::spawn(Uplink::new(store.clone(), Settings::default()).run(async {
+        let _ = stopped.await;
+    }));
     for i in 0..5 {
-        put(&store, alice, &format!("/f{i}"), format!("file {i}").as_bytes()).await;
+        put(
+            &store,
+            alice,
+            &format!("/f{i}"),
+            format!("file {i}").as_bytes(),
+        )
+        .await;
     }
     settle(&store).await;
     let r1 = Remote::new(dir_remote("one", d1.path()), None).unwrap();
     r1.delete("alice/f3").await.unwrap();
-    let report = microcloud_uplink::scrub::scrub(&store, &dest, 1.0).await.unwrap();
-    assert_eq!((report.checked, report.read_in_full, report.missing, report.corrupt, report.conflicts), (5, 5, 1, 0, 0));
+    let report = microcloud_uplink::scrub::scrub(&store, &dest, 1.0)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            report.checked,
+            report.read_in_full,
+            report.missing,
+            report.corrupt,
+            report.conflicts
+        ),
+        (5, 5, 1, 0, 0)
+    );
     settle(&store).await;
     assert_eq!(body(&r1, "alice/f3").await.unwrap(), b"file 3", "repaired");
-    let again = microcloud_uplink::scrub::scrub(&store, &dest, 1.0).await.unwrap();
+    let again = microcloud_uplink::scrub::scrub(&store, &dest, 1.0)
+        .await
+        .unwrap();
     assert_eq!((again.missing, again.corrupt), (0, 0));
     let _ = stop.send(());
     task.await.unwrap();
@@ -166,24 +296,48 @@ async fn scrub_finds_a_deleted_object_and_it_is_uploaded_again() {
 async fn evicted_content_is_read_through_and_verified() {
     let data = tempfile::tempdir().unwrap();
     let d1 = tempfile::tempdir().unwrap();
-    let store = Store::open(data.path(), OpenOptions { create: true, ..Default::default() }).unwrap();
-    let alice = store.add_user("alice", "$argon2id$placeholder", false).unwrap();
-    destinations::add(&store, dir_remote("one", d1.path()), None, true).await.unwrap();
-    let files: Vec<(String, Vec<u8>)> =
-        (0..3).map(|i| (format!("/f{i}"), (0..1_500_000u32).map(|j| (j * (i + 3) % 253) as u8).collect())).collect();
+    let store = Store::open(
+        data.path(),
+        OpenOptions {
+            create: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let alice = store
+        .add_user("alice", "$argon2id$placeholder", false)
+        .unwrap();
+    destinations::add(&store, dir_remote("one", d1.path()), None, true)
+        .await
+        .unwrap();
+    let files: Vec<(String, Vec<u8>)> = (0..3)
+        .map(|i| {
+            (
+                format!("/f{i}"),
+                (0..1_500_000u32)
+                    .map(|j| (j * (i + 3) % 253) as u8)
+                    .collect(),
+            )
+        })
+        .collect();
     for (p, d) in &files {
         put(&store, alice, p, d).await;
     }
     // Not yet safe anywhere (no uplink runs yet): nothing may be evicted.
     assert_eq!(store.evict(u64::MAX).await.unwrap(), 0);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(Uplink::new(store.clone(), Settings::default()).run(async { let _ = stopped.await; }));
+    let task = tokio::spawn(Uplink::new(store.clone(), Settings::default()).run(async {
+        let _ = stopped.await;
+    }));
     settle(&store).await;
     let used = store.used_bytes();
     assert_eq!(store.evict(u64::MAX).await.unwrap(), 3 * 1_500_000);
     assert_eq!(store.used_bytes(), used - 3 * 1_500_000);
     let blob0 = store.lookup(alice, "/f0").unwrap().blob_id.unwrap();
-    assert!(matches!(store.content(blob0).unwrap(), microcloud_store::Content::Evicted { .. }));
+    assert!(matches!(
+        store.content(blob0).unwrap(),
+        microcloud_store::Content::Evicted { .. }
+    ));
     // Read-through brings it back, whole.
     match store.local_content(blob0).await.unwrap() {
         microcloud_store::Content::File(p) => assert_eq!(std::fs::read(p).unwrap(), files[0].1),
@@ -193,8 +347,14 @@ async fn evicted_content_is_read_through_and_verified() {
     let blob1 = store.lookup(alice, "/f1").unwrap().blob_id.unwrap();
     std::fs::write(d1.path().join("alice/f1"), vec![0u8; 1_500_000]).unwrap();
     let err = store.local_content(blob1).await.unwrap_err();
-    assert!(matches!(err, microcloud_store::StoreError::Unavailable { .. }), "{err}");
-    assert!(matches!(store.content(blob1).unwrap(), microcloud_store::Content::Evicted { .. }));
+    assert!(
+        matches!(err, microcloud_store::StoreError::Unavailable { .. }),
+        "{err}"
+    );
+    assert!(matches!(
+        store.content(blob1).unwrap(),
+        microcloud_store::Content::Evicted { .. }
+    ));
     let _ = stop.send(());
     task.await.unwrap();
 }
@@ -203,16 +363,35 @@ async fn evicted_content_is_read_through_and_verified() {
 async fn a_blank_box_is_restored_from_the_destination_alone() {
     let data = tempfile::tempdir().unwrap();
     let d1 = tempfile::tempdir().unwrap();
-    let store = Store::open(data.path(), OpenOptions { create: true, ..Default::default() }).unwrap();
-    let alice = store.add_user("alice", "$argon2id$placeholder", true).unwrap();
-    let bob = store.add_user("bob", "$argon2id$placeholder", false).unwrap();
-    let dest = destinations::add(&store, dir_remote("one", d1.path()), None, true).await.unwrap();
+    let store = Store::open(
+        data.path(),
+        OpenOptions {
+            create: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let alice = store
+        .add_user("alice", "$argon2id$placeholder", true)
+        .unwrap();
+    let bob = store
+        .add_user("bob", "$argon2id$placeholder", false)
+        .unwrap();
+    let dest = destinations::add(&store, dir_remote("one", d1.path()), None, true)
+        .await
+        .unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(Uplink::new(store.clone(), Settings::default()).run(async { let _ = stopped.await; }));
+    let task = tokio::spawn(Uplink::new(store.clone(), Settings::default()).run(async {
+        let _ = stopped.await;
+    }));
     store.mkdir(alice, "/a").await.unwrap();
     store.mkdir(alice, "/a/b").await.unwrap();
     let mut files = Vec::new();
-    for (u, p, len) in [(alice, "/a/b/deep.bin", 200_000usize), (alice, "/top.txt", 10), (bob, "/bob file.txt", 70_000)] {
+    for (u, p, len) in [
+        (alice, "/a/b/deep.bin", 200_000usize),
+        (alice, "/top.txt", 10),
+        (bob, "/bob file.txt", 70_000),
+    ] {
         let d: Vec<u8> = (0..len).map(|i| (i * 31 % 255) as u8).collect();
         put(&store, u, p, &d).await;
         files.push((u, p, d));
@@ -220,21 +399,43 @@ async fn a_blank_box_is_restored_from_the_destination_alone() {
     store.mkdir(alice, "/empty").await.unwrap();
     settle(&store).await;
     let remote = Remote::new(dir_remote("one", d1.path()), None).unwrap();
-    assert!(microcloud_uplink::manifest::publish(&store, &dest, &remote, &mut Default::default()).await.unwrap());
+    assert!(
+        microcloud_uplink::manifest::publish(&store, &dest, &remote, &mut Default::default())
+            .await
+            .unwrap()
+    );
     let _ = stop.send(());
     task.await.unwrap();
 
     // A blank box.
     let data2 = tempfile::tempdir().unwrap();
-    let store2 = Store::open(data2.path(), OpenOptions { create: true, ..Default::default() }).unwrap();
-    let dest2 = destinations::add(&store2, dir_remote("one", d1.path()), None, false).await.unwrap();
-    let report = microcloud_uplink::manifest::restore(&store2, &dest2).await.unwrap();
+    let store2 = Store::open(
+        data2.path(),
+        OpenOptions {
+            create: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let dest2 = destinations::add(&store2, dir_remote("one", d1.path()), None, false)
+        .await
+        .unwrap();
+    let report = microcloud_uplink::manifest::restore(&store2, &dest2)
+        .await
+        .unwrap();
     assert!(report.from_manifest);
     assert_eq!((report.files, report.users.len()), (3, 2));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(Uplink::new(store2.clone(), Settings::default()).run(async { let _ = stopped.await; }));
+    let task = tokio::spawn(Uplink::new(store2.clone(), Settings::default()).run(async {
+        let _ = stopped.await;
+    }));
     assert!(store2.user("alice").unwrap().unwrap().admin);
-    assert!(store2.lookup(store2.user("alice").unwrap().unwrap().id, "/empty").unwrap().is_dir);
+    assert!(
+        store2
+            .lookup(store2.user("alice").unwrap().unwrap().id, "/empty")
+            .unwrap()
+            .is_dir
+    );
     for (u, p, d) in &files {
         let name = if *u == alice { "alice" } else { "bob" };
         let uid = store2.user(name).unwrap().unwrap().id;

@@ -6,8 +6,8 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use dav_server::davpath::DavPath;
 use dav_server::fs::{
-    DavDirEntry, DavFile, DavFileSystem, DavMetaData, DavProp, FsError, FsFuture, FsResult, FsStream, OpenOptions,
-    ReadDirMeta,
+    DavDirEntry, DavFile, DavFileSystem, DavMetaData, DavProp, FsError, FsFuture, FsResult,
+    FsStream, OpenOptions, ReadDirMeta,
 };
 use futures_util::FutureExt;
 use http::StatusCode;
@@ -124,7 +124,12 @@ fn live_props(node: &Node) -> Vec<DavProp> {
         node.durability.as_str().into(),
     )];
     if let Some(h) = node.hash_hex() {
-        v.push(DavProp::new("blake3".into(), "mc".into(), DAV_NAMESPACE.into(), h));
+        v.push(DavProp::new(
+            "blake3".into(),
+            "mc".into(),
+            DAV_NAMESPACE.into(),
+            h,
+        ));
     }
     v
 }
@@ -139,7 +144,11 @@ fn to_davprop(p: Prop) -> DavProp {
 }
 
 impl DavFileSystem for UserFs {
-    fn open<'a>(&'a self, path: &'a DavPath, options: OpenOptions) -> FsFuture<'a, Box<dyn DavFile>> {
+    fn open<'a>(
+        &'a self,
+        path: &'a DavPath,
+        options: OpenOptions,
+    ) -> FsFuture<'a, Box<dyn DavFile>> {
         async move {
             let p = store_path(path)?;
             if options.write {
@@ -151,7 +160,9 @@ impl DavFileSystem for UserFs {
                 };
                 let up = match self.store.begin_upload(self.user, &p, opts.clone()) {
                     // Room may be made by evicting content that is safe in the cloud.
-                    Err(StoreError::Full { needed, .. }) if self.store.evict(needed).await.unwrap_or(0) >= needed => {
+                    Err(StoreError::Full { needed, .. })
+                        if self.store.evict(needed).await.unwrap_or(0) >= needed =>
+                    {
                         self.store.begin_upload(self.user, &p, opts)
                     }
                     r => r,
@@ -186,7 +197,11 @@ impl DavFileSystem for UserFs {
         .boxed()
     }
 
-    fn read_dir<'a>(&'a self, path: &'a DavPath, _meta: ReadDirMeta) -> FsFuture<'a, FsStream<Box<dyn DavDirEntry>>> {
+    fn read_dir<'a>(
+        &'a self,
+        path: &'a DavPath,
+        _meta: ReadDirMeta,
+    ) -> FsFuture<'a, FsStream<Box<dyn DavDirEntry>>> {
         async move {
             let p = store_path(path)?;
             let store = self.store.clone();
@@ -213,7 +228,13 @@ impl DavFileSystem for UserFs {
     }
 
     fn create_dir<'a>(&'a self, path: &'a DavPath) -> FsFuture<'a, ()> {
-        async move { self.store.mkdir(self.user, &store_path(path)?).await.map_err(fs_error) }.boxed()
+        async move {
+            self.store
+                .mkdir(self.user, &store_path(path)?)
+                .await
+                .map_err(fs_error)
+        }
+        .boxed()
     }
 
     fn remove_dir<'a>(&'a self, path: &'a DavPath) -> FsFuture<'a, ()> {
@@ -281,7 +302,9 @@ impl DavFileSystem for UserFs {
         async move {
             let p = store_path(path)?;
             // microcloud's own properties are computed, not stored: refuse to change them.
-            let protected = patch.iter().any(|(_, d)| d.namespace.as_deref() == Some(DAV_NAMESPACE));
+            let protected = patch
+                .iter()
+                .any(|(_, d)| d.namespace.as_deref() == Some(DAV_NAMESPACE));
             let strip = |d: &DavProp| DavProp {
                 name: d.name.clone(),
                 prefix: d.prefix.clone(),
@@ -301,7 +324,10 @@ impl DavFileSystem for UserFs {
                     })
                     .collect());
             }
-            let result: Vec<(StatusCode, DavProp)> = patch.iter().map(|(_, d)| (StatusCode::OK, strip(d))).collect();
+            let result: Vec<(StatusCode, DavProp)> = patch
+                .iter()
+                .map(|(_, d)| (StatusCode::OK, strip(d)))
+                .collect();
             let props = patch
                 .into_iter()
                 .map(|(set, d)| {
@@ -316,7 +342,10 @@ impl DavFileSystem for UserFs {
                     )
                 })
                 .collect();
-            self.store.patch_props(self.user, &p, props).await.map_err(fs_error)?;
+            self.store
+                .patch_props(self.user, &p, props)
+                .await
+                .map_err(fs_error)?;
             Ok(result)
         }
         .boxed()
@@ -418,7 +447,10 @@ async fn local_source(c: Content, p: &str) -> FsResult<Source> {
 impl ReadFile {
     /// Waits for a streaming fetch to finish, then reads the now local copy (for seeks).
     async fn settle(&mut self) -> FsResult<()> {
-        if let Source::Streaming { stream, checked, .. } = &mut self.source {
+        if let Source::Streaming {
+            stream, checked, ..
+        } = &mut self.source
+        {
             if !*checked {
                 *checked = true;
                 while stream.chunks.recv().await.is_some() {}
@@ -603,7 +635,9 @@ impl DavFile for WriteFile {
     fn flush(&mut self) -> FsFuture<'_, ()> {
         async move {
             // The only flush dav_server makes is at the end of a PUT: that is the commit point.
-            let Some(up) = self.upload.take() else { return Ok(()) };
+            let Some(up) = self.upload.take() else {
+                return Ok(());
+            };
             let node = up.commit().await.map_err(fs_error)?;
             self.committed = Some(node);
             Ok(())

@@ -32,7 +32,10 @@ pub struct BoundedLs {
 impl BoundedLs {
     /// An empty table.
     pub fn new() -> BoundedLs {
-        BoundedLs { inner: MemLs::new(), live: Arc::new(Mutex::new(HashMap::new())) }
+        BoundedLs {
+            inner: MemLs::new(),
+            live: Arc::new(Mutex::new(HashMap::new())),
+        }
     }
 
     /// How many locks are held now (expired ones dropped first).
@@ -46,8 +49,14 @@ impl BoundedLs {
         let now = SystemTime::now();
         let expired: Vec<(String, DavPath)> = {
             let mut live = self.live.lock().unwrap();
-            let gone: Vec<String> = live.iter().filter(|(_, (_, at))| *at <= now).map(|(t, _)| t.clone()).collect();
-            gone.into_iter().filter_map(|t| live.remove(&t).map(|(p, _)| (t, p))).collect()
+            let gone: Vec<String> = live
+                .iter()
+                .filter(|(_, (_, at))| *at <= now)
+                .map(|(t, _)| t.clone())
+                .collect();
+            gone.into_iter()
+                .filter_map(|t| live.remove(&t).map(|(p, _)| (t, p)))
+                .collect()
         };
         for (token, path) in expired {
             let _ = self.inner.unlock(&path, &token).await;
@@ -63,7 +72,9 @@ impl Default for BoundedLs {
 
 /// The lifetime granted for a requested one.
 fn lifetime(asked: Option<Duration>) -> Duration {
-    asked.unwrap_or(DEFAULT_LOCK_LIFETIME).min(MAX_LOCK_LIFETIME)
+    asked
+        .unwrap_or(DEFAULT_LOCK_LIFETIME)
+        .min(MAX_LOCK_LIFETIME)
 }
 
 /// True when `path` is `root` or below it.
@@ -87,12 +98,25 @@ impl DavLockSystem for BoundedLs {
         async move {
             self.purge().await;
             let timeout = lifetime(timeout);
-            let lock = self.inner.lock(&path, principal.as_deref(), owner.as_ref(), Some(timeout), shared, deep).await?;
+            let lock = self
+                .inner
+                .lock(
+                    &path,
+                    principal.as_deref(),
+                    owner.as_ref(),
+                    Some(timeout),
+                    shared,
+                    deep,
+                )
+                .await?;
             let admitted = {
                 let mut live = self.live.lock().unwrap();
                 let room = live.len() < MAX_LOCKS_PER_USER;
                 if room {
-                    live.insert(lock.token.clone(), (path.clone(), SystemTime::now() + timeout));
+                    live.insert(
+                        lock.token.clone(),
+                        (path.clone(), SystemTime::now() + timeout),
+                    );
                 }
                 room
             };
@@ -120,7 +144,12 @@ impl DavLockSystem for BoundedLs {
         .boxed()
     }
 
-    fn refresh(&'_ self, path: &DavPath, token: &str, timeout: Option<Duration>) -> LsFuture<'_, Result<DavLock, ()>> {
+    fn refresh(
+        &'_ self,
+        path: &DavPath,
+        token: &str,
+        timeout: Option<Duration>,
+    ) -> LsFuture<'_, Result<DavLock, ()>> {
         let (path, token) = (path.clone(), token.to_owned());
         async move {
             self.purge().await;
@@ -142,10 +171,16 @@ impl DavLockSystem for BoundedLs {
         deep: bool,
         submitted_tokens: &[String],
     ) -> LsFuture<'_, Result<(), DavLock>> {
-        let (path, principal, tokens) = (path.clone(), principal.map(str::to_owned), submitted_tokens.to_vec());
+        let (path, principal, tokens) = (
+            path.clone(),
+            principal.map(str::to_owned),
+            submitted_tokens.to_vec(),
+        );
         async move {
             self.purge().await;
-            self.inner.check(&path, principal.as_deref(), ignore_principal, deep, &tokens).await
+            self.inner
+                .check(&path, principal.as_deref(), ignore_principal, deep, &tokens)
+                .await
         }
         .boxed()
     }
@@ -163,7 +198,10 @@ impl DavLockSystem for BoundedLs {
         let path = path.clone();
         async move {
             let r = self.inner.delete(&path).await;
-            self.live.lock().unwrap().retain(|_, (p, _)| !under(p, &path));
+            self.live
+                .lock()
+                .unwrap()
+                .retain(|_, (p, _)| !under(p, &path));
             r
         }
         .boxed()
@@ -181,10 +219,31 @@ mod tests {
     #[tokio::test]
     async fn locks_get_a_bounded_lifetime() {
         let ls = BoundedLs::new();
-        let l = ls.lock(&p("/a"), None, None, None, false, false).await.unwrap();
-        assert_eq!(l.timeout, Some(DEFAULT_LOCK_LIFETIME), "no Timeout header: the default");
-        let l = ls.lock(&p("/b"), None, None, Some(Duration::from_secs(1 << 30)), false, false).await.unwrap();
-        assert_eq!(l.timeout, Some(MAX_LOCK_LIFETIME), "asked for years: the maximum");
+        let l = ls
+            .lock(&p("/a"), None, None, None, false, false)
+            .await
+            .unwrap();
+        assert_eq!(
+            l.timeout,
+            Some(DEFAULT_LOCK_LIFETIME),
+            "no Timeout header: the default"
+        );
+        let l = ls
+            .lock(
+                &p("/b"),
+                None,
+                None,
+                Some(Duration::from_secs(1 << 30)),
+                false,
+                false,
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            l.timeout,
+            Some(MAX_LOCK_LIFETIME),
+            "asked for years: the maximum"
+        );
         let l = ls.refresh(&p("/b"), &l.token, None).await.unwrap();
         assert_eq!(l.timeout, Some(DEFAULT_LOCK_LIFETIME));
         assert_eq!(ls.held().await, 2);
@@ -193,21 +252,46 @@ mod tests {
     #[tokio::test]
     async fn expired_locks_are_dropped() {
         let ls = BoundedLs::new();
-        let l = ls.lock(&p("/a"), None, None, Some(Duration::from_secs(600)), false, false).await.unwrap();
-        ls.live.lock().unwrap().get_mut(&l.token).unwrap().1 = SystemTime::now() - Duration::from_secs(1);
+        let l = ls
+            .lock(
+                &p("/a"),
+                None,
+                None,
+                Some(Duration::from_secs(600)),
+                false,
+                false,
+            )
+            .await
+            .unwrap();
+        ls.live.lock().unwrap().get_mut(&l.token).unwrap().1 =
+            SystemTime::now() - Duration::from_secs(1);
         assert_eq!(ls.held().await, 0);
-        assert!(ls.discover(&p("/a")).await.is_empty(), "an expired lock is not reported");
-        assert!(ls.check(&p("/a"), None, false, false, &[]).await.is_ok(), "and does not block a write");
+        assert!(
+            ls.discover(&p("/a")).await.is_empty(),
+            "an expired lock is not reported"
+        );
+        assert!(
+            ls.check(&p("/a"), None, false, false, &[]).await.is_ok(),
+            "and does not block a write"
+        );
     }
 
     #[tokio::test]
     async fn the_count_is_capped_and_delete_forgets_locks_below() {
         let ls = BoundedLs::new();
         for i in 0..MAX_LOCKS_PER_USER {
-            ls.lock(&p(&format!("/d/{i}")), None, None, None, false, false).await.unwrap();
+            ls.lock(&p(&format!("/d/{i}")), None, None, None, false, false)
+                .await
+                .unwrap();
         }
-        assert!(ls.lock(&p("/one-more"), None, None, None, false, false).await.is_err());
-        assert!(ls.discover(&p("/one-more")).await.is_empty(), "the refused lock left nothing behind");
+        assert!(ls
+            .lock(&p("/one-more"), None, None, None, false, false)
+            .await
+            .is_err());
+        assert!(
+            ls.discover(&p("/one-more")).await.is_empty(),
+            "the refused lock left nothing behind"
+        );
         ls.delete(&p("/d")).await.unwrap();
         assert_eq!(ls.held().await, 0);
     }

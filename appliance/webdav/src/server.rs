@@ -88,11 +88,19 @@ const ACTIVITY_MAX: usize = 50;
 /// Something that answers HTTP requests: the LAN service alone, or the page wrapped around it.
 pub trait Handle: Send + Sync + 'static {
     /// Answers one request from `peer`.
-    fn handle(self: Arc<Self>, req: Request<Incoming>, peer: SocketAddr) -> impl std::future::Future<Output = Response<Body>> + Send;
+    fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+    ) -> impl std::future::Future<Output = Response<Body>> + Send;
 }
 
 impl Handle for LanService {
-    fn handle(self: Arc<Self>, req: Request<Incoming>, peer: SocketAddr) -> impl std::future::Future<Output = Response<Body>> + Send {
+    fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+    ) -> impl std::future::Future<Output = Response<Body>> + Send {
         async move { LanService::handle(&self, req, peer).await }
     }
 }
@@ -140,7 +148,12 @@ struct ConnectionSlot {
 
 impl Connections {
     fn new() -> Arc<Connections> {
-        Arc::new(Connections { per_address: Mutex::new(HashMap::new()), total: AtomicUsize::new(0), next_id: AtomicU64::new(0), epoch: Instant::now() })
+        Arc::new(Connections {
+            per_address: Mutex::new(HashMap::new()),
+            total: AtomicUsize::new(0),
+            next_id: AtomicU64::new(0),
+            epoch: Instant::now(),
+        })
     }
 
     fn now_ms(&self) -> u64 {
@@ -152,7 +165,16 @@ impl Connections {
     /// fewest requests, the one idle longest. Idle or half-sent connections thus never keep a
     /// client out, even one at the same address, and a connection that is being used is the
     /// last to go. When all are busy, or the server is full, `None`.
-    fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<(ConnectionSlot, Arc<AtomicU64>, Arc<AtomicUsize>, Arc<AtomicU64>, Arc<tokio::sync::Notify>)> {
+    fn admit(
+        self: &Arc<Self>,
+        ip: IpAddr,
+    ) -> Option<(
+        ConnectionSlot,
+        Arc<AtomicU64>,
+        Arc<AtomicUsize>,
+        Arc<AtomicU64>,
+        Arc<tokio::sync::Notify>,
+    )> {
         let key = microcloud_accounts::throttle::client_key(ip);
         let mut map = self.per_address.lock().unwrap();
         if self.total.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
@@ -164,7 +186,12 @@ impl Connections {
                 .iter()
                 .enumerate()
                 .filter(|(_, c)| c.in_flight.load(Ordering::Relaxed) == 0)
-                .min_by_key(|(_, c)| (c.served.load(Ordering::Relaxed), c.last.load(Ordering::Relaxed)))
+                .min_by_key(|(_, c)| {
+                    (
+                        c.served.load(Ordering::Relaxed),
+                        c.last.load(Ordering::Relaxed),
+                    )
+                })
                 .map(|(i, _)| i)?;
             list.swap_remove(idle).close.notify_one();
         }
@@ -176,10 +203,25 @@ impl Connections {
             served: Arc::new(AtomicU64::new(0)),
             close: Arc::new(tokio::sync::Notify::new()),
         };
-        let handles = (conn.last.clone(), conn.in_flight.clone(), conn.served.clone(), conn.close.clone());
+        let handles = (
+            conn.last.clone(),
+            conn.in_flight.clone(),
+            conn.served.clone(),
+            conn.close.clone(),
+        );
         list.push(conn);
         self.total.fetch_add(1, Ordering::Relaxed);
-        Some((ConnectionSlot { table: self.clone(), key, id }, handles.0, handles.1, handles.2, handles.3))
+        Some((
+            ConnectionSlot {
+                table: self.clone(),
+                key,
+                id,
+            },
+            handles.0,
+            handles.1,
+            handles.2,
+            handles.3,
+        ))
     }
 }
 
@@ -206,7 +248,10 @@ pub struct QuietLog {
 impl QuietLog {
     /// A budget for lines about `what` ("refused requests").
     pub const fn new(what: &'static str, now: Instant) -> QuietLog {
-        QuietLog { window: Mutex::new((now, 0, 0)), what }
+        QuietLog {
+            window: Mutex::new((now, 0, 0)),
+            what,
+        }
     }
 
     /// Whether this line may be logged.
@@ -214,7 +259,11 @@ impl QuietLog {
         let mut w = self.window.lock().unwrap();
         if w.0.elapsed() >= Duration::from_secs(60) {
             if w.2 > 0 {
-                log::warn!("{} more {} in the last minute were not logged one by one", w.2, self.what);
+                log::warn!(
+                    "{} more {} in the last minute were not logged one by one",
+                    w.2,
+                    self.what
+                );
             }
             *w = (Instant::now(), 0, 0);
         }
@@ -237,12 +286,17 @@ struct Tracked<S> {
 
 impl<S> Tracked<S> {
     fn touch(&self) {
-        self.last.store(self.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
+        self.last
+            .store(self.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
     }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
         let before = buf.filled().len();
         let r = Pin::new(&mut self.inner).poll_read(cx, buf);
         if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
@@ -253,7 +307,11 @@ impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
 }
 
 impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         let r = Pin::new(&mut self.inner).poll_write(cx, data);
         if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
             self.touch();
@@ -266,7 +324,11 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
     }
-    fn poll_write_vectored(mut self: Pin<&mut Self>, cx: &mut Context<'_>, bufs: &[std::io::IoSlice<'_>]) -> Poll<std::io::Result<usize>> {
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
         let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
         if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
             self.touch();
@@ -282,7 +344,11 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
 ///
 /// Connections beyond the caps are closed at once; a header must arrive within 20 s; an idle
 /// kept-alive connection is closed after 30 s, a request that moves no byte for 5 minutes too.
-pub async fn serve<H: Handle>(service: Arc<H>, listener: TcpListener, shutdown: impl std::future::Future<Output = ()>) {
+pub async fn serve<H: Handle>(
+    service: Arc<H>,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
     tokio::pin!(shutdown);
     let connections = Connections::new();
     let refusals = QuietLog::new("refused connections", Instant::now());
@@ -322,7 +388,11 @@ pub async fn serve<H: Handle>(service: Arc<H>, listener: TcpListener, shutdown: 
                     Ok::<_, Infallible>(resp)
                 }
             });
-            let io = Tracked { inner: stream, epoch, last: last.clone() };
+            let io = Tracked {
+                inner: stream,
+                epoch,
+                last: last.clone(),
+            };
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_TIMEOUT)
@@ -384,12 +454,21 @@ impl LanService {
 
     /// Recent changes made over the LAN, newest first.
     pub fn activity(&self) -> Vec<Activity> {
-        self.activity.lock().unwrap().iter().rev().cloned().collect()
+        self.activity
+            .lock()
+            .unwrap()
+            .iter()
+            .rev()
+            .cloned()
+            .collect()
     }
 
     /// Remembers a change for the dashboard.
     pub fn record(&self, what: String) {
-        let time = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let time = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
         let mut a = self.activity.lock().unwrap();
         if a.len() >= ACTIVITY_MAX {
             a.pop_front();
@@ -414,7 +493,11 @@ impl LanService {
     }
 
     /// Serves connections from `listener` until `shutdown` resolves.
-    pub async fn serve(self: Arc<Self>, listener: TcpListener, shutdown: impl std::future::Future<Output = ()>) {
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: TcpListener,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
         serve(self, listener, shutdown).await
     }
 
@@ -422,7 +505,10 @@ impl LanService {
     pub async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
         let path = req.uri().path().to_owned();
         if path == "/" {
-            return text(StatusCode::OK, "microcloud gateway\nWebDAV: /dav/ (HTTP Basic authentication)\n");
+            return text(
+                StatusCode::OK,
+                "microcloud gateway\nWebDAV: /dav/ (HTTP Basic authentication)\n",
+            );
         }
         if path == "/metrics" && self.metrics.is_some() {
             return self.metrics_guarded(&req, peer).await;
@@ -471,7 +557,10 @@ impl LanService {
             Ok(user) if user.admin => self.metrics_response().await,
             Ok(user) => {
                 if self.quiet.allow() {
-                    log::info!("{peer}: /metrics refused to {}: administrators only", user.name);
+                    log::info!(
+                        "{peer}: /metrics refused to {}: administrators only",
+                        user.name
+                    );
                 }
                 text(StatusCode::FORBIDDEN, "/metrics is for administrators (or the scrape token the owner sets on the page)\n")
             }
@@ -481,11 +570,19 @@ impl LanService {
 
     /// The Prometheus text of the box's figures, for a caller that checked who asks.
     pub async fn metrics_response(&self) -> Response<Body> {
-        let Some(m) = self.metrics.clone() else { return text(StatusCode::NOT_FOUND, "not found\n") };
-        let body = tokio::task::spawn_blocking(move || m()).await.unwrap_or_default();
+        let Some(m) = self.metrics.clone() else {
+            return text(StatusCode::NOT_FOUND, "not found\n");
+        };
+        let body = tokio::task::spawn_blocking(move || m())
+            .await
+            .unwrap_or_default();
         let mut r = text(StatusCode::OK, &body);
-        r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
-        r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4"),
+        );
+        r.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         r
     }
 
@@ -500,8 +597,14 @@ impl LanService {
         // Nothing under /dav/ may run in this origin: a user's HTML or SVG opened by the
         // administrator would act with the administrator's session.
         let h = resp.headers_mut();
-        h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox"));
-        h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("sandbox"),
+        );
+        h.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
         resp
     }
 
@@ -527,11 +630,21 @@ impl LanService {
             if self.quiet.allow() {
                 log::info!("{peer}: {method} of the root folder ({who}): refused");
             }
-            return text(StatusCode::FORBIDDEN, "your root folder cannot be deleted, moved, copied or written over\n");
+            return text(
+                StatusCode::FORBIDDEN,
+                "your root folder cannot be deleted, moved, copied or written over\n",
+            );
         }
         if let Some(dest) = req.headers().get("destination") {
-            let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
-            let checked = dest.to_str().map_err(|_| Refusal { status: StatusCode::BAD_REQUEST, why: "bad Destination header: not text".into() });
+            let host = req
+                .headers()
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("");
+            let checked = dest.to_str().map_err(|_| Refusal {
+                status: StatusCode::BAD_REQUEST,
+                why: "bad Destination header: not text".into(),
+            });
             if let Err(r) = checked.and_then(|d| hygiene::destination(d, host)) {
                 if self.quiet.allow() {
                     log::info!("{peer}: {method} {raw_path:?} ({who}): refused: {}", r.why);
@@ -540,31 +653,46 @@ impl LanService {
             }
         }
         if let Some(v) = req.headers().get("if") {
-            if let Err(r) = v.to_str().map_err(|_| ()).and_then(|v| hygiene::if_header(v).map_err(|_| ())) {
+            if let Err(r) = v
+                .to_str()
+                .map_err(|_| ())
+                .and_then(|v| hygiene::if_header(v).map_err(|_| ()))
+            {
                 let _ = r;
                 return text(StatusCode::BAD_REQUEST, "malformed If header\n");
             }
         }
         let (handler, locks) = self.handler(user);
-        if method.as_str() == "LOCK" && !req.headers().contains_key("if") && locks.held().await >= MAX_LOCKS_PER_USER {
+        if method.as_str() == "LOCK"
+            && !req.headers().contains_key("if")
+            && locks.held().await >= MAX_LOCKS_PER_USER
+        {
             if self.quiet.allow() {
-                log::info!("{peer}: LOCK {raw_path:?} ({who}): refused, {MAX_LOCKS_PER_USER} locks held");
+                log::info!(
+                    "{peer}: LOCK {raw_path:?} ({who}): refused, {MAX_LOCKS_PER_USER} locks held"
+                );
             }
             let mut r = text(
                 StatusCode::SERVICE_UNAVAILABLE,
                 &format!("you hold {MAX_LOCKS_PER_USER} locks already: unlock some, or wait for them to expire\n"),
             );
-            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
             return r;
         }
         let (mut parts, body) = req.into_parts();
         if matches!(method, Method::GET | Method::HEAD) {
             if let Some(range) = parts.headers.get(header::RANGE).cloned() {
-                let node = self.store.lookup(user.id, &store_path).ok().filter(|n| !n.is_dir);
+                let node = self
+                    .store
+                    .lookup(user.id, &store_path)
+                    .ok()
+                    .filter(|n| !n.is_dir);
                 match (range.to_str().ok(), node) {
                     (Some(v), Some(node)) => match hygiene::ranges(v, node.size) {
                         Ok(Some(r)) => {
-                            let v = HeaderValue::from_str(&hygiene::range_header(&r)).expect("digits, '-' and ','");
+                            let v = HeaderValue::from_str(&hygiene::range_header(&r))
+                                .expect("digits, '-' and ','");
                             parts.headers.insert(header::RANGE, v);
                         }
                         Ok(None) => {
@@ -572,7 +700,8 @@ impl LanService {
                         }
                         Err(r) => {
                             let mut resp = refusal(&r);
-                            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{}", node.size)) {
+                            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{}", node.size))
+                            {
                                 resp.headers_mut().insert(header::CONTENT_RANGE, v);
                             }
                             return resp;
@@ -586,7 +715,9 @@ impl LanService {
         }
         let body: Body = if takes_xml(&method) {
             match read_xml_body(&method, body).await {
-                Ok(b) => Full::new(b).map_err(|never: Infallible| match never {}).boxed_unsync(),
+                Ok(b) => Full::new(b)
+                    .map_err(|never: Infallible| match never {})
+                    .boxed_unsync(),
                 Err(r) => {
                     if self.quiet.allow() {
                         log::info!("{peer}: {method} {raw_path:?} ({who}): refused: {}", r.why);
@@ -595,15 +726,21 @@ impl LanService {
                 }
             }
         } else {
-            body.map_err(|e| std::io::Error::other(e.into())).boxed_unsync()
+            body.map_err(|e| std::io::Error::other(e.into()))
+                .boxed_unsync()
         };
         let req = Request::from_parts(parts, body);
         let mut resp = handler.handle(req).await.map(|b| b.boxed_unsync());
         if (method == Method::GET || method == Method::HEAD) && resp.status().is_success() {
             self.add_durability_headers(user, &store_path, resp.headers_mut());
-            let passive = resp.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(hygiene::passive_type);
+            let passive = resp
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(hygiene::passive_type);
             if !passive {
-                resp.headers_mut().insert(header::CONTENT_DISPOSITION, attachment(&store_path));
+                resp.headers_mut()
+                    .insert(header::CONTENT_DISPOSITION, attachment(&store_path));
             }
         }
         if resp.status().is_server_error() {
@@ -611,7 +748,12 @@ impl LanService {
         } else {
             log::debug!("{peer}: {method} {raw_path} ({who}): {}", resp.status());
         }
-        if resp.status().is_success() && !matches!(method.as_str(), "GET" | "HEAD" | "PROPFIND" | "OPTIONS" | "LOCK" | "UNLOCK") {
+        if resp.status().is_success()
+            && !matches!(
+                method.as_str(),
+                "GET" | "HEAD" | "PROPFIND" | "OPTIONS" | "LOCK" | "UNLOCK"
+            )
+        {
             self.record(format!("{who}: {method} {store_path}"));
         }
         resp
@@ -619,7 +761,11 @@ impl LanService {
 
     /// Checks a name and password with argon2 on the service's dedicated threads (a verified
     /// pair is remembered, so repeated checks are cheap).
-    pub async fn verify_password(&self, name: &str, password: &str) -> Result<Option<User>, microcloud_accounts::AccountError> {
+    pub async fn verify_password(
+        &self,
+        name: &str,
+        password: &str,
+    ) -> Result<Option<User>, microcloud_accounts::AccountError> {
         if let Some(user) = self.auth.cached(name, password)? {
             return Ok(Some(user));
         }
@@ -633,13 +779,23 @@ impl LanService {
         rx.await.unwrap_or(Ok(None))
     }
 
-    async fn authenticate(&self, req: &Request<Incoming>, peer: SocketAddr) -> Result<User, Response<Body>> {
-        let Some((name, password)) = basic_credentials(req) else { return Err(unauthorized()) };
+    async fn authenticate(
+        &self,
+        req: &Request<Incoming>,
+        peer: SocketAddr,
+    ) -> Result<User, Response<Body>> {
+        let Some((name, password)) = basic_credentials(req) else {
+            return Err(unauthorized());
+        };
         match self.check_password(peer.ip(), &name, &password).await {
             Ok(Some(user)) => Ok(user),
             Ok(None) => {
                 if self.quiet.allow() {
-                    log::info!("{peer}: {} {}: wrong name or password", req.method(), req.uri().path());
+                    log::info!(
+                        "{peer}: {} {}: wrong name or password",
+                        req.method(),
+                        req.uri().path()
+                    );
                 }
                 Err(unauthorized())
             }
@@ -663,7 +819,12 @@ impl LanService {
     /// Checks a name and password from `ip` under the one rule against guessing (the throttle):
     /// an address that has been failing waits, and one address's checks run one at a time, so
     /// that a hundred guesses sent at once count as a hundred and not as one.
-    pub async fn check_password(&self, ip: IpAddr, name: &str, password: &str) -> Result<Option<User>, Checked> {
+    pub async fn check_password(
+        &self,
+        ip: IpAddr,
+        name: &str,
+        password: &str,
+    ) -> Result<Option<User>, Checked> {
         self.throttle.check(ip, name).map_err(Checked::Throttled)?;
         // A pair already verified costs a hash lookup; throttled addresses never get this far,
         // so the cache is no oracle for guesses.
@@ -673,12 +834,18 @@ impl LanService {
         }
         let gate = {
             let mut gates = self.gates.lock().unwrap();
-            gates.entry(microcloud_accounts::throttle::client_key(ip)).or_default().clone()
+            gates
+                .entry(microcloud_accounts::throttle::client_key(ip))
+                .or_default()
+                .clone()
         };
         let result = async {
             let _turn = gate.lock().await;
             self.throttle.check(ip, name).map_err(Checked::Throttled)?;
-            let found = self.verify_password(name, password).await.map_err(Checked::Failed)?;
+            let found = self
+                .verify_password(name, password)
+                .await
+                .map_err(Checked::Failed)?;
             match &found {
                 Some(_) => self.throttle.succeed(ip, name),
                 None => self.throttle.fail(ip, name),
@@ -699,7 +866,10 @@ impl LanService {
             if node.is_dir {
                 return;
             }
-            headers.insert(HEADER_DURABILITY, HeaderValue::from_static(node.durability.as_str()));
+            headers.insert(
+                HEADER_DURABILITY,
+                HeaderValue::from_static(node.durability.as_str()),
+            );
             if let Some(h) = node.hash_hex().and_then(|h| HeaderValue::from_str(&h).ok()) {
                 headers.insert(HEADER_BLAKE3, h);
             }
@@ -728,9 +898,16 @@ fn argon2_pool() -> std::sync::mpsc::Sender<Box<dyn FnOnce() + Send>> {
 }
 
 fn text(status: StatusCode, body: &str) -> Response<Body> {
-    let mut r = Response::new(Full::new(Bytes::from(body.to_owned())).map_err(|never: Infallible| match never {}).boxed_unsync());
+    let mut r = Response::new(
+        Full::new(Bytes::from(body.to_owned()))
+            .map_err(|never: Infallible| match never {})
+            .boxed_unsync(),
+    );
     *r.status_mut() = status;
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     r
 }
 
@@ -740,20 +917,27 @@ fn basic_credentials<B>(req: &Request<B>) -> Option<(String, String)> {
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
     }
-    let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
     let decoded = String::from_utf8(decoded).ok()?;
     let (name, password) = decoded.split_once(':')?;
     Some((name.to_owned(), password.to_owned()))
 }
 
 fn takes_xml(m: &Method) -> bool {
-    matches!(m.as_str(), "PROPFIND" | "PROPPATCH" | "LOCK" | "REPORT" | "MKCOL")
+    matches!(
+        m.as_str(),
+        "PROPFIND" | "PROPPATCH" | "LOCK" | "REPORT" | "MKCOL"
+    )
 }
 
 /// MKCOL with a body (extended MKCOL, RFC 5689) is not supported: 415, as RFC 4918 9.3 asks.
 fn mkcol_body(method: &Method, body: &[u8]) -> Option<Refusal> {
-    (method.as_str() == "MKCOL" && !body.is_empty())
-        .then(|| Refusal { status: StatusCode::UNSUPPORTED_MEDIA_TYPE, why: "MKCOL with a body is not supported".into() })
+    (method.as_str() == "MKCOL" && !body.is_empty()).then(|| Refusal {
+        status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        why: "MKCOL with a body is not supported".into(),
+    })
 }
 
 /// Reads an XML body within its size bound and hands it to [`hygiene::xml_body`], whose
@@ -766,10 +950,21 @@ where
     let collected = Limited::new(body, MAX_XML_BODY).collect().await;
     let bytes = match collected {
         Ok(c) => c.to_bytes(),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
-            return Err(Refusal { status: StatusCode::PAYLOAD_TOO_LARGE, why: "the XML body is larger than 64 KiB".into() });
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            return Err(Refusal {
+                status: StatusCode::PAYLOAD_TOO_LARGE,
+                why: "the XML body is larger than 64 KiB".into(),
+            });
         }
-        Err(_) => return Err(Refusal { status: StatusCode::BAD_REQUEST, why: "could not read the request body".into() }),
+        Err(_) => {
+            return Err(Refusal {
+                status: StatusCode::BAD_REQUEST,
+                why: "could not read the request body".into(),
+            })
+        }
     };
     if let Some(r) = mkcol_body(method, &bytes) {
         return Err(r);
@@ -783,23 +978,41 @@ fn refusal(r: &Refusal) -> Response<Body> {
 
 fn unauthorized() -> Response<Body> {
     let mut r = text(StatusCode::UNAUTHORIZED, "authentication required\n");
-    r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"microcloud\", charset=\"UTF-8\""));
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Basic realm=\"microcloud\", charset=\"UTF-8\""),
+    );
     r
 }
 
 fn too_many(wait: Duration) -> Response<Body> {
     let secs = microcloud_accounts::throttle::wait_secs(wait);
-    let mut r = text(StatusCode::TOO_MANY_REQUESTS, &format!("too many wrong passwords from this address: wait {secs} s\n"));
-    r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    let mut r = text(
+        StatusCode::TOO_MANY_REQUESTS,
+        &format!("too many wrong passwords from this address: wait {secs} s\n"),
+    );
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     r
 }
 
 /// `Content-Disposition: attachment` with the file's name (RFC 8187 encoding).
 pub fn attachment(store_path: &str) -> HeaderValue {
     const ATTR: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-        .remove(b'!').remove(b'#').remove(b'$').remove(b'&').remove(b'+').remove(b'-')
-        .remove(b'.').remove(b'^').remove(b'_').remove(b'`').remove(b'|').remove(b'~');
+        .remove(b'!')
+        .remove(b'#')
+        .remove(b'$')
+        .remove(b'&')
+        .remove(b'+')
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'^')
+        .remove(b'_')
+        .remove(b'`')
+        .remove(b'|')
+        .remove(b'~');
     let name = store_path.rsplit('/').next().unwrap_or("");
     let encoded = percent_encoding::utf8_percent_encode(name, ATTR);
-    HeaderValue::from_str(&format!("attachment; filename*=UTF-8''{encoded}")).unwrap_or(HeaderValue::from_static("attachment"))
+    HeaderValue::from_str(&format!("attachment; filename*=UTF-8''{encoded}"))
+        .unwrap_or(HeaderValue::from_static("attachment"))
 }

@@ -51,7 +51,10 @@ pub fn router(web: Arc<Web>) -> Router {
         .route("/api/system/hostname", put(crate::system::set_hostname))
         .route("/api/system/timezone", put(crate::system::set_timezone))
         .route("/api/system/{action}", post(crate::system::power))
-        .route("/api/metrics-token", put(set_metrics_token).delete(remove_metrics_token))
+        .route(
+            "/api/metrics-token",
+            put(set_metrics_token).delete(remove_metrics_token),
+        )
         .fallback(not_found)
         // No form needs more; uploads go through /api/dav/, which streams.
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
@@ -71,10 +74,17 @@ pub(crate) fn add_security_headers(h: &mut http::HeaderMap) {
     h.entry(header::CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static(
         "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
     ));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    h.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
 }
 
 // ---- errors ------------------------------------------------------------------------------------
@@ -90,7 +100,12 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
-        ApiError { status, message: message.into(), field: None, retry_after: None }
+        ApiError {
+            status,
+            message: message.into(),
+            field: None,
+            retry_after: None,
+        }
     }
     fn field(mut self, f: &'static str) -> ApiError {
         self.field = Some(f);
@@ -101,22 +116,33 @@ impl ApiError {
     }
     fn internal(what: &str, e: impl std::fmt::Display) -> ApiError {
         log::error!("{what}: {e}");
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{what} failed on the box; its journal has the details"))
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("{what} failed on the box; its journal has the details"),
+        )
     }
     fn too_many(wait: Duration) -> ApiError {
         let wait = microcloud_accounts::throttle::wait_secs(wait);
         ApiError {
             retry_after: Some(wait),
-            ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, format!("too many wrong tries from this address: wait {wait} s"))
+            ..ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("too many wrong tries from this address: wait {wait} s"),
+            )
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut r = (self.status, Json(json!({"error": self.message, "field": self.field}))).into_response();
+        let mut r = (
+            self.status,
+            Json(json!({"error": self.message, "field": self.field})),
+        )
+            .into_response();
         if let Some(s) = self.retry_after {
-            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(s));
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(s));
         }
         r
     }
@@ -126,8 +152,12 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         match e {
             StoreError::InvalidName { .. } => ApiError::bad(e.to_string(), "name"),
-            StoreError::UserExists { .. } => ApiError::new(StatusCode::CONFLICT, e.to_string()).field("name"),
-            StoreError::NoSuchUser { .. } | StoreError::NotFound { .. } => ApiError::new(StatusCode::NOT_FOUND, e.to_string()),
+            StoreError::UserExists { .. } => {
+                ApiError::new(StatusCode::CONFLICT, e.to_string()).field("name")
+            }
+            StoreError::NoSuchUser { .. } | StoreError::NotFound { .. } => {
+                ApiError::new(StatusCode::NOT_FOUND, e.to_string())
+            }
             StoreError::NotDir { .. } => ApiError::bad(e.to_string(), "path"),
             StoreError::AdminExists => ApiError::new(StatusCode::FORBIDDEN, e.to_string()),
             e => ApiError::internal("the catalog", e),
@@ -151,10 +181,16 @@ impl From<AccountError> for ApiError {
 impl From<DestinationError> for ApiError {
     fn from(e: DestinationError) -> ApiError {
         match e {
-            DestinationError::Exists { .. } => ApiError::new(StatusCode::CONFLICT, e.to_string()).field("name"),
-            DestinationError::NotFound { .. } => ApiError::new(StatusCode::NOT_FOUND, e.to_string()),
+            DestinationError::Exists { .. } => {
+                ApiError::new(StatusCode::CONFLICT, e.to_string()).field("name")
+            }
+            DestinationError::NotFound { .. } => {
+                ApiError::new(StatusCode::NOT_FOUND, e.to_string())
+            }
             DestinationError::InvalidName { .. } => ApiError::bad(e.to_string(), "name"),
-            DestinationError::Probe { .. } | DestinationError::Remote(_) => ApiError::bad(e.to_string(), "test"),
+            DestinationError::Probe { .. } | DestinationError::Remote(_) => {
+                ApiError::bad(e.to_string(), "test")
+            }
             DestinationError::Store(s) => s.into(),
             e => ApiError::internal("destinations", e),
         }
@@ -176,9 +212,16 @@ impl<T: serde::de::DeserializeOwned> axum::extract::FromRequest<Arc<Web>> for Bo
         // instead of the reason.
         let mut body = req.into_body();
         let (mut kept, mut total) = (bytes::BytesMut::new(), 0usize);
-        let unreadable = || ApiError::new(StatusCode::BAD_REQUEST, "the request body could not be read");
+        let unreadable = || {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "the request body could not be read",
+            )
+        };
         while let Some(frame) = body.frame().await {
-            let Ok(data) = frame.map_err(|_| unreadable())?.into_data() else { continue };
+            let Ok(data) = frame.map_err(|_| unreadable())?.into_data() else {
+                continue;
+            };
             total += data.len();
             if total <= MAX_BODY {
                 kept.extend_from_slice(&data);
@@ -187,9 +230,14 @@ impl<T: serde::de::DeserializeOwned> axum::extract::FromRequest<Arc<Web>> for Bo
             }
         }
         if total > MAX_BODY {
-            return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, format!("the request body is larger than {} KiB", MAX_BODY / 1024)));
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the request body is larger than {} KiB", MAX_BODY / 1024),
+            ));
         }
-        serde_json::from_slice(&kept).map(Body).map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("malformed request: {e}")))
+        serde_json::from_slice(&kept)
+            .map(Body)
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("malformed request: {e}")))
     }
 }
 
@@ -208,20 +256,36 @@ pub struct Admin(pub Signed);
 /// and the `/api/dav/` bridge.
 pub fn check_session(web: &Web, method: &Method, headers: &http::HeaderMap) -> ApiResult<Signed> {
     if !web.store.has_admin()? {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "the box is not set up yet: enter the setup code first"));
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "the box is not set up yet: enter the setup code first",
+        ));
     }
     let unauthorized = || ApiError::new(StatusCode::UNAUTHORIZED, "sign in first");
     let token = sessions::cookie_token(headers).ok_or_else(unauthorized)?;
     let session = web.sessions.get(&token).ok_or_else(unauthorized)?;
-    let user = web.store.user(&session.name)?.filter(|u| u.id == session.user).ok_or_else(unauthorized)?;
+    let user = web
+        .store
+        .user(&session.name)?
+        .filter(|u| u.id == session.user)
+        .ok_or_else(unauthorized)?;
     if sessions::password_tag(&user.password_hash) != session.password_tag {
         web.sessions.remove(&token);
-        return Err(ApiError::new(StatusCode::UNAUTHORIZED, "your password changed: sign in again"));
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "your password changed: sign in again",
+        ));
     }
     if !matches!(*method, Method::GET | Method::HEAD) {
-        let given = headers.get("x-csrf-token").and_then(|v| v.to_str().ok()).unwrap_or("");
+        let given = headers
+            .get("x-csrf-token")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
         if !sessions::same_secret(given, &session.csrf) {
-            return Err(ApiError::new(StatusCode::FORBIDDEN, "missing or stale CSRF token: reload the page"));
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "missing or stale CSRF token: reload the page",
+            ));
         }
     }
     Ok(Signed { session, user })
@@ -269,8 +333,10 @@ fn asset_response(web: &Web, name: &str) -> Response {
     match assets::get(web.options.assets_dir.as_deref(), name) {
         Some((bytes, kind)) => {
             let mut r = bytes.into_response();
-            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
-            r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            r.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+            r.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
             r
         }
         None => ApiError::new(StatusCode::NOT_FOUND, "no such page").into_response(),
@@ -283,9 +349,16 @@ async fn not_found() -> ApiError {
 
 // ---- state, onboarding, sign-in ----------------------------------------------------------------
 
-async fn state(State(web): AppState, headers: http::HeaderMap) -> ApiResult<Json<serde_json::Value>> {
+async fn state(
+    State(web): AppState,
+    headers: http::HeaderMap,
+) -> ApiResult<Json<serde_json::Value>> {
     let onboarding = !web.store.has_admin()?;
-    let signed = if onboarding { None } else { check_session(&web, &Method::GET, &headers).ok() };
+    let signed = if onboarding {
+        None
+    } else {
+        check_session(&web, &Method::GET, &headers).ok()
+    };
     Ok(Json(json!({
         "onboarding": onboarding,
         "appliance": web.options.appliance,
@@ -307,20 +380,36 @@ struct OnboardingBody {
     ssh_key: String,
 }
 
-async fn onboarding(State(web): AppState, Extension(Peer(client)): Extension<Peer>, Body(b): Body<OnboardingBody>) -> ApiResult<Response> {
+async fn onboarding(
+    State(web): AppState,
+    Extension(Peer(client)): Extension<Peer>,
+    Body(b): Body<OnboardingBody>,
+) -> ApiResult<Response> {
     let client = client.ip();
-    let already = || ApiError::new(StatusCode::FORBIDDEN, "the box is already set up: sign in instead");
+    let already = || {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "the box is already set up: sign in instead",
+        )
+    };
     if web.store.has_admin()? {
         return Err(already());
     }
-    web.setup_throttle.check(client, SETUP_ACCOUNT).map_err(ApiError::too_many)?;
+    web.setup_throttle
+        .check(client, SETUP_ACCOUNT)
+        .map_err(ApiError::too_many)?;
     let _one_at_a_time = web.onboarding.lock().await;
     if web.store.has_admin()? {
         return Err(already());
     }
     let store = web.store.clone();
     let result = tokio::task::spawn_blocking(move || {
-        let o = microcloud_accounts::setup::Onboarding { code: &b.code, name: &b.name, password: &b.password, ssh_key: &b.ssh_key };
+        let o = microcloud_accounts::setup::Onboarding {
+            code: &b.code,
+            name: &b.name,
+            password: &b.password,
+            ssh_key: &b.ssh_key,
+        };
         microcloud_accounts::setup::onboard(&store, &o)
     })
     .await
@@ -332,14 +421,25 @@ async fn onboarding(State(web): AppState, Extension(Peer(client)): Extension<Pee
             log::warn!("{client}: wrong setup code");
             return Err(AccountError::WrongSetupCode.into());
         }
-        Err(AccountError::BadSshKey(why)) => return Err(ApiError::bad(format!("ssh key refused: {why}"), "ssh_key")),
+        Err(AccountError::BadSshKey(why)) => {
+            return Err(ApiError::bad(format!("ssh key refused: {why}"), "ssh_key"))
+        }
         Err(e) => return Err(e.into()),
     };
     web.setup_throttle.succeed(client, SETUP_ACCOUNT);
-    log::info!("{client}: onboarding done: administrator {} created; the setup code is retired", log_safe(&user.name));
-    web.lan.record(format!("setup done: administrator {} created", user.name));
-    let token = web.sessions.create(user.id, &user.name, &user.password_hash);
-    Ok(with_cookie(Json(json!({"ok": true})).into_response(), sessions::set_cookie(&token)))
+    log::info!(
+        "{client}: onboarding done: administrator {} created; the setup code is retired",
+        log_safe(&user.name)
+    );
+    web.lan
+        .record(format!("setup done: administrator {} created", user.name));
+    let token = web
+        .sessions
+        .create(user.id, &user.name, &user.password_hash);
+    Ok(with_cookie(
+        Json(json!({"ok": true})).into_response(),
+        sessions::set_cookie(&token),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -348,17 +448,26 @@ struct SignInBody {
     password: String,
 }
 
-async fn sign_in(State(web): AppState, Extension(Peer(client)): Extension<Peer>, Body(b): Body<SignInBody>) -> ApiResult<Response> {
+async fn sign_in(
+    State(web): AppState,
+    Extension(Peer(client)): Extension<Peer>,
+    Body(b): Body<SignInBody>,
+) -> ApiResult<Response> {
     let client = client.ip();
     if !web.store.has_admin()? {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "the box is not set up yet: enter the setup code first"));
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "the box is not set up yet: enter the setup code first",
+        ));
     }
     // The same throttle and the same one-check-at-a-time per address as WebDAV's Basic
     // credentials: guesses on the page and over WebDAV count together.
     // No name or password is that long: wrong without an argon2 check, but counted like any
     // other wrong try.
     let user = if b.name.len() > 64 || b.password.len() > 1024 {
-        web.lan.count_wrong_password(client, &b.name).map_err(ApiError::too_many)?;
+        web.lan
+            .count_wrong_password(client, &b.name)
+            .map_err(ApiError::too_many)?;
         None
     } else {
         match web.lan.check_password(client, &b.name, &b.password).await {
@@ -373,8 +482,13 @@ async fn sign_in(State(web): AppState, Extension(Peer(client)): Extension<Peer>,
     match user {
         Some(user) => {
             log::info!("{client}: {} signed in", log_safe(&user.name));
-            let token = web.sessions.create(user.id, &user.name, &user.password_hash);
-            Ok(with_cookie(Json(json!({"ok": true})).into_response(), sessions::set_cookie(&token)))
+            let token = web
+                .sessions
+                .create(user.id, &user.name, &user.password_hash);
+            Ok(with_cookie(
+                Json(json!({"ok": true})).into_response(),
+                sessions::set_cookie(&token),
+            ))
         }
         None => {
             // What was typed as a name is sometimes a password: only an existing user's name is
@@ -385,7 +499,10 @@ async fn sign_in(State(web): AppState, Extension(Peer(client)): Extension<Peer>,
             } else {
                 log::info!("{client}: failed sign-in as an unknown user");
             }
-            Err(ApiError::new(StatusCode::UNAUTHORIZED, "wrong name or password"))
+            Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "wrong name or password",
+            ))
         }
     }
 }
@@ -395,7 +512,10 @@ async fn sign_out(State(web): AppState, signed: Signed, headers: http::HeaderMap
         web.sessions.remove(&t);
     }
     log::info!("{} signed out", log_safe(&signed.user.name));
-    with_cookie(Json(json!({"ok": true})).into_response(), sessions::clear_cookie())
+    with_cookie(
+        Json(json!({"ok": true})).into_response(),
+        sessions::clear_cookie(),
+    )
 }
 
 // ---- files -------------------------------------------------------------------------------------
@@ -415,8 +535,16 @@ struct Entry {
     durability: Option<&'static str>,
 }
 
-async fn files(State(web): AppState, signed: Signed, Query(q): Query<PathQuery>) -> ApiResult<Json<serde_json::Value>> {
-    let path = if q.path.is_empty() { "/".to_owned() } else { q.path };
+async fn files(
+    State(web): AppState,
+    signed: Signed,
+    Query(q): Query<PathQuery>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let path = if q.path.is_empty() {
+        "/".to_owned()
+    } else {
+        q.path
+    };
     if path.split('/').any(|s| s == ".." || s == ".") || path.contains('\0') {
         return Err(ApiError::bad("bad path", "path"));
     }
@@ -438,14 +566,25 @@ async fn files(State(web): AppState, signed: Signed, Query(q): Query<PathQuery>)
 /// `/api/dav/...`: the user's WebDAV space with the page's session instead of Basic credentials.
 /// Files come back as attachments or sandboxed, so that an uploaded HTML file never runs as the
 /// page.
-pub async fn dav(web: &Arc<Web>, req: http::Request<hyper::body::Incoming>, peer: SocketAddr) -> http::Response<crate::Body> {
+pub async fn dav(
+    web: &Arc<Web>,
+    req: http::Request<hyper::body::Incoming>,
+    peer: SocketAddr,
+) -> http::Response<crate::Body> {
     let signed = match check_session(web, req.method(), req.headers()) {
         Ok(s) => s,
         Err(e) => return crate::to_server_body(security_headers(e.into_response()).await),
     };
-    let download = req.uri().query().is_some_and(|q| q.split('&').any(|kv| kv == "download=1"));
+    let download = req
+        .uri()
+        .query()
+        .is_some_and(|q| q.split('&').any(|kv| kv == "download=1"));
     let rest = &req.uri().path()["/api/dav".len()..];
-    let target = format!("{}{}", microcloud_constants::DAV_PREFIX, if rest.is_empty() { "/" } else { rest });
+    let target = format!(
+        "{}{}",
+        microcloud_constants::DAV_PREFIX,
+        if rest.is_empty() { "/" } else { rest }
+    );
     let name = rest.rsplit('/').next().unwrap_or("").to_owned();
     let (mut parts, body) = req.into_parts();
     parts.uri = match target.parse() {
@@ -453,16 +592,35 @@ pub async fn dav(web: &Arc<Web>, req: http::Request<hyper::body::Incoming>, peer
         Err(_) => return crate::to_server_body(ApiError::bad("bad path", "path").into_response()),
     };
     let method = parts.method.clone();
-    let mut resp = web.lan.dav_as(&signed.user, http::Request::from_parts(parts, body), peer).await;
+    let mut resp = web
+        .lan
+        .dav_as(&signed.user, http::Request::from_parts(parts, body), peer)
+        .await;
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox; default-src 'none'"));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox; default-src 'none'"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if download && method == Method::GET && !name.is_empty() {
         // RFC 8187: the name as UTF-8, with everything but attr-chars percent-encoded.
         const ATTR: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-            .remove(b'!').remove(b'#').remove(b'$').remove(b'&').remove(b'+').remove(b'-')
-            .remove(b'.').remove(b'^').remove(b'_').remove(b'`').remove(b'|').remove(b'~');
+            .remove(b'!')
+            .remove(b'#')
+            .remove(b'$')
+            .remove(b'&')
+            .remove(b'+')
+            .remove(b'-')
+            .remove(b'.')
+            .remove(b'^')
+            .remove(b'_')
+            .remove(b'`')
+            .remove(b'|')
+            .remove(b'~');
         let decoded = percent_encoding::percent_decode_str(&name).decode_utf8_lossy();
         let encoded = percent_encoding::utf8_percent_encode(&decoded, ATTR);
         if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename*=UTF-8''{encoded}")) {
@@ -478,12 +636,20 @@ async fn status(State(web): AppState, _admin: Admin) -> ApiResult<Json<serde_jso
     let web2 = web.clone();
     let (stats, uplink) = tokio::task::spawn_blocking(move || -> ApiResult<_> {
         let stats = web2.store.stats()?;
-        let uplink = web2.store.catalog_read(|c| Ok(microcloud_uplink::status::read(c)?))?;
+        let uplink = web2
+            .store
+            .catalog_read(|c| Ok(microcloud_uplink::status::read(c)?))?;
         Ok((stats, uplink))
     })
     .await
     .map_err(|e| ApiError::internal("status", e))??;
-    let frac = |n: u64| if stats.cache_limit == 0 { 0.0 } else { n as f64 / stats.cache_limit as f64 };
+    let frac = |n: u64| {
+        if stats.cache_limit == 0 {
+            0.0
+        } else {
+            n as f64 / stats.cache_limit as f64
+        }
+    };
     Ok(Json(json!({
         "files": stats.files,
         "bytes": stats.bytes,
@@ -530,38 +696,76 @@ impl DestinationBody {
         match self.kind.as_str() {
             "s3" => {
                 let endpoint = self.endpoint.trim().trim_end_matches('/').to_owned();
-                let uri: http::Uri = endpoint.parse().map_err(|_| ApiError::bad("the endpoint is not a URL", "endpoint"))?;
+                let uri: http::Uri = endpoint
+                    .parse()
+                    .map_err(|_| ApiError::bad("the endpoint is not a URL", "endpoint"))?;
                 if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
                     return Err(ApiError::bad("the endpoint must be an http:// or https:// URL, e.g. https://s3.eu-west-1.amazonaws.com", "endpoint"));
                 }
                 let bucket = self.bucket.trim().to_owned();
-                if bucket.len() < 3 || bucket.len() > 63 || !bucket.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.') {
-                    return Err(ApiError::bad("a bucket name has 3-63 lowercase letters, digits, '-' or '.'", "bucket"));
+                if bucket.len() < 3
+                    || bucket.len() > 63
+                    || !bucket.chars().all(|c| {
+                        c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.'
+                    })
+                {
+                    return Err(ApiError::bad(
+                        "a bucket name has 3-63 lowercase letters, digits, '-' or '.'",
+                        "bucket",
+                    ));
                 }
                 if self.access_key_id.trim().is_empty() {
                     return Err(ApiError::bad("give the access key id", "access_key_id"));
                 }
                 if self.secret_access_key.trim().is_empty() {
-                    return Err(ApiError::bad("give the secret access key", "secret_access_key"));
+                    return Err(ApiError::bad(
+                        "give the secret access key",
+                        "secret_access_key",
+                    ));
                 }
-                let region = if self.region.trim().is_empty() { "us-east-1".to_owned() } else { self.region.trim().to_owned() };
-                let kind = RemoteKind::S3 { endpoint, region, bucket, prefix: self.prefix.trim().trim_matches('/').to_owned(), path_style: self.path_style };
-                let creds = Credentials { access_key_id: self.access_key_id.trim().to_owned(), secret_access_key: self.secret_access_key.trim().to_owned() };
+                let region = if self.region.trim().is_empty() {
+                    "us-east-1".to_owned()
+                } else {
+                    self.region.trim().to_owned()
+                };
+                let kind = RemoteKind::S3 {
+                    endpoint,
+                    region,
+                    bucket,
+                    prefix: self.prefix.trim().trim_matches('/').to_owned(),
+                    path_style: self.path_style,
+                };
+                let creds = Credentials {
+                    access_key_id: self.access_key_id.trim().to_owned(),
+                    secret_access_key: self.secret_access_key.trim().to_owned(),
+                };
                 Ok((RemoteConfig { name, kind }, Some(creds)))
             }
             "dir" => {
                 let path = std::path::PathBuf::from(self.path.trim());
                 if !path.is_absolute() {
-                    return Err(ApiError::bad("give the directory's absolute path, e.g. /media/backup", "path"));
+                    return Err(ApiError::bad(
+                        "give the directory's absolute path, e.g. /media/backup",
+                        "path",
+                    ));
                 }
-                Ok((RemoteConfig { name, kind: RemoteKind::Dir { path } }, None))
+                Ok((
+                    RemoteConfig {
+                        name,
+                        kind: RemoteKind::Dir { path },
+                    },
+                    None,
+                ))
             }
             _ => Err(ApiError::bad("the kind is s3 or dir", "kind")),
         }
     }
 }
 
-async fn destinations(State(web): AppState, _admin: Admin) -> ApiResult<Json<Vec<serde_json::Value>>> {
+async fn destinations(
+    State(web): AppState,
+    _admin: Admin,
+) -> ApiResult<Json<Vec<serde_json::Value>>> {
     let list = microcloud_uplink::destinations::list(&web.store)?;
     Ok(Json(
         list.into_iter()
@@ -580,42 +784,86 @@ async fn destinations(State(web): AppState, _admin: Admin) -> ApiResult<Json<Vec
 }
 
 async fn probe(config: RemoteConfig, creds: Option<Credentials>) -> ApiResult<()> {
-    match tokio::time::timeout(PROBE_TIMEOUT, microcloud_uplink::destinations::test(config, creds)).await {
+    match tokio::time::timeout(
+        PROBE_TIMEOUT,
+        microcloud_uplink::destinations::test(config, creds),
+    )
+    .await
+    {
         Ok(r) => Ok(r?),
-        Err(_) => Err(ApiError::bad(format!("the destination did not answer within {} s", PROBE_TIMEOUT.as_secs()), "test")),
+        Err(_) => Err(ApiError::bad(
+            format!(
+                "the destination did not answer within {} s",
+                PROBE_TIMEOUT.as_secs()
+            ),
+            "test",
+        )),
     }
 }
 
-async fn test_destination(State(_web): AppState, _admin: Admin, Body(b): Body<DestinationBody>) -> ApiResult<Json<serde_json::Value>> {
+async fn test_destination(
+    State(_web): AppState,
+    _admin: Admin,
+    Body(b): Body<DestinationBody>,
+) -> ApiResult<Json<serde_json::Value>> {
     let (config, creds) = b.resolve()?;
     let name = config.name.clone();
     probe(config, creds).await?;
-    Ok(Json(json!({"ok": true, "message": format!("{name} works: a test object was written, read back and deleted")})))
+    Ok(Json(
+        json!({"ok": true, "message": format!("{name} works: a test object was written, read back and deleted")}),
+    ))
 }
 
-async fn add_destination(State(web): AppState, Admin(s): Admin, Body(b): Body<DestinationBody>) -> ApiResult<Response> {
+async fn add_destination(
+    State(web): AppState,
+    Admin(s): Admin,
+    Body(b): Body<DestinationBody>,
+) -> ApiResult<Response> {
     let (config, creds) = b.resolve()?;
-    if microcloud_uplink::destinations::list(&web.store)?.iter().any(|d| d.name == config.name) {
+    if microcloud_uplink::destinations::list(&web.store)?
+        .iter()
+        .any(|d| d.name == config.name)
+    {
         return Err(DestinationError::Exists { name: config.name }.into());
     }
     probe(config.clone(), creds.clone()).await?;
     let d = microcloud_uplink::destinations::add(&web.store, config, creds, false).await?;
-    log::info!("{} added destination {}", log_safe(&s.user.name), log_safe(&d.name));
-    web.lan.record(format!("{}: added destination {}", s.user.name, d.name));
+    log::info!(
+        "{} added destination {}",
+        log_safe(&s.user.name),
+        log_safe(&d.name)
+    );
+    web.lan
+        .record(format!("{}: added destination {}", s.user.name, d.name));
     Ok((StatusCode::CREATED, Json(json!({"ok": true}))).into_response())
 }
 
-async fn remove_destination(State(web): AppState, Admin(s): Admin, Path(name): Path<String>) -> ApiResult<Json<serde_json::Value>> {
+async fn remove_destination(
+    State(web): AppState,
+    Admin(s): Admin,
+    Path(name): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
     microcloud_uplink::destinations::remove(&web.store, &name).await?;
-    log::info!("{} removed destination {}", log_safe(&s.user.name), log_safe(&name));
-    web.lan.record(format!("{}: removed destination {name}", s.user.name));
+    log::info!(
+        "{} removed destination {}",
+        log_safe(&s.user.name),
+        log_safe(&name)
+    );
+    web.lan
+        .record(format!("{}: removed destination {name}", s.user.name));
     Ok(Json(json!({"ok": true})))
 }
 
 // ---- users -------------------------------------------------------------------------------------
 
 async fn users(State(web): AppState, _admin: Admin) -> ApiResult<Json<Vec<serde_json::Value>>> {
-    Ok(Json(web.store.users()?.into_iter().map(|u| json!({"name": u.name, "admin": u.admin})).collect()))
+    Ok(Json(
+        web.store
+            .users()?
+            .into_iter()
+            .map(|u| json!({"name": u.name, "admin": u.admin}))
+            .collect(),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -626,14 +874,26 @@ struct UserBody {
     admin: bool,
 }
 
-async fn add_user(State(web): AppState, Admin(s): Admin, Body(b): Body<UserBody>) -> ApiResult<Response> {
+async fn add_user(
+    State(web): AppState,
+    Admin(s): Admin,
+    Body(b): Body<UserBody>,
+) -> ApiResult<Response> {
     let store = web.store.clone();
     let (name, admin) = (b.name.clone(), b.admin);
-    tokio::task::spawn_blocking(move || microcloud_accounts::add_user(&store, &b.name, &b.password, b.admin))
-        .await
-        .map_err(|e| ApiError::internal("adding the user", e))??;
-    log::info!("{} added user {}{}", log_safe(&s.user.name), log_safe(&name), if admin { " (administrator)" } else { "" });
-    web.lan.record(format!("{}: added user {name}", s.user.name));
+    tokio::task::spawn_blocking(move || {
+        microcloud_accounts::add_user(&store, &b.name, &b.password, b.admin)
+    })
+    .await
+    .map_err(|e| ApiError::internal("adding the user", e))??;
+    log::info!(
+        "{} added user {}{}",
+        log_safe(&s.user.name),
+        log_safe(&name),
+        if admin { " (administrator)" } else { "" }
+    );
+    web.lan
+        .record(format!("{}: added user {name}", s.user.name));
     Ok((StatusCode::CREATED, Json(json!({"ok": true}))).into_response())
 }
 
@@ -642,7 +902,12 @@ struct PasswordBody {
     password: String,
 }
 
-async fn set_password(State(web): AppState, Admin(s): Admin, Path(name): Path<String>, Body(b): Body<PasswordBody>) -> ApiResult<Response> {
+async fn set_password(
+    State(web): AppState,
+    Admin(s): Admin,
+    Path(name): Path<String>,
+    Body(b): Body<PasswordBody>,
+) -> ApiResult<Response> {
     let Some(user) = web.store.user(&name)? else {
         return Err(StoreError::NoSuchUser { name }.into());
     };
@@ -651,7 +916,11 @@ async fn set_password(State(web): AppState, Admin(s): Admin, Path(name): Path<St
         .map_err(|e| ApiError::internal("hashing the password", e))??;
     web.store.set_password(&name, &hash)?;
     web.sessions.remove_user(user.id);
-    log::info!("{} set the password of {}", log_safe(&s.user.name), log_safe(&name));
+    log::info!(
+        "{} set the password of {}",
+        log_safe(&s.user.name),
+        log_safe(&name)
+    );
     let mut resp = Json(json!({"ok": true})).into_response();
     if user.id == s.user.id {
         // Changing one's own password ends one's other sessions, not this one.
@@ -663,7 +932,10 @@ async fn set_password(State(web): AppState, Admin(s): Admin, Path(name): Path<St
 
 // ---- ssh keys ----------------------------------------------------------------------------------
 
-async fn ssh_keys(State(web): AppState, _admin: Admin) -> ApiResult<Json<Vec<microcloud_accounts::ssh_keys::Key>>> {
+async fn ssh_keys(
+    State(web): AppState,
+    _admin: Admin,
+) -> ApiResult<Json<Vec<microcloud_accounts::ssh_keys::Key>>> {
     Ok(Json(microcloud_accounts::ssh_keys::list(web.store.dir())?))
 }
 
@@ -672,42 +944,77 @@ struct KeyBody {
     key: String,
 }
 
-async fn add_ssh_key(State(web): AppState, Admin(s): Admin, Body(b): Body<KeyBody>) -> ApiResult<Response> {
+async fn add_ssh_key(
+    State(web): AppState,
+    Admin(s): Admin,
+    Body(b): Body<KeyBody>,
+) -> ApiResult<Response> {
     let key = microcloud_accounts::ssh_keys::add(web.store.dir(), &b.key)?;
-    log::info!("{} authorized ssh key {} {}", log_safe(&s.user.name), key.fingerprint, log_safe(&key.comment));
-    web.lan.record(format!("{}: authorized ssh key {}", s.user.name, key.fingerprint));
+    log::info!(
+        "{} authorized ssh key {} {}",
+        log_safe(&s.user.name),
+        key.fingerprint,
+        log_safe(&key.comment)
+    );
+    web.lan.record(format!(
+        "{}: authorized ssh key {}",
+        s.user.name, key.fingerprint
+    ));
     Ok((StatusCode::CREATED, Json(key)).into_response())
 }
 
-async fn remove_ssh_key(State(web): AppState, Admin(s): Admin, Path(id): Path<String>) -> ApiResult<Json<serde_json::Value>> {
+async fn remove_ssh_key(
+    State(web): AppState,
+    Admin(s): Admin,
+    Path(id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
     let key = microcloud_accounts::ssh_keys::remove(web.store.dir(), &id)?;
-    log::info!("{} removed ssh key {}", log_safe(&s.user.name), key.fingerprint);
-    web.lan.record(format!("{}: removed ssh key {}", s.user.name, key.fingerprint));
+    log::info!(
+        "{} removed ssh key {}",
+        log_safe(&s.user.name),
+        key.fingerprint
+    );
+    web.lan.record(format!(
+        "{}: removed ssh key {}",
+        s.user.name, key.fingerprint
+    ));
     Ok(Json(json!({"ok": true})))
 }
-
 
 // ---- metrics scrape token ----------------------------------------------------------------------
 
 /// `PUT /api/metrics-token`: a new scrape token for `/metrics`, replacing any earlier one. The
 /// token is in this answer only; the box keeps its hash. The body, if any, is ignored (but
 /// bounded like every body).
-async fn set_metrics_token(State(web): AppState, Admin(s): Admin, _body: Bytes) -> ApiResult<Json<serde_json::Value>> {
+async fn set_metrics_token(
+    State(web): AppState,
+    Admin(s): Admin,
+    _body: Bytes,
+) -> ApiResult<Json<serde_json::Value>> {
     let dir = web.store.dir().to_owned();
-    let token = tokio::task::spawn_blocking(move || microcloud_accounts::metrics_token::create(&dir))
-        .await
-        .map_err(|e| ApiError::internal("making the metrics token", e))??;
+    let token =
+        tokio::task::spawn_blocking(move || microcloud_accounts::metrics_token::create(&dir))
+            .await
+            .map_err(|e| ApiError::internal("making the metrics token", e))??;
     log::info!("{} made a new metrics scrape token", log_safe(&s.user.name));
-    web.lan.record(format!("{}: made a new metrics scrape token", s.user.name));
+    web.lan
+        .record(format!("{}: made a new metrics scrape token", s.user.name));
     Ok(Json(json!({"ok": true, "token": token})))
 }
 
 /// `DELETE /api/metrics-token`: no scrape token any more (administrators' credentials only).
-async fn remove_metrics_token(State(web): AppState, Admin(s): Admin) -> ApiResult<Json<serde_json::Value>> {
+async fn remove_metrics_token(
+    State(web): AppState,
+    Admin(s): Admin,
+) -> ApiResult<Json<serde_json::Value>> {
     let removed = microcloud_accounts::metrics_token::remove(web.store.dir())?;
     if removed {
-        log::info!("{} removed the metrics scrape token", log_safe(&s.user.name));
-        web.lan.record(format!("{}: removed the metrics scrape token", s.user.name));
+        log::info!(
+            "{} removed the metrics scrape token",
+            log_safe(&s.user.name)
+        );
+        web.lan
+            .record(format!("{}: removed the metrics scrape token", s.user.name));
     }
     Ok(Json(json!({"ok": true, "removed": removed})))
 }

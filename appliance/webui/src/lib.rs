@@ -93,13 +93,19 @@ impl WebService {
 pub struct Peer(pub SocketAddr);
 
 impl Handle for WebService {
-    fn handle(self: Arc<Self>, req: Request<Incoming>, peer: SocketAddr) -> impl std::future::Future<Output = Response<Body>> + Send {
+    fn handle(
+        self: Arc<Self>,
+        req: Request<Incoming>,
+        peer: SocketAddr,
+    ) -> impl std::future::Future<Output = Response<Body>> + Send {
         async move {
             let path = req.uri().path();
             if path == "/metrics" {
                 // An administrator signed in on the page sees the figures; anyone else is the LAN
                 // service's to answer (administrator's Basic credentials, scrape token, or 401).
-                if api::check_session(&self.web, &Method::GET, req.headers()).is_ok_and(|s| s.user.admin) {
+                if api::check_session(&self.web, &Method::GET, req.headers())
+                    .is_ok_and(|s| s.user.admin)
+                {
                     let mut resp = self.web.lan.metrics_response().await;
                     api::add_security_headers(resp.headers_mut());
                     return resp;
@@ -114,7 +120,8 @@ impl Handle for WebService {
             }
             let mut req = req.map(axum::body::Body::new);
             req.extensions_mut().insert(Peer(peer));
-            let resp: Result<axum::response::Response, Infallible> = self.router.clone().oneshot(req).await;
+            let resp: Result<axum::response::Response, Infallible> =
+                self.router.clone().oneshot(req).await;
             let resp = match resp {
                 Ok(r) => r,
                 Err(never) => match never {},
@@ -145,12 +152,17 @@ pub fn fuzz_json_bodies(data: &[u8]) {
 
 /// Prints and logs the setup code when the box is not set up yet, so that the owner finds it on
 /// the terminal (development) or the console and journal (the appliance).
-pub fn announce_setup_code(store: &Store, url: &str) -> Result<bool, microcloud_accounts::AccountError> {
+pub fn announce_setup_code(
+    store: &Store,
+    url: &str,
+) -> Result<bool, microcloud_accounts::AccountError> {
     match microcloud_accounts::setup::code(store)? {
         Some(code) => {
             println!("  setup:   open {url} and enter the setup code {code}");
             println!("           (or make the first administrator here: microcloud user add NAME --admin --data {})", store.dir().display());
-            log::info!("not set up yet: open the setup page and enter the one-time setup code {code}");
+            log::info!(
+                "not set up yet: open the setup page and enter the one-time setup code {code}"
+            );
             Ok(true)
         }
         None => Ok(false),

@@ -45,7 +45,8 @@ pub struct Session {
 
 impl Session {
     fn alive(&self, now: Instant) -> bool {
-        now.saturating_duration_since(self.last_used) < IDLE && now.saturating_duration_since(self.created) < LIFETIME
+        now.saturating_duration_since(self.last_used) < IDLE
+            && now.saturating_duration_since(self.created) < LIFETIME
     }
 }
 
@@ -72,7 +73,10 @@ pub fn same_secret(a: &str, b: &str) -> bool {
 
 /// The least recently used session of `user`.
 fn least_recent(map: &HashMap<[u8; 32], Session>, user: UserId) -> Option<[u8; 32]> {
-    map.iter().filter(|(_, s)| s.user == user).min_by_key(|(_, s)| s.last_used).map(|(k, _)| *k)
+    map.iter()
+        .filter(|(_, s)| s.user == user)
+        .min_by_key(|(_, s)| s.last_used)
+        .map(|(k, _)| *k)
 }
 
 impl Sessions {
@@ -87,7 +91,9 @@ impl Sessions {
         map.retain(|_, s| s.alive(now));
         // The user's own least recently used sessions go first.
         while map.values().filter(|s| s.user == user).count() >= PER_USER {
-            let Some(k) = least_recent(&map, user) else { break };
+            let Some(k) = least_recent(&map, user) else {
+                break;
+            };
             map.remove(&k);
         }
         if map.len() >= MAX_SESSIONS {
@@ -103,7 +109,14 @@ impl Sessions {
         }
         map.insert(
             *blake3::hash(token.as_bytes()).as_bytes(),
-            Session { user, name: name.to_owned(), csrf: random_token(), password_tag: password_tag(phc), created: now, last_used: now },
+            Session {
+                user,
+                name: name.to_owned(),
+                csrf: random_token(),
+                password_tag: password_tag(phc),
+                created: now,
+                last_used: now,
+            },
         );
         token
     }
@@ -131,12 +144,18 @@ impl Sessions {
 
     /// Ends a session.
     pub fn remove(&self, token: &str) {
-        self.map.lock().unwrap_or_else(|e| e.into_inner()).remove(blake3::hash(token.as_bytes()).as_bytes());
+        self.map
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(blake3::hash(token.as_bytes()).as_bytes());
     }
 
     /// Ends every session of a user (password changed elsewhere, user removed).
     pub fn remove_user(&self, user: UserId) {
-        self.map.lock().unwrap_or_else(|e| e.into_inner()).retain(|_, s| s.user != user);
+        self.map
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|_, s| s.user != user);
     }
 
     /// Sessions in the table (live or not yet swept).
@@ -164,7 +183,10 @@ pub fn cookie_token(headers: &http::HeaderMap) -> Option<String> {
 
 /// The Set-Cookie value that starts a session.
 pub fn set_cookie(token: &str) -> String {
-    format!("{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}", IDLE.as_secs())
+    format!(
+        "{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
+        IDLE.as_secs()
+    )
 }
 
 /// The Set-Cookie value that ends it.
@@ -185,11 +207,16 @@ mod tests {
         assert_ne!(got.csrf, t);
         assert!(s.get("forged").is_none());
         let mut h = http::HeaderMap::new();
-        h.insert(http::header::COOKIE, format!("a=b; {COOKIE}={t}; c=d").parse().unwrap());
+        h.insert(
+            http::header::COOKIE,
+            format!("a=b; {COOKIE}={t}; c=d").parse().unwrap(),
+        );
         assert_eq!(cookie_token(&h).as_deref(), Some(t.as_str()));
         s.remove(&t);
         assert!(s.get(&t).is_none());
-        assert!(set_cookie("x").contains("HttpOnly") && set_cookie("x").contains("SameSite=Strict"));
+        assert!(
+            set_cookie("x").contains("HttpOnly") && set_cookie("x").contains("SameSite=Strict")
+        );
     }
 
     #[test]
@@ -199,20 +226,50 @@ mod tests {
         let admin = s.create_at(UserId(1), "owner", "$argon2id$a", t0);
         let mut bobs = vec![];
         for i in 0..1030u64 {
-            bobs.push(s.create_at(UserId(2), "bob", "$argon2id$b", t0 + Duration::from_millis(i + 1)));
+            bobs.push(s.create_at(
+                UserId(2),
+                "bob",
+                "$argon2id$b",
+                t0 + Duration::from_millis(i + 1),
+            ));
         }
         let later = t0 + Duration::from_secs(2);
-        assert!(s.get_at(&admin, later).is_some(), "the administrator's session survives");
+        assert!(
+            s.get_at(&admin, later).is_some(),
+            "the administrator's session survives"
+        );
         assert_eq!(s.len(), 1 + PER_USER);
-        assert!(bobs[..1030 - PER_USER].iter().all(|t| s.get_at(t, later).is_none()), "bob's oldest went");
-        assert!(bobs[1030 - PER_USER..].iter().all(|t| s.get_at(t, later).is_some()), "bob's newest stay");
+        assert!(
+            bobs[..1030 - PER_USER]
+                .iter()
+                .all(|t| s.get_at(t, later).is_none()),
+            "bob's oldest went"
+        );
+        assert!(
+            bobs[1030 - PER_USER..]
+                .iter()
+                .all(|t| s.get_at(t, later).is_some()),
+            "bob's newest stay"
+        );
         // Least recently used goes first: using the oldest keeps it.
         let keep = bobs[1030 - PER_USER].clone();
         assert!(s.get_at(&keep, later + Duration::from_secs(1)).is_some());
-        let newer = s.create_at(UserId(2), "bob", "$argon2id$b", later + Duration::from_secs(2));
+        let newer = s.create_at(
+            UserId(2),
+            "bob",
+            "$argon2id$b",
+            later + Duration::from_secs(2),
+        );
         let after = later + Duration::from_secs(3);
         assert!(s.get_at(&keep, after).is_some() && s.get_at(&newer, after).is_some());
-        assert_eq!(bobs[1030 - PER_USER..].iter().filter(|t| s.get_at(t, after).is_some()).count(), PER_USER - 1, "one of the others went");
+        assert_eq!(
+            bobs[1030 - PER_USER..]
+                .iter()
+                .filter(|t| s.get_at(t, after).is_some())
+                .count(),
+            PER_USER - 1,
+            "one of the others went"
+        );
         assert!(s.get_at(&admin, after).is_some());
     }
 
@@ -221,15 +278,27 @@ mod tests {
         let s = Sessions::default();
         let t0 = Instant::now();
         let idle = s.create_at(UserId(1), "ann", "x", t0);
-        assert!(s.get_at(&idle, t0 + IDLE - Duration::from_secs(1)).is_some());
-        assert!(s.get_at(&idle, t0 + IDLE * 2 - Duration::from_secs(2)).is_some(), "use keeps it alive");
-        assert!(s.get_at(&idle, t0 + IDLE * 3).is_none(), "12 hours unused ends it");
+        assert!(s
+            .get_at(&idle, t0 + IDLE - Duration::from_secs(1))
+            .is_some());
+        assert!(
+            s.get_at(&idle, t0 + IDLE * 2 - Duration::from_secs(2))
+                .is_some(),
+            "use keeps it alive"
+        );
+        assert!(
+            s.get_at(&idle, t0 + IDLE * 3).is_none(),
+            "12 hours unused ends it"
+        );
         let busy = s.create_at(UserId(1), "ann", "x", t0);
         let mut now = t0;
         while now < t0 + LIFETIME - Duration::from_secs(3600) {
             now += Duration::from_secs(3600);
             assert!(s.get_at(&busy, now).is_some());
         }
-        assert!(s.get_at(&busy, t0 + LIFETIME).is_none(), "7 days after sign-in it ends, however used");
+        assert!(
+            s.get_at(&busy, t0 + LIFETIME).is_none(),
+            "7 days after sign-in it ends, however used"
+        );
     }
 }

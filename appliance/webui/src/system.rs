@@ -39,19 +39,36 @@ pub async fn hostname(appliance: bool) -> String {
             }
         }
     }
-    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_owned()).unwrap_or_default()
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default()
 }
 
 async fn system_hostname(conn: &zbus::Connection) -> Result<String> {
-    let hostnamed = proxy(conn, "org.freedesktop.hostname1", "/org/freedesktop/hostname1", "org.freedesktop.hostname1").await?;
-    hostnamed.get_property("Hostname").await.map_err(|e| dbus_error("reading the host name")(e))
+    let hostnamed = proxy(
+        conn,
+        "org.freedesktop.hostname1",
+        "/org/freedesktop/hostname1",
+        "org.freedesktop.hostname1",
+    )
+    .await?;
+    hostnamed
+        .get_property("Hostname")
+        .await
+        .map_err(|e| dbus_error("reading the host name")(e))
 }
 
 /// Writes `text` to `name` in the data directory, durably (temporary file, fsync, rename).
 fn keep(web: &Web, name: &str, text: &str) -> Result<()> {
     let path = web.store.dir().join(name);
-    microcloud_store::write_file_durably(&path, format!("{text}\n").as_bytes(), 0o666)
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("{}: {e}", path.display())))
+    microcloud_store::write_file_durably(&path, format!("{text}\n").as_bytes(), 0o666).map_err(
+        |e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("{}: {e}", path.display()),
+            )
+        },
+    )
 }
 
 fn appliance_only(web: &Web) -> Result<()> {
@@ -72,12 +89,21 @@ fn dbus_error(what: &str) -> impl FnOnce(zbus::Error) -> ApiError + '_ {
     }
 }
 
-async fn proxy<'a>(conn: &zbus::Connection, dest: &'a str, path: &'a str, iface: &'a str) -> Result<zbus::Proxy<'a>> {
-    zbus::Proxy::new(conn, dest, path, iface).await.map_err(dbus_error("connecting to systemd"))
+async fn proxy<'a>(
+    conn: &zbus::Connection,
+    dest: &'a str,
+    path: &'a str,
+    iface: &'a str,
+) -> Result<zbus::Proxy<'a>> {
+    zbus::Proxy::new(conn, dest, path, iface)
+        .await
+        .map_err(dbus_error("connecting to systemd"))
 }
 
 async fn system_bus() -> Result<zbus::Connection> {
-    zbus::Connection::system().await.map_err(dbus_error("connecting to the system bus"))
+    zbus::Connection::system()
+        .await
+        .map_err(dbus_error("connecting to the system bus"))
 }
 
 /// `GET /api/system`.
@@ -85,11 +111,31 @@ pub async fn get(State(web): State<Arc<Web>>, _admin: Admin) -> Result<Json<Valu
     appliance_only(&web)?;
     let conn = system_bus().await?;
     let host = system_hostname(&conn).await?;
-    let tz = std::fs::read_to_string(web.store.dir().join(TIMEZONE_FILE)).map(|s| s.trim().to_owned()).unwrap_or_else(|_| "UTC".into());
-    let timedated = proxy(&conn, "org.freedesktop.timedate1", "/org/freedesktop/timedate1", "org.freedesktop.timedate1").await?;
-    let ntp: bool = timedated.get_property("NTPSynchronized").await.unwrap_or(false);
-    let networkd = proxy(&conn, "org.freedesktop.network1", "/org/freedesktop/network1", "org.freedesktop.network1.Manager").await?;
-    let described: String = networkd.call("Describe", &()).await.map_err(dbus_error("reading the network"))?;
+    let tz = std::fs::read_to_string(web.store.dir().join(TIMEZONE_FILE))
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|_| "UTC".into());
+    let timedated = proxy(
+        &conn,
+        "org.freedesktop.timedate1",
+        "/org/freedesktop/timedate1",
+        "org.freedesktop.timedate1",
+    )
+    .await?;
+    let ntp: bool = timedated
+        .get_property("NTPSynchronized")
+        .await
+        .unwrap_or(false);
+    let networkd = proxy(
+        &conn,
+        "org.freedesktop.network1",
+        "/org/freedesktop/network1",
+        "org.freedesktop.network1.Manager",
+    )
+    .await?;
+    let described: String = networkd
+        .call("Describe", &())
+        .await
+        .map_err(dbus_error("reading the network"))?;
     Ok(Json(json!({
         "appliance": true,
         "hostname": host,
@@ -113,7 +159,11 @@ fn network(described: &str) -> Vec<Value> {
             .into_iter()
             .flatten()
             .filter_map(|a| {
-                let bytes: Vec<u8> = a["Address"].as_array()?.iter().filter_map(|b| b.as_u64().map(|b| b as u8)).collect();
+                let bytes: Vec<u8> = a["Address"]
+                    .as_array()?
+                    .iter()
+                    .filter_map(|b| b.as_u64().map(|b| b as u8))
+                    .collect();
                 let ip: std::net::IpAddr = match bytes.len() {
                     4 => <[u8; 4]>::try_from(bytes).ok()?.into(),
                     16 => <[u8; 16]>::try_from(bytes).ok()?.into(),
@@ -142,24 +192,47 @@ fn valid_hostname(h: &str) -> bool {
         && h.len() <= 63
         && !h.starts_with('-')
         && !h.ends_with('-')
-        && h.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && h.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
 /// `PUT /api/system/hostname`.
-pub async fn set_hostname(State(web): State<Arc<Web>>, Admin(s): Admin, Json(b): Json<HostnameBody>) -> Result<Json<Value>> {
+pub async fn set_hostname(
+    State(web): State<Arc<Web>>,
+    Admin(s): Admin,
+    Json(b): Json<HostnameBody>,
+) -> Result<Json<Value>> {
     appliance_only(&web)?;
     let h = b.hostname.trim().to_ascii_lowercase();
     if !valid_hostname(&h) {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "a host name has 1-63 letters, digits or '-' (not first or last)"));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "a host name has 1-63 letters, digits or '-' (not first or last)",
+        ));
     }
     keep(&web, HOSTNAME_FILE, &h)?;
     let conn = system_bus().await?;
-    let p = proxy(&conn, "org.freedesktop.hostname1", "/org/freedesktop/hostname1", "org.freedesktop.hostname1").await?;
+    let p = proxy(
+        &conn,
+        "org.freedesktop.hostname1",
+        "/org/freedesktop/hostname1",
+        "org.freedesktop.hostname1",
+    )
+    .await?;
     // The running name; the early init sets the same one at every boot (/etc is read-only, so
     // hostnamed's static name cannot be written).
-    let () = p.call("SetHostname", &(h.as_str(), false)).await.map_err(dbus_error("setting the host name"))?;
-    log::info!("{} set the host name to {}", log_safe(&s.user.name), log_safe(&h));
-    Ok(Json(json!({"ok": true, "message": format!("the box is now called {h}")})))
+    let () = p
+        .call("SetHostname", &(h.as_str(), false))
+        .await
+        .map_err(dbus_error("setting the host name"))?;
+    log::info!(
+        "{} set the host name to {}",
+        log_safe(&s.user.name),
+        log_safe(&h)
+    );
+    Ok(Json(
+        json!({"ok": true, "message": format!("the box is now called {h}")}),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -168,18 +241,45 @@ pub struct TimezoneBody {
 }
 
 /// `PUT /api/system/timezone`.
-pub async fn set_timezone(State(web): State<Arc<Web>>, Admin(s): Admin, Json(b): Json<TimezoneBody>) -> Result<Json<Value>> {
+pub async fn set_timezone(
+    State(web): State<Arc<Web>>,
+    Admin(s): Admin,
+    Json(b): Json<TimezoneBody>,
+) -> Result<Json<Value>> {
     appliance_only(&web)?;
     let tz = b.timezone.trim();
-    if tz.is_empty() || tz.len() > 64 || tz.contains("..") || !tz.chars().all(|c| c.is_ascii_alphanumeric() || "/_-+".contains(c)) {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "a time zone looks like Europe/Paris or UTC"));
+    if tz.is_empty()
+        || tz.len() > 64
+        || tz.contains("..")
+        || !tz
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/_-+".contains(c))
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "a time zone looks like Europe/Paris or UTC",
+        ));
     }
-    if !std::path::Path::new("/usr/share/zoneinfo").join(tz).is_file() {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, format!("unknown time zone {tz:?}: use a name like Europe/Paris, America/New_York or UTC")));
+    if !std::path::Path::new("/usr/share/zoneinfo")
+        .join(tz)
+        .is_file()
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "unknown time zone {tz:?}: use a name like Europe/Paris, America/New_York or UTC"
+            ),
+        ));
     }
     keep(&web, TIMEZONE_FILE, tz)?;
-    log::info!("{} set the time zone to {}", log_safe(&s.user.name), log_safe(tz));
-    Ok(Json(json!({"ok": true, "message": format!("time zone {tz}: it takes effect at the next restart")})))
+    log::info!(
+        "{} set the time zone to {}",
+        log_safe(&s.user.name),
+        log_safe(tz)
+    );
+    Ok(Json(
+        json!({"ok": true, "message": format!("time zone {tz}: it takes effect at the next restart")}),
+    ))
 }
 
 #[derive(Deserialize, Default)]
@@ -189,15 +289,33 @@ pub struct ConfirmBody {
 }
 
 /// `POST /api/system/{reboot,poweroff,factory-reset}`.
-pub async fn power(State(web): State<Arc<Web>>, Admin(s): Admin, Path(action): Path<String>, body: axum::body::Bytes) -> Result<Json<Value>> {
+pub async fn power(
+    State(web): State<Arc<Web>>,
+    Admin(s): Admin,
+    Path(action): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>> {
     appliance_only(&web)?;
     let conn = system_bus().await?;
     match action.as_str() {
         "reboot" | "poweroff" => {
-            let p = proxy(&conn, "org.freedesktop.login1", "/org/freedesktop/login1", "org.freedesktop.login1.Manager").await?;
-            let method = if action == "reboot" { "Reboot" } else { "PowerOff" };
+            let p = proxy(
+                &conn,
+                "org.freedesktop.login1",
+                "/org/freedesktop/login1",
+                "org.freedesktop.login1.Manager",
+            )
+            .await?;
+            let method = if action == "reboot" {
+                "Reboot"
+            } else {
+                "PowerOff"
+            };
             log::info!("{} asked for {}", log_safe(&s.user.name), log_safe(&action));
-            let () = p.call(method, &(false,)).await.map_err(dbus_error(&action))?;
+            let () = p
+                .call(method, &(false,))
+                .await
+                .map_err(dbus_error(&action))?;
         }
         "factory-reset" => {
             let b: ConfirmBody = serde_json::from_slice(&body).unwrap_or_default();
@@ -205,9 +323,17 @@ pub async fn power(State(web): State<Arc<Web>>, Admin(s): Admin, Path(action): P
                 return Err(ApiError::new(StatusCode::BAD_REQUEST, "type \"factory reset\" to confirm: every file, user and setting on the box will be erased"));
             }
             log::warn!("{} asked for a factory reset", log_safe(&s.user.name));
-            let p = proxy(&conn, "org.freedesktop.systemd1", "/org/freedesktop/systemd1", "org.freedesktop.systemd1.Manager").await?;
-            let _job: zbus::zvariant::OwnedObjectPath =
-                p.call("StartUnit", &(FACTORY_RESET_UNIT, "replace")).await.map_err(dbus_error("starting the factory reset"))?;
+            let p = proxy(
+                &conn,
+                "org.freedesktop.systemd1",
+                "/org/freedesktop/systemd1",
+                "org.freedesktop.systemd1.Manager",
+            )
+            .await?;
+            let _job: zbus::zvariant::OwnedObjectPath = p
+                .call("StartUnit", &(FACTORY_RESET_UNIT, "replace"))
+                .await
+                .map_err(dbus_error("starting the factory reset"))?;
         }
         _ => return Err(ApiError::new(StatusCode::NOT_FOUND, "no such action")),
     }

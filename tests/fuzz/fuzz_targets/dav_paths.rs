@@ -9,11 +9,20 @@ use microcloud_webdav::hygiene;
 fn check(path: &str, from: &str) {
     assert!(path.starts_with('/'), "{from:?} gave {path:?}");
     assert!(!path.contains('\0'), "{from:?} gave a NUL: {path:?}");
-    assert!(!path.chars().any(char::is_control), "{from:?} gave a control character: {path:?}");
+    assert!(
+        !path.chars().any(char::is_control),
+        "{from:?} gave a control character: {path:?}"
+    );
     if path != "/" {
-        assert!(!path.ends_with('/') && !path.contains("//"), "{from:?} gave an empty segment: {path:?}");
+        assert!(
+            !path.ends_with('/') && !path.contains("//"),
+            "{from:?} gave an empty segment: {path:?}"
+        );
         for segment in path[1..].split('/') {
-            assert!(segment != "." && segment != "..", "{from:?} gave a relative segment: {path:?}");
+            assert!(
+                segment != "." && segment != "..",
+                "{from:?} gave a relative segment: {path:?}"
+            );
         }
     }
 }

@@ -11,5 +11,8 @@ fuzz_target!(|data: &[u8]| {
     }
     // What the uplink writes, restore reads back the same.
     let written = serde_json::to_vec(&m).expect("a manifest serializes");
-    assert_eq!(manifest::parse(&written).expect("a written manifest parses"), m);
+    assert_eq!(
+        manifest::parse(&written).expect("a written manifest parses"),
+        m
+    );
 });

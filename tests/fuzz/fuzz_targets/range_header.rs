@@ -15,16 +15,29 @@ fuzz_target!(|data: &[u8]| {
     match hygiene::ranges(&value, len) {
         Ok(None) => {}
         Ok(Some(ranges)) => {
-            assert!(!ranges.is_empty() && ranges.len() <= MAX_RANGES, "{} ranges for {value:?}", ranges.len());
+            assert!(
+                !ranges.is_empty() && ranges.len() <= MAX_RANGES,
+                "{} ranges for {value:?}",
+                ranges.len()
+            );
             for r in &ranges {
-                assert!(r.start < r.end && r.end <= len, "range {r:?} of a {len}-byte file from {value:?}");
+                assert!(
+                    r.start < r.end && r.end <= len,
+                    "range {r:?} of a {len}-byte file from {value:?}"
+                );
             }
             for pair in ranges.windows(2) {
                 // Sorted, apart and not even adjacent (adjacent ones are merged).
-                assert!(pair[0].end < pair[1].start, "ranges {:?} and {:?} from {value:?}", pair[0], pair[1]);
+                assert!(
+                    pair[0].end < pair[1].start,
+                    "ranges {:?} and {:?} from {value:?}",
+                    pair[0],
+                    pair[1]
+                );
             }
             // What we would ask another server for reads back as the same ranges.
-            let again = hygiene::ranges(&hygiene::range_header(&ranges), len).expect("our own header is satisfiable");
+            let again = hygiene::ranges(&hygiene::range_header(&ranges), len)
+                .expect("our own header is satisfiable");
             assert_eq!(again.as_deref(), Some(&ranges[..]));
         }
         Err(refusal) => assert_eq!(refusal.status, 416, "{value:?}: {refusal}"),

@@ -8,7 +8,12 @@ fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     let page = xml::list_multipart_uploads(&text);
     // Each upload takes at least `<Upload>` and `</Upload>` of the answer.
-    assert!(page.uploads.len() * 17 <= text.len(), "{} uploads from {} bytes", page.uploads.len(), text.len());
+    assert!(
+        page.uploads.len() * 17 <= text.len(),
+        "{} uploads from {} bytes",
+        page.uploads.len(),
+        text.len()
+    );
     if let Some((key_marker, _)) = &page.next {
         // An empty marker would restart the listing from the top, forever.
         assert!(!key_marker.is_empty());

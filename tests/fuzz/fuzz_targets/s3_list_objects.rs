@@ -8,7 +8,11 @@ fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
     if let Ok(page) = xml::list_objects_v2(&text) {
         for obj in &page.objects {
-            assert!(!obj.etag.starts_with('"') && !obj.etag.ends_with('"'), "etag still quoted: {:?}", obj.etag);
+            assert!(
+                !obj.etag.starts_with('"') && !obj.etag.ends_with('"'),
+                "etag still quoted: {:?}",
+                obj.etag
+            );
             assert!(obj.blake3.is_none());
         }
     }

@@ -137,14 +137,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         None => {}
     }
     let url = args.url.expect("clap requires --url");
-    let client = reqwest::Client::builder().pool_max_idle_per_host(args.clients).build()?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.clients)
+        .build()?;
     let body = pattern(args.size);
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..args.clients {
         let (client, body, next) = (client.clone(), body.clone(), next.clone());
-        let (url, user, pw, count) = (url.clone(), args.user.clone(), args.password.clone(), args.count);
+        let (url, user, pw, count) = (
+            url.clone(),
+            args.user.clone(),
+            args.password.clone(),
+            args.count,
+        );
         tasks.push(tokio::spawn(async move {
             let mut failures = 0usize;
             loop {
@@ -179,7 +186,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for t in tasks {
         failures += t.await?;
     }
-    report(args.count, failures, args.size, start.elapsed().as_secs_f64(), args.json, "files");
+    report(
+        args.count,
+        failures,
+        args.size,
+        start.elapsed().as_secs_f64(),
+        args.json,
+        "files",
+    );
     Ok(())
 }
 
@@ -191,7 +205,9 @@ fn report(count: usize, failures: usize, size: usize, secs: f64, json: bool, wha
     if json {
         println!("{{\"files\":{ok},\"failures\":{failures},\"seconds\":{secs:.3},\"files_per_second\":{rate:.1}}}");
     } else {
-        println!("{ok} {what} of {size} bytes in {secs:.2} s: {rate:.0} {what}/s ({failures} failures)");
+        println!(
+            "{ok} {what} of {size} bytes in {secs:.2} s: {rate:.0} {what}/s ({failures} failures)"
+        );
     }
     if failures > 0 {
         std::process::exit(1);
@@ -216,21 +232,25 @@ async fn s3_floor(args: FloorArgs) -> Result<(), Box<dyn std::error::Error>> {
             path_style: true,
         },
     };
-    let creds = Credentials { access_key_id: args.access_key.clone(), secret_access_key: secret };
+    let creds = Credentials {
+        access_key_id: args.access_key.clone(),
+        secret_access_key: secret,
+    };
     let remote = Remote::new(cfg, Some(creds))?;
     let body = pattern(args.size);
     let hash = blake3::hash(&body).to_hex().to_string();
     let prefix = args.prefix.trim_matches('/').to_owned();
     let start = Instant::now();
-    let results: Vec<Result<String, microcloud_remotes::RemoteError>> = futures_util::stream::iter(0..args.count)
-        .map(|i| {
-            let (remote, body, hash) = (&remote, body.clone(), &hash);
-            let key = format!("{prefix}/f{i:07}");
-            async move { remote.put_listed_absent(&key, body, hash).await }
-        })
-        .buffer_unordered(args.concurrency.max(1))
-        .collect()
-        .await;
+    let results: Vec<Result<String, microcloud_remotes::RemoteError>> =
+        futures_util::stream::iter(0..args.count)
+            .map(|i| {
+                let (remote, body, hash) = (&remote, body.clone(), &hash);
+                let key = format!("{prefix}/f{i:07}");
+                async move { remote.put_listed_absent(&key, body, hash).await }
+            })
+            .buffer_unordered(args.concurrency.max(1))
+            .collect()
+            .await;
     let secs = start.elapsed().as_secs_f64();
     let failures = results.iter().filter(|r| r.is_err()).count();
     if let Some(Err(e)) = results.iter().find(|r| r.is_err()) {
@@ -246,7 +266,11 @@ const MAX_FAILURES: usize = 10;
 /// What became of one file in latency mode.
 enum Fate {
     /// Acknowledged after `put`, then seen in the cloud `cloud` after the acknowledgement.
-    Cloud { put: Duration, cloud: Duration, heads: u64 },
+    Cloud {
+        put: Duration,
+        cloud: Duration,
+        heads: u64,
+    },
     /// Acknowledged, but not seen in the cloud within the timeout.
     TimedOut { put: Duration, heads: u64 },
     /// Acknowledged and not followed (see --sample).
@@ -257,9 +281,15 @@ enum Fate {
 
 async fn latency(args: LatencyArgs) -> Result<(), Box<dyn std::error::Error>> {
     if !(args.rate > 0.0 && args.rate.is_finite()) {
-        return Err(format!("--rate must be a positive number of files per second, not {}", args.rate).into());
+        return Err(format!(
+            "--rate must be a positive number of files per second, not {}",
+            args.rate
+        )
+        .into());
     }
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
     let body = pattern(args.size);
     let auth = Arc::new((args.user.clone(), args.password.clone()));
     let poll = Duration::from_millis(args.poll_ms.max(1));
@@ -281,7 +311,8 @@ async fn latency(args: LatencyArgs) -> Result<(), Box<dyn std::error::Error>> {
         let due = start + step.mul_f64(i as f64);
         tokio::time::sleep_until(due.into()).await;
         max_late = max_late.max(Instant::now().saturating_duration_since(due));
-        let (client, body, auth, failed) = (client.clone(), body.clone(), auth.clone(), failed.clone());
+        let (client, body, auth, failed) =
+            (client.clone(), body.clone(), auth.clone(), failed.clone());
         let url = format!("{}l{i:07}", args.url);
         let follow = i as u64 % args.sample == 0;
         tasks.spawn(async move {
@@ -312,10 +343,17 @@ async fn latency(args: LatencyArgs) -> Result<(), Box<dyn std::error::Error>> {
                     heads += 1;
                     match with_auth(client.head(&url)).send().await {
                         Ok(r) if r.status().is_success() => {
-                            let level =
-                                r.headers().get("x-microcloud-durability").and_then(|v| v.to_str().ok()).unwrap_or("");
+                            let level = r
+                                .headers()
+                                .get("x-microcloud-durability")
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or("");
                             if level.starts_with("cloud:") {
-                                return Fate::Cloud { put, cloud: acked.elapsed(), heads };
+                                return Fate::Cloud {
+                                    put,
+                                    cloud: acked.elapsed(),
+                                    heads,
+                                };
                             }
                         }
                         Ok(r) => {
@@ -347,17 +385,25 @@ async fn latency(args: LatencyArgs) -> Result<(), Box<dyn std::error::Error>> {
     while let Some(joined) = tasks.join_next().await {
         let (i, sent, fate) = joined?;
         let (put_ms, cloud_ms) = match &fate {
-            Fate::Cloud { put, cloud, .. } => {
-                (format!("{:.2}", put.as_secs_f64() * 1e3), format!("{:.2}", cloud.as_secs_f64() * 1e3))
-            }
+            Fate::Cloud { put, cloud, .. } => (
+                format!("{:.2}", put.as_secs_f64() * 1e3),
+                format!("{:.2}", cloud.as_secs_f64() * 1e3),
+            ),
             Fate::TimedOut { put, .. } | Fate::Acked { put } => {
                 (format!("{:.2}", put.as_secs_f64() * 1e3), String::new())
             }
             Fate::Failed { .. } => (String::new(), String::new()),
         };
-        trace.push((i, format!("{i},{:.4},{put_ms},{cloud_ms}\n", sent.as_secs_f64())));
+        trace.push((
+            i,
+            format!("{i},{:.4},{put_ms},{cloud_ms}\n", sent.as_secs_f64()),
+        ));
         match fate {
-            Fate::Cloud { put, cloud: c, heads: h } => {
+            Fate::Cloud {
+                put,
+                cloud: c,
+                heads: h,
+            } => {
                 puts.push(put);
                 cloud.push(c);
                 heads += h;
@@ -395,10 +441,18 @@ async fn latency(args: LatencyArgs) -> Result<(), Box<dyn std::error::Error>> {
         let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
         ms(v[rank - 1])
     };
-    let mean = if cloud.is_empty() { 0.0 } else { cloud.iter().map(|d| ms(*d)).sum::<f64>() / cloud.len() as f64 };
+    let mean = if cloud.is_empty() {
+        0.0
+    } else {
+        cloud.iter().map(|d| ms(*d)).sum::<f64>() / cloud.len() as f64
+    };
     // The first PUT leaves at 0 s and the last at (count - 1) / rate.
     let sent = args.count - not_sent;
-    let sent_rate = if sent > 1 { (sent - 1) as f64 / send_secs.max(1e-9) } else { args.rate };
+    let sent_rate = if sent > 1 {
+        (sent - 1) as f64 / send_secs.max(1e-9)
+    } else {
+        args.rate
+    };
     if args.json {
         println!(
             "{{\"files\":{},\"in_cloud\":{},\"timeouts\":{timeouts},\"failures\":{failures},\"rate\":{:.1},\"sent_rate\":{sent_rate:.1},\

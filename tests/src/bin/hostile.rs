@@ -178,7 +178,9 @@ fn proc_status(pid: u32) -> Option<(u64, u64)> {
 async fn sample(pid: u32, held: Arc<AtomicI64>, peaks: Arc<Mutex<Peaks>>) {
     loop {
         let status = proc_status(pid);
-        let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count() as u64).unwrap_or(0);
+        let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .map(|d| d.count() as u64)
+            .unwrap_or(0);
         {
             let mut p = peaks.lock().unwrap();
             match status {
@@ -241,7 +243,12 @@ async fn honest(args: Arc<Args>, dav: String, phase: &str, end: Instant) -> Hone
         let url = format!("{dir}f{i:06}");
         i += 1;
         let t = Instant::now();
-        let r = client.put(&url).basic_auth(&args.user, Some(&args.password)).body(body.clone()).send().await;
+        let r = client
+            .put(&url)
+            .basic_auth(&args.user, Some(&args.password))
+            .body(body.clone())
+            .send()
+            .await;
         match r {
             Ok(r) if r.status().is_success() => {
                 let _ = r.bytes().await;
@@ -257,11 +264,19 @@ async fn honest(args: Arc<Args>, dav: String, phase: &str, end: Instant) -> Hone
             }
         }
         let t = Instant::now();
-        let r = client.get(&url).basic_auth(&args.user, Some(&args.password)).send().await;
+        let r = client
+            .get(&url)
+            .basic_auth(&args.user, Some(&args.password))
+            .send()
+            .await;
         match r {
             Ok(r) if r.status().is_success() => match r.bytes().await {
                 Ok(b) if b == body => h.get_ms.push(t.elapsed().as_secs_f64() * 1e3),
-                Ok(b) => h.error(format!("GET {url}: {} bytes, not the {} sent", b.len(), body.len())),
+                Ok(b) => h.error(format!(
+                    "GET {url}: {} bytes, not the {} sent",
+                    b.len(),
+                    body.len()
+                )),
                 Err(e) => h.error(format!("GET {url}: {}", err_kind(&e))),
             },
             Ok(r) => h.error(format!("GET {url}: {}", r.status())),
@@ -273,13 +288,23 @@ async fn honest(args: Arc<Args>, dav: String, phase: &str, end: Instant) -> Hone
 
 /// A TCP connection from `local` to `server`.
 async fn connect(local: IpAddr, server: SocketAddr) -> std::io::Result<tokio::net::TcpStream> {
-    let sock = if server.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+    let sock = if server.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
     sock.bind(SocketAddr::new(local, 0))?;
     sock.connect(server).await
 }
 
 /// Holds one connection open, sending nothing; reopens it when the server closes it.
-async fn idle(local: IpAddr, server: SocketAddr, held: Arc<AtomicI64>, tally: Arc<Tally>, lifetimes: Arc<Mutex<Vec<f64>>>) {
+async fn idle(
+    local: IpAddr,
+    server: SocketAddr,
+    held: Arc<AtomicI64>,
+    tally: Arc<Tally>,
+    lifetimes: Arc<Mutex<Vec<f64>>>,
+) {
     loop {
         match connect(local, server).await {
             Ok(mut s) => {
@@ -304,7 +329,13 @@ async fn idle(local: IpAddr, server: SocketAddr, held: Arc<AtomicI64>, tally: Ar
 }
 
 /// Sends a request's first header lines and then one more line every few seconds, never the end.
-async fn slowloris(local: IpAddr, server: SocketAddr, held: Arc<AtomicI64>, tally: Arc<Tally>, lifetimes: Arc<Mutex<Vec<f64>>>) {
+async fn slowloris(
+    local: IpAddr,
+    server: SocketAddr,
+    held: Arc<AtomicI64>,
+    tally: Arc<Tally>,
+    lifetimes: Arc<Mutex<Vec<f64>>>,
+) {
     loop {
         match connect(local, server).await {
             Ok(s) => {
@@ -312,14 +343,22 @@ async fn slowloris(local: IpAddr, server: SocketAddr, held: Arc<AtomicI64>, tall
                 let t = Instant::now();
                 let (mut rd, mut wr) = s.into_split();
                 let writer = async move {
-                    if wr.write_all(b"GET /dav/ HTTP/1.1\r\nHost: gateway\r\n").await.is_err() {
+                    if wr
+                        .write_all(b"GET /dav/ HTTP/1.1\r\nHost: gateway\r\n")
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
                     let mut n = 0u64;
                     loop {
                         tokio::time::sleep(Duration::from_secs(5)).await;
                         n += 1;
-                        if wr.write_all(format!("X-Slow-{n}: a\r\n").as_bytes()).await.is_err() {
+                        if wr
+                            .write_all(format!("X-Slow-{n}: a\r\n").as_bytes())
+                            .await
+                            .is_err()
+                        {
                             return;
                         }
                     }
@@ -329,7 +368,13 @@ async fn slowloris(local: IpAddr, server: SocketAddr, held: Arc<AtomicI64>, tall
                     let mut answered = false;
                     loop {
                         match rd.read(&mut buf).await {
-                            Ok(0) => break if answered { "answered, then closed" } else { "closed by the server" },
+                            Ok(0) => {
+                                break if answered {
+                                    "answered, then closed"
+                                } else {
+                                    "closed by the server"
+                                }
+                            }
                             Ok(_) => answered = true,
                             Err(_) => break "reset",
                         }
@@ -363,7 +408,12 @@ async fn brute(args: Arc<Args>, dav: String, local: IpAddr, task: usize, tally: 
     loop {
         n += 1;
         let guess = format!("guess-{task}-{n}");
-        match client.get(&dav).basic_auth(&args.victim, Some(guess)).send().await {
+        match client
+            .get(&dav)
+            .basic_auth(&args.victim, Some(guess))
+            .send()
+            .await
+        {
             Ok(r) => {
                 tally.add(format!("brute force: {}", r.status().as_u16()));
                 let _ = r.bytes().await;
@@ -409,7 +459,13 @@ async fn lock_flood(args: Arc<Args>, dav: String, local: IpAddr, task: usize, ta
     }
 }
 
-async fn range_abuse(args: Arc<Args>, file: String, local: IpAddr, tally: Arc<Tally>, bytes_read: Arc<AtomicU64>) {
+async fn range_abuse(
+    args: Arc<Args>,
+    file: String,
+    local: IpAddr,
+    tally: Arc<Tally>,
+    bytes_read: Arc<AtomicU64>,
+) {
     let client = attacker_client(local);
     let ranges = format!("bytes={}", vec!["0-"; args.ranges].join(","));
     loop {
@@ -438,8 +494,19 @@ async fn range_abuse(args: Arc<Args>, file: String, local: IpAddr, tally: Arc<Ta
                     }
                 }
                 bytes_read.fetch_add(got, Ordering::Relaxed);
-                let size = if got > args.range_file_bytes as u64 * 2 { "more than twice the file" } else { "at most twice the file" };
-                tally.add(format!("Range abuse: {status} ({size}{})", if cut { ", dropped at the read limit" } else { "" }));
+                let size = if got > args.range_file_bytes as u64 * 2 {
+                    "more than twice the file"
+                } else {
+                    "at most twice the file"
+                };
+                tally.add(format!(
+                    "Range abuse: {status} ({size}{})",
+                    if cut {
+                        ", dropped at the read limit"
+                    } else {
+                        ""
+                    }
+                ));
             }
             Err(e) => {
                 tally.add(format!("Range abuse: {}", err_kind(&e)));
@@ -457,13 +524,19 @@ fn xml_bodies() -> Vec<(&'static str, Vec<u8>)> {
     nested.push_str(&"</x>".repeat(deep));
     nested.push_str("</D:prop></D:propfind>");
     let laughs = {
-        let mut s = String::from("<?xml version=\"1.0\"?>\n<!DOCTYPE lolz [\n<!ENTITY lol \"lol\">\n");
+        let mut s =
+            String::from("<?xml version=\"1.0\"?>\n<!DOCTYPE lolz [\n<!ENTITY lol \"lol\">\n");
         s.push_str("<!ENTITY lol1 \"&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;\">\n");
         for i in 2..=9 {
             let p = i - 1;
-            s.push_str(&format!("<!ENTITY lol{i} \"{}\">\n", format!("&lol{p};").repeat(10)));
+            s.push_str(&format!(
+                "<!ENTITY lol{i} \"{}\">\n",
+                format!("&lol{p};").repeat(10)
+            ));
         }
-        s.push_str("]>\n<D:propfind xmlns:D=\"DAV:\"><D:prop><lolz>&lol9;</lolz></D:prop></D:propfind>");
+        s.push_str(
+            "]>\n<D:propfind xmlns:D=\"DAV:\"><D:prop><lolz>&lol9;</lolz></D:prop></D:propfind>",
+        );
         s
     };
     let mut many = String::from("<?xml version=\"1.0\"?><D:propfind xmlns:D=\"DAV:\"><D:prop>");
@@ -481,11 +554,16 @@ fn xml_bodies() -> Vec<(&'static str, Vec<u8>)> {
     vec![
         ("deep nesting", nested.into_bytes()),
         ("entity expansion", laughs.into_bytes()),
-        ("unclosed", b"<?xml version=\"1.0\"?><D:propfind xmlns:D=\"DAV:\"><D:prop><D:getetag>".to_vec()),
+        (
+            "unclosed",
+            b"<?xml version=\"1.0\"?><D:propfind xmlns:D=\"DAV:\"><D:prop><D:getetag>".to_vec(),
+        ),
         ("8 MiB of properties", many.into_bytes()),
         ("200,000 attributes", attrs.into_bytes()),
         ("not UTF-8", {
-            let mut b = b"<?xml version=\"1.0\" encoding=\"utf-8\"?><D:propfind xmlns:D=\"DAV:\"><D:prop><".to_vec();
+            let mut b =
+                b"<?xml version=\"1.0\" encoding=\"utf-8\"?><D:propfind xmlns:D=\"DAV:\"><D:prop><"
+                    .to_vec();
             b.extend_from_slice(&[0xff, 0xfe, 0xc0, 0x80]);
             b.extend_from_slice(b"/></D:prop></D:propfind>");
             b
@@ -544,19 +622,45 @@ struct PhaseResult {
 impl PhaseResult {
     /// p50, p99, max over PUTs and GETs together.
     fn latency(&self) -> (f64, f64, f64, usize) {
-        let mut all: Vec<f64> = self.honest.put_ms.iter().chain(&self.honest.get_ms).copied().collect();
+        let mut all: Vec<f64> = self
+            .honest
+            .put_ms
+            .iter()
+            .chain(&self.honest.get_ms)
+            .copied()
+            .collect();
         all.sort_by(f64::total_cmp);
-        (percentile(&all, 50.0), percentile(&all, 99.0), all.last().copied().unwrap_or(f64::NAN), all.len())
+        (
+            percentile(&all, 50.0),
+            percentile(&all, 99.0),
+            all.last().copied().unwrap_or(f64::NAN),
+            all.len(),
+        )
     }
     fn of(v: &[f64]) -> (f64, f64, f64) {
         let mut v = v.to_vec();
         v.sort_by(f64::total_cmp);
-        (percentile(&v, 50.0), percentile(&v, 99.0), v.last().copied().unwrap_or(f64::NAN))
+        (
+            percentile(&v, 50.0),
+            percentile(&v, 99.0),
+            v.last().copied().unwrap_or(f64::NAN),
+        )
     }
 }
 
-async fn phase(args: Arc<Args>, pid: u32, server: SocketAddr, dav: String, name: String, attacker: Option<IpAddr>) -> PhaseResult {
-    let secs = if attacker.is_some() { args.attack_seconds } else { args.baseline_seconds };
+async fn phase(
+    args: Arc<Args>,
+    pid: u32,
+    server: SocketAddr,
+    dav: String,
+    name: String,
+    attacker: Option<IpAddr>,
+) -> PhaseResult {
+    let secs = if attacker.is_some() {
+        args.attack_seconds
+    } else {
+        args.baseline_seconds
+    };
     let held = Arc::new(AtomicI64::new(0));
     let tally = Arc::new(Tally::default());
     let lifetimes = Arc::new(Mutex::new(Vec::new()));
@@ -567,7 +671,9 @@ async fn phase(args: Arc<Args>, pid: u32, server: SocketAddr, dav: String, name:
     if let Some(local) = attacker {
         // The attacker's own file for the Range abuse.
         let file = format!("{dav}range-{:08x}.bin", rand::random::<u32>());
-        let content: Vec<u8> = (0..args.range_file_bytes).map(|i| (i % 251) as u8).collect();
+        let content: Vec<u8> = (0..args.range_file_bytes)
+            .map(|i| (i % 251) as u8)
+            .collect();
         match attacker_client(local)
             .put(&file)
             .basic_auth(&args.attacker, Some(&args.attacker_password))
@@ -580,22 +686,52 @@ async fn phase(args: Arc<Args>, pid: u32, server: SocketAddr, dav: String, name:
             Err(e) => eprintln!("hostile: PUT of the Range file: {e}"),
         }
         for _ in 0..args.idle {
-            tasks.spawn(idle(local, server, held.clone(), tally.clone(), lifetimes.clone()));
+            tasks.spawn(idle(
+                local,
+                server,
+                held.clone(),
+                tally.clone(),
+                lifetimes.clone(),
+            ));
         }
         for _ in 0..args.slowloris {
-            tasks.spawn(slowloris(local, server, held.clone(), tally.clone(), lifetimes.clone()));
+            tasks.spawn(slowloris(
+                local,
+                server,
+                held.clone(),
+                tally.clone(),
+                lifetimes.clone(),
+            ));
         }
         for t in 0..args.brute {
             tasks.spawn(brute(args.clone(), dav.clone(), local, t, tally.clone()));
         }
         for t in 0..args.lock_tasks {
-            tasks.spawn(lock_flood(args.clone(), dav.clone(), local, t, tally.clone()));
+            tasks.spawn(lock_flood(
+                args.clone(),
+                dav.clone(),
+                local,
+                t,
+                tally.clone(),
+            ));
         }
         for _ in 0..args.range_tasks {
-            tasks.spawn(range_abuse(args.clone(), file.clone(), local, tally.clone(), range_bytes.clone()));
+            tasks.spawn(range_abuse(
+                args.clone(),
+                file.clone(),
+                local,
+                tally.clone(),
+                range_bytes.clone(),
+            ));
         }
         for t in 0..args.xml_tasks {
-            tasks.spawn(xml_abuse(args.clone(), dav.clone(), local, t, tally.clone()));
+            tasks.spawn(xml_abuse(
+                args.clone(),
+                dav.clone(),
+                local,
+                t,
+                tally.clone(),
+            ));
         }
         // Let the connections pile up before the honest client starts measuring.
         tokio::time::sleep(Duration::from_secs(3)).await;
@@ -604,13 +740,27 @@ async fn phase(args: Arc<Args>, pid: u32, server: SocketAddr, dav: String, name:
     let start = Instant::now();
     let end = start + Duration::from_secs(secs);
     let tag = name.replace(|c: char| !c.is_ascii_alphanumeric(), "-");
-    let honest = honest(args.clone(), dav.clone(), &format!("{tag}-{:04x}", rand::random::<u16>()), end).await;
+    let honest = honest(
+        args.clone(),
+        dav.clone(),
+        &format!("{tag}-{:04x}", rand::random::<u16>()),
+        end,
+    )
+    .await;
     let seconds = start.elapsed().as_secs_f64();
     tasks.abort_all();
     while tasks.join_next().await.is_some() {}
     let peaks = peaks.lock().unwrap().clone();
     let idle_lifetimes = std::mem::take(&mut *lifetimes.lock().unwrap());
-    PhaseResult { name, seconds, honest, attacker: tally.take(), peaks, idle_lifetimes, range_bytes: range_bytes.load(Ordering::Relaxed) }
+    PhaseResult {
+        name,
+        seconds,
+        honest,
+        attacker: tally.take(),
+        peaks,
+        idle_lifetimes,
+        range_bytes: range_bytes.load(Ordering::Relaxed),
+    }
 }
 
 fn gateway_pid(args: &Args) -> Result<u32, String> {
@@ -619,37 +769,69 @@ fn gateway_pid(args: &Args) -> Result<u32, String> {
     }
     let lock = args.lock.as_ref().ok_or("give --pid or --lock")?;
     let text = std::fs::read_to_string(lock).map_err(|e| format!("{}: {e}", lock.display()))?;
-    text.split_whitespace().next().and_then(|w| w.parse().ok()).ok_or_else(|| format!("{}: no process id in it", lock.display()))
+    text.split_whitespace()
+        .next()
+        .and_then(|w| w.parse().ok())
+        .ok_or_else(|| format!("{}: no process id in it", lock.display()))
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Arc::new(Args::parse());
     let pid = gateway_pid(&args)?;
-    let base = if args.url.ends_with('/') { args.url.clone() } else { format!("{}/", args.url) };
+    let base = if args.url.ends_with('/') {
+        args.url.clone()
+    } else {
+        format!("{}/", args.url)
+    };
     let dav = format!("{base}dav/");
     let parsed = reqwest::Url::parse(&base)?;
-    let host: IpAddr = parsed.host_str().ok_or("the URL has no host")?.trim_matches(|c| c == '[' || c == ']').parse()?;
+    let host: IpAddr = parsed
+        .host_str()
+        .ok_or("the URL has no host")?
+        .trim_matches(|c| c == '[' || c == ']')
+        .parse()?;
     let server = SocketAddr::new(host, parsed.port_or_known_default().unwrap_or(80));
 
-    let mut results = vec![phase(args.clone(), pid, server, dav.clone(), "baseline (honest client alone)".into(), None).await];
+    let mut results = vec![
+        phase(
+            args.clone(),
+            pid,
+            server,
+            dav.clone(),
+            "baseline (honest client alone)".into(),
+            None,
+        )
+        .await,
+    ];
     for &a in &args.attacker_addr {
         // Let the server forget the previous phase's connections.
         tokio::time::sleep(Duration::from_secs(5)).await;
-        let same = if a == args.honest_addr { "same address as the honest client" } else { "another address" };
+        let same = if a == args.honest_addr {
+            "same address as the honest client"
+        } else {
+            "another address"
+        };
         let name = format!("attack from {a} ({same})");
         results.push(phase(args.clone(), pid, server, dav.clone(), name, Some(a)).await);
     }
 
     let base_p99 = results[0].latency().1;
     let mut failed = false;
-    println!("## Honest client ({} KiB PUT, then GET and compare; honest client on {})\n", args.size / 1024, args.honest_addr);
+    println!(
+        "## Honest client ({} KiB PUT, then GET and compare; honest client on {})\n",
+        args.size / 1024,
+        args.honest_addr
+    );
     println!("| phase | seconds | requests | p50 ms | p99 ms | max ms | p99 / baseline | errors |");
     println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for r in &results {
         let (p50, p99, max, n) = r.latency();
         let ratio = p99 / base_p99;
-        println!("| {} | {:.0} | {n} | {p50:.2} | {p99:.2} | {max:.1} | {ratio:.2}x | {} |", r.name, r.seconds, r.honest.errors);
+        println!(
+            "| {} | {:.0} | {n} | {p50:.2} | {p99:.2} | {max:.1} | {ratio:.2}x | {} |",
+            r.name, r.seconds, r.honest.errors
+        );
         if r.honest.errors > 0 || !(ratio <= args.max_ratio) {
             failed = true;
         }
@@ -658,7 +840,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for r in &results {
         let (a, b, c) = PhaseResult::of(&r.honest.put_ms);
         let (d, e, f) = PhaseResult::of(&r.honest.get_ms);
-        println!("- {}: PUT {a:.2} / {b:.2} / {c:.1} ({} PUTs); GET {d:.2} / {e:.2} / {f:.1}", r.name, r.honest.put_ms.len());
+        println!(
+            "- {}: PUT {a:.2} / {b:.2} / {c:.1} ({} PUTs); GET {d:.2} / {e:.2} / {f:.1}",
+            r.name,
+            r.honest.put_ms.len()
+        );
         for e in &r.honest.first_errors {
             println!("  - honest error: {e}");
         }
