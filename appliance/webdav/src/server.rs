@@ -96,12 +96,8 @@ pub trait Handle: Send + Sync + 'static {
 }
 
 impl Handle for LanService {
-    fn handle(
-        self: Arc<Self>,
-        req: Request<Incoming>,
-        peer: SocketAddr,
-    ) -> impl std::future::Future<Output = Response<Body>> + Send {
-        async move { LanService::handle(&self, req, peer).await }
+    async fn handle(self: Arc<Self>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+        LanService::handle(&self, req, peer).await
     }
 }
 
@@ -129,6 +125,12 @@ struct Connections {
 /// What the table knows of one connection.
 struct Conn {
     id: u64,
+    shared: ConnShared,
+}
+
+/// What the table and the connection's task share about one connection.
+#[derive(Clone)]
+struct ConnShared {
     /// When a byte last moved, in milliseconds since [`Connections::epoch`].
     last: Arc<AtomicU64>,
     /// Requests being answered.
@@ -165,16 +167,7 @@ impl Connections {
     /// fewest requests, the one idle longest. Idle or half-sent connections thus never keep a
     /// client out, even one at the same address, and a connection that is being used is the
     /// last to go. When all are busy, or the server is full, `None`.
-    fn admit(
-        self: &Arc<Self>,
-        ip: IpAddr,
-    ) -> Option<(
-        ConnectionSlot,
-        Arc<AtomicU64>,
-        Arc<AtomicUsize>,
-        Arc<AtomicU64>,
-        Arc<tokio::sync::Notify>,
-    )> {
+    fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<(ConnectionSlot, ConnShared)> {
         let key = microcloud_accounts::throttle::client_key(ip);
         let mut map = self.per_address.lock().unwrap();
         if self.total.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
@@ -185,43 +178,34 @@ impl Connections {
             let idle = list
                 .iter()
                 .enumerate()
-                .filter(|(_, c)| c.in_flight.load(Ordering::Relaxed) == 0)
+                .filter(|(_, c)| c.shared.in_flight.load(Ordering::Relaxed) == 0)
                 .min_by_key(|(_, c)| {
                     (
-                        c.served.load(Ordering::Relaxed),
-                        c.last.load(Ordering::Relaxed),
+                        c.shared.served.load(Ordering::Relaxed),
+                        c.shared.last.load(Ordering::Relaxed),
                     )
                 })
                 .map(|(i, _)| i)?;
-            list.swap_remove(idle).close.notify_one();
+            list.swap_remove(idle).shared.close.notify_one();
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let conn = Conn {
-            id,
+        let shared = ConnShared {
             last: Arc::new(AtomicU64::new(self.now_ms())),
             in_flight: Arc::new(AtomicUsize::new(0)),
             served: Arc::new(AtomicU64::new(0)),
             close: Arc::new(tokio::sync::Notify::new()),
         };
-        let handles = (
-            conn.last.clone(),
-            conn.in_flight.clone(),
-            conn.served.clone(),
-            conn.close.clone(),
-        );
-        list.push(conn);
+        list.push(Conn {
+            id,
+            shared: shared.clone(),
+        });
         self.total.fetch_add(1, Ordering::Relaxed);
-        Some((
-            ConnectionSlot {
-                table: self.clone(),
-                key,
-                id,
-            },
-            handles.0,
-            handles.1,
-            handles.2,
-            handles.3,
-        ))
+        let slot = ConnectionSlot {
+            table: self.clone(),
+            key,
+            id,
+        };
+        Some((slot, shared))
     }
 }
 
@@ -364,7 +348,16 @@ pub async fn serve<H: Handle>(
                 }
             },
         };
-        let Some((slot, last, in_flight, served, close)) = connections.admit(peer.ip()) else {
+        let Some((
+            slot,
+            ConnShared {
+                last,
+                in_flight,
+                served,
+                close,
+            },
+        )) = connections.admit(peer.ip())
+        else {
             // Closed at once: holding it (even to answer 503) is what the flood wants.
             if refusals.allow() {
                 log::warn!("{peer}: connection refused: all {MAX_CONNECTIONS_PER_ADDRESS} of its address's connections are busy, or {MAX_CONNECTIONS} are open in all");
@@ -514,10 +507,8 @@ impl LanService {
             return self.metrics_guarded(&req, peer).await;
         }
         if let Err(r) = hygiene::dav_path(&path) {
-            if r.status != StatusCode::NOT_FOUND {
-                if self.quiet.allow() {
-                    log::info!("{peer}: refused path {path:?}: {}", r.why);
-                }
+            if r.status != StatusCode::NOT_FOUND && self.quiet.allow() {
+                log::info!("{peer}: refused path {path:?}: {}", r.why);
             }
             return refusal(&r);
         }
@@ -653,12 +644,11 @@ impl LanService {
             }
         }
         if let Some(v) = req.headers().get("if") {
-            if let Err(r) = v
-                .to_str()
+            if v.to_str()
                 .map_err(|_| ())
                 .and_then(|v| hygiene::if_header(v).map_err(|_| ()))
+                .is_err()
             {
-                let _ = r;
                 return text(StatusCode::BAD_REQUEST, "malformed If header\n");
             }
         }

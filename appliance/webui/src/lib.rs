@@ -93,41 +93,35 @@ impl WebService {
 pub struct Peer(pub SocketAddr);
 
 impl Handle for WebService {
-    fn handle(
-        self: Arc<Self>,
-        req: Request<Incoming>,
-        peer: SocketAddr,
-    ) -> impl std::future::Future<Output = Response<Body>> + Send {
-        async move {
-            let path = req.uri().path();
-            if path == "/metrics" {
-                // An administrator signed in on the page sees the figures; anyone else is the LAN
-                // service's to answer (administrator's Basic credentials, scrape token, or 401).
-                if api::check_session(&self.web, &Method::GET, req.headers())
-                    .is_ok_and(|s| s.user.admin)
-                {
-                    let mut resp = self.web.lan.metrics_response().await;
-                    api::add_security_headers(resp.headers_mut());
-                    return resp;
-                }
-                return LanService::handle(&self.web.lan, req, peer).await;
+    async fn handle(self: Arc<Self>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+        let path = req.uri().path();
+        if path == "/metrics" {
+            // An administrator signed in on the page sees the figures; anyone else is the LAN
+            // service's to answer (administrator's Basic credentials, scrape token, or 401).
+            if api::check_session(&self.web, &Method::GET, req.headers())
+                .is_ok_and(|s| s.user.admin)
+            {
+                let mut resp = self.web.lan.metrics_response().await;
+                api::add_security_headers(resp.headers_mut());
+                return resp;
             }
-            if path == DAV_PREFIX || path.starts_with("/dav/") {
-                return LanService::handle(&self.web.lan, req, peer).await;
-            }
-            if path == "/api/dav" || path.starts_with("/api/dav/") {
-                return api::dav(&self.web, req, peer).await;
-            }
-            let mut req = req.map(axum::body::Body::new);
-            req.extensions_mut().insert(Peer(peer));
-            let resp: Result<axum::response::Response, Infallible> =
-                self.router.clone().oneshot(req).await;
-            let resp = match resp {
-                Ok(r) => r,
-                Err(never) => match never {},
-            };
-            to_server_body(resp)
+            return LanService::handle(&self.web.lan, req, peer).await;
         }
+        if path == DAV_PREFIX || path.starts_with("/dav/") {
+            return LanService::handle(&self.web.lan, req, peer).await;
+        }
+        if path == "/api/dav" || path.starts_with("/api/dav/") {
+            return api::dav(&self.web, req, peer).await;
+        }
+        let mut req = req.map(axum::body::Body::new);
+        req.extensions_mut().insert(Peer(peer));
+        let resp: Result<axum::response::Response, Infallible> =
+            self.router.clone().oneshot(req).await;
+        let resp = match resp {
+            Ok(r) => r,
+            Err(never) => match never {},
+        };
+        to_server_body(resp)
     }
 }
 

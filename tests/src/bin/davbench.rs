@@ -314,7 +314,7 @@ async fn latency(args: LatencyArgs) -> Result<(), Box<dyn std::error::Error>> {
         let (client, body, auth, failed) =
             (client.clone(), body.clone(), auth.clone(), failed.clone());
         let url = format!("{}l{i:07}", args.url);
-        let follow = i as u64 % args.sample == 0;
+        let follow = (i as u64).is_multiple_of(args.sample);
         tasks.spawn(async move {
             let fate = async {
                 let with_auth = |req: reqwest::RequestBuilder| match &auth.0 {

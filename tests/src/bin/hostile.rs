@@ -832,7 +832,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             "| {} | {:.0} | {n} | {p50:.2} | {p99:.2} | {max:.1} | {ratio:.2}x | {} |",
             r.name, r.seconds, r.honest.errors
         );
-        if r.honest.errors > 0 || !(ratio <= args.max_ratio) {
+        // A NaN ratio (no baseline) fails too.
+        let within = matches!(
+            ratio.partial_cmp(&args.max_ratio),
+            Some(std::cmp::Ordering::Less | std::cmp::Ordering::Equal)
+        );
+        if r.honest.errors > 0 || !within {
             failed = true;
         }
     }
