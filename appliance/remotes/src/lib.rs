@@ -20,7 +20,6 @@ mod s3;
 #[doc(hidden)]
 pub mod xml;
 
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::time::Duration;
 
@@ -28,58 +27,7 @@ use bytes::Bytes;
 
 pub use error::RemoteError;
 
-/// Where a remote keeps its objects.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-pub enum RemoteKind {
-    /// An S3-compatible bucket.
-    S3 {
-        /// Base URL of the service, e.g. `https://s3.eu-west-1.amazonaws.com` or `http://127.0.0.1:3900`.
-        endpoint: String,
-        /// Region used in signatures (`garage` for Garage's default).
-        region: String,
-        /// Bucket name.
-        bucket: String,
-        /// Folder inside the bucket that holds every key ("" for the bucket's root).
-        #[serde(default)]
-        prefix: String,
-        /// Path-style URLs (`endpoint/bucket/key`) rather than virtual-host style (`bucket.endpoint/key`).
-        path_style: bool,
-    },
-    /// A local directory (the embedded default): one file per object.
-    Dir {
-        /// The directory's root; it must exist (a missing root counts as unreachable, like an
-        /// unmounted disk, never as "every object is gone").
-        path: PathBuf,
-    },
-}
-
-/// A named destination and where it is.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct RemoteConfig {
-    /// The owner's name for it, shown in errors and status.
-    pub name: String,
-    /// Its kind and location.
-    pub kind: RemoteKind,
-}
-
-/// S3 access keys. `Debug` never prints the secret.
-#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Credentials {
-    /// Access key id.
-    pub access_key_id: String,
-    /// Secret access key.
-    pub secret_access_key: String,
-}
-
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials")
-            .field("access_key_id", &self.access_key_id)
-            .field("secret_access_key", &"<redacted>")
-            .finish()
-    }
-}
+pub use microcloud_destination::{Credentials, RemoteConfig, RemoteKind};
 
 /// What a remote knows about one object.
 #[derive(Clone, Debug, PartialEq, Eq)]
