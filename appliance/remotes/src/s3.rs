@@ -274,9 +274,7 @@ impl S3 {
         let resp = self
             .call("DeleteObject", Method::DELETE, url, &[], None)
             .await?;
-        if resp.status == StatusCode::NOT_FOUND
-            && error_code(&resp.body).as_deref() != Some("NoSuchBucket")
-        {
+        if resp.status == StatusCode::NOT_FOUND && !no_such_bucket(&resp.body) {
             return Ok(());
         }
         self.expect_success(&resp, key, None)
@@ -337,8 +335,7 @@ impl S3 {
                 .call("ListObjectsV2", Method::GET, url, &[], None)
                 .await?;
             self.expect_success(&resp, prefix, None)?;
-            let text = String::from_utf8_lossy(&resp.body);
-            let page = xml::list_objects_v2(&text).map_err(|e| {
+            let page = xml::list_objects_v2(&resp.body).map_err(|e| {
                 self.unreachable("ListObjectsV2", format!("unreadable listing: {e}"))
             })?;
             for obj in page.objects {
@@ -388,12 +385,9 @@ impl S3 {
             .call("CreateMultipartUpload", Method::POST, url, &headers, None)
             .await?;
         self.expect_success(&resp, key, None)?;
-        let text = String::from_utf8_lossy(&resp.body);
-        let parsed =
-            rusty_s3::actions::CreateMultipartUpload::parse_response(&text).map_err(|e| {
-                self.unreachable("CreateMultipartUpload", format!("unreadable answer: {e}"))
-            })?;
-        Ok(parsed.upload_id().to_owned())
+        xml::create_multipart_upload(&resp.body).map_err(|e| {
+            self.unreachable("CreateMultipartUpload", format!("unreadable answer: {e}"))
+        })
     }
 
     pub(crate) async fn upload_part(
@@ -428,6 +422,7 @@ impl S3 {
         parts: &[(u16, String)],
         cond: &Condition,
     ) -> Result<String, RemoteError> {
+        const OP: &str = "CompleteMultipartUpload";
         self.check_condition(key, cond).await?;
         let full = self.full_key(key);
         let mut headers: Headers = Vec::new();
@@ -441,40 +436,28 @@ impl S3 {
             std::iter::empty::<&str>(),
         );
         let url = self.sign(action, &headers);
-        let mut body = String::from("<CompleteMultipartUpload>");
-        for (number, etag) in parts {
-            body.push_str(&format!(
-                "<Part><PartNumber>{number}</PartNumber><ETag>\"{}\"</ETag></Part>",
-                xml::escape(unquote(etag))
-            ));
-        }
-        body.push_str("</CompleteMultipartUpload>");
+        let body = xml::complete_multipart_body(parts);
         let resp = self
-            .call(
-                "CompleteMultipartUpload",
-                Method::POST,
-                url,
-                &headers,
-                Some(body.into()),
-            )
+            .call(OP, Method::POST, url, &headers, Some(body.into()))
             .await?;
         self.expect_success(&resp, key, Some(cond))?;
-        // S3 may answer 200 and still fail: the body then holds an <Error>.
-        let text = String::from_utf8_lossy(&resp.body);
-        if let Some(code) =
-            xml::text(&text, "Code").filter(|_| !text.contains("<CompleteMultipartUploadResult"))
-        {
-            let status = match code.as_str() {
-                "InternalError" | "ServiceUnavailable" | "SlowDown" => {
-                    StatusCode::SERVICE_UNAVAILABLE
-                }
-                _ => StatusCode::BAD_REQUEST,
-            };
-            return Err(self.status_error(&Done { status, ..resp }, key, Some(cond)));
-        }
-        match xml::text(&text, "ETag") {
-            Some(etag) => Ok(unquote(&etag).to_owned()),
-            None => self.etag(&resp.headers, "CompleteMultipartUpload"),
+        match xml::complete_multipart_upload(&resp.body) {
+            Ok(xml::Completed::Done { etag: Some(etag) }) => Ok(etag),
+            Ok(xml::Completed::Done { etag: None }) => self.etag(&resp.headers, OP),
+            // S3 may answer 200 and still fail: the body then holds an <Error>.
+            Ok(xml::Completed::Failed(error)) => {
+                let status = match error.code.as_str() {
+                    "InternalError" | "ServiceUnavailable" | "SlowDown" => {
+                        StatusCode::SERVICE_UNAVAILABLE
+                    }
+                    _ => StatusCode::BAD_REQUEST,
+                };
+                Err(self.status_error(&Done { status, ..resp }, key, Some(cond)))
+            }
+            // No usable body (some servers send none): the header's ETag, if there is one.
+            Err(e) => header(&resp.headers, "etag")
+                .map(|etag| unquote(etag).to_owned())
+                .ok_or_else(|| self.unreachable(OP, format!("unreadable answer: {e}"))),
         }
     }
 
@@ -492,9 +475,7 @@ impl S3 {
         let resp = self
             .call("AbortMultipartUpload", Method::DELETE, url, &[], None)
             .await?;
-        if resp.status == StatusCode::NOT_FOUND
-            && error_code(&resp.body).as_deref() != Some("NoSuchBucket")
-        {
+        if resp.status == StatusCode::NOT_FOUND && !no_such_bucket(&resp.body) {
             return Ok(());
         }
         self.expect_success(&resp, key, None)
@@ -535,7 +516,9 @@ impl S3 {
                 .call("ListMultipartUploads", Method::GET, url, &[], None)
                 .await?;
             self.expect_success(&resp, prefix, None)?;
-            let page = xml::list_multipart_uploads(&String::from_utf8_lossy(&resp.body));
+            let page = xml::list_multipart_uploads(&resp.body).map_err(|e| {
+                self.unreachable("ListMultipartUploads", format!("unreadable listing: {e}"))
+            })?;
             for (key, id) in page.uploads {
                 if let Some(key) = key.strip_prefix(&self.inner.prefix) {
                     out.push((key.to_owned(), id));
@@ -728,11 +711,12 @@ impl S3 {
         }
     }
 
-    /// Maps an unsuccessful answer to the error it means.
+    /// Maps an unsuccessful answer to the error it means. A body that is no readable S3 error
+    /// (a proxy's page, none at all) leaves the status alone to tell.
     fn status_error(&self, resp: &Done, key: &str, cond: Option<&Condition>) -> RemoteError {
         let remote = self.inner.name.clone();
         let key = key.to_owned();
-        let (code, message) = xml::error(&resp.body);
+        let xml::S3Error { code, message } = xml::error(&resp.body).unwrap_or_default();
         let status = resp.status.as_u16();
         let detail = match (code.is_empty(), message.is_empty()) {
             (true, _) => format!("HTTP {status}"),
@@ -869,8 +853,9 @@ fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-fn error_code(body: &[u8]) -> Option<String> {
-    xml::text(&String::from_utf8_lossy(body), "Code")
+/// Whether an error body says the bucket does not exist.
+fn no_such_bucket(body: &[u8]) -> bool {
+    xml::error(body).is_ok_and(|e| e.code == "NoSuchBucket")
 }
 
 /// An error and its causes on one line, without the (presigned, so sensitive) URL.
@@ -1011,6 +996,43 @@ mod tests {
             S3::new(&cfg, Some(creds), Timeouts::default()),
             Err(RemoteError::Config { .. })
         ));
+    }
+
+    fn done(status: u16, body: &'static str) -> Done {
+        Done {
+            op: "PutObject",
+            status: StatusCode::from_u16(status).unwrap(),
+            headers: HeaderMap::new(),
+            body: Bytes::from_static(body.as_bytes()),
+        }
+    }
+
+    #[test]
+    fn answers_map_to_what_they_mean() {
+        let s3 = remote("http://127.0.0.1:3900", true, "");
+        let error = |status, body| s3.status_error(&done(status, body), "k", None);
+        let bad_digest = "<Error><Code>BadDigest</Code><Message>differs</Message></Error>";
+        assert!(matches!(
+            error(400, bad_digest),
+            RemoteError::Rejected { status: 400, ref detail, .. } if detail == "BadDigest: differs"
+        ));
+        assert!(matches!(
+            error(404, "<Error><Code>NoSuchBucket</Code></Error>"),
+            RemoteError::Config { .. }
+        ));
+        assert!(matches!(
+            error(403, "<Error><Code>SignatureDoesNotMatch</Code></Error>"),
+            RemoteError::Denied { .. }
+        ));
+        // A proxy's page, or no body: the status tells.
+        assert!(matches!(
+            error(502, "<html><body>Bad Gateway</body></html>"),
+            RemoteError::Unreachable { ref detail, .. } if detail == "HTTP 502"
+        ));
+        assert!(matches!(error(404, ""), RemoteError::NotFound { .. }));
+        assert!(no_such_bucket(b"<Error><Code>NoSuchBucket</Code></Error>"));
+        assert!(!no_such_bucket(b"<Error><Code>NoSuchKey</Code></Error>"));
+        assert!(!no_such_bucket(b"NoSuchBucket"));
     }
 }
 

@@ -5,14 +5,15 @@ use libfuzzer_sys::fuzz_target;
 use microcloud_remotes::xml;
 
 fuzz_target!(|data: &[u8]| {
-    let text = String::from_utf8_lossy(data);
-    let page = xml::list_multipart_uploads(&text);
-    // Each upload takes at least `<Upload>` and `</Upload>` of the answer.
+    let Ok(page) = xml::list_multipart_uploads(data) else {
+        return;
+    };
+    // Each upload takes at least `<Upload><Key/><UploadId/></Upload>` of the answer.
     assert!(
-        page.uploads.len() * 17 <= text.len(),
+        page.uploads.len() * 34 <= data.len(),
         "{} uploads from {} bytes",
         page.uploads.len(),
-        text.len()
+        data.len()
     );
     if let Some((key_marker, _)) = &page.next {
         // An empty marker would restart the listing from the top, forever.
