@@ -127,7 +127,7 @@ impl Remote {
     /// what is scarce). Directory remotes are local disks and are not limited.
     pub fn with_bandwidth(mut self, limit: std::sync::Arc<limit::Bandwidth>) -> Remote {
         if let Backend::S3(s3) = &mut self.backend {
-            s3.limit = Some(limit);
+            s3.set_limit(limit);
         }
         self
     }
@@ -372,6 +372,17 @@ impl Remote {
         Ok(())
     }
 
+    /// The S3 backend, for the requests of [`unchecked`].
+    fn s3(&self) -> Result<&s3::S3, RemoteError> {
+        match &self.backend {
+            Backend::S3(s) => Ok(s),
+            Backend::Dir(_) => Err(RemoteError::Config {
+                remote: self.name().to_owned(),
+                detail: "not an S3 remote".into(),
+            }),
+        }
+    }
+
     fn check_key(&self, key: &str) -> Result<(), RemoteError> {
         validate_key(key).map_err(|why| self.invalid_key(key, why))
     }
@@ -392,6 +403,53 @@ impl Remote {
             status: 400,
             detail: format!("invalid key: {why}"),
         }
+    }
+}
+
+/// S3 requests without the remote's own checks, for the tests that pin down what a server
+/// verifies by itself (`tests/garage_checks.rs`); not for other use.
+#[doc(hidden)]
+pub mod unchecked {
+    use bytes::Bytes;
+
+    use crate::{Condition, Remote, RemoteError};
+
+    /// PutObject alone: `cond`'s headers are sent but not checked beforehand, and `declared_md5`
+    /// (base64), when given, is sent as the body's `Content-MD5` instead of its real one.
+    pub async fn put(
+        remote: &Remote,
+        key: &str,
+        data: Bytes,
+        blake3_hex: &str,
+        cond: &Condition,
+        declared_md5: Option<&str>,
+    ) -> Result<String, RemoteError> {
+        remote.check_key(key)?;
+        remote
+            .s3()?
+            .put_unchecked(key, data, blake3_hex, cond, declared_md5)
+            .await
+    }
+
+    /// UploadPart with `declared_md5` (base64) sent as the part's `Content-MD5`.
+    pub async fn upload_part(
+        remote: &Remote,
+        key: &str,
+        upload_id: &str,
+        part_number: u16,
+        data: Bytes,
+        declared_md5: &str,
+    ) -> Result<String, RemoteError> {
+        remote.check_key(key)?;
+        remote
+            .s3()?
+            .upload_part(key, upload_id, part_number, data, Some(declared_md5))
+            .await
+    }
+
+    /// The `Content-MD5` value of `data`.
+    pub fn content_md5(data: &[u8]) -> String {
+        crate::s3::content_md5(data)
     }
 }
 
