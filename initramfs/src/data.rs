@@ -23,6 +23,8 @@ use std::process::{Command, Stdio};
 
 use nix::mount::MsFlags;
 
+use microcloud_constants as constants;
+
 use crate::error::{io, InitError, Result};
 use crate::log;
 use crate::mounts;
@@ -50,20 +52,40 @@ pub struct Data {
     pub hostname: Option<String>,
 }
 
-/// Where the setup page keeps the owner's choice of host name (in the agents' state directory).
-const HOSTNAME_FILE: &str = "var/lib/microcloud/hostname";
+/// The agents' data directory, relative to the data partition's root (it is bound onto `/var`).
+fn agents_dir() -> PathBuf {
+    Path::new(DATA_VAR).join(
+        constants::APPLIANCE_DATA_DIR
+            .strip_prefix("/var/")
+            .expect("the agents' data directory is under /var"),
+    )
+}
+
+/// The partition's directory bound onto `/var`.
+const DATA_VAR: &str = "var";
+
+/// Where the setup page keeps the owner's choice of host name.
+fn hostname_file() -> PathBuf {
+    agents_dir().join(constants::HOSTNAME_FILE)
+}
 
 /// The agents' data directory on the data partition, with the owners and modes that
 /// units/tmpfiles.d/microcloud.conf declares: made here, before systemd, so that the agents
 /// start without waiting for systemd-tmpfiles (or running it themselves: a second under
 /// emulation). (directory, owner user or "" for root, mode)
-const AGENT_DIRS: &[(&str, &str, u32)] = &[
-    ("var/lib/microcloud", "", 0o770),
-    ("var/lib/microcloud/secrets", "microcloud-uplink", 0o700),
-    ("var/lib/microcloud/secrets-inbox", "", 0o770),
-];
+fn agent_dirs() -> [(PathBuf, &'static str, u32); 3] {
+    [
+        (agents_dir(), "", 0o770),
+        (
+            agents_dir().join(constants::SECRETS_DIR),
+            constants::APPLIANCE_UPLINK_USER,
+            0o700,
+        ),
+        (agents_dir().join(constants::SECRETS_INBOX_DIR), "", 0o770),
+    ]
+}
 /// The group both agents share.
-const AGENT_GROUP: &str = "microcloud";
+const AGENT_GROUP: &str = constants::APPLIANCE_GROUP;
 
 /// The id of `name` in an /etc/passwd or /etc/group file's text.
 fn id_in(text: &str, name: &str) -> Option<u32> {
@@ -75,7 +97,7 @@ fn id_in(text: &str, name: &str) -> Option<u32> {
     })
 }
 
-/// Makes the agents' directories (see `AGENT_DIRS`) and sets their owners and modes.
+/// Makes the agents' directories (see `agent_dirs`) and sets their owners and modes.
 pub fn prepare_agent_dirs(sysroot: &Path, data: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let passwd = std::fs::read_to_string(sysroot.join("etc/passwd"))?;
@@ -87,7 +109,7 @@ pub fn prepare_agent_dirs(sysroot: &Path, data: &Path) -> std::io::Result<()> {
         )
     };
     let gid = id_in(&group, AGENT_GROUP).ok_or_else(|| missing("group microcloud"))?;
-    for (dir, user, mode) in AGENT_DIRS {
+    for (dir, user, mode) in agent_dirs() {
         let uid = if user.is_empty() {
             0
         } else {
@@ -96,20 +118,22 @@ pub fn prepare_agent_dirs(sysroot: &Path, data: &Path) -> std::io::Result<()> {
         let path = data.join(dir);
         std::fs::create_dir_all(&path)?;
         std::os::unix::fs::chown(&path, Some(uid), Some(gid))?;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(*mode))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))?;
     }
     Ok(())
 }
 
 /// Where the setup page keeps the owner's time zone.
-const TIMEZONE_FILE: &str = "var/lib/microcloud/timezone";
+fn timezone_file() -> PathBuf {
+    agents_dir().join(constants::TIMEZONE_FILE)
+}
 /// The image's /etc/localtime points here (the root is read-only): a link to the zone's file.
 const LOCALTIME_LINK: &str = "var/lib/timezone/localtime";
 
 /// Points the data partition's localtime link at the owner's time zone (UTC when none is chosen
 /// or the choice is not a zone the root file system has). Returns the zone.
 pub fn apply_timezone(sysroot: &Path, data: &Path) -> std::io::Result<String> {
-    let chosen = std::fs::read_to_string(data.join(TIMEZONE_FILE)).unwrap_or_default();
+    let chosen = std::fs::read_to_string(data.join(timezone_file())).unwrap_or_default();
     let chosen = chosen.trim();
     let valid = !chosen.is_empty()
         && !chosen.contains("..")
@@ -132,7 +156,7 @@ pub fn apply_timezone(sysroot: &Path, data: &Path) -> std::io::Result<String> {
 
 /// The owner's host name from the data partition, if it is there and a valid name.
 pub fn chosen_hostname(data: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(data.join(HOSTNAME_FILE)).ok()?;
+    let text = std::fs::read_to_string(data.join(hostname_file())).ok()?;
     let h = text.trim();
     let ok = !h.is_empty()
         && h.len() <= 63
@@ -487,7 +511,7 @@ mod tests {
             super::apply_timezone(root.path(), data.path()).unwrap(),
             "Etc/UTC"
         );
-        let f = data.path().join(super::TIMEZONE_FILE);
+        let f = data.path().join(super::timezone_file());
         std::fs::create_dir_all(f.parent().unwrap()).unwrap();
         std::fs::write(&f, "Europe/Paris\n").unwrap();
         assert_eq!(
@@ -510,7 +534,7 @@ mod tests {
     fn the_owners_hostname() {
         let t = tempfile::tempdir().unwrap();
         assert_eq!(super::chosen_hostname(t.path()), None);
-        let f = t.path().join(super::HOSTNAME_FILE);
+        let f = t.path().join(super::hostname_file());
         std::fs::create_dir_all(f.parent().unwrap()).unwrap();
         std::fs::write(&f, "studio-box\n").unwrap();
         assert_eq!(
@@ -562,5 +586,33 @@ mod tests {
         assert_eq!(machine_id(t.path()).unwrap(), a);
         std::fs::write(t.path().join("etc/machine-id"), "garbage\n").unwrap();
         assert_ne!(machine_id(t.path()).unwrap(), a);
+    }
+
+    /// The early init makes what units/tmpfiles.d declares, with the same owners and modes, from
+    /// the same constants the agents use: the file layout is written once.
+    #[test]
+    fn agent_dirs_agree_with_tmpfiles() {
+        let conf = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../units/tmpfiles.d/microcloud.conf"),
+        )
+        .unwrap();
+        let declared: Vec<Vec<&str>> = conf
+            .lines()
+            .filter(|l| l.starts_with("d /var/lib/microcloud"))
+            .map(|l| l.split_whitespace().collect())
+            .collect();
+        let made = super::agent_dirs();
+        assert_eq!(declared.len(), made.len(), "{declared:?}");
+        for (line, (dir, user, mode)) in declared.iter().zip(made.iter()) {
+            assert_eq!(Path::new("/").join(dir), Path::new(line[1]), "{line:?}");
+            assert_eq!(format!("{mode:04o}"), line[2], "{line:?}");
+            let owner = if user.is_empty() { "root" } else { user };
+            assert_eq!(owner, line[3], "{line:?}");
+            assert_eq!(constants::APPLIANCE_GROUP, line[4], "{line:?}");
+        }
+        assert_eq!(
+            Path::new("/").join(super::agents_dir()),
+            Path::new(constants::APPLIANCE_DATA_DIR)
+        );
     }
 }

@@ -18,6 +18,11 @@ pub const GATEWAY_LOCK_FILE: &str = "gateway.lock";
 /// Held with an exclusive flock by the running uplink, so that one data directory never has two.
 pub const UPLINK_LOCK_FILE: &str = "uplink.lock";
 
+/// The uplink's own SQLite database (destinations, replicas, multipart uploads, conflicts, the
+/// journal cursor and the bandwidth schedule), relative to the data directory. Written by the
+/// uplink; the CLI and the page read it.
+pub const UPLINK_STATE_FILE: &str = "uplink.sqlite";
+
 /// Version of the catalog schema this build writes; the store refuses a newer one.
 pub const CATALOG_SCHEMA_VERSION: i64 = 2;
 
@@ -48,3 +53,18 @@ pub const AUTHORIZED_KEYS_FILE: &str = "ssh/authorized_keys";
 /// The hex BLAKE3 hash of the `/metrics` scrape token the owner set on the page (one line, mode
 /// 0600, relative to the data directory); absent when none is set.
 pub const METRICS_TOKEN_FILE: &str = "metrics-token";
+
+/// The agents' data directory on the appliance (on the data partition, through `/var`). The
+/// early init makes it and its subdirectories before systemd starts, as units/tmpfiles.d
+/// declares them (a test of the early init checks that the two agree).
+pub const APPLIANCE_DATA_DIR: &str = "/var/lib/microcloud";
+/// The agents' shared group on the appliance: it owns the data directory.
+pub const APPLIANCE_GROUP: &str = "microcloud";
+/// The uplink's user on the appliance: it alone reads `SECRETS_DIR`.
+pub const APPLIANCE_UPLINK_USER: &str = "microcloud-uplink";
+/// The host name the owner chose on the page (one line, relative to the data directory); the
+/// early init applies it at boot.
+pub const HOSTNAME_FILE: &str = "hostname";
+/// The time zone the owner chose on the page (an IANA name, relative to the data directory);
+/// the early init applies it at boot.
+pub const TIMEZONE_FILE: &str = "timezone";
