@@ -24,7 +24,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
             Some(s) => match s.rate_now() {
                 Some(rate) => println!(
                     "limit in force now: {} per second",
-                    crate::size::human(rate)
+                    indicatif::HumanBytes(rate)
                 ),
                 None => println!("a timetable is set; no limit is in force now"),
             },

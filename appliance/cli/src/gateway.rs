@@ -4,12 +4,13 @@ use std::io::{Seek, Write};
 use std::net::SocketAddr;
 use std::path::Path;
 
+use indicatif::HumanBytes;
 use microcloud_constants as constants;
+use microcloud_remotes::size::parse_size;
 use microcloud_store::{OpenOptions, Store};
 use microcloud_webdav::LanService;
 use nix::fcntl::{Flock, FlockArg};
 
-use crate::size::{human, parse_size};
 use crate::{CliError, DataArg};
 
 /// Options of `microcloud gateway`.
@@ -125,8 +126,8 @@ pub fn run(args: Args) -> Result<(), CliError> {
         println!(
             "  store:   {} files, {} of {} cache in use",
             stats.files,
-            human(stats.bytes),
-            human(stats.cache_limit)
+            HumanBytes(stats.bytes),
+            HumanBytes(stats.cache_limit)
         );
         let onboarding = microcloud_webui::announce_setup_code(&store, &url)?;
         if !onboarding && stats.users == 0 {

@@ -10,7 +10,6 @@ mod remote;
 mod restore;
 mod scrub;
 mod setup_code;
-mod size;
 mod ssh_key;
 mod status;
 mod uplink;

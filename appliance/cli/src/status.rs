@@ -2,12 +2,12 @@
 
 use std::path::Path;
 
+use indicatif::HumanBytes;
 use microcloud_constants as constants;
 use microcloud_store::Store;
 use nix::fcntl::{Flock, FlockArg};
 use serde::Serialize;
 
-use crate::size::human;
 use crate::{CliError, DataArg};
 
 /// Options of `microcloud status`.
@@ -131,15 +131,15 @@ pub fn run(args: Args) -> Result<(), CliError> {
     println!("gateway:  {gw}");
     println!("users:    {}", report.users);
     println!("files:    {} in {} directories", report.files, report.dirs);
-    println!("bytes:    {}", human(report.bytes));
+    println!("bytes:    {}", HumanBytes(report.bytes));
     println!(
         "dirty:    {} (not yet safe at every cloud destination)",
-        human(report.dirty_bytes)
+        HumanBytes(report.dirty_bytes)
     );
     println!(
         "cache:    {} of {} in use ({:.1}%)",
-        human(report.bytes),
-        human(report.cache_limit),
+        HumanBytes(report.bytes),
+        HumanBytes(report.cache_limit),
         fraction * 100.0
     );
     if report.destinations.is_empty() {
@@ -151,7 +151,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
             d.name,
             d.state,
             d.pending_files,
-            human(d.pending_bytes),
+            HumanBytes(d.pending_bytes),
             d.oldest_pending_age_seconds,
             if d.conflicts > 0 {
                 format!(", {} in conflict", d.conflicts)

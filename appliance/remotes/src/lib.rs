@@ -16,6 +16,7 @@ mod dir;
 mod error;
 pub mod limit;
 mod s3;
+pub mod size;
 /// S3 answer readers, public for the fuzz targets (`tests/fuzz`) only.
 #[doc(hidden)]
 pub mod xml;

@@ -1,6 +1,7 @@
 //! Upload bandwidth limit with a weekly timetable, in the spirit of rclone's `--bwlimit`.
 //!
-//! A schedule is `off`, a single rate (`10M`: bytes per second, K/M/G binary suffixes), or a
+//! A schedule is `off`, a single rate (`10M`: bytes per second, with the binary units of
+//! [`crate::size::parse_size`]), or a
 //! timetable of `[Day-]HH:MM,RATE` entries separated by spaces, e.g.
 //! `Mon-08:00,512K Mon-19:00,off 08:00,1M 23:00,off Sat-00:00,off`. An entry without a day applies
 //! every day. At any moment the latest entry at or before the current local time (wrapping around
@@ -8,6 +9,8 @@
 
 use std::sync::Mutex;
 use std::time::Duration;
+
+use crate::size::{self, SizeError};
 
 // tokio's clock, so that tests can run the limiter on paused time.
 use tokio::time::Instant;
@@ -21,27 +24,24 @@ pub struct Schedule {
 
 const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
+/// A rate in bytes per second (the syntax of [`crate::size::parse_size`]: `512K`, `10M`), or
+/// `off` (or nothing) for no limit.
 fn parse_rate(s: &str) -> Result<Option<u64>, String> {
     let t = s.trim();
     if t.eq_ignore_ascii_case("off") || t.is_empty() {
         return Ok(None);
     }
-    let (num, mult) = match t.chars().last() {
-        Some('K' | 'k') => (&t[..t.len() - 1], 1u64 << 10),
-        Some('M' | 'm') => (&t[..t.len() - 1], 1 << 20),
-        Some('G' | 'g') => (&t[..t.len() - 1], 1 << 30),
-        Some('B' | 'b') => (&t[..t.len() - 1], 1),
-        _ => (t, 1),
-    };
-    let v: f64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a rate (examples: 512K, 10M, off)"))?;
-    if !(v > 0.0) {
-        return Err(format!(
+    match size::parse_amount(t) {
+        // A rate below one byte per second is one byte per second.
+        Ok(rate) if rate > 0.0 => Ok(Some((rate as u64).max(1))),
+        Ok(_) | Err(SizeError::Negative(_)) => Err(format!(
             "{s:?}: a rate must be above zero (use off for no limit)"
-        ));
+        )),
+        Err(SizeError::NotASize(_)) => {
+            Err(format!("{s:?} is not a rate (examples: 512K, 10M, off)"))
+        }
+        Err(SizeError::TooLarge(_)) => Err(format!("{s:?} is out of range")),
     }
-    Ok(Some(((v * mult as f64) as u64).max(1)))
 }
 
 fn parse_time(s: &str) -> Result<u32, String> {
@@ -196,6 +196,44 @@ mod tests {
         assert!(Schedule::parse("Xyz-08:00,1M").is_err());
         assert!(Schedule::parse("08:00,fast").is_err());
         assert!(Schedule::parse("0").is_err());
+    }
+
+    #[test]
+    fn rates() {
+        for (text, rate) in [
+            ("off", None),
+            ("OFF", None),
+            ("", None),
+            ("512K", Some(512 << 10)),
+            ("10M", Some(10 << 20)),
+            ("10m", Some(10 << 20)),
+            ("1G", Some(1 << 30)),
+            ("100B", Some(100)),
+            ("100b", Some(100)),
+            ("1000", Some(1000)),
+            ("1.5M", Some(3 << 19)),
+            // The size syntax: T, and B or iB after the unit.
+            ("10MB", Some(10 << 20)),
+            ("10MiB", Some(10 << 20)),
+            ("1T", Some(1 << 40)),
+            // Below a byte per second: one byte per second.
+            ("0.5", Some(1)),
+        ] {
+            assert_eq!(parse_rate(text), Ok(rate), "{text:?}");
+        }
+        assert_eq!(
+            parse_rate("fast"),
+            Err("\"fast\" is not a rate (examples: 512K, 10M, off)".into())
+        );
+        for zero in ["0", "0K", "-1M"] {
+            assert_eq!(
+                parse_rate(zero),
+                Err(format!(
+                    "{zero:?}: a rate must be above zero (use off for no limit)"
+                ))
+            );
+        }
+        assert_eq!(parse_rate("1e30"), Err("\"1e30\" is out of range".into()));
     }
 
     // On tokio's paused clock: the waits are counted, not timed.
