@@ -80,7 +80,7 @@ pub enum StoreError {
     },
     /// A SQLite error from the catalog.
     #[error("catalog: {0}")]
-    Sql(#[from] rusqlite::Error),
+    Sql(SqlError),
     /// An I/O error on a file of the store.
     #[error("{path}: {source}")]
     Io {
@@ -92,7 +92,42 @@ pub enum StoreError {
     WriterGone,
 }
 
+/// A failure of the catalog database itself (opaque: the catalog's engine is the store's own
+/// business); [`StoreError::is_disk_full`] tells the one case callers act on.
+#[derive(Debug)]
+pub struct SqlError(pub(crate) rusqlite::Error);
+
+impl std::fmt::Display for SqlError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for SqlError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> StoreError {
+        StoreError::Sql(SqlError(e))
+    }
+}
+
 impl StoreError {
+    /// Whether the disk (or the catalog's filesystem) is full: the request should be answered
+    /// "insufficient storage", not as a failure of the box.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            StoreError::DiskFull { .. } => true,
+            StoreError::Sql(SqlError(e)) => {
+                e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull)
+            }
+            _ => false,
+        }
+    }
+
     /// Wraps an I/O error with the path it happened on, telling a full disk apart.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> StoreError {
         let path = path.into();

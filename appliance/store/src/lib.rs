@@ -6,8 +6,10 @@
 //! transaction make the file visible under its name. A crash at any point leaves either the old
 //! file or the new one, never a mix; leftovers in `staging/` and unreferenced blobs are removed at
 //! the next start, in the background, so that a restart serves at once. Later stages (the uplink)
-//! read the same catalog.
+//! read the same catalog; [`downstream`] offers them typed operations: the change journal,
+//! durability levels, a walk of the namespace, blob facts, restore and the read-through inbox.
 
+pub mod downstream;
 mod error;
 pub mod namespace;
 mod schema;
@@ -22,7 +24,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use microcloud_constants as constants;
 use rusqlite::{params, OpenFlags, OptionalExtension};
 
-pub use error::{Result, StoreError};
+pub use downstream::{
+    BlobInfo, BlobRef, CatalogReader, Change, ChangeKind, Entry, FileFacts, RestoreDir,
+    RestoreFile, RestorePlan, RestoreUser,
+};
+pub use error::{Result, SqlError, StoreError};
 /// rusqlite itself, for stages that query the catalog.
 pub use rusqlite;
 /// The catalog connection type handed to other stages.
@@ -49,8 +55,9 @@ pub struct User {
     pub admin: bool,
 }
 
-/// How far a file's content has travelled: only on the box, at one destination, or at all.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+/// How far a file's content has travelled: only on the box, at one destination, or at all. Ordered
+/// from the least safe to the safest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 pub enum Durability {
     /// Only on the box's local storage.
     #[serde(rename = "local")]
@@ -397,17 +404,7 @@ impl Store {
     /// Reads the totals of the store in `dir` without opening it for writing (works while the
     /// gateway runs).
     pub fn inspect(dir: &Path) -> Result<Stats> {
-        let catalog = dir.join(constants::CATALOG_FILE);
-        if !catalog.exists() {
-            return Err(StoreError::NoCatalog {
-                path: dir.to_owned(),
-            });
-        }
-        schema::init_sqlite();
-        let conn = Connection::open_with_flags(&catalog, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-        conn.busy_timeout(Duration::from_secs(10))?;
-        let limit = read_limit(&conn)?.unwrap_or_else(|| default_limit(dir));
-        stats_on(&conn, limit)
+        CatalogReader::open(dir)?.stats()
     }
 
     /// The data directory.
@@ -1248,4 +1245,273 @@ pub fn check_user_name(name: &str) -> Result<()> {
 
 pub(crate) fn inner(store: &Store) -> &Inner {
     &store.inner
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ops::ControlFlow;
+
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, Store, UserId) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(
+            dir.path(),
+            OpenOptions {
+                create: true,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let u = s.add_user("alice", "$argon2id$placeholder", false).unwrap();
+        (dir, s, u)
+    }
+
+    async fn put(s: &Store, u: UserId, path: &str, data: &[u8]) -> Node {
+        let mut up = s.begin_upload(u, path, UploadOptions::default()).unwrap();
+        up.write(bytes::Bytes::copy_from_slice(data)).await.unwrap();
+        up.commit().await.unwrap()
+    }
+
+    /// Relaxed bookkeeping commits without the WAL fsync, but a change someone waits for never
+    /// does, whatever came before it, and both kinds land.
+    #[tokio::test]
+    async fn relaxed_writes_never_relax_a_durable_one() {
+        let (_dir, s, _u) = store();
+        let mode = |c: &Connection| -> Result<i64> {
+            Ok(c.query_row("PRAGMA synchronous", [], |r| r.get(0))?)
+        };
+        const NORMAL: i64 = 1;
+        const FULL: i64 = 2;
+        s.writer()
+            .write(vec![], |c| {
+                Ok(c.execute_batch("CREATE TABLE marks (n INTEGER)")?)
+            })
+            .await
+            .unwrap();
+        // Relaxed changes and durable ones sent at the same moment, many times over, so that
+        // they share groups in every order.
+        for round in 0..20i64 {
+            let mut relaxed = Vec::new();
+            let mut durable = Vec::new();
+            for i in 0..4i64 {
+                let n = round * 10 + i;
+                let (a, b) = (s.clone(), s.clone());
+                relaxed.push(tokio::spawn(async move {
+                    a.writer()
+                        .write_relaxed(move |c| {
+                            c.execute("INSERT INTO marks VALUES (?1)", [n])?;
+                            mode(c)
+                        })
+                        .await
+                }));
+                durable.push(tokio::spawn(async move {
+                    b.writer()
+                        .write(vec![], move |c| {
+                            c.execute("INSERT INTO marks VALUES (?1)", [n + 5])?;
+                            mode(c)
+                        })
+                        .await
+                }));
+            }
+            for d in durable {
+                assert_eq!(
+                    d.await.unwrap().unwrap(),
+                    FULL,
+                    "a durable change was committed relaxed"
+                );
+            }
+            for r in relaxed {
+                let m = r.await.unwrap().unwrap();
+                assert!(m == NORMAL || m == FULL, "synchronous = {m}");
+            }
+        }
+        // Alone, a relaxed change does skip the flush.
+        assert_eq!(s.writer().write_relaxed(mode).await.unwrap(), NORMAL);
+        assert_eq!(s.writer().write(vec![], mode).await.unwrap(), FULL);
+        let count: i64 = s
+            .read(|c| Ok(c.query_row("SELECT count(*) FROM marks", [], |r| r.get(0))?))
+            .unwrap();
+        assert_eq!(count, 20 * 8);
+    }
+
+    #[tokio::test]
+    async fn the_journal_is_read_typed_and_trimmed() {
+        let (_dir, s, u) = store();
+        let a = put(&s, u, "/a", b"one").await;
+        s.mkdir(u, "/d").await.unwrap();
+        s.rename(u, "/a", "/d/b").await.unwrap();
+        put(&s, u, "/gone", b"x").await;
+        put(&s, u, "/gone", b"y").await;
+        let all = s.changes_after(0, 100).unwrap();
+        assert_eq!(all.len(), 5);
+        assert_eq!(all[0].user, "alice");
+        assert_eq!(all[0].kind, ChangeKind::Put);
+        let blob = all[0].blob.unwrap();
+        assert_eq!(
+            (Some(blob.id), blob.size, Some(blob.hash)),
+            (a.blob_id, 3, a.hash)
+        );
+        assert_eq!((all[1].kind, all[1].is_dir), (ChangeKind::Mkdir, true));
+        assert_eq!(
+            (all[2].kind, all[2].to_path.as_deref(), all[2].blob),
+            (ChangeKind::Rename, Some("d/b"), Some(blob))
+        );
+        // The first content of /gone was replaced: its change no longer names a blob.
+        assert_eq!(all[3].blob, None);
+        assert!(all[4].blob.is_some());
+        let later = s.changes_after(all[1].seq, 2).unwrap();
+        assert_eq!(later, all[2..4].to_vec());
+        s.trim_changes(all[2].seq).await.unwrap();
+        s.trim_changes(all[2].seq).await.unwrap();
+        assert_eq!(s.changes_after(0, 100).unwrap(), all[3..].to_vec());
+        let reader = CatalogReader::open(s.dir()).unwrap();
+        assert_eq!(reader.changes_after_count(0).unwrap(), 2);
+        assert_eq!(reader.changes_after_count(all[4].seq).unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn the_walk_sees_a_snapshot_and_durability_is_set_typed() {
+        let (_dir, s, u) = store();
+        s.mkdir(u, "/d").await.unwrap();
+        let f = put(&s, u, "/d/f", &[7u8; 100_000]).await;
+        put(&s, u, "/top", b"small").await;
+        let mut seen = Vec::new();
+        let seq = s
+            .walk(|e| {
+                seen.push(e);
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+        seen.sort_by(|a, b| a.path.cmp(&b.path));
+        assert_eq!(seq, s.changes_after(0, 100).unwrap().last().unwrap().seq);
+        let paths: Vec<(&str, bool)> = seen
+            .iter()
+            .map(|e| (e.path.as_str(), e.file.is_some()))
+            .collect();
+        assert_eq!(paths, [("d", false), ("d/f", true), ("top", true)]);
+        let file = seen[1].file.unwrap();
+        assert_eq!(Some(file.blob.id), f.blob_id);
+        assert_eq!(file.durability, Durability::Local);
+        let id = f.blob_id.unwrap();
+        assert_eq!(s.stats().unwrap().dirty_bytes, 100_005);
+        s.set_durability_relaxed(&[(id, Durability::CloudAll)])
+            .unwrap();
+        let info = s.blob(id).unwrap().unwrap();
+        assert_eq!(
+            (info.durability, info.local, info.inline, info.blob.size),
+            (Durability::CloudAll, true, false, 100_000)
+        );
+        assert_eq!(s.stats().unwrap().dirty_bytes, 5);
+        s.set_durability(&[(id, Durability::CloudOne), (-5, Durability::Local)])
+            .unwrap();
+        assert_eq!(
+            s.lookup(u, "/d/f").unwrap().durability,
+            Durability::CloudOne
+        );
+        assert_eq!(s.stats().unwrap().dirty_bytes, 100_005);
+        assert!(s.blob(-5).unwrap().is_none());
+        // The walk stops when asked to.
+        let mut n = 0;
+        s.walk(|_| {
+            n += 1;
+            ControlFlow::Break(())
+        })
+        .unwrap();
+        assert_eq!(n, 1);
+    }
+
+    #[tokio::test]
+    async fn a_restore_plan_is_written_in_batches_as_evicted_content() {
+        let (_dir, s, alice) = store();
+        let hash = *blake3::hash(b"content").as_bytes();
+        let files: Vec<RestoreFile> = (0..1200)
+            .map(|i| RestoreFile {
+                user: if i % 2 == 0 { "alice" } else { "bob" }.into(),
+                path: format!("deep/dir {}/f{i}", i % 7),
+                size: 7,
+                hash,
+                mtime_ns: 1_000 + i,
+            })
+            .chain([RestoreFile {
+                user: "nobody".into(),
+                path: "x".into(),
+                size: 1,
+                hash,
+                mtime_ns: 0,
+            }])
+            .collect();
+        s.restore(RestorePlan {
+            users: vec![
+                RestoreUser {
+                    name: "alice".into(),
+                    admin: true,
+                    password_hash: "!".into(),
+                },
+                RestoreUser {
+                    name: "bob".into(),
+                    admin: true,
+                    password_hash: "!".into(),
+                },
+            ],
+            dirs: vec![RestoreDir {
+                user: "bob".into(),
+                path: "empty/inner".into(),
+            }],
+            files,
+        })
+        .await
+        .unwrap();
+        // An existing user is kept as it was.
+        assert!(!s.user("alice").unwrap().unwrap().admin);
+        let bob = s.user("bob").unwrap().unwrap();
+        assert!(bob.admin);
+        assert!(s.lookup(bob.id, "/empty/inner").unwrap().is_dir);
+        let f = s.lookup(alice, "/deep/dir 3/f10").unwrap();
+        assert_eq!((f.size, f.hash, f.mtime_ns), (7, Some(hash), 1_010));
+        assert!(matches!(
+            s.content(f.blob_id.unwrap()).unwrap(),
+            Content::Evicted { size: 7, .. }
+        ));
+        assert_eq!(s.stats().unwrap().files, 1200);
+        assert!(s.user("nobody").unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn fetch_requests_are_listed_and_answered() {
+        let (_dir, s, _u) = store();
+        s.writer()
+            .write(vec![], |c| {
+                c.execute(
+                    "INSERT INTO fetch_requests (blob_id, requested_ns) VALUES (7, 0), (8, 0)",
+                    [],
+                )?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let mut pending = s.fetch_requests().unwrap();
+        pending.sort();
+        assert_eq!(pending, [7, 8]);
+        s.finish_fetch_request(7, None).await.unwrap();
+        s.finish_fetch_request(8, Some("no destination holds it".into()))
+            .await
+            .unwrap();
+        assert!(s.fetch_requests().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_full_disk_is_told_apart() {
+        let full = StoreError::from(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+            None,
+        ));
+        assert!(full.is_disk_full());
+        assert!(StoreError::DiskFull { path: "x".into() }.is_disk_full());
+        let busy = StoreError::from(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+            None,
+        ));
+        assert!(!busy.is_disk_full());
+    }
 }

@@ -313,7 +313,7 @@ impl Upload {
                 return self.commit_inline(data).await;
             }
         }
-        let (hash, len) = if let Some(_) = self.worker {
+        let (hash, len) = if self.worker.is_some() {
             self.send_pending().await?;
             let w = self.worker.take().expect("worker");
             let _ = w.tx.send(Msg::Finish).await;

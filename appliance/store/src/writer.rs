@@ -146,6 +146,18 @@ impl Writer {
             .map_err(|_| StoreError::WriterGone)?
     }
 
+    /// Like `write_relaxed`, for callers outside an async runtime.
+    pub(crate) fn write_relaxed_blocking<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let rx = self.submit(vec![], true, f);
+        std::thread::scope(|s| s.spawn(move || rx.blocking_recv()).join())
+            .map_err(|_| StoreError::WriterGone)?
+            .map_err(|_| StoreError::WriterGone)?
+    }
+
     /// Like `write`, for callers outside an async runtime.
     pub(crate) fn write_blocking<T, F>(&self, dirs: Vec<PathBuf>, f: F) -> Result<T>
     where

@@ -215,12 +215,11 @@ async fn every_namespace_change_is_journaled_in_order() {
     s.remove(u, "/c", false).await.unwrap();
     s.rename(u, "/d", "/e").await.unwrap();
     let journal: Vec<(String, String, Option<String>)> = s
-        .catalog_read(|c| {
-            let mut stmt = c.prepare("SELECT kind, path, to_path FROM changes ORDER BY seq")?;
-            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-            Ok(rows.collect::<Result<Vec<_>, _>>()?)
-        })
-        .unwrap();
+        .changes_after(0, 100)
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.kind.as_str().to_owned(), c.path, c.to_path))
+        .collect();
     let expect = [
         ("put", "a", None),
         ("mkdir", "d", None),
@@ -234,61 +233,4 @@ async fn every_namespace_change_is_journaled_in_order() {
         .map(|(k, p, t)| (k.as_str(), p.as_str(), t.as_deref()))
         .collect();
     assert_eq!(got, expect);
-}
-
-/// Relaxed bookkeeping commits without the WAL fsync, but a change someone waits for never does,
-/// whatever came before it, and both kinds land.
-#[tokio::test]
-async fn relaxed_writes_never_relax_a_durable_one() {
-    let (_dir, s, _u) = store();
-    let mode = |c: &microcloud_store::Connection| -> microcloud_store::Result<i64> {
-        Ok(c.query_row("PRAGMA synchronous", [], |r| r.get(0))?)
-    };
-    const NORMAL: i64 = 1;
-    const FULL: i64 = 2;
-    s.catalog_write(|c| Ok(c.execute_batch("CREATE TABLE marks (n INTEGER)")?))
-        .await
-        .unwrap();
-    // Relaxed changes and durable ones sent at the same moment, many times over, so that they
-    // share groups in every order.
-    for round in 0..20i64 {
-        let mut relaxed = Vec::new();
-        let mut durable = Vec::new();
-        for i in 0..4i64 {
-            let n = round * 10 + i;
-            let (a, b) = (s.clone(), s.clone());
-            relaxed.push(tokio::spawn(async move {
-                a.catalog_write_relaxed(move |c| {
-                    c.execute("INSERT INTO marks VALUES (?1)", [n])?;
-                    mode(c)
-                })
-                .await
-            }));
-            durable.push(tokio::spawn(async move {
-                b.catalog_write(move |c| {
-                    c.execute("INSERT INTO marks VALUES (?1)", [n + 5])?;
-                    mode(c)
-                })
-                .await
-            }));
-        }
-        for d in durable {
-            assert_eq!(
-                d.await.unwrap().unwrap(),
-                FULL,
-                "a durable change was committed relaxed"
-            );
-        }
-        for r in relaxed {
-            let m = r.await.unwrap().unwrap();
-            assert!(m == NORMAL || m == FULL, "synchronous = {m}");
-        }
-    }
-    // Alone, a relaxed change does skip the flush.
-    assert_eq!(s.catalog_write_relaxed(mode).await.unwrap(), NORMAL);
-    assert_eq!(s.catalog_write(mode).await.unwrap(), FULL);
-    let count: i64 = s
-        .catalog_read(|c| Ok(c.query_row("SELECT count(*) FROM marks", [], |r| r.get(0))?))
-        .unwrap();
-    assert_eq!(count, 20 * 8);
 }

@@ -51,7 +51,7 @@ pub(crate) fn fs_error(e: StoreError) -> FsError {
             log::warn!("write refused: {e}");
             FsError::InsufficientStorage
         }
-        StoreError::Sql(ref q) if q.sqlite_error_code() == Some(rusqlite_disk_full()) => {
+        ref e if e.is_disk_full() => {
             log::warn!("write refused, catalog disk full: {e}");
             FsError::InsufficientStorage
         }
@@ -68,10 +68,6 @@ pub(crate) fn fs_error(e: StoreError) -> FsError {
             FsError::GeneralFailure
         }
     }
-}
-
-fn rusqlite_disk_full() -> microcloud_store::SqliteErrorCode {
-    microcloud_store::SqliteErrorCode::DiskFull
 }
 
 /// Metadata of a node.

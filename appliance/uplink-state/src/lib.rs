@@ -1,0 +1,1456 @@
+//! The uplink's state, kept apart from the store's catalog: the journal cursor, the cloud
+//! destinations, what each destination must hold per object key and how far that is (replicas),
+//! multipart uploads in progress, conflicts, the bandwidth schedule, and the durability levels
+//! that follow from all of it.
+//!
+//! Why a crate and a file of its own: the uplink used to keep these tables in the catalog and
+//! reach them (and the store's own tables) with SQL strings, so the catalog's schema was the only
+//! contract between two stages, and every "this file is now in the cloud" competed with the LAN's
+//! writes for the catalog's single write lock. Here they live in `DATA/uplink.sqlite` (WAL,
+//! `synchronous = FULL`, made with the same modes as the catalog, so the appliance's two agents
+//! share it through their group), behind typed operations: no SQL and no database type crosses
+//! this crate's interface. The uplink writes it; the CLI and the page read it
+//! ([`UplinkState::open_read_only`]) for status and pending counts, and add or remove destinations
+//! through the uplink crate.
+//!
+//! The store stays the owner of file durability (`local`, `cloud:1`, `cloud:all`, read by its
+//! eviction); the level is worked out here from the replicas, and pushed to the store with a rule
+//! that never leaves the store above the truth, whatever crashes: in a transaction that changes
+//! replicas, every touched blob's level is worked out before and after; lowered levels are pushed
+//! to the store *before* the commit, raised ones *after* it (see [`UplinkState::push_raises`]);
+//! when the uplink starts and when a destination is added or removed, every level is worked out
+//! again and pushed ([`UplinkState::recompute_all`]). A crash can then only leave the store's
+//! level lower than the truth (safe: content is never evicted too early), repaired at the next
+//! start.
+//!
+//! The first time the state is made on a box that ran an older build, the uplink's tables of the
+//! catalog are copied in (the catalog is attached read-only, in the creating transaction) and left
+//! where they were.
+
+mod error;
+mod schema;
+pub mod status;
+
+use std::collections::{HashMap, HashSet};
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use microcloud_constants as constants;
+use microcloud_store::{Change, ChangeKind, Store};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
+
+pub use error::{DbError, Result, StateError};
+pub use microcloud_store::Durability;
+pub use status::{DestinationStatus, UplinkStatus};
+
+/// A destination's id in the state.
+pub type DestinationId = i64;
+
+/// Whether a destination answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DestinationState {
+    /// It answers.
+    Ok,
+    /// It failed lately and is retried with backoff.
+    Retrying,
+    /// It failed several times in a row.
+    Down,
+}
+
+impl DestinationState {
+    /// The state's name (`ok`, `retrying`, `down`), as reports show it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DestinationState::Ok => "ok",
+            DestinationState::Retrying => "retrying",
+            DestinationState::Down => "down",
+        }
+    }
+
+    fn parse(s: &str) -> DestinationState {
+        match s {
+            "retrying" => DestinationState::Retrying,
+            "down" => DestinationState::Down,
+            _ => DestinationState::Ok,
+        }
+    }
+}
+
+/// A configured destination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DestinationRecord {
+    /// Its id.
+    pub id: DestinationId,
+    /// The name the owner chose.
+    pub name: String,
+    /// Where it is, as JSON (never a secret: those live in `DATA/secrets/`).
+    pub config: String,
+    /// When it was added, nanoseconds since the epoch.
+    pub created_ns: i64,
+    /// Whether it answers.
+    pub state: DestinationState,
+    /// The last error met there.
+    pub last_error: Option<String>,
+    /// When it last answered, nanoseconds since the epoch.
+    pub last_ok_ns: Option<i64>,
+}
+
+/// How far one replica is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReplicaState {
+    /// The destination does not hold what it should yet (an upload or a delete waits).
+    Pending,
+    /// The destination holds it.
+    Done,
+    /// Someone else changed the object there: kept on both sides until a person decides.
+    Conflict,
+}
+
+impl ReplicaState {
+    /// The state's name (`pending`, `done`, `conflict`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReplicaState::Pending => "pending",
+            ReplicaState::Done => "done",
+            ReplicaState::Conflict => "conflict",
+        }
+    }
+
+    fn parse(s: &str) -> ReplicaState {
+        match s {
+            "done" => ReplicaState::Done,
+            "conflict" => ReplicaState::Conflict,
+            _ => ReplicaState::Pending,
+        }
+    }
+}
+
+/// What one destination must hold under one object key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replica {
+    /// The destination.
+    pub destination: DestinationId,
+    /// Object key (`user/path`).
+    pub key: String,
+    /// The content the object must have; `None`: the object must be deleted.
+    pub blob: Option<i64>,
+    /// Its size.
+    pub size: u64,
+    /// Its BLAKE3 hash (`None` for a delete, or content gone before it was taken in).
+    pub hash: Option<[u8; 32]>,
+    /// How far it is.
+    pub state: ReplicaState,
+    /// The ETag of what we last wrote there (for If-Match).
+    pub remote_etag: Option<String>,
+    /// Since when it waits, nanoseconds since the epoch (oldest first).
+    pub dirty_ns: i64,
+    /// Failed attempts in a row.
+    pub attempts: u32,
+    /// Not to be tried before this time (ns since the epoch).
+    pub next_ns: i64,
+    /// The last error met.
+    pub last_error: Option<String>,
+}
+
+/// A multipart upload in progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MultipartUpload {
+    /// The destination.
+    pub destination: DestinationId,
+    /// Object key.
+    pub key: String,
+    /// The content being uploaded.
+    pub blob: i64,
+    /// The destination's id for the upload.
+    pub upload_id: String,
+    /// Bytes per part (the last one may be shorter).
+    pub part_size: u64,
+    /// When it was started, nanoseconds since the epoch.
+    pub created_ns: i64,
+}
+
+/// A key in conflict at a destination.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Conflict {
+    /// Destination name.
+    pub destination: String,
+    /// Object key.
+    pub key: String,
+    /// The ETag of the object someone else put there.
+    pub remote_etag: Option<String>,
+    /// When it was found, nanoseconds since the epoch.
+    pub detected_ns: i64,
+}
+
+/// A conflict to record (by the worker or a scrub).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewConflict {
+    /// Object key.
+    pub key: String,
+    /// The ETag of the object found there.
+    pub remote_etag: Option<String>,
+    /// The hash of our content.
+    pub local_hash: Option<[u8; 32]>,
+}
+
+/// An object a scrub found missing or damaged: to be uploaded again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repair {
+    /// Object key.
+    pub key: String,
+    /// The ETag of the damaged object (for If-Match), `None` when it is gone.
+    pub remote_etag: Option<String>,
+}
+
+/// What waits, over every destination (for `flush`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pending {
+    /// Replicas not done (uploads and deletes).
+    pub files: u64,
+    /// Bytes still to upload.
+    pub bytes: u64,
+    /// Replicas in conflict.
+    pub conflicts: u64,
+    /// Destinations configured.
+    pub destinations: u64,
+}
+
+/// What [`UplinkState::apply_changes`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Applied {
+    /// Journal entries taken in (entries at or before the cursor are skipped).
+    pub changes: usize,
+    /// The cursor afterwards: the store's journal may be trimmed up to it.
+    pub cursor: i64,
+}
+
+/// The current time in nanoseconds since the epoch.
+pub fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+/// The durability of content held at `done` destinations out of `destinations`.
+fn level_of(done: i64, destinations: i64) -> Durability {
+    if done <= 0 {
+        Durability::Local
+    } else if done >= destinations {
+        Durability::CloudAll
+    } else {
+        Durability::CloudOne
+    }
+}
+
+fn hash32(v: Option<Vec<u8>>) -> Option<[u8; 32]> {
+    v.and_then(|h| h.try_into().ok())
+}
+
+const REPLICA_COLUMNS: &str = "dest_id, key, blob_id, size, hash, state, remote_etag, dirty_ns, attempts, next_ns, last_error";
+
+fn replica_from(r: &Row) -> rusqlite::Result<Replica> {
+    Ok(Replica {
+        destination: r.get(0)?,
+        key: r.get(1)?,
+        blob: r.get(2)?,
+        size: r.get::<_, i64>(3)?.max(0) as u64,
+        hash: hash32(r.get(4)?),
+        state: ReplicaState::parse(&r.get::<_, String>(5)?),
+        remote_etag: r.get(6)?,
+        dirty_ns: r.get(7)?,
+        attempts: r.get::<_, i64>(8)?.clamp(0, u32::MAX as i64) as u32,
+        next_ns: r.get(9)?,
+        last_error: r.get(10)?,
+    })
+}
+
+fn destination_from(r: &Row) -> rusqlite::Result<DestinationRecord> {
+    Ok(DestinationRecord {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        config: r.get(2)?,
+        created_ns: r.get(3)?,
+        state: DestinationState::parse(&r.get::<_, String>(4)?),
+        last_error: r.get(5)?,
+        last_ok_ns: r.get(6)?,
+    })
+}
+
+/// Turns off SQLite's global memory statistics before the first connection of the process (the
+/// store does the same; whichever comes first wins, the other call changes nothing).
+fn init_sqlite() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: sqlite3_config is called before this crate opens any connection; if SQLite was
+        // already initialized (by the store) it returns SQLITE_MISUSE and changes nothing.
+        unsafe {
+            rusqlite::ffi::sqlite3_config(
+                rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS,
+                0 as std::os::raw::c_int,
+            );
+        }
+    });
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.set_prepared_statement_cache_capacity(64);
+    conn.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
+        true,
+    )?;
+    Ok(())
+}
+
+/// Creates the new empty file `path` with exactly `mode` (an existing one is left as it is).
+fn create_file(path: &Path, mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+    {
+        // The umask may have taken bits away: set them on the file just made.
+        Ok(f) => f.set_permissions(std::fs::Permissions::from_mode(mode)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+struct Inner {
+    path: PathBuf,
+    /// The one writable connection (`None` when opened read-only).
+    writer: Option<Mutex<Connection>>,
+    readers: Mutex<Vec<Connection>>,
+    /// Blobs whose level rose in a committed transaction and is not pushed to the store yet.
+    raises: Mutex<HashSet<i64>>,
+    /// Taken by one [`UplinkState::push_raises`] at a time.
+    pushing: Mutex<()>,
+}
+
+/// Handle to the uplink's state in one data directory; cheap to clone.
+#[derive(Clone)]
+pub struct UplinkState {
+    inner: Arc<Inner>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// How a write transaction treats durability levels.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Track {
+    /// It changes no replica.
+    Nothing,
+    /// Blobs are touched one by one (see [`Tx::touch`]).
+    Blobs,
+}
+
+/// A write transaction in progress, with what it touched.
+struct Tx<'c> {
+    c: &'c Connection,
+    track: Track,
+    destinations: Option<i64>,
+    /// Level of each touched blob before the transaction changed anything about it.
+    before: HashMap<i64, Durability>,
+}
+
+impl Tx<'_> {
+    fn destination_count(&mut self) -> rusqlite::Result<i64> {
+        if let Some(n) = self.destinations {
+            return Ok(n);
+        }
+        let n = self
+            .c
+            .prepare_cached("SELECT count(*) FROM destinations")?
+            .query_row([], |r| r.get(0))?;
+        self.destinations = Some(n);
+        Ok(n)
+    }
+
+    /// The level `blob` has in the transaction's current view.
+    fn level(&mut self, blob: i64) -> rusqlite::Result<Durability> {
+        let dests = self.destination_count()?;
+        let done: i64 = self
+            .c
+            .prepare_cached(
+                "SELECT count(DISTINCT dest_id) FROM replicas WHERE blob_id = ?1 AND state = 'done'",
+            )?
+            .query_row([blob], |r| r.get(0))?;
+        Ok(level_of(done, dests))
+    }
+
+    /// Notes `blob`'s level before anything about it changes; call it before every change of a
+    /// replica that has or gets `blob`.
+    fn touch(&mut self, blob: Option<i64>) -> rusqlite::Result<()> {
+        let Some(blob) = blob else { return Ok(()) };
+        if self.track == Track::Nothing || self.before.contains_key(&blob) {
+            return Ok(());
+        }
+        let level = self.level(blob)?;
+        self.before.insert(blob, level);
+        Ok(())
+    }
+
+    /// Touches the blob that `key` holds at destination `d` now.
+    fn touch_key(&mut self, d: DestinationId, key: &str) -> rusqlite::Result<()> {
+        let blob: Option<Option<i64>> = self
+            .c
+            .prepare_cached("SELECT blob_id FROM replicas WHERE dest_id = ?1 AND key = ?2")?
+            .query_row(params![d, key], |r| r.get(0))
+            .optional()?;
+        self.touch(blob.flatten())
+    }
+}
+
+/// Every blob that is done somewhere, with the number of destinations holding it.
+fn done_counts(c: &Connection) -> rusqlite::Result<HashMap<i64, i64>> {
+    let mut stmt = c.prepare(
+        "SELECT blob_id, count(DISTINCT dest_id) FROM replicas \
+         WHERE state = 'done' AND blob_id IS NOT NULL GROUP BY blob_id",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect()
+}
+
+fn count_destinations(c: &Connection) -> rusqlite::Result<i64> {
+    c.query_row("SELECT count(*) FROM destinations", [], |r| r.get(0))
+}
+
+fn cursor_on(c: &Connection) -> rusqlite::Result<i64> {
+    Ok(
+        c.prepare_cached("SELECT value FROM meta WHERE key = 'cursor'")?
+            .query_row([], |r| r.get::<_, String>(0))
+            .optional()?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
+    )
+}
+
+fn set_meta(c: &Connection, key: &str, value: Option<&str>) -> rusqlite::Result<()> {
+    match value {
+        Some(v) => c
+            .prepare_cached(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )?
+            .execute([key, v])?,
+        None => c
+            .prepare_cached("DELETE FROM meta WHERE key = ?1")?
+            .execute([key])?,
+    };
+    Ok(())
+}
+
+impl UplinkState {
+    /// Opens the state of data directory `dir` for writing, making it (and importing the
+    /// uplink's tables of an older catalog there) when it does not exist yet. The file gets the
+    /// modes the store gives its catalog in that directory.
+    pub fn open(dir: &Path) -> Result<UplinkState> {
+        init_sqlite();
+        let modes = microcloud_store::prepare_data_dir(dir).map_err(|e| StateError::io(dir, e))?;
+        let path = dir.join(constants::UPLINK_STATE_FILE);
+        // SQLite would make it 0644 less the umask; made here with the catalog's mode. SQLite
+        // gives its -wal and -shm files the same mode.
+        create_file(&path, modes.file).map_err(|e| StateError::io(&path, e))?;
+        let open = || -> Result<Connection> {
+            let mut conn = Connection::open(&path)?;
+            configure(&conn)?;
+            let mode: String =
+                conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                log::warn!(
+                    "{}: could not switch to WAL mode (got {mode})",
+                    path.display()
+                );
+            }
+            schema::migrate(&mut conn, &path, &dir.join(constants::CATALOG_FILE))?;
+            Ok(conn)
+        };
+        let conn = open().map_err(|e| e.at(&path))?;
+        Ok(UplinkState {
+            inner: Arc::new(Inner {
+                path,
+                writer: Some(Mutex::new(conn)),
+                readers: Mutex::new(Vec::new()),
+                raises: Mutex::new(HashSet::new()),
+                pushing: Mutex::new(()),
+            }),
+        })
+    }
+
+    /// Opens the state of data directory `dir` for reading only (reports, while the agents run).
+    /// A state that does not exist yet (no uplink ran there) reads as empty until it appears.
+    pub fn open_read_only(dir: &Path) -> Result<UplinkState> {
+        init_sqlite();
+        Ok(UplinkState {
+            inner: Arc::new(Inner {
+                path: dir.join(constants::UPLINK_STATE_FILE),
+                writer: None,
+                readers: Mutex::new(Vec::new()),
+                raises: Mutex::new(HashSet::new()),
+                pushing: Mutex::new(()),
+            }),
+        })
+    }
+
+    /// The state's file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// A pooled read-only connection, or `None` while the state does not exist yet.
+    fn reader(&self) -> Result<Option<Connection>> {
+        if let Some(c) = lock(&self.inner.readers).pop() {
+            return Ok(Some(c));
+        }
+        let path = &self.inner.path;
+        if !path.exists() {
+            return Ok(None);
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI,
+        )?;
+        configure(&conn)?;
+        let found = schema::version(&conn)?;
+        if found > schema::VERSION {
+            return Err(StateError::SchemaTooNew {
+                path: path.clone(),
+                found,
+                supported: schema::VERSION,
+            });
+        }
+        // Being made by another process right now: nothing to read yet.
+        Ok((found == schema::VERSION).then_some(conn))
+    }
+
+    /// Runs `f` on a read-only connection; a state that does not exist yet reads as `default`.
+    fn read<T>(&self, default: T, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        let conn = match self.reader() {
+            Ok(Some(c)) => c,
+            Ok(None) => return Ok(default),
+            Err(e) => return Err(e.at(&self.inner.path)),
+        };
+        let r = f(&conn);
+        lock(&self.inner.readers).push(conn);
+        r.map_err(|e| StateError::from(e).at(&self.inner.path))
+    }
+
+    fn writer(&self) -> Result<MutexGuard<'_, Connection>> {
+        match &self.inner.writer {
+            Some(m) => Ok(lock(m)),
+            None => Err(StateError::ReadOnly {
+                path: self.inner.path.clone(),
+            }),
+        }
+    }
+
+    /// Runs `f` in a write transaction. With a `store`, the levels of the blobs `f` touched are
+    /// worked out before and after: lowered ones are pushed to the store before the commit (the
+    /// transaction is rolled back if that fails), raised ones are queued for
+    /// [`UplinkState::push_raises`]. `relaxed` commits without waiting for the disk (for marks a
+    /// power cut may take back because they are redone).
+    fn write<T>(
+        &self,
+        store: Option<&Store>,
+        relaxed: bool,
+        f: impl FnOnce(&mut Tx) -> Result<T>,
+    ) -> Result<T> {
+        let conn = self.writer()?;
+        let result = self.write_on(&conn, store, relaxed, f);
+        if relaxed {
+            let _ = conn.pragma_update(None, "synchronous", "FULL");
+        }
+        result.map_err(|e| e.at(&self.inner.path))
+    }
+
+    fn write_on<T>(
+        &self,
+        conn: &Connection,
+        store: Option<&Store>,
+        relaxed: bool,
+        f: impl FnOnce(&mut Tx) -> Result<T>,
+    ) -> Result<T> {
+        if relaxed {
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+        }
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let mut tx = Tx {
+            c: conn,
+            track: if store.is_some() {
+                Track::Blobs
+            } else {
+                Track::Nothing
+            },
+            destinations: None,
+            before: HashMap::new(),
+        };
+        let outcome = (|| {
+            let value = f(&mut tx)?;
+            let mut lowered = Vec::new();
+            let mut raised = Vec::new();
+            let before = std::mem::take(&mut tx.before);
+            tx.destinations = None;
+            for (blob, was) in before {
+                let now = tx.level(blob)?;
+                if now < was {
+                    lowered.push((blob, now));
+                } else if now > was {
+                    raised.push(blob);
+                }
+            }
+            if let (Some(store), false) = (store, lowered.is_empty()) {
+                store.set_durability(&lowered)?;
+            }
+            Ok((value, raised))
+        })();
+        match outcome {
+            Ok((value, raised)) => {
+                if let Err(e) = conn.execute_batch("COMMIT") {
+                    let _ = conn.execute_batch("ROLLBACK");
+                    return Err(e.into());
+                }
+                if !raised.is_empty() {
+                    lock(&self.inner.raises).extend(raised);
+                }
+                Ok(value)
+            }
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs `f`, which may change any number of replicas or the destinations themselves, in a
+    /// write transaction; every blob's level may change. Before the commit, each blob of the
+    /// store whose level there is above the lower of its levels before and after `f` is lowered
+    /// to it; after the commit, every level is worked out again ([`UplinkState::recompute_all`]).
+    /// `f` says whether it changed anything.
+    fn write_bulk<T>(
+        &self,
+        store: &Store,
+        f: impl FnOnce(&mut Tx) -> Result<(T, bool)>,
+    ) -> Result<T> {
+        let (value, changed) = {
+            let conn = self.writer()?;
+            self.bulk_on(&conn, store, f)
+                .map_err(|e| e.at(&self.inner.path))?
+        };
+        if changed {
+            self.recompute_all(store)?;
+        }
+        Ok(value)
+    }
+
+    fn bulk_on<T>(
+        &self,
+        conn: &Connection,
+        store: &Store,
+        f: impl FnOnce(&mut Tx) -> Result<(T, bool)>,
+    ) -> Result<(T, bool)> {
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let outcome = (|| {
+            let before = (done_counts(conn)?, count_destinations(conn)?);
+            let mut tx = Tx {
+                c: conn,
+                track: Track::Nothing,
+                destinations: None,
+                before: HashMap::new(),
+            };
+            let (value, changed) = f(&mut tx)?;
+            if changed {
+                let after = (done_counts(conn)?, count_destinations(conn)?);
+                let level = |(done, dests): &(HashMap<i64, i64>, i64), blob: i64| {
+                    level_of(done.get(&blob).copied().unwrap_or(0), *dests)
+                };
+                let mut lowered = Vec::new();
+                let mut seen = HashSet::new();
+                store.walk(|e| {
+                    if let Some(file) = e.file {
+                        let id = file.blob.id;
+                        if seen.insert(id) {
+                            let safe = level(&before, id).min(level(&after, id));
+                            if safe < file.durability {
+                                lowered.push((id, safe));
+                            }
+                        }
+                    }
+                    ControlFlow::Continue(())
+                })?;
+                store.set_durability(&lowered)?;
+            }
+            Ok((value, changed))
+        })();
+        match outcome {
+            Ok(v) => {
+                if let Err(e) = conn.execute_batch("COMMIT") {
+                    let _ = conn.execute_batch("ROLLBACK");
+                    return Err(e.into());
+                }
+                Ok(v)
+            }
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
+    // ---- durability --------------------------------------------------------------------------
+
+    /// The level `blob` has by the replicas (what the store's level should be).
+    pub fn level(&self, blob: i64) -> Result<Durability> {
+        self.read(Durability::Local, |c| {
+            let dests = count_destinations(c)?;
+            let done: i64 = c
+                .prepare_cached(
+                    "SELECT count(DISTINCT dest_id) FROM replicas WHERE blob_id = ?1 AND state = 'done'",
+                )?
+                .query_row([blob], |r| r.get(0))?;
+            Ok(level_of(done, dests))
+        })
+    }
+
+    /// Pushes to the store the levels that rose in transactions committed through this handle.
+    /// They are worked out again and written while no other transaction can change replicas (in
+    /// this process or another), so a raise never lands after a later lowering. Committed
+    /// without waiting for the disk: a raise a power cut takes back leaves the store lower than
+    /// the truth, which is safe. Returns how many blobs were looked at; on failure they stay
+    /// queued.
+    pub fn push_raises(&self, store: &Store) -> Result<usize> {
+        let _one = lock(&self.inner.pushing);
+        let blobs: Vec<i64> = lock(&self.inner.raises).drain().collect();
+        if blobs.is_empty() {
+            return Ok(0);
+        }
+        let result = (|| {
+            let conn = self.writer()?;
+            conn.execute_batch("BEGIN IMMEDIATE")?;
+            let pushed = (|| {
+                let dests = count_destinations(&conn)?;
+                let mut stmt = conn.prepare_cached(
+                    "SELECT count(DISTINCT dest_id) FROM replicas WHERE blob_id = ?1 AND state = 'done'",
+                )?;
+                let mut levels = Vec::with_capacity(blobs.len());
+                for &b in &blobs {
+                    let done: i64 = stmt.query_row([b], |r| r.get(0))?;
+                    levels.push((b, level_of(done, dests)));
+                }
+                drop(stmt);
+                store.set_durability_relaxed(&levels)?;
+                Ok::<_, StateError>(())
+            })();
+            let _ = conn.execute_batch("ROLLBACK");
+            pushed
+        })();
+        match result {
+            Ok(()) => Ok(blobs.len()),
+            Err(e) => {
+                lock(&self.inner.raises).extend(blobs);
+                Err(e.at(&self.inner.path))
+            }
+        }
+    }
+
+    /// Works out every file's level from the replicas and sets the store's where it differs, in
+    /// one durable store transaction, while no other transaction can change replicas. Run when
+    /// the uplink starts (a crash may have left levels lower than the truth) and after a
+    /// destination is added or removed. Returns how many levels changed.
+    pub fn recompute_all(&self, store: &Store) -> Result<usize> {
+        let _one = lock(&self.inner.pushing);
+        let conn = self.writer()?;
+        let result = (|| {
+            conn.execute_batch("BEGIN IMMEDIATE")?;
+            let changed = (|| {
+                // Every queued raise is covered by this.
+                lock(&self.inner.raises).clear();
+                let done = done_counts(&conn)?;
+                let dests = count_destinations(&conn)?;
+                let mut levels = Vec::new();
+                let mut seen = HashSet::new();
+                store.walk(|e| {
+                    if let Some(file) = e.file {
+                        let id = file.blob.id;
+                        if seen.insert(id) {
+                            let level = level_of(done.get(&id).copied().unwrap_or(0), dests);
+                            if level != file.durability {
+                                levels.push((id, level));
+                            }
+                        }
+                    }
+                    ControlFlow::Continue(())
+                })?;
+                store.set_durability(&levels)?;
+                Ok::<_, StateError>(levels.len())
+            })();
+            let _ = conn.execute_batch("ROLLBACK");
+            changed
+        })();
+        result.map_err(|e| e.at(&self.inner.path))
+    }
+
+    // ---- the journal -------------------------------------------------------------------------
+
+    /// The position in the store's journal up to which changes are taken in.
+    pub fn cursor(&self) -> Result<i64> {
+        self.read(0, cursor_on)
+    }
+
+    /// Takes in journal entries read from the store with `changes_after(cursor())`: each becomes
+    /// what every destination must hold (a rename is a delete of the old key and an upload under
+    /// the new one; a directory rename moves every key below it; a conflicted key stays
+    /// conflicted), and the cursor moves to the last one, in the same transaction, so a crash
+    /// never loses or repeats a change. Entries at or before the cursor are skipped (another
+    /// handle took them in meanwhile). Lowered durability levels reach the store before the
+    /// commit; the store's journal may then be trimmed up to [`Applied::cursor`].
+    pub fn apply_changes(&self, store: &Store, changes: &[Change]) -> Result<Applied> {
+        if changes.is_empty() {
+            return Ok(Applied {
+                changes: 0,
+                cursor: self.cursor()?,
+            });
+        }
+        self.write(Some(store), false, |tx| {
+            let cursor = cursor_on(tx.c)?;
+            let todo: Vec<&Change> = changes.iter().filter(|c| c.seq > cursor).collect();
+            let Some(last) = todo.last().map(|c| c.seq) else {
+                return Ok(Applied { changes: 0, cursor });
+            };
+            apply_on(tx, &todo, None)?;
+            set_meta(tx.c, "cursor", Some(&last.to_string()))?;
+            Ok(Applied {
+                changes: todo.len(),
+                cursor: last,
+            })
+        })
+    }
+
+    // ---- destinations ------------------------------------------------------------------------
+
+    /// Every destination, by name.
+    pub fn destinations(&self) -> Result<Vec<DestinationRecord>> {
+        self.read(Vec::new(), |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, name, config, created_ns, state, last_error, last_ok_ns FROM destinations ORDER BY name",
+            )?;
+            let rows = stmt.query_map([], destination_from)?;
+            rows.collect()
+        })
+    }
+
+    /// Adds destination `name` (configuration `config`, JSON) and queues every file of the store
+    /// for it (backfill). The journal is taken in up to the snapshot the backfill reads, in the
+    /// same transaction, so that the backfill and later journal entries agree on where every file
+    /// stands. Levels drop where the new destination lacks content (before the commit).
+    pub fn add_destination(
+        &self,
+        store: &Store,
+        name: &str,
+        config: &str,
+    ) -> Result<DestinationRecord> {
+        self.write_bulk(store, |tx| {
+            let c = tx.c;
+            let exists: bool = c.query_row(
+                "SELECT EXISTS (SELECT 1 FROM destinations WHERE name = ?1)",
+                [name],
+                |r| r.get(0),
+            )?;
+            if exists {
+                return Err(StateError::DestinationExists {
+                    name: name.to_owned(),
+                });
+            }
+            let now = now_ns();
+            c.execute(
+                "INSERT INTO destinations (name, config, created_ns) VALUES (?1, ?2, ?3)",
+                params![name, config, now],
+            )?;
+            let id = c.last_insert_rowid();
+            tx.destinations = None;
+            // Backfill from one snapshot of the store.
+            let mut failed = None;
+            let snapshot = {
+                let mut insert = c.prepare_cached(
+                    "INSERT OR REPLACE INTO replicas (dest_id, key, blob_id, size, hash, state, dirty_ns) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6)",
+                )?;
+                store.walk(|e| {
+                    let Some(file) = e.file else {
+                        return ControlFlow::Continue(());
+                    };
+                    let key = format!("{}/{}", e.user, e.path);
+                    match insert.execute(params![
+                        id,
+                        key,
+                        file.blob.id,
+                        file.blob.size as i64,
+                        file.blob.hash.as_slice(),
+                        file.created_ns
+                    ]) {
+                        Ok(_) => ControlFlow::Continue(()),
+                        Err(err) => {
+                            failed = Some(err);
+                            ControlFlow::Break(())
+                        }
+                    }
+                })?
+            };
+            if let Some(err) = failed {
+                return Err(err.into());
+            }
+            // The other destinations take in the journal up to the same snapshot (nothing at or
+            // before the cursor is trimmed, so every entry up to the snapshot is still there).
+            let mut position = cursor_on(c)?;
+            while position < snapshot {
+                let batch = store.changes_after(position, BATCH)?;
+                let todo: Vec<&Change> = batch.iter().filter(|ch| ch.seq <= snapshot).collect();
+                let Some(last) = todo.last().map(|ch| ch.seq) else {
+                    break;
+                };
+                apply_on(tx, &todo, Some(id))?;
+                position = last;
+            }
+            set_meta(c, "cursor", Some(&position.max(snapshot).to_string()))?;
+            let record = c.query_row(
+                "SELECT id, name, config, created_ns, state, last_error, last_ok_ns FROM destinations WHERE id = ?1",
+                [id],
+                destination_from,
+            )?;
+            Ok((record, true))
+        })
+    }
+
+    /// Removes destination `name` and everything tracked for it; `false` when there is none.
+    /// Levels are worked out again (content held only there drops before the commit).
+    pub fn remove_destination(&self, store: &Store, name: &str) -> Result<bool> {
+        self.write_bulk(store, |tx| {
+            let n =
+                tx.c.execute("DELETE FROM destinations WHERE name = ?1", [name])?;
+            Ok((n > 0, n > 0))
+        })
+    }
+
+    /// Records whether destination `id` answers: `Ok` also records when; the others keep
+    /// `error`.
+    pub fn set_destination_state(
+        &self,
+        id: DestinationId,
+        state: DestinationState,
+        error: Option<&str>,
+    ) -> Result<()> {
+        self.write(None, false, |tx| {
+            if state == DestinationState::Ok {
+                tx.c.prepare_cached(
+                    "UPDATE destinations SET state = 'ok', last_ok_ns = ?2 WHERE id = ?1",
+                )?
+                .execute(params![id, now_ns()])?;
+            } else {
+                tx.c.prepare_cached(
+                    "UPDATE destinations SET state = ?2, last_error = ?3 WHERE id = ?1",
+                )?
+                .execute(params![id, state.as_str(), error])?;
+            }
+            Ok(())
+        })
+    }
+
+    // ---- replicas ----------------------------------------------------------------------------
+
+    /// Up to `limit` pending replicas of destination `d` due at `now_ns`, oldest first.
+    pub fn due_replicas(
+        &self,
+        d: DestinationId,
+        now_ns: i64,
+        limit: usize,
+    ) -> Result<Vec<Replica>> {
+        self.read(Vec::new(), |c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {REPLICA_COLUMNS} FROM replicas \
+                 WHERE dest_id = ?1 AND state = 'pending' AND next_ns <= ?2 ORDER BY dirty_ns LIMIT ?3"
+            ))?;
+            let rows = stmt.query_map(params![d, now_ns, limit as i64], replica_from)?;
+            rows.collect()
+        })
+    }
+
+    /// The replica of `key` at destination `d`.
+    pub fn replica(&self, d: DestinationId, key: &str) -> Result<Option<Replica>> {
+        self.read(None, |c| {
+            c.prepare_cached(&format!(
+                "SELECT {REPLICA_COLUMNS} FROM replicas WHERE dest_id = ?1 AND key = ?2"
+            ))?
+            .query_row(params![d, key], replica_from)
+            .optional()
+        })
+    }
+
+    /// Every replica destination `d` holds (done, with content).
+    pub fn done_replicas(&self, d: DestinationId) -> Result<Vec<Replica>> {
+        self.read(Vec::new(), |c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {REPLICA_COLUMNS} FROM replicas \
+                 WHERE dest_id = ?1 AND state = 'done' AND blob_id IS NOT NULL AND hash IS NOT NULL"
+            ))?;
+            let rows = stmt.query_map([d], replica_from)?;
+            rows.collect()
+        })
+    }
+
+    /// Destinations holding `blob`, with the key it has there: those that answer first, then
+    /// those being retried, then the rest, most recently answering first.
+    pub fn holders(&self, blob: i64) -> Result<Vec<(DestinationRecord, String)>> {
+        self.read(Vec::new(), |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT d.id, d.name, d.config, d.created_ns, d.state, d.last_error, d.last_ok_ns, r.key \
+                 FROM replicas r JOIN destinations d ON d.id = r.dest_id \
+                 WHERE r.blob_id = ?1 AND r.state = 'done' \
+                 ORDER BY CASE d.state WHEN 'ok' THEN 0 WHEN 'retrying' THEN 1 ELSE 2 END, d.last_ok_ns DESC",
+            )?;
+            let rows = stmt.query_map([blob], |r| Ok((destination_from(r)?, r.get(7)?)))?;
+            rows.collect()
+        })
+    }
+
+    /// Destination `d` now holds `blob` under `key`, as object `etag`. If the key wants other
+    /// content meanwhile, only the ETag is kept (for If-Match) and the replica stays pending.
+    /// Committed without waiting for the disk (a power cut may take it back: the next upload
+    /// finds the object there with our hash); a raised level is queued for
+    /// [`UplinkState::push_raises`].
+    pub fn mark_done(
+        &self,
+        store: &Store,
+        d: DestinationId,
+        key: &str,
+        blob: i64,
+        etag: &str,
+    ) -> Result<()> {
+        self.write(Some(store), true, |tx| {
+            tx.touch_key(d, key)?;
+            tx.touch(Some(blob))?;
+            tx.c.prepare_cached(
+                "UPDATE replicas SET remote_etag = ?3, \
+                     state = CASE WHEN blob_id IS ?4 THEN 'done' ELSE state END, \
+                     attempts = CASE WHEN blob_id IS ?4 THEN 0 ELSE attempts END, \
+                     last_error = CASE WHEN blob_id IS ?4 THEN NULL ELSE last_error END \
+                 WHERE dest_id = ?1 AND key = ?2",
+            )?
+            .execute(params![d, key, etag, blob])?;
+            Ok(())
+        })
+    }
+
+    /// Destination `d` deleted `key` as asked: the tombstone goes (unless the key wants content
+    /// again meanwhile).
+    pub fn mark_deleted(&self, d: DestinationId, key: &str) -> Result<()> {
+        self.write(None, false, |tx| {
+            tx.c.prepare_cached(
+                "DELETE FROM replicas WHERE dest_id = ?1 AND key = ?2 AND blob_id IS NULL AND state = 'pending'",
+            )?
+            .execute(params![d, key])?;
+            Ok(())
+        })
+    }
+
+    /// Notes `error` on the pending replica of `key` at `d` while it still wants `blob`; with
+    /// `retry_at` (ns since the epoch) it also counts an attempt and waits until then, without
+    /// it the replica stays due.
+    pub fn record_error(
+        &self,
+        d: DestinationId,
+        key: &str,
+        blob: Option<i64>,
+        error: &str,
+        retry_at: Option<i64>,
+    ) -> Result<()> {
+        self.write(None, false, |tx| {
+            tx.c.prepare_cached(
+                "UPDATE replicas SET last_error = ?3, attempts = attempts + ?4, next_ns = ?5 \
+                 WHERE dest_id = ?1 AND key = ?2 AND blob_id IS ?6 AND state = 'pending'",
+            )?
+            .execute(params![
+                d,
+                key,
+                error,
+                i64::from(retry_at.is_some()),
+                retry_at.unwrap_or(0),
+                blob
+            ])?;
+            Ok(())
+        })
+    }
+
+    /// Records conflicts at destination `d` (objects someone else changed there) with the reason
+    /// shown to people: the replicas stay in conflict (never overwritten) until a person decides.
+    pub fn record_conflicts(
+        &self,
+        store: &Store,
+        d: DestinationId,
+        conflicts: &[NewConflict],
+        reason: &str,
+    ) -> Result<()> {
+        self.record_scrub(store, d, &[], conflicts, reason)
+    }
+
+    /// Records what a scrub of destination `d` found: `repairs` go back to pending (to be
+    /// uploaded again), `conflicts` are recorded with `reason`. Levels drop before the commit.
+    pub fn record_scrub(
+        &self,
+        store: &Store,
+        d: DestinationId,
+        repairs: &[Repair],
+        conflicts: &[NewConflict],
+        reason: &str,
+    ) -> Result<()> {
+        if repairs.is_empty() && conflicts.is_empty() {
+            return Ok(());
+        }
+        self.write(Some(store), false, |tx| {
+            let now = now_ns();
+            for r in repairs {
+                tx.touch_key(d, &r.key)?;
+                tx.c.prepare_cached(
+                    "UPDATE replicas SET state = 'pending', remote_etag = ?3, dirty_ns = ?4, attempts = 0, next_ns = 0 \
+                     WHERE dest_id = ?1 AND key = ?2 AND state = 'done'",
+                )?
+                .execute(params![d, r.key, r.remote_etag, now])?;
+            }
+            for k in conflicts {
+                tx.touch_key(d, &k.key)?;
+                tx.c.prepare_cached(
+                    "INSERT INTO conflicts (dest_id, key, remote_etag, local_hash, detected_ns) VALUES (?1, ?2, ?3, ?4, ?5) \
+                     ON CONFLICT (dest_id, key) DO UPDATE SET remote_etag = excluded.remote_etag, \
+                         local_hash = excluded.local_hash, detected_ns = excluded.detected_ns",
+                )?
+                .execute(params![d, k.key, k.remote_etag, k.local_hash.map(|h| h.to_vec()), now])?;
+                tx.c.prepare_cached(
+                    "UPDATE replicas SET state = 'conflict', last_error = ?3 WHERE dest_id = ?1 AND key = ?2",
+                )?
+                .execute(params![d, k.key, reason])?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Records that destination `d` already holds each `(key, etag)` (a restore from it): those
+    /// replicas are done, and the raised levels are pushed before this returns.
+    pub fn mark_restored(
+        &self,
+        store: &Store,
+        d: DestinationId,
+        present: &[(String, Option<String>)],
+    ) -> Result<()> {
+        self.write(Some(store), false, |tx| {
+            for (key, etag) in present {
+                tx.touch_key(d, key)?;
+                tx.c.prepare_cached(
+                    "UPDATE replicas SET state = 'done', remote_etag = ?3 WHERE dest_id = ?1 AND key = ?2",
+                )?
+                .execute(params![d, key, etag])?;
+            }
+            Ok(())
+        })?;
+        self.push_raises(store)?;
+        Ok(())
+    }
+
+    /// Forgets every upload record: each replica pending again, with no remembered ETag, due at
+    /// once (the uplink then finds by HEAD what is already there and marks it again). For
+    /// recovery and for tests that make lost records. Levels drop before the commit. Returns how
+    /// many replicas there are.
+    pub fn reset_replicas(&self, store: &Store) -> Result<usize> {
+        self.write(Some(store), false, |tx| {
+            let blobs: Vec<i64> = {
+                let mut stmt = tx
+                    .c
+                    .prepare("SELECT DISTINCT blob_id FROM replicas WHERE blob_id IS NOT NULL")?;
+                let rows = stmt.query_map([], |r| r.get(0))?;
+                rows.collect::<rusqlite::Result<_>>()?
+            };
+            for b in blobs {
+                tx.touch(Some(b))?;
+            }
+            Ok(tx.c.execute(
+                "UPDATE replicas SET state = 'pending', remote_etag = NULL, next_ns = 0",
+                [],
+            )?)
+        })
+    }
+
+    // ---- multipart uploads -------------------------------------------------------------------
+
+    /// The recorded multipart upload of `key` at `d`.
+    pub fn multipart(&self, d: DestinationId, key: &str) -> Result<Option<MultipartUpload>> {
+        self.read(None, |c| {
+            c.prepare_cached(
+                "SELECT dest_id, key, blob_id, upload_id, part_size, created_ns FROM multipart WHERE dest_id = ?1 AND key = ?2",
+            )?
+            .query_row(params![d, key], multipart_from)
+            .optional()
+        })
+    }
+
+    /// Every recorded multipart upload, of every destination.
+    pub fn multipart_uploads(&self) -> Result<Vec<MultipartUpload>> {
+        self.read(Vec::new(), |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT dest_id, key, blob_id, upload_id, part_size, created_ns FROM multipart ORDER BY dest_id, key",
+            )?;
+            let rows = stmt.query_map([], multipart_from)?;
+            rows.collect()
+        })
+    }
+
+    /// Records a multipart upload just created at `d` (replacing an older record of `key`, and
+    /// its parts).
+    pub fn begin_multipart(
+        &self,
+        d: DestinationId,
+        key: &str,
+        blob: i64,
+        upload_id: &str,
+        part_size: u64,
+    ) -> Result<()> {
+        self.write(None, false, |tx| {
+            tx.c.prepare_cached(
+                "INSERT OR REPLACE INTO multipart (dest_id, key, blob_id, upload_id, part_size, created_ns) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
+            .execute(params![d, key, blob, upload_id, part_size as i64, now_ns()])?;
+            Ok(())
+        })
+    }
+
+    /// Records a finished part of the multipart upload of `key` at `d`.
+    pub fn record_part(&self, d: DestinationId, key: &str, part: u16, etag: &str) -> Result<()> {
+        self.write(None, false, |tx| {
+            tx.c.prepare_cached(
+                "INSERT OR REPLACE INTO multipart_parts (dest_id, key, part_number, etag) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![d, key, i64::from(part), etag])?;
+            Ok(())
+        })
+    }
+
+    /// The finished parts of the multipart upload of `key` at `d`, by number.
+    pub fn parts(&self, d: DestinationId, key: &str) -> Result<Vec<(u16, String)>> {
+        self.read(Vec::new(), |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT part_number, etag FROM multipart_parts WHERE dest_id = ?1 AND key = ?2 ORDER BY part_number",
+            )?;
+            let rows = stmt.query_map(params![d, key], |r| {
+                Ok((r.get::<_, i64>(0)?.clamp(0, u16::MAX as i64) as u16, r.get(1)?))
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// Forgets the multipart upload of `key` at `d` and its parts (completed or aborted).
+    pub fn forget_multipart(&self, d: DestinationId, key: &str) -> Result<()> {
+        self.write(None, false, |tx| {
+            tx.c.prepare_cached("DELETE FROM multipart_parts WHERE dest_id = ?1 AND key = ?2")?
+                .execute(params![d, key])?;
+            tx.c.prepare_cached("DELETE FROM multipart WHERE dest_id = ?1 AND key = ?2")?
+                .execute(params![d, key])?;
+            Ok(())
+        })
+    }
+
+    // ---- reports -----------------------------------------------------------------------------
+
+    /// Keys in conflict, by destination and key.
+    pub fn conflicts(&self) -> Result<Vec<Conflict>> {
+        self.read(Vec::new(), |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT d.name, k.key, k.remote_etag, k.detected_ns FROM conflicts k \
+                 JOIN destinations d ON d.id = k.dest_id ORDER BY d.name, k.key",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(Conflict {
+                    destination: r.get(0)?,
+                    key: r.get(1)?,
+                    remote_etag: r.get(2)?,
+                    detected_ns: r.get(3)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// What waits, over every destination.
+    pub fn pending(&self) -> Result<Pending> {
+        self.read(Pending::default(), |c| {
+            let q = |sql: &str| -> rusqlite::Result<u64> {
+                Ok(c.prepare_cached(sql)?
+                    .query_row([], |r| r.get::<_, i64>(0))?
+                    .max(0) as u64)
+            };
+            Ok(Pending {
+                files: q("SELECT count(*) FROM replicas WHERE state = 'pending'")?,
+                bytes: q("SELECT COALESCE(sum(size), 0) FROM replicas WHERE state = 'pending'")?,
+                conflicts: q("SELECT count(*) FROM replicas WHERE state = 'conflict'")?,
+                destinations: q("SELECT count(*) FROM destinations")?,
+            })
+        })
+    }
+
+    // ---- the bandwidth schedule --------------------------------------------------------------
+
+    /// The stored bandwidth schedule (see `microcloud bwlimit`), unparsed.
+    pub fn bandwidth_schedule(&self) -> Result<Option<String>> {
+        self.read(None, |c| {
+            c.prepare_cached("SELECT value FROM meta WHERE key = 'bwlimit'")?
+                .query_row([], |r| r.get(0))
+                .optional()
+        })
+    }
+
+    /// Stores (or with `None`, removes) the bandwidth schedule.
+    pub fn set_bandwidth_schedule(&self, schedule: Option<&str>) -> Result<()> {
+        self.write(None, false, |tx| Ok(set_meta(tx.c, "bwlimit", schedule)?))
+    }
+}
+
+fn multipart_from(r: &Row) -> rusqlite::Result<MultipartUpload> {
+    Ok(MultipartUpload {
+        destination: r.get(0)?,
+        key: r.get(1)?,
+        blob: r.get(2)?,
+        upload_id: r.get(3)?,
+        part_size: r.get::<_, i64>(4)?.max(0) as u64,
+        created_ns: r.get(5)?,
+    })
+}
+
+/// Journal entries taken in per transaction by the uplink (bounds how long one commit takes).
+pub const BATCH: usize = 2000;
+
+/// Takes journal entries in for every destination but `except`, inside the caller's transaction.
+fn apply_on(tx: &mut Tx, changes: &[&Change], except: Option<DestinationId>) -> Result<()> {
+    let dests: Vec<DestinationId> = {
+        let mut stmt = tx.c.prepare_cached("SELECT id FROM destinations")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        rows.collect::<rusqlite::Result<Vec<DestinationId>>>()?
+            .into_iter()
+            .filter(|d| Some(*d) != except)
+            .collect()
+    };
+    if dests.is_empty() {
+        return Ok(());
+    }
+    let now = now_ns();
+    for ch in changes {
+        let key = |p: &str| format!("{}/{p}", ch.user);
+        for &d in &dests {
+            match (ch.kind, ch.is_dir) {
+                (ChangeKind::Put, _) => {
+                    if let Some(b) = ch.blob {
+                        want(tx, d, &key(&ch.path), b.id, b.size, Some(b.hash), now)?;
+                    }
+                }
+                (ChangeKind::Delete, _) => tombstone(tx, d, &key(&ch.path), now)?,
+                (ChangeKind::Rename, false) => {
+                    tombstone(tx, d, &key(&ch.path), now)?;
+                    if let (Some(to), Some(b)) = (&ch.to_path, ch.blob) {
+                        want(tx, d, &key(to), b.id, b.size, Some(b.hash), now)?;
+                    }
+                }
+                (ChangeKind::Rename, true) => {
+                    let Some(to) = &ch.to_path else { continue };
+                    let (from_prefix, to_prefix) =
+                        (format!("{}/", key(&ch.path)), format!("{}/", key(to)));
+                    let moved: Vec<(String, i64, u64, Option<[u8; 32]>)> = {
+                        let mut stmt = tx.c.prepare_cached(
+                            "SELECT key, blob_id, size, hash FROM replicas WHERE dest_id = ?1 AND blob_id IS NOT NULL \
+                             AND substr(key, 1, length(?2)) = ?2",
+                        )?;
+                        let rows = stmt.query_map(params![d, from_prefix], |r| {
+                            Ok((
+                                r.get(0)?,
+                                r.get(1)?,
+                                r.get::<_, i64>(2)?.max(0) as u64,
+                                hash32(r.get(3)?),
+                            ))
+                        })?;
+                        rows.collect::<rusqlite::Result<_>>()?
+                    };
+                    for (old, blob, size, hash) in moved {
+                        tombstone(tx, d, &old, now)?;
+                        let new = format!("{to_prefix}{}", &old[from_prefix.len()..]);
+                        want(tx, d, &new, blob, size, hash, now)?;
+                    }
+                }
+                _ => {} // directories do not exist in object storage
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Destination `d` must hold `blob` under `key`. A conflicted key stays conflicted: the object
+/// someone else put there is not to be overwritten until a person decides.
+fn want(
+    tx: &mut Tx,
+    d: DestinationId,
+    key: &str,
+    blob: i64,
+    size: u64,
+    hash: Option<[u8; 32]>,
+    now: i64,
+) -> Result<()> {
+    tx.touch_key(d, key)?;
+    tx.touch(Some(blob))?;
+    tx.c.prepare_cached(
+        "INSERT INTO replicas (dest_id, key, blob_id, size, hash, state, dirty_ns) \
+         VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6) \
+         ON CONFLICT (dest_id, key) DO UPDATE SET blob_id = excluded.blob_id, size = excluded.size, hash = excluded.hash, \
+             state = CASE WHEN replicas.state = 'conflict' THEN 'conflict' ELSE 'pending' END, \
+             dirty_ns = CASE WHEN replicas.state = 'pending' THEN replicas.dirty_ns ELSE excluded.dirty_ns END, \
+             attempts = 0, next_ns = 0, last_error = NULL",
+    )?
+    .execute(params![d, key, blob, size as i64, hash.map(|h| h.to_vec()), now])?;
+    Ok(())
+}
+
+/// Destination `d` must no longer hold `key`.
+fn tombstone(tx: &mut Tx, d: DestinationId, key: &str, now: i64) -> Result<()> {
+    tx.touch_key(d, key)?;
+    tx.c.prepare_cached(
+        "INSERT INTO replicas (dest_id, key, blob_id, size, hash, state, dirty_ns) VALUES (?1, ?2, NULL, 0, NULL, 'pending', ?3) \
+         ON CONFLICT (dest_id, key) DO UPDATE SET blob_id = NULL, size = 0, hash = NULL, \
+             state = CASE WHEN replicas.state = 'conflict' THEN 'conflict' ELSE 'pending' END, \
+             dirty_ns = CASE WHEN replicas.state = 'pending' THEN replicas.dirty_ns ELSE excluded.dirty_ns END, \
+             attempts = 0, next_ns = 0, last_error = NULL",
+    )?
+    .execute(params![d, key, now])?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn levels_follow_the_count_of_destinations_holding_the_content() {
+        assert_eq!(level_of(0, 0), Durability::Local);
+        assert_eq!(level_of(0, 2), Durability::Local);
+        assert_eq!(level_of(1, 2), Durability::CloudOne);
+        assert_eq!(level_of(2, 2), Durability::CloudAll);
+        assert_eq!(level_of(1, 1), Durability::CloudAll);
+        assert_eq!(
+            ReplicaState::parse(ReplicaState::Done.as_str()),
+            ReplicaState::Done
+        );
+    }
+}

@@ -1,0 +1,239 @@
+//! The state's tables, their migrations, and the one-time import of the uplink's tables from a
+//! catalog made before this crate existed.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension};
+
+use crate::error::{DbError, Result, StateError};
+
+/// Version of the schema this build writes; a newer one is refused.
+pub(crate) const VERSION: i64 = 1;
+
+const SCHEMA_V1: &str = r#"
+CREATE TABLE meta (
+    key    TEXT PRIMARY KEY,   -- schema_version | cursor (journal position taken in) | bwlimit
+    value  TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE destinations (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE,
+    config      TEXT NOT NULL,          -- JSON, never a secret (secrets live in DATA/secrets/)
+    created_ns  INTEGER NOT NULL,
+    state       TEXT NOT NULL DEFAULT 'ok',   -- ok | retrying | down
+    last_error  TEXT,
+    last_ok_ns  INTEGER
+);
+
+-- What each destination must hold, one row per object key: the content it should have
+-- (blob_id NULL: the object must be deleted) and how far that is.
+CREATE TABLE replicas (
+    dest_id      INTEGER NOT NULL REFERENCES destinations(id) ON DELETE CASCADE,
+    key          TEXT NOT NULL,
+    blob_id      INTEGER,
+    size         INTEGER NOT NULL DEFAULT 0,
+    hash         BLOB,
+    state        TEXT NOT NULL,         -- pending | done | conflict
+    remote_etag  TEXT,                  -- what we last wrote there, for If-Match
+    dirty_ns     INTEGER NOT NULL,      -- since when it waits (oldest first)
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    next_ns      INTEGER NOT NULL DEFAULT 0,
+    last_error   TEXT,
+    PRIMARY KEY (dest_id, key)
+) WITHOUT ROWID;
+CREATE INDEX replicas_queue ON replicas(dest_id, state, dirty_ns);
+CREATE INDEX replicas_blob ON replicas(blob_id);
+
+-- Multipart uploads in progress: the upload id and finished parts survive a crash.
+CREATE TABLE multipart (
+    dest_id     INTEGER NOT NULL REFERENCES destinations(id) ON DELETE CASCADE,
+    key         TEXT NOT NULL,
+    blob_id     INTEGER NOT NULL,
+    upload_id   TEXT NOT NULL,
+    part_size   INTEGER NOT NULL,
+    created_ns  INTEGER NOT NULL,
+    PRIMARY KEY (dest_id, key)
+) WITHOUT ROWID;
+CREATE TABLE multipart_parts (
+    dest_id      INTEGER NOT NULL,
+    key          TEXT NOT NULL,
+    part_number  INTEGER NOT NULL,
+    etag         TEXT NOT NULL,
+    PRIMARY KEY (dest_id, key, part_number),
+    FOREIGN KEY (dest_id, key) REFERENCES multipart(dest_id, key) ON DELETE CASCADE
+) WITHOUT ROWID;
+
+-- Objects changed in the cloud behind the gateway's back: kept there, kept here, shown to people.
+CREATE TABLE conflicts (
+    dest_id      INTEGER NOT NULL REFERENCES destinations(id) ON DELETE CASCADE,
+    key          TEXT NOT NULL,
+    remote_etag  TEXT,
+    local_hash   BLOB,
+    detected_ns  INTEGER NOT NULL,
+    PRIMARY KEY (dest_id, key)
+) WITHOUT ROWID;
+"#;
+
+/// What the import copies from an older catalog (schema version 2 before this crate), in an
+/// order that keeps every reference valid; rows that would refer to nothing are left behind.
+const IMPORT: [(&str, &str); 5] = [
+    (
+        "destinations",
+        "INSERT INTO destinations (id, name, config, created_ns, state, last_error, last_ok_ns) \
+         SELECT id, name, config, created_ns, state, last_error, last_ok_ns FROM catalog.destinations",
+    ),
+    (
+        "replicas",
+        "INSERT INTO replicas (dest_id, key, blob_id, size, hash, state, remote_etag, dirty_ns, attempts, next_ns, last_error) \
+         SELECT dest_id, key, blob_id, size, hash, state, remote_etag, dirty_ns, attempts, next_ns, last_error \
+         FROM catalog.replicas WHERE dest_id IN (SELECT id FROM destinations)",
+    ),
+    (
+        "multipart",
+        "INSERT INTO multipart (dest_id, key, blob_id, upload_id, part_size, created_ns) \
+         SELECT dest_id, key, blob_id, upload_id, part_size, created_ns FROM catalog.multipart \
+         WHERE dest_id IN (SELECT id FROM destinations)",
+    ),
+    (
+        "multipart_parts",
+        "INSERT INTO multipart_parts (dest_id, key, part_number, etag) \
+         SELECT p.dest_id, p.key, p.part_number, p.etag FROM catalog.multipart_parts p \
+         WHERE EXISTS (SELECT 1 FROM multipart m WHERE m.dest_id = p.dest_id AND m.key = p.key)",
+    ),
+    (
+        "conflicts",
+        "INSERT INTO conflicts (dest_id, key, remote_etag, local_hash, detected_ns) \
+         SELECT dest_id, key, remote_etag, local_hash, detected_ns FROM catalog.conflicts \
+         WHERE dest_id IN (SELECT id FROM destinations)",
+    ),
+];
+
+/// The schema version of the state on `conn` (0: not made yet).
+pub(crate) fn version(conn: &Connection) -> rusqlite::Result<i64> {
+    let has_meta: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_meta {
+        return Ok(0);
+    }
+    Ok(conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get::<_, String>(0),
+        )
+        .optional()?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0))
+}
+
+/// A file path as an SQLite URI (for ATTACH with `mode=ro`).
+fn uri(path: &Path) -> String {
+    let mut out = String::from("file:");
+    for b in path.as_os_str().as_encoded_bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(b) {
+            out.push(*b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out.push_str("?mode=ro");
+    out
+}
+
+/// Brings the state on `conn` (the file `path`) to the current version. When it is made, the
+/// uplink's tables of the catalog `catalog` (if that exists and has them) are copied in the same
+/// transaction, so that a box that ran an older build keeps its destinations, replica states,
+/// multipart uploads, conflicts, journal cursor and bandwidth schedule. The catalog is only read.
+pub(crate) fn migrate(conn: &mut Connection, path: &Path, catalog: &Path) -> Result<()> {
+    let found = version(conn)?;
+    if found > VERSION {
+        return Err(StateError::SchemaTooNew {
+            path: path.to_owned(),
+            found,
+            supported: VERSION,
+        });
+    }
+    if found == VERSION {
+        return Ok(());
+    }
+    // ATTACH cannot run inside a transaction: the catalog is attached (read-only) first.
+    let attached = found == 0 && catalog.exists();
+    if attached {
+        conn.execute("ATTACH DATABASE ?1 AS catalog", [uri(catalog)])
+            .map_err(|e| StateError::Import {
+                path: path.to_owned(),
+                source: DbError(e),
+            })?;
+    }
+    let result = create(conn, path, attached);
+    if attached {
+        let _ = conn.execute_batch("DETACH DATABASE catalog");
+    }
+    result
+}
+
+fn create(conn: &mut Connection, path: &Path, import: bool) -> Result<()> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    // Another process may have made it meanwhile.
+    if version(&tx)? == VERSION {
+        return Ok(());
+    }
+    tx.execute_batch(SCHEMA_V1)?;
+    if import {
+        let imported = import_from_catalog(&tx).map_err(|e| StateError::Import {
+            path: path.to_owned(),
+            source: DbError(e),
+        })?;
+        if let Some((dests, replicas)) = imported {
+            log::info!(
+                "{}: took over the uplink's state from the catalog: {dests} destinations, {replicas} replicas",
+                path.display()
+            );
+        }
+    }
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)",
+        [VERSION.to_string()],
+    )?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Copies what the catalog holds of the uplink's tables; `None` when it has none of them (a
+/// catalog made by this build).
+fn import_from_catalog(c: &Connection) -> rusqlite::Result<Option<(usize, usize)>> {
+    let has = |table: &str| -> rusqlite::Result<bool> {
+        c.query_row(
+            "SELECT EXISTS (SELECT 1 FROM catalog.sqlite_master WHERE type = 'table' AND name = ?1)",
+            [table],
+            |r| r.get(0),
+        )
+    };
+    let mut counts = (0, 0);
+    let mut any = false;
+    for (table, sql) in IMPORT {
+        if !has(table)? {
+            continue;
+        }
+        any = true;
+        let n = c.execute(sql, [])?;
+        match table {
+            "destinations" => counts.0 = n,
+            "replicas" => counts.1 = n,
+            _ => {}
+        }
+    }
+    if has("meta")? {
+        for (from, to) in [("uplink_cursor", "cursor"), ("bwlimit", "bwlimit")] {
+            any |= c.execute(
+                "INSERT INTO meta (key, value) SELECT ?2, value FROM catalog.meta WHERE key = ?1",
+                [from, to],
+            )? > 0;
+        }
+    }
+    Ok(any.then_some(counts))
+}

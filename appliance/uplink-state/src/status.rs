@@ -1,0 +1,71 @@
+//! What the uplink reports: per destination, its state and what still waits for it. Read by
+//! `microcloud status`, `/metrics` and the page, from a read-only handle, while the agents run.
+
+use serde::Serialize;
+
+use crate::{now_ns, DestinationState, Result, UplinkState};
+
+/// One destination's figures (the field names are the `status --json` and `/metrics` contract).
+#[derive(Debug, Clone, Serialize)]
+pub struct DestinationStatus {
+    /// Destination name.
+    pub name: String,
+    /// `ok`, `retrying` or `down`.
+    pub state: String,
+    /// Files (and deletions) not yet done there.
+    pub pending_files: u64,
+    /// Bytes not yet uploaded there.
+    pub pending_bytes: u64,
+    /// Age of the oldest pending change, in seconds (0 when none).
+    pub oldest_pending_age_seconds: f64,
+    /// The last error met there, if the destination is not ok.
+    pub last_error: Option<String>,
+    /// Objects changed in the cloud behind the gateway's back, kept on both sides.
+    pub conflicts: u64,
+}
+
+/// The uplink's whole report.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct UplinkStatus {
+    /// Per destination, by name.
+    pub destinations: Vec<DestinationStatus>,
+}
+
+impl UplinkState {
+    /// The figures of every destination (empty while no uplink state exists).
+    pub fn status(&self) -> Result<UplinkStatus> {
+        let now = now_ns();
+        self.read(UplinkStatus::default(), |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT d.name, d.state, d.last_error, \
+                    (SELECT count(*) FROM replicas r WHERE r.dest_id = d.id AND r.state = 'pending'), \
+                    (SELECT COALESCE(sum(size), 0) FROM replicas r WHERE r.dest_id = d.id AND r.state = 'pending'), \
+                    (SELECT min(dirty_ns) FROM replicas r WHERE r.dest_id = d.id AND r.state = 'pending'), \
+                    (SELECT count(*) FROM replicas r WHERE r.dest_id = d.id AND r.state = 'conflict') \
+                 FROM destinations d ORDER BY d.name",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                let state = DestinationState::parse(&r.get::<_, String>(1)?);
+                let oldest: Option<i64> = r.get(5)?;
+                Ok(DestinationStatus {
+                    name: r.get(0)?,
+                    last_error: if state == DestinationState::Ok {
+                        None
+                    } else {
+                        r.get(2)?
+                    },
+                    state: state.as_str().to_owned(),
+                    pending_files: r.get::<_, i64>(3)?.max(0) as u64,
+                    pending_bytes: r.get::<_, i64>(4)?.max(0) as u64,
+                    oldest_pending_age_seconds: oldest
+                        .map(|t| ((now - t).max(0) as f64) / 1e9)
+                        .unwrap_or(0.0),
+                    conflicts: r.get::<_, i64>(6)?.max(0) as u64,
+                })
+            })?;
+            Ok(UplinkStatus {
+                destinations: rows.collect::<rusqlite::Result<_>>()?,
+            })
+        })
+    }
+}
