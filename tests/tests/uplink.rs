@@ -11,6 +11,7 @@ use microcloud_tests::{
     add_user, content_for, flush, microcloud, remote_add_s3, s3, status_json, CountingProxy,
     Gateway, PASSWORD,
 };
+use microcloud_uplink_state::UplinkState;
 
 async fn put(c: &reqwest::Client, gw: &Gateway, name: &str, data: Vec<u8>) -> reqwest::StatusCode {
     c.put(format!("{}{name}", gw.dav()))
@@ -418,7 +419,7 @@ async fn a_new_file_never_overwrites_an_object_made_by_someone_else() {
 /// The uplink's "now in the cloud" marks are relaxed commits, which a power cut may take back;
 /// a crash can also fall between an upload and its record. Either way the next round must find
 /// the objects there with our hash and mark them again: no conflict, no object sent twice, and no
-/// multipart upload left open. The lost records are made by editing the catalog of a stopped
+/// multipart upload left open. The lost records are made by editing the uplink state of a stopped
 /// gateway: every replica pending again, one large file with no multipart record (lost between
 /// completing the upload and marking it), one with a record of a finished upload whose completion
 /// was not recorded.
@@ -463,36 +464,44 @@ async fn lost_upload_records_are_redone_without_sending_again() {
     gw.kill();
 
     {
-        let db = rusqlite::Connection::open(tmp.path().join("catalog.sqlite")).unwrap();
-        let n = db
-            .execute(
-                "UPDATE replicas SET state = 'pending', remote_etag = NULL, next_ns = 0",
-                [],
-            )
+        let store =
+            microcloud_store::Store::open(tmp.path(), microcloud_store::OpenOptions::default())
+                .unwrap();
+        let state = UplinkState::open(tmp.path()).unwrap();
+        let n = state.reset_replicas(&store).unwrap();
+        assert_eq!(n, names.len(), "replicas in the uplink state");
+        // Every level is back to local (lowered with the records, before they were forgotten).
+        let mut blobs = Vec::new();
+        store
+            .walk(|e| {
+                blobs.extend(
+                    e.file
+                        .map(|f| (f.blob.id, microcloud_store::Durability::Local)),
+                );
+                std::ops::ControlFlow::Continue(())
+            })
             .unwrap();
-        assert_eq!(n, names.len(), "replicas in the catalog");
-        db.execute("UPDATE blobs SET durability = 'local'", [])
-            .unwrap();
-        let (dest, blob): (i64, i64) = db
-            .query_row(
-                "SELECT dest_id, blob_id FROM replicas WHERE key = 'alice/big-b.bin'",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+        store.set_durability(&blobs).unwrap();
+        assert_eq!(
+            store.stats().unwrap().dirty_bytes,
+            store.stats().unwrap().bytes
+        );
+        let dest = state.destinations().unwrap()[0].id;
+        let blob = state
+            .replica(dest, "alice/big-b.bin")
+            .unwrap()
+            .unwrap()
+            .blob
             .unwrap();
         // A well-formed upload id the server no longer knows (its upload was completed).
         let gone = "0".repeat(64);
-        db.execute(
-            "INSERT INTO multipart (dest_id, key, blob_id, upload_id, part_size, created_ns) VALUES (?1, 'alice/big-b.bin', ?2, ?3, ?4, 0)",
-            rusqlite::params![dest, blob, gone, PART as i64],
-        )
-        .unwrap();
-        for part in 1..=3 {
-            db.execute(
-                "INSERT INTO multipart_parts (dest_id, key, part_number, etag) VALUES (?1, 'alice/big-b.bin', ?2, 'recorded')",
-                rusqlite::params![dest, part],
-            )
+        state
+            .begin_multipart(dest, "alice/big-b.bin", blob, &gone, PART as u64)
             .unwrap();
+        for part in 1..=3 {
+            state
+                .record_part(dest, "alice/big-b.bin", part, "recorded")
+                .unwrap();
         }
     }
 
@@ -528,11 +537,12 @@ async fn lost_upload_records_are_redone_without_sending_again() {
             "{name}"
         );
     }
-    let db = rusqlite::Connection::open(tmp.path().join("catalog.sqlite")).unwrap();
-    let left: i64 = db
-        .query_row("SELECT count(*) FROM multipart", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(left, 0, "multipart records left in the catalog");
+    let left = UplinkState::open_read_only(tmp.path())
+        .unwrap()
+        .multipart_uploads()
+        .unwrap()
+        .len();
+    assert_eq!(left, 0, "multipart records left in the uplink state");
     assert!(
         b.list_multipart("").await.unwrap().is_empty(),
         "multipart uploads left open in the bucket"
@@ -836,7 +846,7 @@ async fn a_blank_box_restored_from_one_bucket_serves_every_file() {
 
 /// The appliance's layout: the LAN service and the uplink as separate processes (the LAN side
 /// never holds cloud credentials). Uploads, eviction and read-through still work, through the
-/// catalog alone.
+/// data directory alone (the catalog and the uplink state).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn lan_service_and_uplink_as_separate_processes() {
     let tmp = tempfile::tempdir().unwrap();

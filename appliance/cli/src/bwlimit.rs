@@ -1,6 +1,7 @@
 //! `microcloud bwlimit`: the upload bandwidth limit and its weekly timetable.
 
-use microcloud_store::{OpenOptions, Store};
+use microcloud_store::Store;
+use microcloud_uplink_state::UplinkState;
 
 use crate::{CliError, DataArg};
 
@@ -17,9 +18,14 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<(), CliError> {
-    let store = Store::open(&args.data.data, OpenOptions::default())?;
+    // A data directory with a catalog; the schedule lives in the uplink's state.
+    Store::open_read_only(&args.data.data)?;
     match args.schedule {
-        None => match microcloud_uplink::bandwidth_schedule(&store).map_err(CliError::Usage)? {
+        None => match microcloud_uplink::bandwidth_schedule(&UplinkState::open_read_only(
+            &args.data.data,
+        )?)
+        .map_err(CliError::Usage)?
+        {
             None => println!("no bandwidth limit"),
             Some(s) => match s.rate_now() {
                 Some(rate) => println!(
@@ -35,7 +41,8 @@ pub fn run(args: Args) -> Result<(), CliError> {
             } else {
                 Some(s.as_str())
             };
-            microcloud_uplink::set_bandwidth_schedule(&store, value).map_err(CliError::Usage)?;
+            microcloud_uplink::set_bandwidth_schedule(&UplinkState::open(&args.data.data)?, value)
+                .map_err(CliError::Usage)?;
             println!("bandwidth limit set; it takes effect when the uplink (re)starts");
         }
     }

@@ -1,8 +1,10 @@
 //! `microcloud flush`: wait until every file is safe at every destination.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use microcloud_store::Store;
+use microcloud_uplink_state::UplinkState;
 
 use crate::{CliError, DataArg};
 
@@ -21,40 +23,52 @@ struct Pending {
     bytes: u64,
     conflicts: u64,
     destinations: u64,
+    /// Bytes whose durability in the store is not yet `cloud:all` (a level raised by an upload
+    /// reaches the store just after the upload is recorded).
+    dirty_bytes: u64,
 }
 
-fn pending(conn: &microcloud_store::Connection) -> Result<Pending, CliError> {
-    let q = |sql: &str| -> Result<i64, CliError> {
-        Ok(conn
-            .query_row(sql, [], |r| r.get(0))
-            .map_err(microcloud_store::StoreError::from)?)
-    };
+fn pending(dir: &Path, state: &UplinkState) -> Result<Pending, CliError> {
+    let p = state.pending()?;
+    let catalog = Store::open_read_only(dir)?;
+    // Journal entries the uplink has not taken in yet wait too.
+    let journal = catalog.changes_after_count(state.cursor()?)?;
     Ok(Pending {
-        files: (q("SELECT count(*) FROM replicas WHERE state = 'pending'")?
-            + q("SELECT count(*) FROM changes")?) as u64,
-        bytes: q("SELECT COALESCE(sum(size), 0) FROM replicas WHERE state = 'pending'")? as u64,
-        conflicts: q("SELECT count(*) FROM replicas WHERE state = 'conflict'")? as u64,
-        destinations: q("SELECT count(*) FROM destinations")? as u64,
+        files: p.files + journal,
+        bytes: p.bytes,
+        conflicts: p.conflicts,
+        destinations: p.destinations,
+        dirty_bytes: catalog.stats()?.dirty_bytes,
     })
 }
 
 pub fn run(args: Args) -> Result<(), CliError> {
     let dir = args.data.data;
-    let conn = Store::open_read_only(&dir)?;
-    let first = pending(&conn)?;
+    Store::open_read_only(&dir)?;
+    let state = UplinkState::open_read_only(&dir)?;
+    let first = pending(&dir, &state)?;
     if first.destinations == 0 {
         return Err(CliError::Usage(format!(
             "no destinations configured on {}: add one with `microcloud remote add`",
             dir.display()
         )));
     }
-    if first.files > 0 && !crate::status::gateway_state(&dir).running {
-        return Err(CliError::Usage(format!(
-            "{} changes wait for upload but no gateway runs on {}: start it with `microcloud gateway --data {}`",
-            first.files,
-            dir.display(),
-            dir.display()
-        )));
+    let waiting = first.files > 0 || (first.dirty_bytes > 0 && first.conflicts == 0);
+    if waiting && !crate::status::gateway_state(&dir).running {
+        return Err(CliError::Usage(if first.files > 0 {
+            format!(
+                "{} changes wait for upload but no gateway runs on {}: start it with `microcloud gateway --data {}`",
+                first.files,
+                dir.display(),
+                dir.display()
+            )
+        } else {
+            format!(
+                "durability levels wait to be brought up to date but no gateway runs on {}: start it with `microcloud gateway --data {}`",
+                dir.display(),
+                dir.display()
+            )
+        }));
     }
     let start = Instant::now();
     let total_bytes = first.bytes.max(1);
@@ -67,11 +81,11 @@ pub fn run(args: Args) -> Result<(), CliError> {
         .progress_chars("=> "),
     );
     loop {
-        let p = pending(&conn)?;
+        let p = pending(&dir, &state)?;
         bar.set_length(total_bytes.max(p.bytes));
         bar.set_position(total_bytes.saturating_sub(p.bytes));
         bar.set_message(format!("{} files to go", p.files));
-        if p.files == 0 {
+        if p.files == 0 && (p.dirty_bytes == 0 || p.conflicts > 0) {
             bar.finish_and_clear();
             if p.conflicts > 0 {
                 return Err(CliError::Usage(format!(

@@ -175,7 +175,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
             let uplink = microcloud_uplink::Uplink::new(
                 store.clone(),
                 microcloud_uplink::Settings::from_env(),
-            );
+            )?;
             let mut rx = stop_rx.clone();
             Some(tokio::spawn(uplink.run(async move {
                 let _ = rx.changed().await;

@@ -92,6 +92,8 @@ pub enum CliError {
     Destination(#[from] microcloud_uplink::DestinationError),
     #[error(transparent)]
     Uplink(#[from] microcloud_uplink::UplinkError),
+    #[error(transparent)]
+    UplinkState(#[from] microcloud_uplink_state::StateError),
     #[error("{0}")]
     Usage(String),
     #[error("{what}: {source}")]

@@ -85,7 +85,7 @@ pub fn render(store: &Store) -> String {
          # TYPE microcloud_throttle_seconds_total counter\nmicrocloud_throttle_seconds_total {:.3}",
         pause.as_secs_f64()
     );
-    let dests = store.catalog_read(|c| Ok(microcloud_uplink::status::read(c)?));
+    let dests = microcloud_uplink::status::read(store.dir());
     match dests {
         Ok(st) => {
             let families: [(&str, &str, &str); 5] = [

@@ -82,13 +82,15 @@ pub fn run(args: Args) -> Result<(), CliError> {
     let dir = args.data.data;
     let stats = Store::inspect(&dir)?;
     let gateway = gateway_state(&dir);
-    let conn = Store::open_read_only(&dir)?;
-    let uplink =
-        microcloud_uplink::status::read(&conn).map_err(microcloud_store::StoreError::from)?;
-    let conflicts = microcloud_uplink::status::conflicts(&conn)
-        .map_err(microcloud_store::StoreError::from)?
+    let state = microcloud_uplink_state::UplinkState::open_read_only(&dir)?;
+    let uplink = state.status()?;
+    let conflicts = state
+        .conflicts()?
         .into_iter()
-        .map(|(destination, key)| Conflict { destination, key })
+        .map(|c| Conflict {
+            destination: c.destination,
+            key: c.key,
+        })
         .collect();
     let fraction = if stats.cache_limit > 0 {
         stats.bytes as f64 / stats.cache_limit as f64

@@ -25,6 +25,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         let _ = writeln!(&mut *lock, "{}", std::process::id());
     }
     let store = Store::open(&args.data.data, OpenOptions::default())?;
+    let uplink = Uplink::new(store, Settings::from_env())?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("microcloud-uplink")
@@ -36,9 +37,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
     rt.block_on(async move {
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
         log::info!("uplink running on {}", args.data.data.display());
-        Uplink::new(store, Settings::from_env())
-            .run(crate::gateway::shutdown_signal())
-            .await;
+        uplink.run(crate::gateway::shutdown_signal()).await;
     });
     Ok(())
 }

@@ -6,8 +6,9 @@
 //! transaction make the file visible under its name. A crash at any point leaves either the old
 //! file or the new one, never a mix; leftovers in `staging/` and unreferenced blobs are removed at
 //! the next start, in the background, so that a restart serves at once. Later stages (the uplink)
-//! read the same catalog; [`downstream`] offers them typed operations: the change journal,
+//! see the catalog only through the typed operations of [`downstream`]: the change journal,
 //! durability levels, a walk of the namespace, blob facts, restore and the read-through inbox.
+//! The catalog's database engine is not part of this crate's interface.
 
 pub mod downstream;
 mod error;
@@ -29,12 +30,7 @@ pub use downstream::{
     RestoreFile, RestorePlan, RestoreUser,
 };
 pub use error::{Result, SqlError, StoreError};
-/// rusqlite itself, for stages that query the catalog.
-pub use rusqlite;
-/// The catalog connection type handed to other stages.
-pub use rusqlite::Connection;
-/// SQLite's error codes, for telling a full disk apart.
-pub use rusqlite::ErrorCode as SqliteErrorCode;
+use rusqlite::Connection;
 pub use upload::{Refill, Upload, UploadOptions};
 use writer::Writer;
 
@@ -639,19 +635,9 @@ impl Store {
         self.inner.changed.clone()
     }
 
-    /// A read-only connection to the catalog in `dir`, for reports while the agents run.
-    pub fn open_read_only(dir: &Path) -> Result<rusqlite::Connection> {
-        let catalog = dir.join(constants::CATALOG_FILE);
-        if !catalog.exists() {
-            return Err(StoreError::NoCatalog {
-                path: dir.to_owned(),
-            });
-        }
-        schema::init_sqlite();
-        let conn =
-            rusqlite::Connection::open_with_flags(&catalog, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-        conn.busy_timeout(Duration::from_secs(10))?;
-        Ok(conn)
+    /// A read-only view of the catalog in `dir`, for reports while the agents run.
+    pub fn open_read_only(dir: &Path) -> Result<CatalogReader> {
+        CatalogReader::open(dir)
     }
 
     /// Re-reads the committed totals from the catalog, so that changes made by other stages (the
@@ -672,40 +658,6 @@ impl Store {
             .dirty
             .store(dirty.max(0) as u64 + inflight, Ordering::Relaxed);
         Ok(())
-    }
-
-    /// Runs `f` on a read-only catalog connection; for stages that own tables in the catalog.
-    pub fn catalog_read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        self.read(f)
-    }
-
-    /// Runs `f` in the next group commit and returns once it is durable; for stages that own
-    /// tables in the catalog (the uplink). `f` runs on the writer thread: keep it short.
-    pub async fn catalog_write<T, F>(&self, f: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
-    {
-        self.inner.writer.write(vec![], f).await
-    }
-
-    /// Like [`Store::catalog_write`] for bookkeeping that may be lost in a power cut (never in a
-    /// crash of the process) because it can be redone: committed without waiting for the disk.
-    pub async fn catalog_write_relaxed<T, F>(&self, f: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
-    {
-        self.inner.writer.write_relaxed(f).await
-    }
-
-    /// Like [`Store::catalog_write`], outside an async context.
-    pub fn catalog_write_blocking<T, F>(&self, f: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
-    {
-        self.inner.writer.write_blocking(vec![], f)
     }
 
     /// How many writes were slowed down by the cache bound since start, and for how long in all.
@@ -1365,7 +1317,7 @@ mod tests {
         s.trim_changes(all[2].seq).await.unwrap();
         s.trim_changes(all[2].seq).await.unwrap();
         assert_eq!(s.changes_after(0, 100).unwrap(), all[3..].to_vec());
-        let reader = CatalogReader::open(s.dir()).unwrap();
+        let reader = Store::open_read_only(s.dir()).unwrap();
         assert_eq!(reader.changes_after_count(0).unwrap(), 2);
         assert_eq!(reader.changes_after_count(all[4].seq).unwrap(), 0);
     }

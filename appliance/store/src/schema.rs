@@ -118,6 +118,15 @@ pub(crate) fn init_sqlite() {
 /// Version 2: the change journal. Every namespace change appends one row in the same transaction,
 /// so the stages downstream (the uplink) learn about changes through the catalog alone, in order,
 /// across crashes, without reaching into the store's tables or code.
+///
+/// This text changed after catalogs at version 2 were made: it used to create the uplink's tables
+/// too (`destinations`, `replicas`, `multipart`, `multipart_parts`, `conflicts`, and `meta` keys
+/// `uplink_cursor` and `bwlimit`). The uplink now keeps its state in a database of its own
+/// (`uplink.sqlite`, crate `microcloud-uplink-state`), so that it never contends for the
+/// catalog's write lock with the LAN's writes, and talks to the store through typed operations
+/// only. The version number stays 2: both texts give the store the same tables; catalogs made by
+/// the older text keep those uplink tables, unused by the store, and the uplink state imports
+/// them once when it is created (see that crate), so they are left in place, never dropped.
 const SCHEMA_V2: &str = r#"
 CREATE TABLE changes (
     seq      INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -148,55 +157,6 @@ CREATE TRIGGER blobs_local AFTER UPDATE OF local ON blobs WHEN OLD.local != NEW.
     UPDATE stats SET blob_bytes = blob_bytes + (CASE WHEN NEW.local THEN NEW.size ELSE -NEW.size END);
 END;
 
--- The uplink's tables: it alone writes them (the store only reads them, for status).
-CREATE TABLE destinations (
-    id          INTEGER PRIMARY KEY,
-    name        TEXT NOT NULL UNIQUE,
-    config      TEXT NOT NULL,          -- JSON, never a secret (secrets live in DATA/secrets/)
-    created_ns  INTEGER NOT NULL,
-    state       TEXT NOT NULL DEFAULT 'ok',   -- ok | retrying | down
-    last_error  TEXT,
-    last_ok_ns  INTEGER
-);
-
--- What each destination must hold, one row per object key: the content it should have
--- (blob_id NULL: the object must be deleted) and how far that is.
-CREATE TABLE replicas (
-    dest_id      INTEGER NOT NULL REFERENCES destinations(id) ON DELETE CASCADE,
-    key          TEXT NOT NULL,
-    blob_id      INTEGER,
-    size         INTEGER NOT NULL DEFAULT 0,
-    hash         BLOB,
-    state        TEXT NOT NULL,         -- pending | done | conflict
-    remote_etag  TEXT,                  -- what we last wrote there, for If-Match
-    dirty_ns     INTEGER NOT NULL,      -- since when it waits (oldest first)
-    attempts     INTEGER NOT NULL DEFAULT 0,
-    next_ns      INTEGER NOT NULL DEFAULT 0,
-    last_error   TEXT,
-    PRIMARY KEY (dest_id, key)
-) WITHOUT ROWID;
-CREATE INDEX replicas_queue ON replicas(dest_id, state, dirty_ns);
-CREATE INDEX replicas_blob ON replicas(blob_id);
-
--- Multipart uploads in progress: the upload id and finished parts survive a crash.
-CREATE TABLE multipart (
-    dest_id     INTEGER NOT NULL REFERENCES destinations(id) ON DELETE CASCADE,
-    key         TEXT NOT NULL,
-    blob_id     INTEGER NOT NULL,
-    upload_id   TEXT NOT NULL,
-    part_size   INTEGER NOT NULL,
-    created_ns  INTEGER NOT NULL,
-    PRIMARY KEY (dest_id, key)
-) WITHOUT ROWID;
-CREATE TABLE multipart_parts (
-    dest_id      INTEGER NOT NULL,
-    key          TEXT NOT NULL,
-    part_number  INTEGER NOT NULL,
-    etag         TEXT NOT NULL,
-    PRIMARY KEY (dest_id, key, part_number),
-    FOREIGN KEY (dest_id, key) REFERENCES multipart(dest_id, key) ON DELETE CASCADE
-) WITHOUT ROWID;
-
 -- Read-through requests from a LAN service running in another process than the uplink (the
 -- appliance keeps them apart so that the LAN side never holds cloud credentials).
 CREATE TABLE fetch_requests (
@@ -204,16 +164,6 @@ CREATE TABLE fetch_requests (
     requested_ns  INTEGER NOT NULL,
     error         TEXT
 );
-
--- Objects changed in the cloud behind the gateway's back: kept there, kept here, shown to people.
-CREATE TABLE conflicts (
-    dest_id      INTEGER NOT NULL REFERENCES destinations(id) ON DELETE CASCADE,
-    key          TEXT NOT NULL,
-    remote_etag  TEXT,
-    local_hash   BLOB,
-    detected_ns  INTEGER NOT NULL,
-    PRIMARY KEY (dest_id, key)
-) WITHOUT ROWID;
 "#;
 
 /// Connection settings every connection gets; `synchronous = FULL` makes each commit durable (the

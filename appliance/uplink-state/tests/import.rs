@@ -158,3 +158,31 @@ async fn an_older_catalogs_uplink_tables_are_taken_over_once() {
         assert_eq!(&rows(&c, sql), old, "left in the catalog: {sql}");
     }
 }
+
+/// A catalog made by this build has no uplink tables: nothing to import.
+#[test]
+fn a_new_catalog_has_nothing_to_take_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let _store = Store::open(
+        dir.path(),
+        OpenOptions {
+            create: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let c = Connection::open(dir.path().join("catalog.sqlite")).unwrap();
+    let uplink_tables: i64 = c
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' \
+             AND name IN ('destinations', 'replicas', 'multipart', 'multipart_parts', 'conflicts')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(uplink_tables, 0);
+    let state = UplinkState::open(dir.path()).unwrap();
+    assert!(state.destinations().unwrap().is_empty());
+    assert_eq!(state.cursor().unwrap(), 0);
+    assert_eq!(state.bandwidth_schedule().unwrap(), None);
+}

@@ -1,19 +1,19 @@
-//! Cloud destinations: their configuration in the catalog, their secrets in files only the
+//! Cloud destinations: their configuration in the uplink state, their secrets in files only the
 //! uplink reads.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use microcloud_remotes::{Credentials, Remote, RemoteConfig, RemoteError};
-use microcloud_store::rusqlite::{params, OptionalExtension};
 use microcloud_store::{Store, StoreError};
+use microcloud_uplink_state::{DestinationRecord, StateError, UplinkState};
 
-use crate::durability;
+use crate::blocking;
 
 /// A configured destination.
 #[derive(Debug, Clone)]
 pub struct Destination {
-    /// Catalog id.
+    /// Its id in the uplink state.
     pub id: i64,
     /// Name chosen by the owner.
     pub name: String,
@@ -48,6 +48,19 @@ pub enum DestinationError {
     /// The catalog failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The uplink state failed.
+    #[error(transparent)]
+    State(StateError),
+}
+
+impl From<StateError> for DestinationError {
+    fn from(e: StateError) -> DestinationError {
+        match e {
+            StateError::DestinationExists { name } => DestinationError::Exists { name },
+            StateError::Store(e) => DestinationError::Store(e),
+            e => DestinationError::State(e),
+        }
+    }
 }
 
 fn check_name(name: &str) -> Result<(), DestinationError> {
@@ -204,100 +217,55 @@ pub async fn add(
         write_secret(store.dir(), &name, c)?;
     }
     let json = serde_json::to_string(&config).expect("config serializes");
-    let n = name.clone();
-    let id = store
-        .catalog_write(move |c| {
-            let exists: bool = c.query_row(
-                "SELECT EXISTS (SELECT 1 FROM destinations WHERE name = ?1)",
-                [&n],
-                |r| r.get(0),
-            )?;
-            if exists {
-                return Err(StoreError::Exists {
-                    path: format!("destination {n}"),
-                });
-            }
-            let now = crate::journal::now_ns();
-            c.execute(
-                "INSERT INTO destinations (name, config, created_ns) VALUES (?1, ?2, ?3)",
-                params![n, json, now],
-            )?;
-            let id = c.last_insert_rowid();
-            // Make the journal cursor current first, so that the backfill below and the
-            // journal's later entries agree on where every file stands.
-            crate::journal::apply_on(c, 100_000_000)?;
-            backfill(c, id, now)?;
-            durability::recompute_all(c)?;
-            Ok(id)
-        })
-        .await
-        .map_err(|e| match e {
-            StoreError::Exists { .. } => DestinationError::Exists { name: name.clone() },
-            e => e.into(),
-        })?;
-    Ok(Destination { id, name, config })
-}
-
-/// Queues every file of every user for destination `dest`.
-fn backfill(c: &microcloud_store::Connection, dest: i64, now: i64) -> Result<(), StoreError> {
-    c.execute(
-        "WITH RECURSIVE p(id, user_id, path, is_dir, blob_id) AS ( \
-             SELECT id, user_id, '', 1, NULL FROM nodes WHERE parent_id IS NULL \
-             UNION ALL \
-             SELECT n.id, n.user_id, CASE WHEN p.path = '' THEN n.name ELSE p.path || '/' || n.name END, \
-                    n.is_dir, n.blob_id FROM nodes n JOIN p ON n.parent_id = p.id) \
-         INSERT OR REPLACE INTO replicas (dest_id, key, blob_id, size, hash, state, dirty_ns) \
-         SELECT ?1, u.name || '/' || p.path, p.blob_id, b.size, b.hash, 'pending', b.created_ns \
-         FROM p JOIN users u ON u.id = p.user_id JOIN blobs b ON b.id = p.blob_id WHERE p.is_dir = 0",
-        params![dest],
-    )?;
-    let _ = now;
-    Ok(())
-}
-
-/// Every destination, by name.
-pub fn list(store: &Store) -> Result<Vec<Destination>, StoreError> {
-    store.catalog_read(|c| {
-        let mut stmt =
-            c.prepare_cached("SELECT id, name, config FROM destinations ORDER BY name")?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (id, name, config) = row?;
-            match serde_json::from_str(&config) {
-                Ok(config) => out.push(Destination { id, name, config }),
-                Err(e) => {
-                    log::error!("destination {name}: unreadable configuration in the catalog: {e}")
-                }
-            }
-        }
-        Ok(out)
+    let state = UplinkState::open(store.dir())?;
+    let (s, n) = (store.clone(), name.clone());
+    // Queues every existing file for it (backfill), and lowers the levels it lacks.
+    let record = blocking(move || state.add_destination(&s, &n, &json)).await?;
+    Ok(Destination {
+        id: record.id,
+        name,
+        config,
     })
+}
+
+/// A destination as the uplink state records it, with its configuration read.
+fn from_record(d: DestinationRecord) -> Option<Destination> {
+    match serde_json::from_str(&d.config) {
+        Ok(config) => Some(Destination {
+            id: d.id,
+            name: d.name,
+            config,
+        }),
+        Err(e) => {
+            log::error!(
+                "destination {}: unreadable configuration in the uplink state: {e}",
+                d.name
+            );
+            None
+        }
+    }
+}
+
+/// Every destination of the data directory of `store`, by name.
+pub fn list(store: &Store) -> Result<Vec<Destination>, DestinationError> {
+    list_in(&UplinkState::open_read_only(store.dir())?)
+}
+
+/// Every destination recorded in `state`, by name.
+pub fn list_in(state: &UplinkState) -> Result<Vec<Destination>, DestinationError> {
+    Ok(state
+        .destinations()?
+        .into_iter()
+        .filter_map(from_record)
+        .collect())
 }
 
 /// Removes a destination and what the uplink tracked for it; its secret is deleted. Objects
 /// already in the bucket stay there.
 pub async fn remove(store: &Store, name: &str) -> Result<(), DestinationError> {
-    let n = name.to_owned();
-    let found = store
-        .catalog_write(move |c| {
-            let id: Option<i64> = c
-                .query_row("SELECT id FROM destinations WHERE name = ?1", [&n], |r| {
-                    r.get(0)
-                })
-                .optional()?;
-            let Some(id) = id else { return Ok(false) };
-            c.execute("DELETE FROM destinations WHERE id = ?1", [id])?;
-            durability::recompute_all(c)?;
-            Ok(true)
-        })
-        .await?;
+    let state = UplinkState::open(store.dir())?;
+    let (s, n) = (store.clone(), name.to_owned());
+    let found = blocking(move || state.remove_destination(&s, &n)).await?;
     if !found {
         return Err(DestinationError::NotFound {
             name: name.to_owned(),

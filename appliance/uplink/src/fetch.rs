@@ -7,23 +7,25 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
 use futures_util::StreamExt;
-use microcloud_store::rusqlite::params;
 use microcloud_store::{FetchStream, Fetcher, Store, StoreError};
+use microcloud_uplink_state::UplinkState;
 
 use crate::destinations::{self, Destination};
 
 /// The uplink's [`Fetcher`].
 pub struct UplinkFetcher {
     store: Store,
+    state: UplinkState,
     /// One fetch per blob at a time; others wait for it and then find the content local.
     inflight: Arc<Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
 impl UplinkFetcher {
-    /// A fetcher over `store`'s destinations.
-    pub fn new(store: Store) -> UplinkFetcher {
+    /// A fetcher over the destinations recorded in `state`, for `store`.
+    pub fn new(store: Store, state: UplinkState) -> UplinkFetcher {
         UplinkFetcher {
             store,
+            state,
             inflight: Arc::new(Mutex::new(HashMap::new())),
         }
     }
@@ -45,23 +47,24 @@ impl UplinkFetcher {
     /// Destinations holding `blob`, healthiest first, with the key it has there.
     fn candidates(&self, blob: i64) -> Result<Vec<(Destination, String)>, StoreError> {
         // Healthiest first: destinations that answer now, then those retrying, then the rest.
-        let candidates: Vec<(String, String)> = self.store.catalog_read(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT d.name, r.key FROM replicas r JOIN destinations d ON d.id = r.dest_id \
-                 WHERE r.blob_id = ?1 AND r.state = 'done' \
-                 ORDER BY CASE d.state WHEN 'ok' THEN 0 WHEN 'retrying' THEN 1 ELSE 2 END, d.last_ok_ns DESC",
-            )?;
-            let rows = stmt.query_map(params![blob], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            Ok(rows.collect::<Result<_, _>>()?)
+        let holders = self
+            .state
+            .holders(blob)
+            .map_err(|e| StoreError::Unavailable {
+                what: format!("blob {blob:016x}"),
+                why: e.to_string(),
+            })?;
+        let dests = destinations::list_in(&self.state).map_err(|e| StoreError::Unavailable {
+            what: format!("blob {blob:016x}"),
+            why: e.to_string(),
         })?;
-        let dests: Vec<Destination> = destinations::list(&self.store)?;
-        Ok(candidates
+        Ok(holders
             .into_iter()
-            .filter_map(|(name, key)| {
+            .filter_map(|(d, key)| {
                 dests
                     .iter()
-                    .find(|d| d.name == name)
-                    .map(|d| (d.clone(), key))
+                    .find(|x| x.id == d.id)
+                    .map(|x| (x.clone(), key))
             })
             .collect())
     }

@@ -1,19 +1,21 @@
 //! The uplink of microcloud: it makes every file acknowledged on the LAN reach each configured
 //! cloud destination, eventually, through outages, crashes and restarts.
 //!
-//! It learns about changes from the store's change journal (the `changes` table) and keeps, per
-//! destination and object key, what the destination must hold (`replicas`). One worker per
-//! destination uploads oldest-dirty-first with a concurrency limit, backs off with jitter when
-//! the destination is unreachable (never taking "unreachable" for "gone"), resumes multipart
-//! uploads from the parts recorded in the catalog, and uses conditional writes so that an object
-//! changed in the cloud by someone else is kept and reported as a conflict, never overwritten.
-//! A file's durability (`local`, `cloud:1`, `cloud:all`) follows from the replicas that are done.
+//! It learns about changes from the store's change journal ([`Store::changes_after`]) and keeps,
+//! per destination and object key, what the destination must hold (replicas), in its own state
+//! ([`microcloud_uplink_state`], `DATA/uplink.sqlite`). One worker per destination uploads
+//! oldest-dirty-first with a concurrency limit, backs off with jitter when the destination is
+//! unreachable (never taking "unreachable" for "gone"), resumes multipart uploads from the parts
+//! recorded in that state, and uses conditional writes so that an object changed in the cloud by
+//! someone else is kept and reported as a conflict, never overwritten. A file's durability
+//! (`local`, `cloud:1`, `cloud:all`) follows from the replicas that are done; the uplink state
+//! works it out and pushes it to the store, never above the truth (see that crate). This crate
+//! holds no SQL: the store and the uplink state are reached through their typed operations only.
 //!
 //! Secrets live in `DATA/secrets/NAME.json` (mode 0600), read by this crate only: the LAN service
 //! never opens them.
 
 pub mod destinations;
-mod durability;
 pub mod fetch;
 mod journal;
 pub mod manifest;
@@ -26,10 +28,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use microcloud_store::{Store, StoreError};
+use microcloud_uplink_state::{StateError, UplinkState};
 use tokio::sync::Notify;
 
 pub use destinations::{Destination, DestinationError};
 pub use status::{DestinationStatus, UplinkStatus};
+
+/// Runs `f` (blocking work: a write of the uplink state, which may wait for the store) off the
+/// async threads.
+pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(v) => v,
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    }
+}
 
 /// Errors of the uplink.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +49,9 @@ pub enum UplinkError {
     /// The catalog failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The uplink's state failed.
+    #[error(transparent)]
+    State(#[from] StateError),
     /// A destination could not be set up.
     #[error(transparent)]
     Destination(#[from] DestinationError),
@@ -124,68 +139,36 @@ impl Settings {
 }
 
 impl Uplink {
-    /// Starts fetches asked for by a LAN service in another process (see `fetch_requests`).
+    /// Starts fetches asked for by a LAN service in another process (the store's read-through
+    /// inbox, see `microcloud_store::CatalogFetcher`).
     fn serve_fetch_requests(&self, fetching: &mut HashMap<i64, tokio::task::JoinHandle<()>>) {
         fetching.retain(|_, t| !t.is_finished());
-        let pending: Vec<i64> = self
-            .store
-            .catalog_read(|c| {
-                let mut stmt =
-                    c.prepare_cached("SELECT blob_id FROM fetch_requests WHERE error IS NULL")?;
-                let rows = stmt.query_map([], |r| r.get(0))?;
-                Ok(rows.collect::<Result<_, _>>()?)
-            })
-            .unwrap_or_default();
+        let pending = self.store.fetch_requests().unwrap_or_default();
         for blob in pending {
             if fetching.contains_key(&blob) {
                 continue;
             }
-            let store = self.store.clone();
+            let (store, state) = (self.store.clone(), self.state.clone());
             fetching.insert(
                 blob,
                 tokio::spawn(async move {
-                    let fetcher = fetch::UplinkFetcher::new(store.clone());
+                    let fetcher = fetch::UplinkFetcher::new(store.clone(), state);
                     let result = microcloud_store::Fetcher::fetch(&fetcher, blob).await;
                     let error = result.err().map(|e| e.to_string());
-                    let _ = store
-                        .catalog_write(move |c| {
-                            match error {
-                                None => c.execute(
-                                    "DELETE FROM fetch_requests WHERE blob_id = ?1",
-                                    [blob],
-                                )?,
-                                Some(e) => c.execute(
-                                    "UPDATE fetch_requests SET error = ?2 WHERE blob_id = ?1",
-                                    microcloud_store::rusqlite::params![blob, e],
-                                )?,
-                            };
-                            Ok(())
-                        })
-                        .await;
+                    if let Err(e) = store.finish_fetch_request(blob, error).await {
+                        log::warn!("read-through: answering the request for blob {blob:016x}: {e}");
+                    }
                 }),
             );
         }
     }
 }
 
-/// Catalog key of the bandwidth schedule (see `microcloud bwlimit`).
-const BWLIMIT_KEY: &str = "bwlimit";
-
 /// The stored bandwidth schedule, if any.
 pub fn bandwidth_schedule(
-    store: &Store,
+    state: &UplinkState,
 ) -> Result<Option<microcloud_remotes::limit::Schedule>, String> {
-    let raw: Option<String> = store
-        .catalog_read(|c| {
-            Ok(microcloud_store::rusqlite::OptionalExtension::optional(
-                c.query_row(
-                    "SELECT value FROM meta WHERE key = ?1",
-                    [BWLIMIT_KEY],
-                    |r| r.get(0),
-                ),
-            )?)
-        })
-        .map_err(|e| e.to_string())?;
+    let raw = state.bandwidth_schedule().map_err(|e| e.to_string())?;
     match raw {
         None => Ok(None),
         Some(s) => microcloud_remotes::limit::Schedule::parse(&s)
@@ -195,43 +178,40 @@ pub fn bandwidth_schedule(
 }
 
 /// Stores (or with `None`, removes) the bandwidth schedule; it takes effect when the uplink starts.
-pub fn set_bandwidth_schedule(store: &Store, schedule: Option<&str>) -> Result<(), String> {
+pub fn set_bandwidth_schedule(state: &UplinkState, schedule: Option<&str>) -> Result<(), String> {
     if let Some(s) = schedule {
         microcloud_remotes::limit::Schedule::parse(s)?;
     }
-    let value = schedule.map(str::to_owned);
-    store
-        .catalog_write_blocking(move |c| {
-            match value {
-                Some(v) => c.execute(
-                    "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    [BWLIMIT_KEY, v.as_str()],
-                )?,
-                None => c.execute("DELETE FROM meta WHERE key = ?1", [BWLIMIT_KEY])?,
-            };
-            Ok(())
-        })
+    state
+        .set_bandwidth_schedule(schedule)
         .map_err(|e| e.to_string())
 }
 
 /// The uplink agent.
 pub struct Uplink {
     store: Store,
+    state: UplinkState,
     settings: Settings,
     wake: Arc<Notify>,
 }
 
 impl Uplink {
-    /// An uplink over `store`.
-    pub fn new(store: Store, settings: Settings) -> Uplink {
+    /// An uplink over `store`, with its state in the same data directory (made, and taken over
+    /// from an older catalog, if need be).
+    pub fn new(store: Store, settings: Settings) -> Result<Uplink, UplinkError> {
+        let state = UplinkState::open(store.dir())?;
         let wake = store.changed();
         // Read-through is served by the uplink, which alone may read the destinations' secrets.
-        store.set_fetcher(Arc::new(fetch::UplinkFetcher::new(store.clone())));
-        Uplink {
+        store.set_fetcher(Arc::new(fetch::UplinkFetcher::new(
+            store.clone(),
+            state.clone(),
+        )));
+        Ok(Uplink {
             store,
+            state,
             settings,
             wake,
-        }
+        })
     }
 
     /// A handle that wakes the uplink at once (the LAN service calls it after each commit).
@@ -243,7 +223,41 @@ impl Uplink {
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
         let mut workers: HashMap<i64, (String, worker::Handle)> = HashMap::new();
-        let bandwidth = match bandwidth_schedule(&self.store) {
+        // A crash may have left durability levels lower than the replicas say (raisings are
+        // pushed after their commit): work them all out again.
+        let (store, state) = (self.store.clone(), self.state.clone());
+        match blocking(move || state.recompute_all(&store)).await {
+            Ok(0) => {}
+            Ok(n) => log::info!("uplink: {n} durability levels brought up to date"),
+            Err(e) => log::error!("uplink: working out durability levels: {e}"),
+        }
+        // Journal entries taken in before a crash may not have been trimmed.
+        if let Ok(cursor) = self.state.cursor() {
+            let _ = self.store.trim_changes(cursor).await;
+        }
+        // Raised levels reach the store shortly after the marks that raised them, in groups.
+        let raised = Arc::new(Notify::new());
+        let (pushing_stop, mut pushing_stopped) = tokio::sync::watch::channel(false);
+        let pusher = {
+            let (store, state, raised) = (self.store.clone(), self.state.clone(), raised.clone());
+            tokio::spawn(async move {
+                loop {
+                    let stop = tokio::select! {
+                        _ = raised.notified() => false,
+                        _ = tokio::time::sleep(Duration::from_millis(250)) => false,
+                        _ = pushing_stopped.changed() => true,
+                    };
+                    let (s, st) = (store.clone(), state.clone());
+                    if let Err(e) = blocking(move || st.push_raises(&s)).await {
+                        log::warn!("uplink: raising durability levels: {e}");
+                    }
+                    if stop {
+                        return;
+                    }
+                }
+            })
+        };
+        let bandwidth = match bandwidth_schedule(&self.state) {
             Ok(Some(schedule)) => {
                 log::info!("uplink: bandwidth limit {schedule:?}");
                 Some(Arc::new(microcloud_remotes::limit::Bandwidth::new(
@@ -267,7 +281,7 @@ impl Uplink {
         let mut fetching: HashMap<i64, tokio::task::JoinHandle<()>> = HashMap::new();
         let mut secrets_checked = false;
         loop {
-            match journal::apply(&self.store).await {
+            match journal::apply(&self.store, &self.state).await {
                 Ok(n) if n > 0 => {
                     for (_, h) in workers.values() {
                         h.wake();
@@ -276,7 +290,7 @@ impl Uplink {
                 Ok(_) => {}
                 Err(e) => log::error!("uplink: reading the change journal: {e}"),
             }
-            match destinations::list(&self.store) {
+            match destinations::list_in(&self.state) {
                 Ok(dests) => {
                     let before = workers.len();
                     workers.retain(|id, (name, h)| {
@@ -298,9 +312,11 @@ impl Uplink {
                         }
                         match worker::spawn(
                             self.store.clone(),
+                            self.state.clone(),
                             d.clone(),
                             self.settings.clone(),
                             bandwidth.clone(),
+                            raised.clone(),
                         ) {
                             Ok(h) => {
                                 log::info!("uplink: worker started for destination {}", d.name);
@@ -317,10 +333,14 @@ impl Uplink {
                 && scrub.as_ref().is_none_or(|t| t.is_finished())
             {
                 next_scrub = std::time::Instant::now() + self.settings.scrub_interval;
-                let (store, fraction) = (self.store.clone(), self.settings.scrub_full_fraction);
+                let (store, state, fraction) = (
+                    self.store.clone(),
+                    self.state.clone(),
+                    self.settings.scrub_full_fraction,
+                );
                 scrub = Some(tokio::spawn(async move {
-                    for d in destinations::list(&store).unwrap_or_default() {
-                        match scrub::scrub(&store, &d, fraction).await {
+                    for d in destinations::list_in(&state).unwrap_or_default() {
+                        match scrub::scrub_with(&store, &state, &d, fraction).await {
                             Ok(r) => log::info!(
                                 "scrub {}: {} checked ({} read in full), {} missing, {} damaged, {} conflicts",
                                 r.destination, r.checked, r.read_in_full, r.missing, r.corrupt, r.conflicts
@@ -340,14 +360,14 @@ impl Uplink {
             }
             if std::time::Instant::now() >= next_manifest && manifests.is_none() {
                 next_manifest = std::time::Instant::now() + self.settings.manifest_interval;
-                let store = self.store.clone();
+                let (store, state) = (self.store.clone(), self.state.clone());
                 let mut last = published.clone();
                 manifests = Some(tokio::spawn(async move {
-                    for d in destinations::list(&store).unwrap_or_default() {
+                    for d in destinations::list_in(&state).unwrap_or_default() {
                         let Ok(remote) = destinations::remote(&store, &d) else {
                             continue;
                         };
-                        match manifest::publish(&store, &d, &remote, &mut last).await {
+                        match manifest::publish_with(&store, &state, &d, &remote, &mut last).await {
                             Ok(true) => log::debug!("manifest of {} updated", d.name),
                             Ok(false) => {}
                             Err(e) => log::warn!("{e}"),
@@ -378,5 +398,7 @@ impl Uplink {
         for (_, h) in workers.values() {
             h.stop();
         }
+        let _ = pushing_stop.send(true);
+        let _ = pusher.await;
     }
 }

@@ -8,14 +8,16 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use std::ops::ControlFlow;
+
 use bytes::Bytes;
 use microcloud_remotes::{Condition, Remote, RemoteError};
-use microcloud_store::rusqlite::params;
-use microcloud_store::{Store, StoreError};
+use microcloud_store::{RestoreDir, RestoreFile, RestorePlan, RestoreUser, Store};
+use microcloud_uplink_state::{ReplicaState, StateError, UplinkState};
 use serde::{Deserialize, Serialize};
 
 use crate::destinations::{self, Destination};
-use crate::UplinkError;
+use crate::{blocking, UplinkError};
 
 /// Key of the manifest, relative to the destination's prefix (user names never start with '.').
 pub const MANIFEST_KEY: &str = ".microcloud/manifest.json";
@@ -77,48 +79,66 @@ pub fn parse(bytes: &[u8]) -> Result<Manifest, serde_json::Error> {
     serde_json::from_slice(bytes)
 }
 
-/// Builds the manifest of destination `dest_id` from the catalog.
-pub fn build(store: &Store, dest_id: i64) -> Result<Manifest, StoreError> {
-    store.catalog_read(|c| {
-        let users = {
-            let mut stmt = c.prepare("SELECT name, admin FROM users ORDER BY name")?;
-            let rows = stmt.query_map([], |r| Ok(ManifestUser { name: r.get(0)?, admin: r.get(1)? }))?;
-            rows.collect::<Result<Vec<_>, _>>()?
+/// Builds the manifest of destination `dest_id` from the store's namespace and what the uplink
+/// state says is done there.
+pub fn build(store: &Store, dest_id: i64) -> Result<Manifest, UplinkError> {
+    build_with(store, &UplinkState::open_read_only(store.dir())?, dest_id)
+}
+
+fn build_with(store: &Store, state: &UplinkState, dest_id: i64) -> Result<Manifest, UplinkError> {
+    let users = store
+        .users()?
+        .into_iter()
+        .map(|u| ManifestUser {
+            name: u.name,
+            admin: u.admin,
+        })
+        .collect();
+    let mut dirs = Vec::new();
+    let mut files = Vec::new();
+    let mut failed: Option<StateError> = None;
+    store.walk(|e| {
+        let Some(file) = e.file else {
+            dirs.push(ManifestDir {
+                user: e.user,
+                path: e.path,
+            });
+            return ControlFlow::Continue(());
         };
-        let mut stmt = c.prepare(
-            "WITH RECURSIVE p(id, user_id, path, is_dir, blob_id, mtime_ns) AS ( \
-                 SELECT id, user_id, '', 1, NULL, mtime_ns FROM nodes WHERE parent_id IS NULL \
-                 UNION ALL \
-                 SELECT n.id, n.user_id, CASE WHEN p.path = '' THEN n.name ELSE p.path || '/' || n.name END, \
-                        n.is_dir, n.blob_id, n.mtime_ns FROM nodes n JOIN p ON n.parent_id = p.id) \
-             SELECT u.name, p.path, p.is_dir, b.size, b.hash, p.mtime_ns, r.remote_etag, r.key \
-             FROM p JOIN users u ON u.id = p.user_id \
-             LEFT JOIN blobs b ON b.id = p.blob_id \
-             LEFT JOIN replicas r ON r.dest_id = ?1 AND r.key = u.name || '/' || p.path AND r.state = 'done' AND r.blob_id = p.blob_id \
-             WHERE p.path != '' AND (p.is_dir = 1 OR r.key IS NOT NULL) ORDER BY u.name, p.path",
-        )?;
-        let mut dirs = Vec::new();
-        let mut files = Vec::new();
-        let mut rows = stmt.query(params![dest_id])?;
-        while let Some(r) = rows.next()? {
-            let (user, path, is_dir): (String, String, bool) = (r.get(0)?, r.get(1)?, r.get(2)?);
-            if is_dir {
-                dirs.push(ManifestDir { user, path });
-            } else {
-                let hash: Vec<u8> = r.get(4)?;
-                let hash: [u8; 32] = hash.try_into().unwrap_or([0; 32]);
+        let key = format!("{}/{}", e.user, e.path);
+        match state.replica(dest_id, &key) {
+            Ok(Some(r)) if r.state == ReplicaState::Done && r.blob == Some(file.blob.id) => {
                 files.push(ManifestFile {
-                    key: r.get(7)?,
-                    user,
-                    path,
-                    size: r.get::<_, i64>(3)? as u64,
-                    blake3: blake3::Hash::from_bytes(hash).to_hex().to_string(),
-                    mtime_ns: r.get(5)?,
-                    etag: r.get(6)?,
+                    user: e.user,
+                    path: e.path,
+                    key,
+                    size: file.blob.size,
+                    blake3: blake3::Hash::from_bytes(file.blob.hash)
+                        .to_hex()
+                        .to_string(),
+                    mtime_ns: e.mtime_ns,
+                    etag: r.remote_etag,
                 });
             }
+            Ok(_) => {}
+            Err(err) => {
+                failed = Some(err);
+                return ControlFlow::Break(());
+            }
         }
-        Ok(Manifest { format: "microcloud-manifest".into(), version: 1, users, dirs, files })
+        ControlFlow::Continue(())
+    })?;
+    if let Some(e) = failed {
+        return Err(e.into());
+    }
+    dirs.sort_by(|a, b| (&a.user, &a.path).cmp(&(&b.user, &b.path)));
+    files.sort_by(|a, b| (&a.user, &a.path).cmp(&(&b.user, &b.path)));
+    Ok(Manifest {
+        format: "microcloud-manifest".into(),
+        version: 1,
+        users,
+        dirs,
+        files,
     })
 }
 
@@ -129,7 +149,19 @@ pub async fn publish(
     remote: &Remote,
     last: &mut HashMap<i64, blake3::Hash>,
 ) -> Result<bool, UplinkError> {
-    let m = build(store, dest.id)?;
+    let state = UplinkState::open_read_only(store.dir())?;
+    publish_with(store, &state, dest, remote, last).await
+}
+
+/// [`publish`] with the uplink state at hand.
+pub(crate) async fn publish_with(
+    store: &Store,
+    state: &UplinkState,
+    dest: &Destination,
+    remote: &Remote,
+    last: &mut HashMap<i64, blake3::Hash>,
+) -> Result<bool, UplinkError> {
+    let m = build_with(store, state, dest.id)?;
     let body = serde_json::to_vec(&m).expect("manifest serializes");
     let hash = blake3::hash(&body);
     if last.get(&dest.id) == Some(&hash) {
@@ -245,20 +277,17 @@ pub async fn restore(store: &Store, dest: &Destination) -> Result<RestoreReport,
         skipped,
         ..Default::default()
     };
-    let mut ids = HashMap::new();
+    let mut plan = RestorePlan::default();
     for u in &m.users {
         // No password travels through the bucket: the account cannot sign in until one is set.
-        let id = match store.user(&u.name)? {
-            Some(existing) => existing.id,
-            None => store.add_user(
-                &u.name,
-                "!restored: set a password with `microcloud user passwd`",
-                u.admin,
-            )?,
-        };
-        ids.insert(u.name.clone(), id);
+        plan.users.push(RestoreUser {
+            name: u.name.clone(),
+            admin: u.admin,
+            password_hash: "!restored: set a password with `microcloud user passwd`".into(),
+        });
         report.users.push(u.name.clone());
     }
+    let known = |user: &str| m.users.iter().any(|u| u.name == user);
     // Names the store refuses (control characters, over-long names or paths: written into the
     // bucket by some other tool) are skipped and reported, never restored and never fatal.
     let refused = |key: &str, path: &str| {
@@ -267,21 +296,24 @@ pub async fn restore(store: &Store, dest: &Destination) -> Result<RestoreReport,
             .map(|e| format!("{} ({e})", key.escape_debug()))
     };
     for d in &m.dirs {
-        let Some(&id) = ids.get(&d.user) else {
+        if !known(&d.user) {
             continue;
-        };
+        }
         if let Some(why) = refused(&format!("{}/{}", d.user, d.path), &d.path) {
             report.skipped.push(why);
             continue;
         }
-        store.mkdir_all(id, &d.path).await?;
+        plan.dirs.push(RestoreDir {
+            user: d.user.clone(),
+            path: d.path.clone(),
+        });
         report.dirs += 1;
     }
     let mut present = Vec::new();
     for f in &m.files {
-        let Some(&id) = ids.get(&f.user) else {
+        if !known(&f.user) {
             continue;
-        };
+        }
         let Ok(hash) = blake3::Hash::from_hex(&f.blake3) else {
             report.skipped.push(f.key.clone());
             continue;
@@ -290,26 +322,23 @@ pub async fn restore(store: &Store, dest: &Destination) -> Result<RestoreReport,
             report.skipped.push(why);
             continue;
         }
-        store
-            .restore_file(id, &f.path, f.size, *hash.as_bytes(), f.mtime_ns)
-            .await?;
+        plan.files.push(RestoreFile {
+            user: f.user.clone(),
+            path: f.path.clone(),
+            size: f.size,
+            hash: *hash.as_bytes(),
+            mtime_ns: f.mtime_ns,
+        });
         present.push((f.key.clone(), f.etag.clone()));
         report.files += 1;
         report.bytes += f.size;
     }
-    // The journal now holds a change per restored file: apply it, then record that the
+    store.restore(plan).await?;
+    // The journal now holds a change per restored file: take it in, then record that the
     // destination already has each of them, so nothing is uploaded again.
-    crate::journal::apply(store).await?;
-    let dest_id = dest.id;
-    store
-        .catalog_write(move |c| {
-            for (key, etag) in present {
-                c.prepare_cached("UPDATE replicas SET state = 'done', remote_etag = ?3 WHERE dest_id = ?1 AND key = ?2")?
-                    .execute(params![dest_id, key, etag])?;
-            }
-            crate::durability::recompute_all(c)?;
-            Ok(())
-        })
-        .await?;
+    let state = UplinkState::open(store.dir())?;
+    crate::journal::apply(store, &state).await?;
+    let (s, dest_id) = (store.clone(), dest.id);
+    blocking(move || state.mark_restored(&s, dest_id, &present)).await?;
     Ok(report)
 }

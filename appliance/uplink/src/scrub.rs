@@ -1,7 +1,7 @@
-//! Scrub: checks that each destination still holds what the catalog says it holds, and queues a
-//! repair for what is missing or damaged.
+//! Scrub: checks that each destination still holds what the uplink state says it holds, and
+//! queues a repair for what is missing or damaged.
 //!
-//! Every object the catalog calls done gets a HEAD (presence, size, BLAKE3 metadata); a sample of
+//! Every object the uplink state calls done gets a HEAD (presence, size, BLAKE3 metadata); a sample of
 //! them is also read in full and hashed. An unreachable destination ends the scrub with an error:
 //! "could not look" is never taken for "missing". An object whose BLAKE3 metadata names content
 //! other than ours and whose ETag is not the one we wrote was replaced by someone else: that is a
@@ -9,14 +9,13 @@
 
 use futures_util::StreamExt;
 use microcloud_remotes::{Remote, RemoteError};
-use microcloud_store::rusqlite::params;
-use microcloud_store::{Store, StoreError};
+use microcloud_store::Store;
+use microcloud_uplink_state::{NewConflict, Repair, UplinkState};
 use rand::Rng;
 use serde::Serialize;
 
 use crate::destinations::{self, Destination};
-use crate::journal::now_ns;
-use crate::{durability, UplinkError};
+use crate::{blocking, UplinkError};
 
 /// What one scrub of one destination found.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -44,7 +43,6 @@ enum Verdict {
 
 struct Item {
     key: String,
-    blob: i64,
     size: u64,
     hash: [u8; 32],
     etag: Option<String>,
@@ -56,25 +54,31 @@ pub async fn scrub(
     dest: &Destination,
     full_fraction: f64,
 ) -> Result<ScrubReport, UplinkError> {
+    let state = UplinkState::open(store.dir())?;
+    scrub_with(store, &state, dest, full_fraction).await
+}
+
+/// [`scrub`] with the uplink state at hand.
+pub(crate) async fn scrub_with(
+    store: &Store,
+    state: &UplinkState,
+    dest: &Destination,
+    full_fraction: f64,
+) -> Result<ScrubReport, UplinkError> {
     let remote = destinations::remote(store, dest)?;
     let id = dest.id;
-    let items: Vec<Item> = store.catalog_read(|c| {
-        let mut stmt = c.prepare(
-            "SELECT key, blob_id, size, hash, remote_etag FROM replicas \
-             WHERE dest_id = ?1 AND state = 'done' AND blob_id IS NOT NULL AND hash IS NOT NULL",
-        )?;
-        let rows = stmt.query_map([id], |r| {
-            let hash: Vec<u8> = r.get(3)?;
-            Ok(Item {
-                key: r.get(0)?,
-                blob: r.get(1)?,
-                size: r.get::<_, i64>(2)? as u64,
-                hash: hash.try_into().unwrap_or([0; 32]),
-                etag: r.get(4)?,
+    let items: Vec<Item> = state
+        .done_replicas(id)?
+        .into_iter()
+        .filter_map(|r| {
+            Some(Item {
+                hash: r.hash?,
+                key: r.key,
+                size: r.size,
+                etag: r.remote_etag,
             })
-        })?;
-        Ok(rows.collect::<Result<Vec<_>, _>>()?)
-    })?;
+        })
+        .collect();
     let mut report = ScrubReport {
         destination: dest.name.clone(),
         ..Default::default()
@@ -89,8 +93,8 @@ pub async fn scrub(
             .buffer_unordered(8)
             .collect()
             .await;
-    let mut repairs: Vec<(String, i64, Option<String>)> = Vec::new();
-    let mut conflicts: Vec<(String, String, [u8; 32])> = Vec::new();
+    let mut repairs: Vec<Repair> = Vec::new();
+    let mut conflicts: Vec<NewConflict> = Vec::new();
     for v in verdicts {
         let (item, verdict, full) = v.map_err(|e| UplinkError::Scrub {
             destination: dest.name.clone(),
@@ -107,7 +111,10 @@ pub async fn scrub(
                     item.key
                 );
                 report.missing += 1;
-                repairs.push((item.key, item.blob, None));
+                repairs.push(Repair {
+                    key: item.key,
+                    remote_etag: None,
+                });
             }
             Verdict::Corrupt(etag) => {
                 log::warn!(
@@ -116,7 +123,10 @@ pub async fn scrub(
                     item.key
                 );
                 report.corrupt += 1;
-                repairs.push((item.key, item.blob, Some(etag)));
+                repairs.push(Repair {
+                    key: item.key,
+                    remote_etag: Some(etag),
+                });
             }
             Verdict::Conflict(etag) => {
                 log::warn!(
@@ -125,33 +135,27 @@ pub async fn scrub(
                     item.key
                 );
                 report.conflicts += 1;
-                conflicts.push((item.key, etag, item.hash));
+                conflicts.push(NewConflict {
+                    key: item.key,
+                    remote_etag: Some(etag),
+                    local_hash: Some(item.hash),
+                });
             }
         }
     }
     if !repairs.is_empty() || !conflicts.is_empty() {
-        store
-            .catalog_write(move |c| {
-                let now = now_ns();
-                for (key, blob, etag) in repairs {
-                    c.prepare_cached(
-                        "UPDATE replicas SET state = 'pending', remote_etag = ?3, dirty_ns = ?4, attempts = 0, next_ns = 0 \
-                         WHERE dest_id = ?1 AND key = ?2 AND state = 'done'",
-                    )?
-                    .execute(params![id, key, etag, now])?;
-                    durability::recompute(c, blob)?;
-                }
-                for (key, etag, hash) in conflicts {
-                    c.prepare_cached(
-                        "INSERT OR REPLACE INTO conflicts (dest_id, key, remote_etag, local_hash, detected_ns) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    )?
-                    .execute(params![id, key, etag, hash.to_vec(), now])?;
-                    c.prepare_cached("UPDATE replicas SET state = 'conflict', last_error = 'replaced in the cloud by someone else' WHERE dest_id = ?1 AND key = ?2")?
-                        .execute(params![id, key])?;
-                }
-                Ok::<(), StoreError>(())
-            })
-            .await?;
+        // Repairs make content pending again: its level drops before the commit.
+        let (store, state) = (store.clone(), state.clone());
+        blocking(move || {
+            state.record_scrub(
+                &store,
+                id,
+                &repairs,
+                &conflicts,
+                "replaced in the cloud by someone else",
+            )
+        })
+        .await?;
     }
     Ok(report)
 }

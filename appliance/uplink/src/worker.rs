@@ -7,7 +7,7 @@
 //!   a time probes it, so a dead destination costs almost nothing and never slows the others.
 //! - A 412 (the object changed since we last wrote it, or appeared when we expected none) is a
 //!   conflict unless the object there is byte-for-byte ours (same BLAKE3 metadata), which happens
-//!   when a crash fell between the upload and its catalog commit.
+//!   when a crash fell between the upload and its record in the uplink state.
 //! - Other refusals (bad request, checksum mismatch) back off per replica, so one bad file does
 //!   not block the queue.
 
@@ -21,15 +21,15 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
 use microcloud_remotes::{Condition, Remote, RemoteError};
-use microcloud_store::rusqlite::{params, OptionalExtension};
 use microcloud_store::{Content, Store, StoreError};
+use microcloud_uplink_state::{DestinationState, NewConflict, StateError, UplinkState};
 use rand::Rng;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
 use crate::destinations::{self, Destination, DestinationError};
 use crate::journal::now_ns;
-use crate::{durability, Settings};
+use crate::{blocking, Settings};
 
 /// Controls a running worker.
 pub(crate) struct Handle {
@@ -51,17 +51,20 @@ impl Handle {
 
 struct Ctx {
     store: Store,
+    state: UplinkState,
     dest: Destination,
     remote: Remote,
     settings: Settings,
     /// Recent listings of folders, by folder: when, and the keys that were there. A new key
     /// missing from a fresh listing needs no HEAD before its conditional PUT.
     listings: std::sync::Mutex<HashMap<String, (Instant, HashSet<String>)>>,
+    /// Told when a mark may have raised a durability level (the uplink pushes them in groups).
+    raised: Arc<Notify>,
 }
 
-/// Due replicas read from the catalog at once; the worker starts them from memory.
+/// Due replicas read from the uplink state at once; the worker starts them from memory.
 const QUEUE_BATCH: usize = 256;
-/// How long replicas read from the catalog are started from memory before it is read again,
+/// How long replicas read from the uplink state are started from memory before it is read again,
 /// so that a change of their state (a newer write, a delete) is seen soon.
 const QUEUE_FRESH: Duration = Duration::from_secs(2);
 
@@ -98,9 +101,9 @@ impl Ctx {
                 r.etag.is_none() && r.blob.is_some() && r.size < self.settings.multipart_threshold
             }) {
                 let f = folder(&r.key);
-                if !map
+                if map
                     .get(f)
-                    .is_some_and(|(t, _)| t.elapsed() + QUEUE_FRESH < LISTING_TTL)
+                    .is_none_or(|(t, _)| t.elapsed() + QUEUE_FRESH >= LISTING_TTL)
                 {
                     *wanted.entry(f).or_default() += 1;
                 }
@@ -145,7 +148,7 @@ enum Outcome {
 }
 
 /// One of the worker's `concurrency` places for requests to the destination, given back when
-/// dropped: the catalog bookkeeping after an upload does not hold one.
+/// dropped: the bookkeeping after an upload does not hold one.
 struct Slot {
     busy: Arc<AtomicUsize>,
     wake: Arc<Notify>,
@@ -165,6 +168,8 @@ enum ItemError {
     Remote(#[from] RemoteError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    State(#[from] StateError),
     #[error("{path}: {source}")]
     Local {
         path: PathBuf,
@@ -178,9 +183,11 @@ enum ItemError {
 
 pub(crate) fn spawn(
     store: Store,
+    state: UplinkState,
     dest: Destination,
     settings: Settings,
     bandwidth: Option<Arc<microcloud_remotes::limit::Bandwidth>>,
+    raised: Arc<Notify>,
 ) -> Result<Handle, DestinationError> {
     let mut remote = destinations::remote(&store, &dest)?;
     if let Some(b) = bandwidth {
@@ -190,10 +197,12 @@ pub(crate) fn spawn(
     let stop = Arc::new(AtomicBool::new(false));
     let ctx = Arc::new(Ctx {
         store,
+        state,
         dest,
         remote,
         settings,
         listings: std::sync::Mutex::new(HashMap::new()),
+        raised,
     });
     tokio::spawn(run(ctx, wake.clone(), stop.clone()));
     Ok(Handle { wake, stop })
@@ -215,7 +224,7 @@ async fn run(ctx: Arc<Ctx>, wake: Arc<Notify>, stop: Arc<AtomicBool>) {
     let mut inflight: HashSet<String> = HashSet::new();
     // Tasks still holding a slot (the others are only recording their result).
     let busy = Arc::new(AtomicUsize::new(0));
-    // Due replicas read ahead from the catalog, oldest first; `finished` are keys whose task
+    // Due replicas read ahead from the uplink state, oldest first; `finished` are keys whose task
     // ended since (their rows here are out of date).
     let mut queue: VecDeque<Row> = VecDeque::new();
     let mut queue_read = Instant::now();
@@ -223,7 +232,7 @@ async fn run(ctx: Arc<Ctx>, wake: Arc<Notify>, stop: Arc<AtomicBool>) {
     let mut failures: u32 = 0;
     let mut down_until: Option<Instant> = None;
     let mut strays_cleaned = false;
-    let mut state = String::from("ok");
+    let mut state = DestinationState::Ok;
     let mut last_ok_written = Instant::now() - Duration::from_secs(3600);
     loop {
         if stop.load(Ordering::Relaxed) {
@@ -306,21 +315,21 @@ async fn run(ctx: Arc<Ctx>, wake: Arc<Notify>, stop: Arc<AtomicBool>) {
                         }
                         failures = 0;
                         down_until = None;
-                        if state != "ok" || last_ok_written.elapsed() > Duration::from_secs(5) {
-                            state = "ok".into();
+                        if state != DestinationState::Ok || last_ok_written.elapsed() > Duration::from_secs(5) {
+                            state = DestinationState::Ok;
                             last_ok_written = Instant::now();
-                            set_state(&ctx, "ok", None).await;
+                            set_state(&ctx, state, None).await;
                         }
                     }
                     Outcome::Unreachable(err) => {
                         failures += 1;
                         let wait = backoff(&ctx.settings, failures);
                         down_until = Some(Instant::now() + wait);
-                        let new_state = if failures >= 3 { "down" } else { "retrying" };
+                        let new_state = if failures >= 3 { DestinationState::Down } else { DestinationState::Retrying };
                         if failures == 1 || new_state != state {
                             log::warn!("uplink {name}: unreachable ({err}); retrying in {:.1} s", wait.as_secs_f64());
                         }
-                        state = new_state.into();
+                        state = new_state;
                         set_state(&ctx, new_state, Some(&err)).await;
                     }
                 }
@@ -331,50 +340,28 @@ async fn run(ctx: Arc<Ctx>, wake: Arc<Notify>, stop: Arc<AtomicBool>) {
     }
 }
 
-async fn set_state(ctx: &Ctx, state: &str, error: Option<&str>) {
-    let (id, state, error) = (ctx.dest.id, state.to_owned(), error.map(str::to_owned));
-    let r = ctx
-        .store
-        .catalog_write(move |c| {
-            if state == "ok" {
-                c.prepare_cached(
-                    "UPDATE destinations SET state = 'ok', last_ok_ns = ?2 WHERE id = ?1",
-                )?
-                .execute(params![id, now_ns()])?;
-            } else {
-                c.prepare_cached(
-                    "UPDATE destinations SET state = ?2, last_error = ?3 WHERE id = ?1",
-                )?
-                .execute(params![id, state, error])?;
-            }
-            Ok(())
-        })
-        .await;
+async fn set_state(ctx: &Ctx, state: DestinationState, error: Option<&str>) {
+    let (st, id, error) = (ctx.state.clone(), ctx.dest.id, error.map(str::to_owned));
+    let r = blocking(move || st.set_destination_state(id, state, error.as_deref())).await;
     if let Err(e) = r {
         log::error!("uplink {}: recording its state: {e}", ctx.dest.name);
     }
 }
 
-fn due_rows(ctx: &Ctx, limit: usize) -> Result<Vec<Row>, StoreError> {
-    let (id, now) = (ctx.dest.id, now_ns());
-    ctx.store.catalog_read(|c| {
-        let mut stmt = c.prepare_cached(
-            "SELECT key, blob_id, size, hash, remote_etag, attempts FROM replicas \
-             WHERE dest_id = ?1 AND state = 'pending' AND next_ns <= ?2 ORDER BY dirty_ns LIMIT ?3",
-        )?;
-        let rows = stmt.query_map(params![id, now, limit as i64], |r| {
-            let hash: Option<Vec<u8>> = r.get(3)?;
-            Ok(Row {
-                key: r.get(0)?,
-                blob: r.get(1)?,
-                size: r.get::<_, i64>(2)? as u64,
-                hash: hash.and_then(|h| h.try_into().ok()),
-                etag: r.get(4)?,
-                attempts: r.get::<_, i64>(5)? as u32,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    })
+fn due_rows(ctx: &Ctx, limit: usize) -> Result<Vec<Row>, StateError> {
+    Ok(ctx
+        .state
+        .due_replicas(ctx.dest.id, now_ns(), limit)?
+        .into_iter()
+        .map(|r| Row {
+            key: r.key,
+            blob: r.blob,
+            size: r.size,
+            hash: r.hash,
+            etag: r.remote_etag,
+            attempts: r.attempts,
+        })
+        .collect())
 }
 
 async fn process(ctx: &Ctx, row: Row, slot: Slot) -> Outcome {
@@ -400,37 +387,24 @@ async fn process(ctx: &Ctx, row: Row, slot: Slot) -> Outcome {
 
 /// Notes the error on the replica; `retry_later` also pushes it back (its own backoff).
 async fn record_error(ctx: &Ctx, row: &Row, msg: &str, retry_later: bool) {
-    let (id, key, msg, blob) = (ctx.dest.id, row.key.clone(), msg.to_owned(), row.blob);
-    let next = if retry_later {
-        now_ns() + backoff(&ctx.settings, row.attempts + 1).as_nanos() as i64
-    } else {
-        0
-    };
-    let _ = ctx
-        .store
-        .catalog_write(move |c| {
-            c.prepare_cached(
-                "UPDATE replicas SET last_error = ?3, attempts = attempts + ?4, next_ns = ?5 \
-                 WHERE dest_id = ?1 AND key = ?2 AND blob_id IS ?6 AND state = 'pending'",
-            )?
-            .execute(params![id, key, msg, i64::from(retry_later), next, blob])?;
-            Ok(())
-        })
-        .await;
+    let retry_at =
+        retry_later.then(|| now_ns() + backoff(&ctx.settings, row.attempts + 1).as_nanos() as i64);
+    let (st, id, key, msg, blob) = (
+        ctx.state.clone(),
+        ctx.dest.id,
+        row.key.clone(),
+        msg.to_owned(),
+        row.blob,
+    );
+    let _ = blocking(move || st.record_error(id, &key, blob, &msg, retry_at)).await;
 }
 
 async fn delete(ctx: &Ctx, row: &Row, slot: Slot) -> Result<(), ItemError> {
     abort_multipart_of(ctx, &row.key).await?;
     ctx.remote.delete(&row.key).await?;
     drop(slot);
-    let (id, key) = (ctx.dest.id, row.key.clone());
-    ctx.store
-        .catalog_write(move |c| {
-            c.prepare_cached("DELETE FROM replicas WHERE dest_id = ?1 AND key = ?2 AND blob_id IS NULL AND state = 'pending'")?
-                .execute(params![id, key])?;
-            Ok(())
-        })
-        .await?;
+    let (st, id, key) = (ctx.state.clone(), ctx.dest.id, row.key.clone());
+    blocking(move || st.mark_deleted(id, &key)).await?;
     Ok(())
 }
 
@@ -510,17 +484,8 @@ async fn upload(ctx: &Ctx, row: &Row, blob: i64, slot: Slot) -> Result<(), ItemE
 
 /// When local content vanished, the replica was usually superseded by a newer write.
 fn superseded_or(ctx: &Ctx, row: &Row, err: ItemError) -> ItemError {
-    let still = ctx.store.catalog_read(|c| {
-        Ok(
-            c.prepare_cached("SELECT blob_id FROM replicas WHERE dest_id = ?1 AND key = ?2")?
-                .query_row(params![ctx.dest.id, row.key], |r| {
-                    r.get::<_, Option<i64>>(0)
-                })
-                .optional()?,
-        )
-    });
-    match still {
-        Ok(Some(b)) if b == row.blob => err,
+    match ctx.state.replica(ctx.dest.id, &row.key) {
+        Ok(Some(r)) if r.blob == row.blob => err,
         _ => ItemError::Superseded {
             key: row.key.clone(),
         },
@@ -528,24 +493,17 @@ fn superseded_or(ctx: &Ctx, row: &Row, err: ItemError) -> ItemError {
 }
 
 async fn mark_done(ctx: &Ctx, row: &Row, blob: i64, etag: String) -> Result<(), ItemError> {
-    let (id, key) = (ctx.dest.id, row.key.clone());
+    let (st, store, id, key) = (
+        ctx.state.clone(),
+        ctx.store.clone(),
+        ctx.dest.id,
+        row.key.clone(),
+    );
     // Relaxed: should a power cut take the mark back, the next upload finds the object there
-    // already, with our hash, and marks it again.
-    ctx.store
-        .catalog_write_relaxed(move |c| {
-            // If the file changed meanwhile, remember the new ETag (for If-Match) but stay pending.
-            c.prepare_cached(
-                "UPDATE replicas SET remote_etag = ?3, \
-                     state = CASE WHEN blob_id IS ?4 THEN 'done' ELSE state END, \
-                     attempts = CASE WHEN blob_id IS ?4 THEN 0 ELSE attempts END, \
-                     last_error = CASE WHEN blob_id IS ?4 THEN NULL ELSE last_error END \
-                 WHERE dest_id = ?1 AND key = ?2",
-            )?
-            .execute(params![id, key, etag, blob])?;
-            durability::recompute(c, blob)?;
-            Ok(())
-        })
-        .await?;
+    // already, with our hash, and marks it again. If the file changed meanwhile, the new ETag is
+    // remembered (for If-Match) but the replica stays pending.
+    blocking(move || st.mark_done(&store, id, &key, blob, &etag)).await?;
+    ctx.raised.notify_one();
     Ok(())
 }
 
@@ -555,24 +513,18 @@ async fn conflict(ctx: &Ctx, row: &Row, remote_etag: Option<String>) -> Result<(
         ctx.dest.name,
         row.key
     );
-    let (id, key, hash) = (ctx.dest.id, row.key.clone(), row.hash.map(|h| h.to_vec()));
-    ctx.store
-        .catalog_write(move |c| {
-            c.prepare_cached(
-                "INSERT INTO conflicts (dest_id, key, remote_etag, local_hash, detected_ns) VALUES (?1, ?2, ?3, ?4, ?5) \
-                 ON CONFLICT (dest_id, key) DO UPDATE SET remote_etag = excluded.remote_etag, local_hash = excluded.local_hash, \
-                 detected_ns = excluded.detected_ns",
-            )?
-            .execute(params![id, key, remote_etag, hash, now_ns()])?;
-            c.prepare_cached("UPDATE replicas SET state = 'conflict', last_error = 'changed in the cloud by someone else' WHERE dest_id = ?1 AND key = ?2")?
-                .execute(params![id, key])?;
-            Ok(())
-        })
+    let (st, store, id) = (ctx.state.clone(), ctx.store.clone(), ctx.dest.id);
+    let c = NewConflict {
+        key: row.key.clone(),
+        remote_etag,
+        local_hash: row.hash,
+    };
+    blocking(move || st.record_conflicts(&store, id, &[c], "changed in the cloud by someone else"))
         .await?;
     Ok(())
 }
 
-/// Uploads a large file in parts, resuming from the parts the catalog says are done.
+/// Uploads a large file in parts, resuming from the parts the uplink state says are done.
 async fn multipart(
     ctx: &Ctx,
     row: &Row,
@@ -582,15 +534,9 @@ async fn multipart(
     cond: &Condition,
 ) -> Result<String, ItemError> {
     let (id, key) = (ctx.dest.id, row.key.clone());
-    let existing: Option<(i64, String, i64)> = ctx.store.catalog_read(|c| {
-        Ok(c.prepare_cached(
-            "SELECT blob_id, upload_id, part_size FROM multipart WHERE dest_id = ?1 AND key = ?2",
-        )?
-        .query_row(params![id, key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .optional()?)
-    })?;
+    let existing = ctx.state.multipart(id, &key)?;
     let (upload_id, part_size) = match existing {
-        Some((b, upload_id, part_size)) if b == blob => (upload_id, part_size as u64),
+        Some(m) if m.blob == blob => (m.upload_id, m.part_size),
         other => {
             if other.is_some() {
                 abort_multipart_of(ctx, &row.key).await?;
@@ -604,28 +550,12 @@ async fn multipart(
             }
             let upload_id = ctx.remote.create_multipart(&row.key, hex).await?;
             let part_size = ctx.settings.part_size;
-            let (k, u) = (key.clone(), upload_id.clone());
-            ctx.store
-                .catalog_write(move |c| {
-                    c.prepare_cached(
-                        "INSERT OR REPLACE INTO multipart (dest_id, key, blob_id, upload_id, part_size, created_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    )?
-                    .execute(params![id, k, blob, u, part_size as i64, now_ns()])?;
-                    Ok(())
-                })
-                .await?;
+            let (st, k, u) = (ctx.state.clone(), key.clone(), upload_id.clone());
+            blocking(move || st.begin_multipart(id, &k, blob, &u, part_size)).await?;
             (upload_id, part_size)
         }
     };
-    let done: HashMap<u16, String> = ctx.store.catalog_read(|c| {
-        let mut stmt = c.prepare_cached(
-            "SELECT part_number, etag FROM multipart_parts WHERE dest_id = ?1 AND key = ?2",
-        )?;
-        let rows = stmt.query_map(params![id, key], |r| {
-            Ok((r.get::<_, i64>(0)? as u16, r.get::<_, String>(1)?))
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    })?;
+    let done: HashMap<u16, String> = ctx.state.parts(id, &key)?.into_iter().collect();
     let parts = row.size.div_ceil(part_size).max(1) as u16;
     if !done.is_empty() {
         log::info!(
@@ -655,26 +585,22 @@ async fn multipart(
     let missing: Vec<u16> = (1..=parts).filter(|n| !done.contains_key(n)).collect();
     let uploaded: Vec<(u16, String)> = futures_util::stream::iter(missing)
         .map(|n| {
-            let (file, path, key, upload_id) = (file.clone(), path.clone(), key.clone(), upload_id.clone());
+            let (file, path, key, upload_id) =
+                (file.clone(), path.clone(), key.clone(), upload_id.clone());
             async move {
                 let offset = (n as u64 - 1) * part_size;
                 let len = part_size.min(row.size - offset) as usize;
                 let data = tokio::task::spawn_blocking(move || {
                     let mut buf = vec![0u8; len];
-                    file.read_exact_at(&mut buf, offset).map(|_| Bytes::from(buf))
+                    file.read_exact_at(&mut buf, offset)
+                        .map(|_| Bytes::from(buf))
                 })
                 .await
                 .expect("part reader")
                 .map_err(|source| ItemError::Local { path, source })?;
                 let etag = ctx.remote.upload_part(&key, &upload_id, n, data).await?;
-                let (k, e) = (key.clone(), etag.clone());
-                ctx.store
-                    .catalog_write(move |c| {
-                        c.prepare_cached("INSERT OR REPLACE INTO multipart_parts (dest_id, key, part_number, etag) VALUES (?1, ?2, ?3, ?4)")?
-                            .execute(params![id, k, n as i64, e])?;
-                        Ok(())
-                    })
-                    .await?;
+                let (st, k, e) = (ctx.state.clone(), key.clone(), etag.clone());
+                blocking(move || st.record_part(id, &k, n, &e)).await?;
                 Ok::<_, ItemError>((n, etag))
             }
         })
@@ -712,46 +638,31 @@ async fn multipart(
 }
 
 async fn forget_multipart(ctx: &Ctx, key: &str) -> Result<(), ItemError> {
-    let (id, key) = (ctx.dest.id, key.to_owned());
-    ctx.store
-        .catalog_write(move |c| {
-            c.prepare_cached("DELETE FROM multipart_parts WHERE dest_id = ?1 AND key = ?2")?
-                .execute(params![id, key])?;
-            c.prepare_cached("DELETE FROM multipart WHERE dest_id = ?1 AND key = ?2")?
-                .execute(params![id, key])?;
-            Ok(())
-        })
-        .await?;
+    let (st, id, key) = (ctx.state.clone(), ctx.dest.id, key.to_owned());
+    blocking(move || st.forget_multipart(id, &key)).await?;
     Ok(())
 }
 
 /// Aborts the recorded multipart upload of `key`, if any.
 async fn abort_multipart_of(ctx: &Ctx, key: &str) -> Result<(), ItemError> {
-    let (id, k) = (ctx.dest.id, key.to_owned());
-    let upload: Option<String> = ctx.store.catalog_read(|c| {
-        Ok(
-            c.prepare_cached("SELECT upload_id FROM multipart WHERE dest_id = ?1 AND key = ?2")?
-                .query_row(params![id, k], |r| r.get(0))
-                .optional()?,
-        )
-    })?;
-    if let Some(upload_id) = upload {
-        ctx.remote.abort_multipart(key, &upload_id).await?;
+    if let Some(m) = ctx.state.multipart(ctx.dest.id, key)? {
+        ctx.remote.abort_multipart(key, &m.upload_id).await?;
         forget_multipart(ctx, key).await?;
     }
     Ok(())
 }
 
-/// Aborts multipart uploads open in the bucket that the catalog does not know (left by a crash
-/// between creating an upload and recording it), so none stays open and billed forever.
+/// Aborts multipart uploads open in the bucket that the uplink state does not know (left by a
+/// crash between creating an upload and recording it), so none stays open and billed forever.
 async fn abort_strays(ctx: &Ctx) -> Result<usize, ItemError> {
     let open = ctx.remote.list_multipart("").await?;
-    let id = ctx.dest.id;
-    let known: HashSet<String> = ctx.store.catalog_read(|c| {
-        let mut stmt = c.prepare_cached("SELECT upload_id FROM multipart WHERE dest_id = ?1")?;
-        let rows = stmt.query_map([id], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    })?;
+    let known: HashSet<String> = ctx
+        .state
+        .multipart_uploads()?
+        .into_iter()
+        .filter(|m| m.destination == ctx.dest.id)
+        .map(|m| m.upload_id)
+        .collect();
     let mut n = 0;
     for (key, upload_id) in open {
         if !known.contains(&upload_id) {

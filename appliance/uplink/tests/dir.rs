@@ -14,21 +14,21 @@ async fn put(s: &Store, u: UserId, path: &str, data: &[u8]) {
     up.commit().await.unwrap();
 }
 
+/// Replicas not done, plus journal entries the uplink has not taken in.
 fn pending(s: &Store) -> u64 {
-    s.catalog_read(|c| {
-        let n: i64 = c.query_row(
-            "SELECT (SELECT count(*) FROM replicas WHERE state = 'pending') + (SELECT count(*) FROM changes)",
-            [],
-            |r| r.get(0),
-        )?;
-        Ok(n as u64)
-    })
-    .unwrap()
+    let state = microcloud_uplink_state::UplinkState::open_read_only(s.dir()).unwrap();
+    let journal = Store::open_read_only(s.dir())
+        .unwrap()
+        .changes_after_count(state.cursor().unwrap())
+        .unwrap();
+    state.pending().unwrap().files + journal
 }
 
+/// Waits until nothing is pending and the levels that rose reached the store (they are pushed
+/// just after the marks that raise them).
 async fn settle(s: &Store) {
     let deadline = Instant::now() + Duration::from_secs(30);
-    while pending(s) > 0 {
+    while pending(s) > 0 || s.stats().unwrap().dirty_bytes > 0 {
         assert!(
             Instant::now() < deadline,
             "uplink did not drain its queue in 30 s"
@@ -86,7 +86,7 @@ async fn files_reach_every_destination_and_follow_renames_and_deletes() {
         part_size: 256 << 10,
         ..Settings::default()
     };
-    let task = tokio::spawn(Uplink::new(store.clone(), settings).run(async {
+    let task = tokio::spawn(Uplink::new(store.clone(), settings).unwrap().run(async {
         let _ = stopped.await;
     }));
 
@@ -156,9 +156,7 @@ async fn files_reach_every_destination_and_follow_renames_and_deletes() {
             "no multipart upload left open"
         );
     }
-    let status = store
-        .catalog_read(|c| Ok(microcloud_uplink::status::read(c).unwrap()))
-        .unwrap();
+    let status = microcloud_uplink::status::read(store.dir()).unwrap();
     assert_eq!(status.destinations.len(), 2);
     for d in &status.destinations {
         assert_eq!(
@@ -190,9 +188,13 @@ async fn an_object_changed_behind_our_back_is_kept_and_reported() {
         .await
         .unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(Uplink::new(store.clone(), Settings::default()).run(async {
-        let _ = stopped.await;
-    }));
+    let task = tokio::spawn(
+        Uplink::new(store.clone(), Settings::default())
+            .unwrap()
+            .run(async {
+                let _ = stopped.await;
+            }),
+    );
     put(&store, alice, "/doc.txt", b"version 1").await;
     settle(&store).await;
     // Someone else changes the object in the cloud.
@@ -210,9 +212,7 @@ async fn an_object_changed_behind_our_back_is_kept_and_reported() {
     put(&store, alice, "/doc.txt", b"version 2").await;
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let st = store
-            .catalog_read(|c| Ok(microcloud_uplink::status::read(c).unwrap()))
-            .unwrap();
+        let st = microcloud_uplink::status::read(store.dir()).unwrap();
         if st.destinations[0].conflicts == 1 {
             break;
         }
@@ -254,9 +254,13 @@ async fn scrub_finds_a_deleted_object_and_it_is_uploaded_again() {
         .await
         .unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(Uplink::new(store.clone(), Settings::default()).run(async {
-        let _ = stopped.await;
-    }));
+    let task = tokio::spawn(
+        Uplink::new(store.clone(), Settings::default())
+            .unwrap()
+            .run(async {
+                let _ = stopped.await;
+            }),
+    );
     for i in 0..5 {
         put(
             &store,
@@ -326,9 +330,13 @@ async fn evicted_content_is_read_through_and_verified() {
     // Not yet safe anywhere (no uplink runs yet): nothing may be evicted.
     assert_eq!(store.evict(u64::MAX).await.unwrap(), 0);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(Uplink::new(store.clone(), Settings::default()).run(async {
-        let _ = stopped.await;
-    }));
+    let task = tokio::spawn(
+        Uplink::new(store.clone(), Settings::default())
+            .unwrap()
+            .run(async {
+                let _ = stopped.await;
+            }),
+    );
     settle(&store).await;
     let used = store.used_bytes();
     assert_eq!(store.evict(u64::MAX).await.unwrap(), 3 * 1_500_000);
@@ -381,9 +389,13 @@ async fn a_blank_box_is_restored_from_the_destination_alone() {
         .await
         .unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(Uplink::new(store.clone(), Settings::default()).run(async {
-        let _ = stopped.await;
-    }));
+    let task = tokio::spawn(
+        Uplink::new(store.clone(), Settings::default())
+            .unwrap()
+            .run(async {
+                let _ = stopped.await;
+            }),
+    );
     store.mkdir(alice, "/a").await.unwrap();
     store.mkdir(alice, "/a/b").await.unwrap();
     let mut files = Vec::new();
@@ -426,9 +438,13 @@ async fn a_blank_box_is_restored_from_the_destination_alone() {
     assert!(report.from_manifest);
     assert_eq!((report.files, report.users.len()), (3, 2));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(Uplink::new(store2.clone(), Settings::default()).run(async {
-        let _ = stopped.await;
-    }));
+    let task = tokio::spawn(
+        Uplink::new(store2.clone(), Settings::default())
+            .unwrap()
+            .run(async {
+                let _ = stopped.await;
+            }),
+    );
     assert!(store2.user("alice").unwrap().unwrap().admin);
     assert!(
         store2

@@ -636,9 +636,8 @@ async fn status(State(web): AppState, _admin: Admin) -> ApiResult<Json<serde_jso
     let web2 = web.clone();
     let (stats, uplink) = tokio::task::spawn_blocking(move || -> ApiResult<_> {
         let stats = web2.store.stats()?;
-        let uplink = web2
-            .store
-            .catalog_read(|c| Ok(microcloud_uplink::status::read(c)?))?;
+        let uplink = microcloud_uplink::status::read(web2.store.dir())
+            .map_err(|e| ApiError::internal("uplink status", e))?;
         Ok((stats, uplink))
     })
     .await
