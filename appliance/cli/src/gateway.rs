@@ -184,14 +184,24 @@ pub fn run(args: Args) -> Result<(), CliError> {
         let metrics_store = store.clone();
         let metrics: microcloud_webdav::server::MetricsFn =
             std::sync::Arc::new(move || crate::metrics::render(&metrics_store));
+        let store_for_page = store.clone();
         let lan = LanService::with_metrics(store, Some(metrics));
         let options = microcloud_webui::Options {
             appliance: args.appliance,
             // For working on the page: serve its files from a directory instead of the binary.
             assets_dir: std::env::var_os("MICROCLOUD_WEBUI_ASSETS").map(Into::into),
         };
-        let service = microcloud_webui::WebService::new(lan, options);
-        microcloud_webdav::server::serve(service, listener, shutdown_signal()).await;
+        let page = microcloud_webui::Page::new(
+            lan.clone(),
+            crate::front::LocalUplink::new(store_for_page),
+            options,
+        );
+        microcloud_webdav::connections::serve(
+            crate::front::router(lan, page),
+            listener,
+            shutdown_signal(),
+        )
+        .await;
         let _ = stop_tx.send(true);
         if let Some(t) = uplink_task {
             let _ = t.await;

@@ -4,6 +4,7 @@
 
 mod bwlimit;
 mod flush;
+mod front;
 mod gateway;
 mod metrics;
 mod remote;

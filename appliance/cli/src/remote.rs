@@ -3,6 +3,7 @@
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 
+use microcloud_destination::DestinationSpec;
 use microcloud_remotes::{Credentials, RemoteConfig, RemoteKind};
 use microcloud_store::{OpenOptions, Store};
 
@@ -32,28 +33,39 @@ pub struct Spec {
 }
 
 impl Spec {
-    /// The destination's configuration, and its credentials (read now) for S3.
+    /// The destination's configuration, and its credentials (read now) for S3, checked by the
+    /// same rules and in the same words as the page (`microcloud_destination`).
     pub fn resolve(self, name: &str) -> Result<(RemoteConfig, Option<Credentials>), CliError> {
-        let (kind, creds) = match (self.endpoint, self.dir) {
+        let spec = match (self.endpoint, self.dir) {
             (Some(endpoint), None) => {
                 let bucket = self
                     .bucket
                     .ok_or_else(|| CliError::Usage("--endpoint needs --bucket".into()))?;
-                let kind = RemoteKind::S3 {
+                let creds = read_credentials()?;
+                DestinationSpec {
+                    name: name.to_owned(),
+                    kind: "s3".into(),
                     endpoint,
                     region: self.region,
                     bucket,
                     prefix: self.prefix,
                     path_style: self.path_style,
-                };
-                (kind, Some(read_credentials()?))
+                    access_key_id: creds.access_key_id,
+                    secret_access_key: creds.secret_access_key,
+                    path: String::new(),
+                }
             }
             (None, Some(path)) => {
                 let path = std::path::absolute(&path).map_err(|e| CliError::Io {
                     what: path.display().to_string(),
                     source: e,
                 })?;
-                (RemoteKind::Dir { path }, None)
+                DestinationSpec {
+                    name: name.to_owned(),
+                    kind: "dir".into(),
+                    path: path.to_string_lossy().into_owned(),
+                    ..Default::default()
+                }
             }
             _ => {
                 return Err(CliError::Usage(
@@ -61,13 +73,16 @@ impl Spec {
                 ))
             }
         };
-        Ok((
-            RemoteConfig {
-                name: name.to_owned(),
-                kind,
-            },
-            creds,
-        ))
+        spec.validate().map_err(|e| {
+            let option = match e.field {
+                "name" => "NAME".to_owned(),
+                "access_key_id" => "AWS_ACCESS_KEY_ID".to_owned(),
+                "secret_access_key" => "AWS_SECRET_ACCESS_KEY".to_owned(),
+                "path" => "--dir".to_owned(),
+                f => format!("--{}", f.replace('_', "-")),
+            };
+            CliError::Usage(format!("{option}: {}", e.message))
+        })
     }
 }
 

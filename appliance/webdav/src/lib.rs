@@ -7,6 +7,7 @@
 //! ([`hygiene`]: what a request must look like before the library sees it) and bounded locks
 //! ([`locks`]).
 
+pub mod connections;
 pub mod fs;
 pub mod hygiene;
 pub mod locks;

@@ -4,17 +4,13 @@
 //! authentication against the catalog (throttled per address and account), one bounded lock table
 //! per user, the request checks of [`crate::hygiene`] (paths, Destination, XML bodies, Range and If
 //! headers; a user's root folder is never deleted, moved or replaced), headers that keep user
-//! content from running in the page's origin, the durability and hash response headers, and
-//! connection limits (per address and in total, header and idle timeouts) so that no client can
-//! hold the service.
+//! content from running in the page's origin, and the durability and hash response headers.
+//! Connection limits are [`crate::connections`]'.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
-use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -22,13 +18,10 @@ use bytes::Bytes;
 use dav_server::DavHandler;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Full, Limited};
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use microcloud_accounts::throttle::Throttle;
 use microcloud_accounts::Authenticator;
 use microcloud_constants::{DAV_PREFIX, HEADER_BLAKE3, HEADER_DURABILITY};
 use microcloud_store::{Store, User, UserId};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 
 use crate::fs::UserFs;
@@ -85,143 +78,6 @@ pub struct Activity {
 /// Most recent changes remembered for the dashboard.
 const ACTIVITY_MAX: usize = 50;
 
-/// Something that answers HTTP requests: the LAN service alone, or the page wrapped around it.
-pub trait Handle: Send + Sync + 'static {
-    /// Answers one request from `peer`.
-    fn handle(
-        self: Arc<Self>,
-        req: Request<Incoming>,
-        peer: SocketAddr,
-    ) -> impl std::future::Future<Output = Response<Body>> + Send;
-}
-
-impl Handle for LanService {
-    async fn handle(self: Arc<Self>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
-        LanService::handle(&self, req, peer).await
-    }
-}
-
-/// Most connections held open from one client address (an IPv6 client counts by its /64).
-pub const MAX_CONNECTIONS_PER_ADDRESS: usize = 256;
-/// Most connections held open in all; the unit's LimitNOFILE leaves room above it for files.
-pub const MAX_CONNECTIONS: usize = 4096;
-/// A request's header must arrive within this.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(20);
-/// A kept-alive connection with no request is closed after this.
-const KEEPALIVE_IDLE: Duration = Duration::from_secs(30);
-/// A connection whose request moves no byte either way for this long is closed (a stalled upload
-/// or a reader that stopped reading).
-const REQUEST_IDLE: Duration = Duration::from_secs(300);
-
-/// Open connections, per client address and in total.
-struct Connections {
-    per_address: Mutex<HashMap<IpAddr, Vec<Conn>>>,
-    total: AtomicUsize,
-    next_id: AtomicU64,
-    /// What the connections' activity times count from.
-    epoch: Instant,
-}
-
-/// What the table knows of one connection.
-struct Conn {
-    id: u64,
-    shared: ConnShared,
-}
-
-/// What the table and the connection's task share about one connection.
-#[derive(Clone)]
-struct ConnShared {
-    /// When a byte last moved, in milliseconds since [`Connections::epoch`].
-    last: Arc<AtomicU64>,
-    /// Requests being answered.
-    in_flight: Arc<AtomicUsize>,
-    /// Requests answered so far.
-    served: Arc<AtomicU64>,
-    /// Tells the connection's task to close it.
-    close: Arc<tokio::sync::Notify>,
-}
-
-/// A counted connection; uncounted when dropped.
-struct ConnectionSlot {
-    table: Arc<Connections>,
-    key: IpAddr,
-    id: u64,
-}
-
-impl Connections {
-    fn new() -> Arc<Connections> {
-        Arc::new(Connections {
-            per_address: Mutex::new(HashMap::new()),
-            total: AtomicUsize::new(0),
-            next_id: AtomicU64::new(0),
-            epoch: Instant::now(),
-        })
-    }
-
-    fn now_ms(&self) -> u64 {
-        self.epoch.elapsed().as_millis() as u64
-    }
-
-    /// Counts a new connection from `ip`. When the address holds its cap already, one of its
-    /// idle connections (no request in flight) is closed to make room: of those that served the
-    /// fewest requests, the one idle longest. Idle or half-sent connections thus never keep a
-    /// client out, even one at the same address, and a connection that is being used is the
-    /// last to go. When all are busy, or the server is full, `None`.
-    fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<(ConnectionSlot, ConnShared)> {
-        let key = microcloud_accounts::throttle::client_key(ip);
-        let mut map = self.per_address.lock().unwrap();
-        if self.total.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
-            return None;
-        }
-        let list = map.entry(key).or_default();
-        if list.len() >= MAX_CONNECTIONS_PER_ADDRESS {
-            let idle = list
-                .iter()
-                .enumerate()
-                .filter(|(_, c)| c.shared.in_flight.load(Ordering::Relaxed) == 0)
-                .min_by_key(|(_, c)| {
-                    (
-                        c.shared.served.load(Ordering::Relaxed),
-                        c.shared.last.load(Ordering::Relaxed),
-                    )
-                })
-                .map(|(i, _)| i)?;
-            list.swap_remove(idle).shared.close.notify_one();
-        }
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let shared = ConnShared {
-            last: Arc::new(AtomicU64::new(self.now_ms())),
-            in_flight: Arc::new(AtomicUsize::new(0)),
-            served: Arc::new(AtomicU64::new(0)),
-            close: Arc::new(tokio::sync::Notify::new()),
-        };
-        list.push(Conn {
-            id,
-            shared: shared.clone(),
-        });
-        self.total.fetch_add(1, Ordering::Relaxed);
-        let slot = ConnectionSlot {
-            table: self.clone(),
-            key,
-            id,
-        };
-        Some((slot, shared))
-    }
-}
-
-impl Drop for ConnectionSlot {
-    fn drop(&mut self) {
-        let mut map = self.table.per_address.lock().unwrap();
-        if let Some(list) = map.get_mut(&self.key) {
-            list.retain(|c| c.id != self.id);
-            if list.is_empty() {
-                map.remove(&self.key);
-            }
-        }
-        self.table.total.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
 /// Lets at most 60 lines a minute of one kind reach the log, and says how many more there were:
 /// a flood of refused requests must not become a flood of the journal.
 pub struct QuietLog {
@@ -258,163 +114,6 @@ impl QuietLog {
             w.2 += 1;
             false
         }
-    }
-}
-
-/// A socket that remembers when a byte last moved, for the idle timeouts.
-struct Tracked<S> {
-    inner: S,
-    epoch: Instant,
-    last: Arc<AtomicU64>,
-}
-
-impl<S> Tracked<S> {
-    fn touch(&self) {
-        self.last
-            .store(self.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
-    }
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for Tracked<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            self.touch();
-        }
-        r
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        let r = Pin::new(&mut self.inner).poll_write(cx, data);
-        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
-            self.touch();
-        }
-        r
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
-            self.touch();
-        }
-        r
-    }
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-}
-
-/// Serves HTTP/1.1 connections from `listener` with `service` until `shutdown` resolves.
-///
-/// Connections beyond the caps are closed at once; a header must arrive within 20 s; an idle
-/// kept-alive connection is closed after 30 s, a request that moves no byte for 5 minutes too.
-pub async fn serve<H: Handle>(
-    service: Arc<H>,
-    listener: TcpListener,
-    shutdown: impl std::future::Future<Output = ()>,
-) {
-    tokio::pin!(shutdown);
-    let connections = Connections::new();
-    let refusals = QuietLog::new("refused connections", Instant::now());
-    loop {
-        let (stream, peer) = tokio::select! {
-            _ = &mut shutdown => return,
-            r = listener.accept() => match r {
-                Ok(c) => c,
-                Err(e) => {
-                    log::warn!("accept on {:?} failed: {e}", listener.local_addr().ok());
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
-        let Some((
-            slot,
-            ConnShared {
-                last,
-                in_flight,
-                served,
-                close,
-            },
-        )) = connections.admit(peer.ip())
-        else {
-            // Closed at once: holding it (even to answer 503) is what the flood wants.
-            if refusals.allow() {
-                log::warn!("{peer}: connection refused: all {MAX_CONNECTIONS_PER_ADDRESS} of its address's connections are busy, or {MAX_CONNECTIONS} are open in all");
-            }
-            drop(stream);
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        let svc = service.clone();
-        let epoch = connections.epoch;
-        tokio::spawn(async move {
-            let _slot = slot;
-            let flight = in_flight.clone();
-            let service = hyper::service::service_fn(move |req| {
-                let (svc, flight, served) = (svc.clone(), flight.clone(), served.clone());
-                async move {
-                    flight.fetch_add(1, Ordering::Relaxed);
-                    let resp = svc.handle(req, peer).await;
-                    flight.fetch_sub(1, Ordering::Relaxed);
-                    served.fetch_add(1, Ordering::Relaxed);
-                    Ok::<_, Infallible>(resp)
-                }
-            });
-            let io = Tracked {
-                inner: stream,
-                epoch,
-                last: last.clone(),
-            };
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
-                .serve_connection(TokioIo::new(io), service);
-            tokio::pin!(conn);
-            let mut tick = tokio::time::interval(Duration::from_secs(5));
-            loop {
-                tokio::select! {
-                    r = &mut conn => {
-                        if let Err(e) = r {
-                            log::debug!("connection from {peer}: {e}");
-                        }
-                        return;
-                    }
-                    _ = close.notified() => {
-                        log::debug!("connection from {peer}: closed to make room for a new one from its address");
-                        return;
-                    }
-                    _ = tick.tick() => {
-                        let idle = Duration::from_millis(epoch.elapsed().as_millis() as u64 - last.load(Ordering::Relaxed));
-                        let limit = if in_flight.load(Ordering::Relaxed) > 0 { REQUEST_IDLE } else { KEEPALIVE_IDLE };
-                        if idle >= limit {
-                            log::debug!("connection from {peer}: closed after {} s without traffic", idle.as_secs());
-                            return;
-                        }
-                    }
-                }
-            }
-        });
     }
 }
 
@@ -485,17 +184,35 @@ impl LanService {
             .clone()
     }
 
-    /// Serves connections from `listener` until `shutdown` resolves.
+    /// The LAN service alone as a router: `/dav` and everything below it, `/metrics` (for an
+    /// administrator's Basic credentials or the scrape token) and a plain `/`. The gateway
+    /// composes its front door from [`LanService::handle`] instead.
+    pub fn router(self: &Arc<Self>) -> axum::Router {
+        let lan = self.clone();
+        axum::Router::new().fallback(
+            move |axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<SocketAddr>,
+                  req: axum::extract::Request| {
+                let lan = lan.clone();
+                async move { lan.handle(req, peer).await }
+            },
+        )
+    }
+
+    /// Serves connections from `listener` with [`LanService::router`] until `shutdown` resolves.
     pub async fn serve(
         self: Arc<Self>,
         listener: TcpListener,
         shutdown: impl std::future::Future<Output = ()>,
     ) {
-        serve(self, listener, shutdown).await
+        crate::connections::serve(self.router(), listener, shutdown).await
     }
 
-    /// Answers one request.
-    pub async fn handle(&self, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    /// Answers one request from `peer`: `/dav` and below, `/metrics`, `/`.
+    pub async fn handle<B>(&self, req: Request<B>, peer: SocketAddr) -> Response<Body>
+    where
+        B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let path = req.uri().path().to_owned();
         if path == "/" {
             return text(
@@ -503,8 +220,12 @@ impl LanService {
                 "microcloud gateway\nWebDAV: /dav/ (HTTP Basic authentication)\n",
             );
         }
+        // The head apart from the body: the checks below borrow it across awaits, and a body
+        // need not be Sync (axum's is not).
+        let (parts, body) = req.into_parts();
+        let head = Request::from_parts(parts, ());
         if path == "/metrics" && self.metrics.is_some() {
-            return self.metrics_guarded(&req, peer).await;
+            return self.metrics_guarded(&head, peer).await;
         }
         if let Err(r) = hygiene::dav_path(&path) {
             if r.status != StatusCode::NOT_FOUND && self.quiet.allow() {
@@ -512,16 +233,18 @@ impl LanService {
             }
             return refusal(&r);
         }
-        let user = match self.authenticate(&req, peer).await {
+        let user = match self.authenticate(&head, peer).await {
             Ok(u) => u,
             Err(resp) => return resp,
         };
-        self.dav_as(&user, req, peer).await
+        let (parts, ()) = head.into_parts();
+        self.dav_as(&user, Request::from_parts(parts, body), peer)
+            .await
     }
 
     /// `/metrics` for an administrator's Basic credentials or the owner's scrape token (a Bearer
     /// token, see `microcloud_accounts::metrics_token`); 401 for anyone else.
-    async fn metrics_guarded(&self, req: &Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    pub async fn metrics_guarded<B>(&self, req: &Request<B>, peer: SocketAddr) -> Response<Body> {
         let bearer = req
             .headers()
             .get(header::AUTHORIZATION)
@@ -769,9 +492,9 @@ impl LanService {
         rx.await.unwrap_or(Ok(None))
     }
 
-    async fn authenticate(
+    async fn authenticate<B>(
         &self,
-        req: &Request<Incoming>,
+        req: &Request<B>,
         peer: SocketAddr,
     ) -> Result<User, Response<Body>> {
         let Some((name, password)) = basic_credentials(req) else {

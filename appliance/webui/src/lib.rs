@@ -4,41 +4,76 @@
 //! working gateway (cloud destinations, users, ssh keys, the box's name and clock), then shows
 //! whether their data is safe (the dashboard) and lets every user reach their files. The page is
 //! plain HTML, CSS and a little JavaScript compiled into the binary (`assets/`); the API is
-//! described in `API.md`. Every operation calls the same library functions as the CLI
-//! (`microcloud_accounts`, `microcloud_uplink::destinations`, the store), on the same catalog, so
-//! the page and the shell never disagree.
+//! described in `API.md`. Accounts and files go through the same libraries as the CLI
+//! (`microcloud_accounts`, the store, the LAN service), destinations through the
+//! [`UplinkService`] the gateway hands it, checked by the one validation of
+//! `microcloud_destination`, so the page and the shell never disagree.
 //!
-//! [`WebService`] wraps the LAN service: `/dav/` goes to it unchanged, and `/metrics` too unless
-//! the request carries an administrator's session (the LAN service itself answers only an
-//! administrator's Basic credentials or the scrape token); everything else is the page.
-//! Security: sessions in HttpOnly SameSite=Strict cookies, a CSRF token on every change, one
+//! [`Page::router`] is an axum router; the gateway composes the front door from it, the LAN
+//! service (`/dav`) and `/metrics` (see [`Page::is_admin`]). Security: sessions in HttpOnly SameSite=Strict cookies, a CSRF token on every change, one
 //! throttle on guessing (`microcloud_accounts::throttle`) for sign-in and for the setup code, no
 //! secret in any response, and every name a client typed escaped before it is logged.
 
 mod api;
 mod assets;
 pub mod sessions;
-mod system;
 
-use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use bytes::Bytes;
-use http::{Method, Request, Response};
-use http_body_util::{combinators::UnsyncBoxBody, BodyExt};
-use hyper::body::Incoming;
+use futures_util::future::BoxFuture;
+use http::{HeaderMap, Method};
 use microcloud_accounts::throttle::{Policy, Throttle};
-use microcloud_constants::DAV_PREFIX;
+use microcloud_destination::{Credentials, Invalid, RemoteConfig};
 use microcloud_store::Store;
-use microcloud_webdav::server::Handle;
+use microcloud_uplink_state::UplinkStatus;
 use microcloud_webdav::LanService;
-use tower::ServiceExt;
 
 use crate::sessions::Sessions;
 
-type Body = UnsyncBoxBody<Bytes, std::io::Error>;
+/// What the page asks of the uplink: the destinations and how they are doing. The gateway hands
+/// the page an implementation, so that the page imports neither the uplink nor the remotes and
+/// the same page works whichever way the uplink runs.
+pub trait UplinkService: Send + Sync + 'static {
+    /// Every destination's figures, for the dashboard.
+    fn status(&self) -> BoxFuture<'_, Result<UplinkStatus, ServiceError>>;
+    /// The destinations' configurations (never their secrets).
+    fn destinations(&self) -> BoxFuture<'_, Result<Vec<RemoteConfig>, ServiceError>>;
+    /// Proves a destination works (a test object written, read back and deleted).
+    fn test(
+        &self,
+        config: RemoteConfig,
+        creds: Option<Credentials>,
+    ) -> BoxFuture<'_, Result<(), ServiceError>>;
+    /// Adds a destination (tested by the caller first); every file goes to it from now on.
+    fn add(
+        &self,
+        config: RemoteConfig,
+        creds: Option<Credentials>,
+    ) -> BoxFuture<'_, Result<(), ServiceError>>;
+    /// Removes a destination (its objects stay where they are).
+    fn remove(&self, name: String) -> BoxFuture<'_, Result<(), ServiceError>>;
+}
+
+/// Why the uplink could not do what the page asked, as the page tells the person.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// A destination of that name exists already.
+    #[error("a destination named {0} exists already")]
+    Exists(String),
+    /// No destination of that name.
+    #[error("no destination named {0}")]
+    NotFound(String),
+    /// The description is not acceptable.
+    #[error(transparent)]
+    Invalid(#[from] Invalid),
+    /// The destination did not pass its test; the sentence says what failed.
+    #[error("{0}")]
+    Test(String),
+    /// Something on the box failed (the catalog, a file): logged, and a 500 for the page.
+    #[error("{0}")]
+    Internal(String),
+}
 
 /// How the page is set up.
 #[derive(Debug, Clone, Default)]
@@ -55,6 +90,7 @@ pub struct Options {
 pub struct Web {
     lan: Arc<LanService>,
     store: Store,
+    uplink: Arc<dyn UplinkService>,
     sessions: Sessions,
     /// Wrong setup codes, per client address (all under the account `setup`).
     setup_throttle: Throttle,
@@ -63,71 +99,47 @@ pub struct Web {
     onboarding: tokio::sync::Mutex<()>,
 }
 
-/// The LAN service with the page in front of it.
-pub struct WebService {
+/// The page and its API, over the services it is handed.
+#[derive(Clone)]
+pub struct Page {
     web: Arc<Web>,
-    router: axum::Router,
 }
 
-impl WebService {
-    /// The page around `lan`.
-    pub fn new(lan: Arc<LanService>, options: Options) -> Arc<WebService> {
-        let web = Arc::new(Web {
-            store: lan.store().clone(),
-            lan,
-            sessions: Sessions::default(),
-            // Sign-in shares the LAN service's throttle (LanService::check_password). A person
-            // mistypes a few times; a script guessing soon waits a quarter of an hour per try, at
-            // its own address only.
-            setup_throttle: Throttle::new(Policy::default()),
-            options,
-            onboarding: tokio::sync::Mutex::new(()),
-        });
-        let router = api::router(web.clone());
-        Arc::new(WebService { web, router })
+impl Page {
+    /// The page over `lan` (accounts, WebDAV for the file page, recent activity) and `uplink`.
+    pub fn new(lan: Arc<LanService>, uplink: Arc<dyn UplinkService>, options: Options) -> Page {
+        Page {
+            web: Arc::new(Web {
+                store: lan.store().clone(),
+                lan,
+                uplink,
+                sessions: Sessions::default(),
+                // Sign-in shares the LAN service's throttle (LanService::check_password). A person
+                // mistypes a few times; a script guessing soon waits a quarter of an hour per
+                // try, at its own address only.
+                setup_throttle: Throttle::new(Policy::default()),
+                options,
+                onboarding: tokio::sync::Mutex::new(()),
+            }),
+        }
     }
-}
 
-/// The client's address, put in each request's extensions for the rate limits and the logs.
-#[derive(Debug, Clone, Copy)]
-pub struct Peer(pub SocketAddr);
-
-impl Handle for WebService {
-    async fn handle(self: Arc<Self>, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
-        let path = req.uri().path();
-        if path == "/metrics" {
-            // An administrator signed in on the page sees the figures; anyone else is the LAN
-            // service's to answer (administrator's Basic credentials, scrape token, or 401).
-            if api::check_session(&self.web, &Method::GET, req.headers())
-                .is_ok_and(|s| s.user.admin)
-            {
-                let mut resp = self.web.lan.metrics_response().await;
-                api::add_security_headers(resp.headers_mut());
-                return resp;
-            }
-            return LanService::handle(&self.web.lan, req, peer).await;
-        }
-        if path == DAV_PREFIX || path.starts_with("/dav/") {
-            return LanService::handle(&self.web.lan, req, peer).await;
-        }
-        if path == "/api/dav" || path.starts_with("/api/dav/") {
-            return api::dav(&self.web, req, peer).await;
-        }
-        let mut req = req.map(axum::body::Body::new);
-        req.extensions_mut().insert(Peer(peer));
-        let resp: Result<axum::response::Response, Infallible> =
-            self.router.clone().oneshot(req).await;
-        let resp = match resp {
-            Ok(r) => r,
-            Err(never) => match never {},
-        };
-        to_server_body(resp)
+    /// `/`, `/assets/...`, `/api/...` (with `/api/dav/...`, the file page's WebDAV), and a 404
+    /// for anything else. Each request must carry axum's `ConnectInfo<SocketAddr>` (the LAN
+    /// listener adds it).
+    pub fn router(&self) -> axum::Router {
+        api::router(self.web.clone())
     }
-}
 
-/// An axum response with the body type the LAN server sends.
-pub(crate) fn to_server_body(resp: axum::response::Response) -> Response<Body> {
-    resp.map(|b| b.map_err(std::io::Error::other).boxed_unsync())
+    /// Whether `headers` carry an administrator's session (for `/metrics`).
+    pub fn is_admin(&self, headers: &HeaderMap) -> bool {
+        api::check_session(&self.web, &Method::GET, headers).is_ok_and(|s| s.user.admin)
+    }
+
+    /// The page's security headers, for answers the gateway makes beside the page.
+    pub fn add_security_headers(headers: &mut HeaderMap) {
+        api::add_security_headers(headers)
+    }
 }
 
 impl Web {

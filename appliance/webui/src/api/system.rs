@@ -18,16 +18,13 @@ use microcloud_accounts::log_safe;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::api::{Admin, ApiError, ApiResult as Result};
+use super::{Admin, ApiError, ApiResult as Result};
 use crate::Web;
 
 /// The unit that wipes the data partition and reboots (see units/).
 const FACTORY_RESET_UNIT: &str = "microcloud-factory-reset.service";
 
-/// The owner's host name, applied by the early init at boot (relative to the data directory).
-const HOSTNAME_FILE: &str = "hostname";
-/// The owner's time zone, applied by the early init at boot.
-const TIMEZONE_FILE: &str = "timezone";
+use microcloud_constants::{HOSTNAME_FILE, TIMEZONE_FILE};
 
 /// This machine's host name: from hostnamed on the appliance (the gateway's sandbox has its own
 /// copy of the name, taken when it started), else as the kernel has it.
