@@ -7,11 +7,12 @@
 //! acknowledged writes into few disk flushes, which is what lets small files arrive at thousands
 //! per second without weakening "acknowledged means on stable storage".
 //!
-//! Relaxed changes (the uplink's bookkeeping: "this replica is now in the cloud") need not survive
-//! a power cut, since the uplink would find the object there again and redo the mark; a group made
-//! only of them lingers a few milliseconds for company and commits without the WAL fsync. A
-//! killed process still loses none of them (the WAL is written before the answer), and the next
-//! durable commit makes them durable too.
+//! Relaxed changes (the uplink's bookkeeping: durability levels raised, journal entries it took
+//! in trimmed) need not survive a power cut: a level lower than the truth is safe and is worked out
+//! again, and a trimmed entry coming back is skipped by its position. A group made only of them
+//! lingers a few milliseconds for company (unless one of them is waited for at once) and commits
+//! without the WAL fsync. A killed process still loses none of them (the WAL is written before the
+//! answer), and the next durable commit makes them durable too.
 
 use std::fs::File;
 use std::path::PathBuf;
@@ -33,14 +34,23 @@ trait Job: Send {
     fn sync_dirs(&self) -> &[PathBuf];
     /// Whether the change may be committed without waiting for the disk.
     fn relaxed(&self) -> bool;
+    /// Whether a group of relaxed changes may wait a little for more before committing.
+    fn lingers(&self) -> bool;
+}
+
+/// Where a job's answer goes: an async waiter, or a thread blocked on a plain channel.
+enum Reply<T> {
+    Async(oneshot::Sender<Result<T>>),
+    Blocking(mpsc::SyncSender<Result<T>>),
 }
 
 struct TypedJob<T, F> {
     f: Option<F>,
     result: Option<Result<T>>,
-    reply: oneshot::Sender<Result<T>>,
+    reply: Reply<T>,
     dirs: Vec<PathBuf>,
     relaxed: bool,
+    lingers: bool,
 }
 
 impl<T: Send, F: FnOnce(&Connection) -> Result<T> + Send> Job for TypedJob<T, F> {
@@ -76,7 +86,14 @@ impl<T: Send, F: FnOnce(&Connection) -> Result<T> + Send> Job for TypedJob<T, F>
             (_, Some(Err(e))) => Err(e),
             (_, None) => Err(StoreError::WriterGone),
         };
-        let _ = self.reply.send(result);
+        match self.reply {
+            Reply::Async(tx) => {
+                let _ = tx.send(result);
+            }
+            Reply::Blocking(tx) => {
+                let _ = tx.send(result);
+            }
+        }
     }
 
     fn sync_dirs(&self) -> &[PathBuf] {
@@ -85,6 +102,10 @@ impl<T: Send, F: FnOnce(&Connection) -> Result<T> + Send> Job for TypedJob<T, F>
 
     fn relaxed(&self) -> bool {
         self.relaxed
+    }
+
+    fn lingers(&self) -> bool {
+        self.lingers
     }
 }
 
@@ -105,22 +126,55 @@ impl Writer {
         Writer { tx }
     }
 
-    fn submit<T, F>(&self, dirs: Vec<PathBuf>, relaxed: bool, f: F) -> oneshot::Receiver<Result<T>>
+    fn submit<T, F>(&self, dirs: Vec<PathBuf>, relaxed: bool, lingers: bool, reply: Reply<T>, f: F)
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        let (reply, rx) = oneshot::channel();
         let job = TypedJob {
             f: Some(f),
             result: None,
             reply,
             dirs,
             relaxed,
+            lingers,
         };
         // If the thread is gone the reply sender is dropped with the job and the receiver errors.
         let _ = self.tx.send(Box::new(job));
+    }
+
+    fn submit_async<T, F>(
+        &self,
+        dirs: Vec<PathBuf>,
+        relaxed: bool,
+        lingers: bool,
+        f: F,
+    ) -> oneshot::Receiver<Result<T>>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        self.submit(dirs, relaxed, lingers, Reply::Async(tx), f);
         rx
+    }
+
+    /// Submits `f` and blocks the calling thread until its group is committed. A plain channel
+    /// works from any thread, inside an async runtime too (where tokio forbids `blocking_recv`).
+    fn submit_blocking<T, F>(
+        &self,
+        dirs: Vec<PathBuf>,
+        relaxed: bool,
+        lingers: bool,
+        f: F,
+    ) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.submit(dirs, relaxed, lingers, Reply::Blocking(tx), f);
+        rx.recv().map_err(|_| StoreError::WriterGone)?
     }
 
     /// Runs `f` in the next group commit and returns its result once it is durable.
@@ -129,7 +183,7 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        self.submit(dirs, false, f)
+        self.submit_async(dirs, false, false, f)
             .await
             .map_err(|_| StoreError::WriterGone)?
     }
@@ -141,21 +195,19 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        self.submit(vec![], true, f)
+        self.submit_async(vec![], true, true, f)
             .await
             .map_err(|_| StoreError::WriterGone)?
     }
 
-    /// Like `write_relaxed`, for callers outside an async runtime.
+    /// Like `write_relaxed`, for callers outside an async runtime who wait for the commit: their
+    /// group commits at once, without lingering for company.
     pub(crate) fn write_relaxed_blocking<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        let rx = self.submit(vec![], true, f);
-        std::thread::scope(|s| s.spawn(move || rx.blocking_recv()).join())
-            .map_err(|_| StoreError::WriterGone)?
-            .map_err(|_| StoreError::WriterGone)?
+        self.submit_blocking(vec![], true, false, f)
     }
 
     /// Like `write`, for callers outside an async runtime.
@@ -164,12 +216,7 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
-        let rx = self.submit(dirs, false, f);
-        // Waiting on a plain thread keeps this usable from inside an async runtime too (where
-        // tokio forbids blocking_recv); it is only used for rare administrative changes.
-        std::thread::scope(|s| s.spawn(move || rx.blocking_recv()).join())
-            .map_err(|_| StoreError::WriterGone)?
-            .map_err(|_| StoreError::WriterGone)?
+        self.submit_blocking(dirs, false, false, f)
     }
 }
 
@@ -193,7 +240,7 @@ fn run(
             }
         }
         let mut relaxed = jobs.iter().all(|j| j.relaxed());
-        if relaxed {
+        if relaxed && jobs.iter().all(|j| j.lingers()) {
             // Nobody waits for the disk: gather more of them into this commit, but stop at
             // the first change that someone does wait for.
             let until = Instant::now() + RELAXED_LINGER;
@@ -204,7 +251,11 @@ fn run(
                 match rx.recv_timeout(left) {
                     Ok(j) => {
                         relaxed = j.relaxed();
+                        let prompt = !j.lingers();
                         jobs.push(j);
+                        if prompt {
+                            break;
+                        }
                     }
                     Err(_) => break,
                 }

@@ -324,10 +324,40 @@ fn create_file(path: &Path, mode: u32) -> std::io::Result<()> {
     }
 }
 
+/// The one writable connection, with the `synchronous` mode it is in (switched only when a write
+/// asks for the other one: most writes of the uplink are relaxed).
+struct WriterConn {
+    conn: Connection,
+    full: bool,
+}
+
+impl WriterConn {
+    fn synchronous(&mut self, full: bool) -> rusqlite::Result<()> {
+        if self.full != full {
+            let mode = if full { "FULL" } else { "NORMAL" };
+            self.conn.pragma_update(None, "synchronous", mode)?;
+            self.full = full;
+        }
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for WriterConn {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+/// Runs a fixed statement through the statement cache (no parsing per transaction).
+fn exec(c: &Connection, sql: &str) -> rusqlite::Result<()> {
+    c.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
 struct Inner {
     path: PathBuf,
     /// The one writable connection (`None` when opened read-only).
-    writer: Option<Mutex<Connection>>,
+    writer: Option<Mutex<WriterConn>>,
     readers: Mutex<Vec<Connection>>,
     /// Blobs whose level rose in a committed transaction and is not pushed to the store yet.
     raises: Mutex<HashSet<i64>>,
@@ -479,7 +509,7 @@ impl UplinkState {
         Ok(UplinkState {
             inner: Arc::new(Inner {
                 path,
-                writer: Some(Mutex::new(conn)),
+                writer: Some(Mutex::new(WriterConn { conn, full: true })),
                 readers: Mutex::new(Vec::new()),
                 raises: Mutex::new(HashSet::new()),
                 pushing: Mutex::new(()),
@@ -547,7 +577,7 @@ impl UplinkState {
         r.map_err(|e| StateError::from(e).at(&self.inner.path))
     }
 
-    fn writer(&self) -> Result<MutexGuard<'_, Connection>> {
+    fn writer(&self) -> Result<MutexGuard<'_, WriterConn>> {
         match &self.inner.writer {
             Some(m) => Ok(lock(m)),
             None => Err(StateError::ReadOnly {
@@ -567,11 +597,11 @@ impl UplinkState {
         relaxed: bool,
         f: impl FnOnce(&mut Tx) -> Result<T>,
     ) -> Result<T> {
-        let conn = self.writer()?;
-        let result = self.write_on(&conn, store, relaxed, f);
-        if relaxed {
-            let _ = conn.pragma_update(None, "synchronous", "FULL");
-        }
+        let mut conn = self.writer()?;
+        let result = match conn.synchronous(!relaxed) {
+            Ok(()) => self.write_on(&conn, store, f),
+            Err(e) => Err(e.into()),
+        };
         result.map_err(|e| e.at(&self.inner.path))
     }
 
@@ -579,13 +609,9 @@ impl UplinkState {
         &self,
         conn: &Connection,
         store: Option<&Store>,
-        relaxed: bool,
         f: impl FnOnce(&mut Tx) -> Result<T>,
     ) -> Result<T> {
-        if relaxed {
-            conn.pragma_update(None, "synchronous", "NORMAL")?;
-        }
-        conn.execute_batch("BEGIN IMMEDIATE")?;
+        exec(conn, "BEGIN IMMEDIATE")?;
         let mut tx = Tx {
             c: conn,
             track: if store.is_some() {
@@ -617,8 +643,8 @@ impl UplinkState {
         })();
         match outcome {
             Ok((value, raised)) => {
-                if let Err(e) = conn.execute_batch("COMMIT") {
-                    let _ = conn.execute_batch("ROLLBACK");
+                if let Err(e) = exec(conn, "COMMIT") {
+                    let _ = exec(conn, "ROLLBACK");
                     return Err(e.into());
                 }
                 if !raised.is_empty() {
@@ -627,7 +653,7 @@ impl UplinkState {
                 Ok(value)
             }
             Err(e) => {
-                let _ = conn.execute_batch("ROLLBACK");
+                let _ = exec(conn, "ROLLBACK");
                 Err(e)
             }
         }
@@ -644,7 +670,9 @@ impl UplinkState {
         f: impl FnOnce(&mut Tx) -> Result<(T, bool)>,
     ) -> Result<T> {
         let (value, changed) = {
-            let conn = self.writer()?;
+            let mut conn = self.writer()?;
+            conn.synchronous(true)
+                .map_err(|e| StateError::from(e).at(&self.inner.path))?;
             self.bulk_on(&conn, store, f)
                 .map_err(|e| e.at(&self.inner.path))?
         };
@@ -660,7 +688,7 @@ impl UplinkState {
         store: &Store,
         f: impl FnOnce(&mut Tx) -> Result<(T, bool)>,
     ) -> Result<(T, bool)> {
-        conn.execute_batch("BEGIN IMMEDIATE")?;
+        exec(conn, "BEGIN IMMEDIATE")?;
         let outcome = (|| {
             let before = (done_counts(conn)?, count_destinations(conn)?);
             let mut tx = Tx {
@@ -695,14 +723,14 @@ impl UplinkState {
         })();
         match outcome {
             Ok(v) => {
-                if let Err(e) = conn.execute_batch("COMMIT") {
-                    let _ = conn.execute_batch("ROLLBACK");
+                if let Err(e) = exec(conn, "COMMIT") {
+                    let _ = exec(conn, "ROLLBACK");
                     return Err(e.into());
                 }
                 Ok(v)
             }
             Err(e) => {
-                let _ = conn.execute_batch("ROLLBACK");
+                let _ = exec(conn, "ROLLBACK");
                 Err(e)
             }
         }
@@ -737,7 +765,7 @@ impl UplinkState {
         }
         let result = (|| {
             let conn = self.writer()?;
-            conn.execute_batch("BEGIN IMMEDIATE")?;
+            exec(&conn, "BEGIN IMMEDIATE")?;
             let pushed = (|| {
                 let dests = count_destinations(&conn)?;
                 let mut stmt = conn.prepare_cached(
@@ -752,7 +780,7 @@ impl UplinkState {
                 store.set_durability_relaxed(&levels)?;
                 Ok::<_, StateError>(())
             })();
-            let _ = conn.execute_batch("ROLLBACK");
+            let _ = exec(&conn, "ROLLBACK");
             pushed
         })();
         match result {
@@ -772,7 +800,7 @@ impl UplinkState {
         let _one = lock(&self.inner.pushing);
         let conn = self.writer()?;
         let result = (|| {
-            conn.execute_batch("BEGIN IMMEDIATE")?;
+            exec(&conn, "BEGIN IMMEDIATE")?;
             let changed = (|| {
                 // Every queued raise is covered by this.
                 lock(&self.inner.raises).clear();
@@ -795,7 +823,7 @@ impl UplinkState {
                 store.set_durability(&levels)?;
                 Ok::<_, StateError>(levels.len())
             })();
-            let _ = conn.execute_batch("ROLLBACK");
+            let _ = exec(&conn, "ROLLBACK");
             changed
         })();
         result.map_err(|e| e.at(&self.inner.path))
@@ -816,13 +844,30 @@ impl UplinkState {
     /// handle took them in meanwhile). Lowered durability levels reach the store before the
     /// commit; the store's journal may then be trimmed up to [`Applied::cursor`].
     pub fn apply_changes(&self, store: &Store, changes: &[Change]) -> Result<Applied> {
+        self.apply_changes_as(store, changes, false)
+    }
+
+    /// Like [`UplinkState::apply_changes`], committed without waiting for the disk: a power cut
+    /// may take it back (never a crash of the process), together with what followed it up to the
+    /// next durable commit. So the store's journal must not be trimmed up to its cursor: only up
+    /// to the cursor of a durable intake, which also makes every earlier one durable.
+    pub fn apply_changes_relaxed(&self, store: &Store, changes: &[Change]) -> Result<Applied> {
+        self.apply_changes_as(store, changes, true)
+    }
+
+    fn apply_changes_as(
+        &self,
+        store: &Store,
+        changes: &[Change],
+        relaxed: bool,
+    ) -> Result<Applied> {
         if changes.is_empty() {
             return Ok(Applied {
                 changes: 0,
                 cursor: self.cursor()?,
             });
         }
-        self.write(Some(store), false, |tx| {
+        self.write(Some(store), relaxed, |tx| {
             let cursor = cursor_on(tx.c)?;
             let todo: Vec<&Change> = changes.iter().filter(|c| c.seq > cursor).collect();
             let Some(last) = todo.last().map(|c| c.seq) else {

@@ -187,6 +187,13 @@ pub fn set_bandwidth_schedule(state: &UplinkState, schedule: Option<&str>) -> Re
         .map_err(|e| e.to_string())
 }
 
+/// Shortest time between two rounds of the uplink's loop (journal intake, destinations, fetch
+/// requests, schedules).
+const ROUND_PACE: Duration = Duration::from_millis(25);
+
+/// Shortest time between two pushes of raised durability levels to the store.
+const PUSH_PACE: Duration = Duration::from_millis(20);
+
 /// The uplink agent.
 pub struct Uplink {
     store: Store,
@@ -231,10 +238,6 @@ impl Uplink {
             Ok(n) => log::info!("uplink: {n} durability levels brought up to date"),
             Err(e) => log::error!("uplink: working out durability levels: {e}"),
         }
-        // Journal entries taken in before a crash may not have been trimmed.
-        if let Ok(cursor) = self.state.cursor() {
-            let _ = self.store.trim_changes(cursor).await;
-        }
         // Raised levels reach the store shortly after the marks that raised them, in groups.
         let raised = Arc::new(Notify::new());
         let (pushing_stop, mut pushing_stopped) = tokio::sync::watch::channel(false);
@@ -254,6 +257,8 @@ impl Uplink {
                     if stop {
                         return;
                     }
+                    // Marks gather meanwhile: one push (one catalog commit) carries many.
+                    tokio::time::sleep(PUSH_PACE).await;
                 }
             })
         };
@@ -280,8 +285,23 @@ impl Uplink {
         let mut published: HashMap<i64, blake3::Hash> = HashMap::new();
         let mut fetching: HashMap<i64, tokio::task::JoinHandle<()>> = HashMap::new();
         let mut secrets_checked = false;
+        // A round runs at most every ROUND_PACE, however often the catalog commits (every LAN
+        // write and every level pushed wakes it): each journal intake is a commit of the uplink
+        // state, and the round's reads cost as much again.
+        let mut last_round: Option<std::time::Instant> = None;
+        let mut intake = journal::Intake::new();
         loop {
-            match journal::apply(&self.store, &self.state).await {
+            let wait = last_round
+                .map(|t| ROUND_PACE.saturating_sub(t.elapsed()))
+                .unwrap_or_default();
+            if !wait.is_zero() {
+                tokio::select! {
+                    _ = &mut shutdown => break,
+                    _ = tokio::time::sleep(wait) => {}
+                }
+            }
+            last_round = Some(std::time::Instant::now());
+            match intake.apply(&self.store, &self.state).await {
                 Ok(n) if n > 0 => {
                     for (_, h) in workers.values() {
                         h.wake();

@@ -337,7 +337,9 @@ pub async fn restore(store: &Store, dest: &Destination) -> Result<RestoreReport,
     // The journal now holds a change per restored file: take it in, then record that the
     // destination already has each of them, so nothing is uploaded again.
     let state = UplinkState::open(store.dir())?;
-    crate::journal::apply(store, &state).await?;
+    crate::journal::Intake::durable()
+        .apply(store, &state)
+        .await?;
     let (s, dest_id) = (store.clone(), dest.id);
     blocking(move || state.mark_restored(&s, dest_id, &present)).await?;
     Ok(report)
