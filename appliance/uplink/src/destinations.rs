@@ -63,20 +63,11 @@ impl From<StateError> for DestinationError {
     }
 }
 
+/// The one rule for destination names (microcloud_destination), as this crate's error.
 fn check_name(name: &str) -> Result<(), DestinationError> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && !name.starts_with('.')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(DestinationError::InvalidName {
-            name: name.to_owned(),
-        })
-    }
+    microcloud_destination::check_name(name).map_err(|_| DestinationError::InvalidName {
+        name: name.to_owned(),
+    })
 }
 
 /// Where a destination's secret lives.
