@@ -89,25 +89,11 @@ pub(super) async fn dav(
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if download && method == Method::GET && !name.is_empty() {
-        // RFC 8187: the name as UTF-8, with everything but attr-chars percent-encoded.
-        const ATTR: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-            .remove(b'!')
-            .remove(b'#')
-            .remove(b'$')
-            .remove(b'&')
-            .remove(b'+')
-            .remove(b'-')
-            .remove(b'.')
-            .remove(b'^')
-            .remove(b'_')
-            .remove(b'`')
-            .remove(b'|')
-            .remove(b'~');
         let decoded = percent_encoding::percent_decode_str(&name).decode_utf8_lossy();
-        let encoded = percent_encoding::utf8_percent_encode(&decoded, ATTR);
-        if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename*=UTF-8''{encoded}")) {
-            h.insert(header::CONTENT_DISPOSITION, v);
-        }
+        h.insert(
+            header::CONTENT_DISPOSITION,
+            microcloud_webdav::server::attachment(&decoded),
+        );
     }
     resp.into_response()
 }
