@@ -845,8 +845,8 @@ async fn a_blank_box_restored_from_one_bucket_serves_every_file() {
 }
 
 /// The appliance's layout: the LAN service and the uplink as separate processes (the LAN side
-/// never holds cloud credentials). Uploads, eviction and read-through still work, through the
-/// data directory alone (the catalog and the uplink state).
+/// never holds cloud credentials), each started on its own as the appliance's services are.
+/// Uploads, eviction and read-through work over the uplink's socket in the data directory.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn lan_service_and_uplink_as_separate_processes() {
     let tmp = tempfile::tempdir().unwrap();

@@ -1,7 +1,7 @@
 //! The gateway's front door: one axum router over the LAN service (`/dav`), the page and its API
 //! (`/`, `/assets`, `/api`) and `/metrics`, served by the LAN listener
 //! (`microcloud_webdav::connections`). The page gets the uplink as a [`UplinkService`]: here, the
-//! uplink's library on the shared data directory.
+//! uplink process over its unix socket (`microcloud_uplink_api`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,9 +10,10 @@ use axum::extract::{ConnectInfo, Request};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use futures_util::future::BoxFuture;
-use microcloud_remotes::{Credentials, RemoteConfig};
-use microcloud_store::Store;
-use microcloud_uplink::DestinationError;
+use std::path::{Path, PathBuf};
+
+use microcloud_destination::{Credentials, RemoteConfig};
+use microcloud_uplink_api::{ApiError, Client, ErrorBody, NewDestination};
 use microcloud_webdav::LanService;
 use microcloud_webui::{Page, ServiceError, UplinkService};
 
@@ -52,52 +53,61 @@ async fn metrics(lan: &LanService, page: &Page, req: Request, peer: SocketAddr) 
     lan.handle(req, peer).await.into_response()
 }
 
-/// The uplink as the page sees it, through the uplink's library on this data directory.
-pub struct LocalUplink {
-    store: Store,
+/// The uplink as the page sees it: the uplink process, over its socket. Its figures are read from
+/// its state while it does not run (they stay true; nothing changes them then).
+pub struct SocketUplink {
+    client: Client,
+    dir: PathBuf,
 }
 
-impl LocalUplink {
-    pub fn new(store: Store) -> Arc<LocalUplink> {
-        Arc::new(LocalUplink { store })
+impl SocketUplink {
+    pub fn new(dir: &Path) -> Arc<SocketUplink> {
+        Arc::new(SocketUplink {
+            client: Client::new(dir),
+            dir: dir.to_owned(),
+        })
     }
 }
 
-fn service_error(e: DestinationError) -> ServiceError {
+fn service_error(e: ApiError) -> ServiceError {
     match e {
-        DestinationError::Exists { name } => ServiceError::Exists(name),
-        DestinationError::NotFound { name } => ServiceError::NotFound(name),
-        DestinationError::InvalidName { name } => match microcloud_destination::check_name(&name) {
-            Err(invalid) => ServiceError::Invalid(invalid),
-            Ok(()) => ServiceError::Internal(format!("destination name {name:?} refused")),
-        },
-        e @ (DestinationError::Probe { .. } | DestinationError::Remote(_)) => {
-            ServiceError::Test(e.to_string())
+        ApiError::Uplink(ErrorBody::Exists { name }) => ServiceError::Exists(name),
+        ApiError::Uplink(ErrorBody::NotFound { name }) => ServiceError::NotFound(name),
+        ApiError::Uplink(ErrorBody::Invalid { field, message }) => {
+            ServiceError::Invalid(microcloud_destination::Invalid::of(&field, message))
         }
+        ApiError::Uplink(ErrorBody::Test { message }) => ServiceError::Test(message),
         e => ServiceError::Internal(e.to_string()),
     }
 }
 
-impl UplinkService for LocalUplink {
+fn new_destination(config: RemoteConfig, credentials: Option<Credentials>) -> NewDestination {
+    NewDestination {
+        config,
+        credentials,
+    }
+}
+
+impl UplinkService for SocketUplink {
     fn status(&self) -> BoxFuture<'_, Result<microcloud_uplink_state::UplinkStatus, ServiceError>> {
-        let dir = self.store.dir().to_owned();
         Box::pin(async move {
-            tokio::task::spawn_blocking(move || microcloud_uplink::status::read(&dir))
-                .await
-                .map_err(|e| ServiceError::Internal(e.to_string()))?
-                .map_err(|e| ServiceError::Internal(e.to_string()))
+            match self.client.status().await {
+                Err(ApiError::NotRunning { .. }) => {
+                    let dir = self.dir.clone();
+                    tokio::task::spawn_blocking(move || {
+                        microcloud_uplink_state::UplinkState::open_read_only(&dir)?.status()
+                    })
+                    .await
+                    .map_err(|e| ServiceError::Internal(e.to_string()))?
+                    .map_err(|e| ServiceError::Internal(e.to_string()))
+                }
+                r => r.map_err(service_error),
+            }
         })
     }
 
     fn destinations(&self) -> BoxFuture<'_, Result<Vec<RemoteConfig>, ServiceError>> {
-        let store = self.store.clone();
-        Box::pin(async move {
-            tokio::task::spawn_blocking(move || microcloud_uplink::destinations::list(&store))
-                .await
-                .map_err(|e| ServiceError::Internal(e.to_string()))?
-                .map(|list| list.into_iter().map(|d| d.config).collect())
-                .map_err(service_error)
-        })
+        Box::pin(async move { self.client.destinations().await.map_err(service_error) })
     }
 
     fn test(
@@ -106,7 +116,8 @@ impl UplinkService for LocalUplink {
         creds: Option<Credentials>,
     ) -> BoxFuture<'_, Result<(), ServiceError>> {
         Box::pin(async move {
-            microcloud_uplink::destinations::test(config, creds)
+            self.client
+                .test(&new_destination(config, creds))
                 .await
                 .map_err(service_error)
         })
@@ -118,18 +129,14 @@ impl UplinkService for LocalUplink {
         creds: Option<Credentials>,
     ) -> BoxFuture<'_, Result<(), ServiceError>> {
         Box::pin(async move {
-            microcloud_uplink::destinations::add(&self.store, config, creds, false)
+            self.client
+                .add(&new_destination(config, creds))
                 .await
-                .map(|_| ())
                 .map_err(service_error)
         })
     }
 
     fn remove(&self, name: String) -> BoxFuture<'_, Result<(), ServiceError>> {
-        Box::pin(async move {
-            microcloud_uplink::destinations::remove(&self.store, &name)
-                .await
-                .map_err(service_error)
-        })
+        Box::pin(async move { self.client.remove(&name).await.map_err(service_error) })
     }
 }

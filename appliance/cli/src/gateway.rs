@@ -27,9 +27,9 @@ pub struct Args {
     /// first default is 90% of the data filesystem.
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]
     cache_size: Option<u64>,
-    /// Run only the LAN service, not the uplink. The appliance runs the uplink as its own
-    /// service (`microcloud uplink`), so that the LAN side never holds cloud credentials;
-    /// evicted content is then fetched back by asking the uplink through the catalog.
+    /// Run only the LAN service; do not start the uplink. The appliance runs the uplink as its own
+    /// service (`microcloud uplink`). Either way the uplink is a separate process, which alone
+    /// holds cloud credentials; the two talk over the uplink's socket in the data directory.
     #[arg(long)]
     no_uplink: bool,
     /// Run as the appliance: the setup page also manages this machine (host name, time zone,
@@ -149,42 +149,30 @@ pub fn run(args: Args) -> Result<(), CliError> {
             Err(e) => log::warn!("blob garbage collection: {e}"),
         });
 
-        // The uplink runs beside the LAN service in this process unless it has its own service.
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let _uplink_lock = if args.no_uplink {
+        // The uplink is its own process, here started by the gateway unless it has its own
+        // service (the appliance). Both talk over the uplink's socket in the data directory.
+        let mut uplink = if args.no_uplink {
             None
         } else {
-            Some(lock_file(&dir, constants::UPLINK_LOCK_FILE, "uplink")?)
+            Some(start_uplink(&dir)?)
         };
-        let uplink_task = if args.no_uplink {
-            store.set_fetcher(std::sync::Arc::new(microcloud_store::CatalogFetcher::new(
-                store.clone(),
-            )));
-            // Content the uplink made safe (in its own process) frees room in the cache bound.
+        let client = microcloud_uplink_api::Client::new(&dir);
+        store.set_fetcher(std::sync::Arc::new(
+            microcloud_uplink_api::SocketFetcher::new(client.clone()),
+        ));
+        microcloud_uplink_api::Notifier::spawn(client.clone(), store.changed());
+        // Content the uplink made safe, evicted or fetched back moves the cache figures.
+        {
             let s = store.clone();
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                    if let Err(e) = s.refresh_counters() {
-                        log::warn!("refreshing the cache figures: {e}");
-                    }
+            tokio::spawn(microcloud_uplink_api::follow_forever(client, move || {
+                if let Err(e) = s.refresh_counters() {
+                    log::warn!("refreshing the cache figures: {e}");
                 }
-            });
-            None
-        } else {
-            let uplink = microcloud_uplink::Uplink::new(
-                store.clone(),
-                microcloud_uplink::Settings::from_env(),
-            )?;
-            let mut rx = stop_rx.clone();
-            Some(tokio::spawn(uplink.run(async move {
-                let _ = rx.changed().await;
-            })))
-        };
+            }));
+        }
         let metrics_store = store.clone();
         let metrics: microcloud_webdav::server::MetricsFn =
             std::sync::Arc::new(move || crate::metrics::render(&metrics_store));
-        let store_for_page = store.clone();
         let lan = LanService::with_metrics(store, Some(metrics));
         let options = microcloud_webui::Options {
             appliance: args.appliance,
@@ -193,7 +181,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         };
         let page = microcloud_webui::Page::new(
             lan.clone(),
-            crate::front::LocalUplink::new(store_for_page),
+            crate::front::SocketUplink::new(&dir),
             options,
         );
         microcloud_webdav::connections::serve(
@@ -202,14 +190,62 @@ pub fn run(args: Args) -> Result<(), CliError> {
             shutdown_signal(),
         )
         .await;
-        let _ = stop_tx.send(true);
-        if let Some(t) = uplink_task {
-            let _ = t.await;
+        if let Some(child) = uplink.as_mut() {
+            stop_uplink(child).await;
         }
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
         log::info!("stopped");
         Ok::<(), CliError>(())
     })
+}
+
+/// Starts `microcloud uplink` on `dir` as a child that dies with this process (a gateway killed
+/// outright takes its uplink with it, as one service would).
+fn start_uplink(dir: &Path) -> Result<tokio::process::Child, CliError> {
+    let exe = std::env::current_exe().map_err(|e| CliError::Io {
+        what: "the path of this program".into(),
+        source: e,
+    })?;
+    let mut cmd = tokio::process::Command::new(&exe);
+    cmd.arg("uplink").arg("--data").arg(dir).kill_on_drop(true);
+    let parent = std::process::id();
+    // SAFETY: prctl and getppid are async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The gateway may have died before the line above.
+            if libc::getppid() as u32 != parent {
+                return Err(std::io::Error::other("the gateway is gone"));
+            }
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().map_err(|e| CliError::Io {
+        what: format!("starting {} uplink", exe.display()),
+        source: e,
+    })?;
+    log::info!("uplink started (pid {})", child.id().unwrap_or(0));
+    Ok(child)
+}
+
+/// Asks the uplink child to stop (it finishes what it holds in hand) and waits for it.
+async fn stop_uplink(child: &mut tokio::process::Child) {
+    if let Some(pid) = child.id() {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+    }
+    match tokio::time::timeout(std::time::Duration::from_secs(30), child.wait()).await {
+        Ok(Ok(status)) if !status.success() => log::warn!("uplink ended: {status}"),
+        Ok(_) => {}
+        Err(_) => {
+            log::warn!("uplink did not stop within 30 s: killed");
+            let _ = child.kill().await;
+        }
+    }
 }
 
 pub async fn shutdown_signal() {

@@ -23,8 +23,12 @@ pub const UPLINK_LOCK_FILE: &str = "uplink.lock";
 /// uplink; the CLI and the page read it.
 pub const UPLINK_STATE_FILE: &str = "uplink.sqlite";
 
+/// The uplink's unix socket, relative to the data directory: the LAN service sends change notices
+/// and asks for read-through, status and destinations there, and hears of durability changes.
+pub const UPLINK_SOCKET_FILE: &str = "uplink.sock";
+
 /// Version of the catalog schema this build writes; the store refuses a newer one.
-pub const CATALOG_SCHEMA_VERSION: i64 = 2;
+pub const CATALOG_SCHEMA_VERSION: i64 = 3;
 
 /// Where the LAN service listens when `--listen` is not given (loopback, for development).
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";

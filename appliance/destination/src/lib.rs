@@ -122,6 +122,29 @@ pub struct Invalid {
     pub message: String,
 }
 
+impl Invalid {
+    /// An [`Invalid`] for field `field` as named on the wire (an unknown name becomes
+    /// `destination`).
+    pub fn of(field: &str, message: String) -> Invalid {
+        const FIELDS: [&str; 8] = [
+            "name",
+            "kind",
+            "endpoint",
+            "bucket",
+            "prefix",
+            "access_key_id",
+            "secret_access_key",
+            "path",
+        ];
+        let field = FIELDS
+            .iter()
+            .find(|f| **f == field)
+            .copied()
+            .unwrap_or("destination");
+        Invalid { field, message }
+    }
+}
+
 fn invalid(field: &'static str, message: impl Into<String>) -> Invalid {
     Invalid {
         field,

@@ -356,35 +356,6 @@ impl Store {
         }
         Ok(())
     }
-
-    /// Blobs a LAN service in another process asked to have fetched back (see
-    /// [`crate::CatalogFetcher`]) and that nobody answered yet.
-    pub fn fetch_requests(&self) -> Result<Vec<i64>> {
-        self.read(|c| {
-            let mut stmt =
-                c.prepare_cached("SELECT blob_id FROM fetch_requests WHERE error IS NULL")?;
-            let rows = stmt.query_map([], |r| r.get(0))?;
-            Ok(rows.collect::<rusqlite::Result<_>>()?)
-        })
-    }
-
-    /// Answers the fetch request for `blob`: done (`None`: the request goes), or why it could
-    /// not be fetched (the waiting reader gets that reason).
-    pub async fn finish_fetch_request(&self, blob: i64, error: Option<String>) -> Result<()> {
-        self.writer()
-            .write(vec![], move |c| {
-                match error {
-                    None => c
-                        .prepare_cached("DELETE FROM fetch_requests WHERE blob_id = ?1")?
-                        .execute([blob])?,
-                    Some(e) => c
-                        .prepare_cached("UPDATE fetch_requests SET error = ?2 WHERE blob_id = ?1")?
-                        .execute(params![blob, e])?,
-                };
-                Ok(())
-            })
-            .await
-    }
 }
 
 fn apply_levels(c: &Connection, levels: &[(i64, Durability)]) -> Result<()> {

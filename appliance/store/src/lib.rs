@@ -162,73 +162,6 @@ pub trait Fetcher: Send + Sync {
     }
 }
 
-/// A [`Fetcher`] for a LAN service whose uplink runs in another process: it leaves a request in
-/// the catalog (`fetch_requests`) and waits until the uplink has made the content local or
-/// recorded why it could not.
-pub struct CatalogFetcher {
-    store: Store,
-    /// Longest wait for one fetch.
-    pub timeout: Duration,
-}
-
-impl CatalogFetcher {
-    /// A fetcher over `store` that waits at most two minutes per fetch.
-    pub fn new(store: Store) -> CatalogFetcher {
-        CatalogFetcher {
-            store,
-            timeout: Duration::from_secs(120),
-        }
-    }
-}
-
-impl Fetcher for CatalogFetcher {
-    fn fetch(
-        &self,
-        blob: i64,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + Send + '_>> {
-        Box::pin(async move {
-            self.store
-                .inner
-                .writer
-                .write(vec![], move |c| {
-                    c.prepare_cached(
-                        "INSERT INTO fetch_requests (blob_id, requested_ns) VALUES (?1, ?2) \
-                         ON CONFLICT (blob_id) DO UPDATE SET error = NULL",
-                    )?
-                    .execute(params![blob, now_ns()])?;
-                    Ok(())
-                })
-                .await?;
-            let deadline = std::time::Instant::now() + self.timeout;
-            loop {
-                if !matches!(self.store.content(blob)?, Content::Evicted { .. }) {
-                    return Ok(());
-                }
-                let error: Option<Option<String>> = self.store.read(|c| {
-                    Ok(
-                        c.prepare_cached("SELECT error FROM fetch_requests WHERE blob_id = ?1")?
-                            .query_row([blob], |r| r.get(0))
-                            .optional()?,
-                    )
-                })?;
-                if let Some(Some(why)) = error {
-                    return Err(StoreError::Unavailable {
-                        what: format!("blob {blob:016x}"),
-                        why,
-                    });
-                }
-                if std::time::Instant::now() >= deadline {
-                    return Err(StoreError::Unavailable {
-                        what: format!("blob {blob:016x}"),
-                        why: "the uplink did not fetch it in time (is it running?)".into(),
-                    });
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        })
-    }
-}
-
 /// Content arriving from a destination while it is written back locally.
 #[derive(Debug)]
 pub struct FetchStream {
@@ -1427,29 +1360,6 @@ mod tests {
         ));
         assert_eq!(s.stats().unwrap().files, 1200);
         assert!(s.user("nobody").unwrap().is_none());
-    }
-
-    #[tokio::test]
-    async fn fetch_requests_are_listed_and_answered() {
-        let (_dir, s, _u) = store();
-        s.writer()
-            .write(vec![], |c| {
-                c.execute(
-                    "INSERT INTO fetch_requests (blob_id, requested_ns) VALUES (7, 0), (8, 0)",
-                    [],
-                )?;
-                Ok(())
-            })
-            .await
-            .unwrap();
-        let mut pending = s.fetch_requests().unwrap();
-        pending.sort();
-        assert_eq!(pending, [7, 8]);
-        s.finish_fetch_request(7, None).await.unwrap();
-        s.finish_fetch_request(8, Some("no destination holds it".into()))
-            .await
-            .unwrap();
-        assert!(s.fetch_requests().unwrap().is_empty());
     }
 
     #[test]

@@ -157,14 +157,19 @@ CREATE TRIGGER blobs_local AFTER UPDATE OF local ON blobs WHEN OLD.local != NEW.
     UPDATE stats SET blob_bytes = blob_bytes + (CASE WHEN NEW.local THEN NEW.size ELSE -NEW.size END);
 END;
 
--- Read-through requests from a LAN service running in another process than the uplink (the
--- appliance keeps them apart so that the LAN side never holds cloud credentials).
+-- Read-through requests from a LAN service running in another process than the uplink (until
+-- version 3; dropped there).
 CREATE TABLE fetch_requests (
     blob_id       INTEGER PRIMARY KEY,
     requested_ns  INTEGER NOT NULL,
     error         TEXT
 );
 "#;
+
+/// Version 3: read-through is asked of the uplink over its socket (`microcloud-uplink-api`),
+/// which streams the content while it is written back, instead of through a table both agents
+/// polled.
+const SCHEMA_V3: &str = "DROP TABLE IF EXISTS fetch_requests;";
 
 /// Connection settings every connection gets; `synchronous = FULL` makes each commit durable (the
 /// writer lowers it only for groups made of relaxed bookkeeping, see `writer`).
@@ -227,6 +232,9 @@ pub(crate) fn migrate(conn: &mut Connection, path: &std::path::Path) -> Result<(
         }
         if version < 2 {
             tx.execute_batch(SCHEMA_V2)?;
+        }
+        if version < 3 {
+            tx.execute_batch(SCHEMA_V3)?;
         }
         tx.execute(
             "INSERT INTO meta(key, value) VALUES ('schema_version', ?1) \

@@ -1,12 +1,12 @@
 //! What the uplink reports: per destination, its state and what still waits for it. Read by
 //! `microcloud status`, `/metrics` and the page, from a read-only handle, while the agents run.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{now_ns, DestinationState, Result, UplinkState};
 
 /// One destination's figures (the field names are the `status --json` and `/metrics` contract).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DestinationStatus {
     /// Destination name.
     pub name: String,
@@ -25,7 +25,7 @@ pub struct DestinationStatus {
 }
 
 /// The uplink's whole report.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct UplinkStatus {
     /// Per destination, by name.
     pub destinations: Vec<DestinationStatus>,

@@ -20,6 +20,7 @@ pub mod fetch;
 mod journal;
 pub mod manifest;
 pub mod scrub;
+mod socket;
 pub mod status;
 mod worker;
 
@@ -60,6 +61,12 @@ pub enum UplinkError {
     Manifest {
         destination: String,
         source: microcloud_remotes::RemoteError,
+    },
+    /// The uplink's socket could not be made.
+    #[error("uplink socket {}: {source}", path.display())]
+    Socket {
+        path: std::path::PathBuf,
+        source: std::io::Error,
     },
     /// A scrub could not finish (an unreachable destination is not taken for an empty one).
     #[error("scrub of {destination} stopped: {source}")]
@@ -138,32 +145,6 @@ impl Settings {
     }
 }
 
-impl Uplink {
-    /// Starts fetches asked for by a LAN service in another process (the store's read-through
-    /// inbox, see `microcloud_store::CatalogFetcher`).
-    fn serve_fetch_requests(&self, fetching: &mut HashMap<i64, tokio::task::JoinHandle<()>>) {
-        fetching.retain(|_, t| !t.is_finished());
-        let pending = self.store.fetch_requests().unwrap_or_default();
-        for blob in pending {
-            if fetching.contains_key(&blob) {
-                continue;
-            }
-            let (store, state) = (self.store.clone(), self.state.clone());
-            fetching.insert(
-                blob,
-                tokio::spawn(async move {
-                    let fetcher = fetch::UplinkFetcher::new(store.clone(), state);
-                    let result = microcloud_store::Fetcher::fetch(&fetcher, blob).await;
-                    let error = result.err().map(|e| e.to_string());
-                    if let Err(e) = store.finish_fetch_request(blob, error).await {
-                        log::warn!("read-through: answering the request for blob {blob:016x}: {e}");
-                    }
-                }),
-            );
-        }
-    }
-}
-
 /// The stored bandwidth schedule, if any.
 pub fn bandwidth_schedule(
     state: &UplinkState,
@@ -187,8 +168,8 @@ pub fn set_bandwidth_schedule(state: &UplinkState, schedule: Option<&str>) -> Re
         .map_err(|e| e.to_string())
 }
 
-/// Shortest time between two rounds of the uplink's loop (journal intake, destinations, fetch
-/// requests, schedules).
+/// Shortest time between two rounds of the uplink's loop (journal intake, destinations,
+/// schedules).
 const ROUND_PACE: Duration = Duration::from_millis(25);
 
 /// Shortest time between two pushes of raised durability levels to the store.
@@ -200,14 +181,18 @@ pub struct Uplink {
     state: UplinkState,
     settings: Settings,
     wake: Arc<Notify>,
+    socket: socket::Bound,
 }
 
 impl Uplink {
     /// An uplink over `store`, with its state in the same data directory (made, and taken over
-    /// from an older catalog, if need be).
+    /// from an older catalog, if need be), listening on the data directory's socket (the caller
+    /// holds the uplink lock).
     pub fn new(store: Store, settings: Settings) -> Result<Uplink, UplinkError> {
         let state = UplinkState::open(store.dir())?;
-        let wake = store.changed();
+        // Woken by the LAN service's change notices (over the socket) and by destination changes.
+        let wake = Arc::new(Notify::new());
+        let socket = socket::bind(store.dir())?;
         // Read-through is served by the uplink, which alone may read the destinations' secrets.
         store.set_fetcher(Arc::new(fetch::UplinkFetcher::new(
             store.clone(),
@@ -218,43 +203,60 @@ impl Uplink {
             state,
             settings,
             wake,
+            socket,
         })
     }
 
-    /// A handle that wakes the uplink at once (the LAN service calls it after each commit).
-    pub fn waker(&self) -> Arc<Notify> {
-        self.wake.clone()
-    }
-
-    /// Runs until `shutdown` resolves: follows the journal and keeps one worker per destination.
+    /// Runs until `shutdown` resolves: serves the socket, follows the journal and keeps one
+    /// worker per destination.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
-        let mut workers: HashMap<i64, (String, worker::Handle)> = HashMap::new();
+        let Uplink {
+            store,
+            state,
+            settings,
+            wake,
+            socket,
+        } = self;
+        let (stop_tx, stop) = tokio::sync::watch::channel(false);
+        let server = socket::spawn(
+            socket,
+            store.clone(),
+            state.clone(),
+            wake.clone(),
+            stop.clone(),
+        );
         // A crash may have left durability levels lower than the replicas say (raisings are
         // pushed after their commit): work them all out again.
-        let (store, state) = (self.store.clone(), self.state.clone());
-        match blocking(move || state.recompute_all(&store)).await {
+        let (s, st) = (store.clone(), state.clone());
+        match blocking(move || st.recompute_all(&s)).await {
             Ok(0) => {}
             Ok(n) => log::info!("uplink: {n} durability levels brought up to date"),
             Err(e) => log::error!("uplink: working out durability levels: {e}"),
         }
+        // Room is looked for when content arrives (a change notice) or becomes safe (a push).
+        let room = Arc::new(Notify::new());
+        let evictor = tokio::spawn(keep_room(store.clone(), room.clone(), stop.clone()));
+        room.notify_one();
         // Raised levels reach the store shortly after the marks that raised them, in groups.
         let raised = Arc::new(Notify::new());
-        let (pushing_stop, mut pushing_stopped) = tokio::sync::watch::channel(false);
         let pusher = {
-            let (store, state, raised) = (self.store.clone(), self.state.clone(), raised.clone());
+            let (store, state, raised, room) =
+                (store.clone(), state.clone(), raised.clone(), room.clone());
+            let mut stop = stop.clone();
             tokio::spawn(async move {
                 loop {
-                    let stop = tokio::select! {
+                    let last = tokio::select! {
                         _ = raised.notified() => false,
-                        _ = tokio::time::sleep(Duration::from_millis(250)) => false,
-                        _ = pushing_stopped.changed() => true,
+                        _ = stop.wait_for(|s| *s) => true,
                     };
                     let (s, st) = (store.clone(), state.clone());
-                    if let Err(e) = blocking(move || st.push_raises(&s)).await {
-                        log::warn!("uplink: raising durability levels: {e}");
+                    match blocking(move || st.push_raises(&s)).await {
+                        Ok(n) if n > 0 => room.notify_one(),
+                        Ok(_) => {}
+                        Err(e) => log::warn!("uplink: raising durability levels: {e}"),
                     }
-                    if stop {
+                    if last {
                         return;
                     }
                     // Marks gather meanwhile: one push (one catalog commit) carries many.
@@ -262,7 +264,7 @@ impl Uplink {
                 }
             })
         };
-        let bandwidth = match bandwidth_schedule(&self.state) {
+        let bandwidth = match bandwidth_schedule(&state) {
             Ok(Some(schedule)) => {
                 log::info!("uplink: bandwidth limit {schedule:?}");
                 Some(Arc::new(microcloud_remotes::limit::Bandwidth::new(
@@ -275,19 +277,17 @@ impl Uplink {
                 None
             }
         };
-        let mut last_refresh = std::time::Instant::now();
+        let mut workers: HashMap<i64, (String, worker::Handle)> = HashMap::new();
         // The first scrub waits a while after start: a restart should first catch up.
         let mut next_scrub =
-            std::time::Instant::now() + self.settings.scrub_interval.min(Duration::from_secs(600));
+            tokio::time::Instant::now() + settings.scrub_interval.min(Duration::from_secs(600));
         let mut scrub: Option<tokio::task::JoinHandle<()>> = None;
-        let mut next_manifest = std::time::Instant::now() + self.settings.manifest_interval;
+        let mut next_manifest = tokio::time::Instant::now() + settings.manifest_interval;
         let mut manifests: Option<tokio::task::JoinHandle<HashMap<i64, blake3::Hash>>> = None;
         let mut published: HashMap<i64, blake3::Hash> = HashMap::new();
-        let mut fetching: HashMap<i64, tokio::task::JoinHandle<()>> = HashMap::new();
         let mut secrets_checked = false;
-        // A round runs at most every ROUND_PACE, however often the catalog commits (every LAN
-        // write and every level pushed wakes it): each journal intake is a commit of the uplink
-        // state, and the round's reads cost as much again.
+        // A round runs at most every ROUND_PACE, however often the LAN service commits (each
+        // notice wakes it): each journal intake is a commit of the uplink state.
         let mut last_round: Option<std::time::Instant> = None;
         let mut intake = journal::Intake::new();
         loop {
@@ -301,16 +301,17 @@ impl Uplink {
                 }
             }
             last_round = Some(std::time::Instant::now());
-            match intake.apply(&self.store, &self.state).await {
+            match intake.apply(&store, &state).await {
                 Ok(n) if n > 0 => {
                     for (_, h) in workers.values() {
                         h.wake();
                     }
+                    room.notify_one();
                 }
                 Ok(_) => {}
                 Err(e) => log::error!("uplink: reading the change journal: {e}"),
             }
-            match destinations::list_in(&self.state) {
+            match destinations::list_in(&state) {
                 Ok(dests) => {
                     let before = workers.len();
                     workers.retain(|id, (name, h)| {
@@ -323,7 +324,7 @@ impl Uplink {
                     });
                     if workers.len() < before || !secrets_checked {
                         let names: Vec<String> = dests.iter().map(|d| d.name.clone()).collect();
-                        destinations::collect_stray_secrets(self.store.dir(), &names);
+                        destinations::collect_stray_secrets(store.dir(), &names);
                         secrets_checked = true;
                     }
                     for d in dests {
@@ -331,10 +332,10 @@ impl Uplink {
                             continue;
                         }
                         match worker::spawn(
-                            self.store.clone(),
-                            self.state.clone(),
+                            store.clone(),
+                            state.clone(),
                             d.clone(),
-                            self.settings.clone(),
+                            settings.clone(),
                             bandwidth.clone(),
                             raised.clone(),
                         ) {
@@ -348,16 +349,12 @@ impl Uplink {
                 }
                 Err(e) => log::error!("uplink: listing destinations: {e}"),
             }
-            self.serve_fetch_requests(&mut fetching);
-            if std::time::Instant::now() >= next_scrub
+            if tokio::time::Instant::now() >= next_scrub
                 && scrub.as_ref().is_none_or(|t| t.is_finished())
             {
-                next_scrub = std::time::Instant::now() + self.settings.scrub_interval;
-                let (store, state, fraction) = (
-                    self.store.clone(),
-                    self.state.clone(),
-                    self.settings.scrub_full_fraction,
-                );
+                next_scrub = tokio::time::Instant::now() + settings.scrub_interval;
+                let (store, state, fraction) =
+                    (store.clone(), state.clone(), settings.scrub_full_fraction);
                 scrub = Some(tokio::spawn(async move {
                     for d in destinations::list_in(&state).unwrap_or_default() {
                         match scrub::scrub_with(&store, &state, &d, fraction).await {
@@ -378,9 +375,9 @@ impl Uplink {
                     published = p;
                 }
             }
-            if std::time::Instant::now() >= next_manifest && manifests.is_none() {
-                next_manifest = std::time::Instant::now() + self.settings.manifest_interval;
-                let (store, state) = (self.store.clone(), self.state.clone());
+            if tokio::time::Instant::now() >= next_manifest && manifests.is_none() {
+                next_manifest = tokio::time::Instant::now() + settings.manifest_interval;
+                let (store, state) = (store.clone(), state.clone());
                 let mut last = published.clone();
                 manifests = Some(tokio::spawn(async move {
                     for d in destinations::list_in(&state).unwrap_or_default() {
@@ -396,29 +393,46 @@ impl Uplink {
                     last
                 }));
             }
-            if last_refresh.elapsed() > Duration::from_secs(2) {
-                // Durability changes made here (or by another process) reach the cache bound.
-                let _ = self.store.refresh_counters();
-                last_refresh = std::time::Instant::now();
-                // Keep room for new writes: past 90% of the bound, evict content that is safe
-                // everywhere down to 80%.
-                let (used, limit) = (self.store.used_bytes(), self.store.cache_limit());
-                if used > limit / 10 * 9 {
-                    if let Err(e) = self.store.evict(used - limit / 10 * 8).await {
-                        log::warn!("eviction: {e}");
-                    }
-                }
-            }
+            // Marks recorded outside the workers (scrub, a new destination) are pushed too.
+            raised.notify_one();
+            // Nothing to poll: the next round comes with a notice or with the next schedule.
             tokio::select! {
                 _ = &mut shutdown => break,
-                _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep_until(next_scrub.min(next_manifest)) => {}
             }
         }
         for (_, h) in workers.values() {
             h.stop();
         }
-        let _ = pushing_stop.send(true);
+        let _ = stop_tx.send(true);
         let _ = pusher.await;
+        let _ = evictor.await;
+        let _ = server.await;
+    }
+}
+
+/// Keeps room for new writes: past 90% of the cache bound, evicts content that is safe everywhere
+/// down to 80%. Runs when `room` is signalled (content arrived or became safe).
+async fn keep_room(store: Store, room: Arc<Notify>, mut stop: tokio::sync::watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = room.notified() => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+        // The LAN service's commits and this process's pushes both moved the figures.
+        let s = store.clone();
+        if let Err(e) = blocking(move || s.refresh_counters()).await {
+            log::warn!("uplink: reading the cache figures: {e}");
+            continue;
+        }
+        let (used, limit) = (store.used_bytes(), store.cache_limit());
+        if used > limit / 10 * 9 {
+            if let Err(e) = store.evict(used - limit / 10 * 8).await {
+                log::warn!("eviction: {e}");
+            }
+        }
+        // Bursts of signals are served by one look.
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

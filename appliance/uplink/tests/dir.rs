@@ -1,12 +1,14 @@
 //! The uplink end to end against directory destinations (the embedded default): changes reach
 //! every destination, durability climbs from local to cloud:all, renames and deletes follow.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use microcloud_remotes::{Remote, RemoteConfig, RemoteKind};
 use microcloud_store::{Durability, OpenOptions, Store, UploadOptions, UserId};
 use microcloud_uplink::{destinations, Settings, Uplink};
+use microcloud_uplink_api::{Client, Notifier, SocketFetcher};
 
 async fn put(s: &Store, u: UserId, path: &str, data: &[u8]) {
     let mut up = s.begin_upload(u, path, UploadOptions::default()).unwrap();
@@ -35,6 +37,33 @@ async fn settle(s: &Store) {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The appliance's arrangement inside one test: the uplink gets a store handle of its own, and the
+/// test's handle plays the LAN service, which sends change notices and asks for read-through over
+/// the uplink's socket.
+fn uplink_store(lan: &Store) -> Store {
+    let client = Client::new(lan.dir());
+    Notifier::spawn(client.clone(), lan.changed());
+    lan.set_fetcher(Arc::new(SocketFetcher::new(client)));
+    Store::open(lan.dir(), OpenOptions::default()).unwrap()
+}
+
+/// Reads evicted `blob` as the LAN service does (streamed), with the stream's outcome.
+async fn read_streamed(s: &Store, blob: i64) -> (Vec<u8>, Result<(), String>) {
+    let microcloud_store::ReadSource::Streaming(mut fs) = s.open_for_read(blob).await.unwrap()
+    else {
+        panic!("blob {blob} was not streamed");
+    };
+    let mut bytes = Vec::new();
+    while let Some(chunk) = fs.chunks.recv().await {
+        bytes.extend_from_slice(&chunk);
+    }
+    let outcome = match fs.done.await {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(_) => Err("the stream's outcome never came".into()),
+    };
+    (bytes, outcome)
 }
 
 fn dir_remote(name: &str, path: &std::path::Path) -> RemoteConfig {
@@ -86,9 +115,13 @@ async fn files_reach_every_destination_and_follow_renames_and_deletes() {
         part_size: 256 << 10,
         ..Settings::default()
     };
-    let task = tokio::spawn(Uplink::new(store.clone(), settings).unwrap().run(async {
-        let _ = stopped.await;
-    }));
+    let task = tokio::spawn(
+        Uplink::new(uplink_store(&store), settings)
+            .unwrap()
+            .run(async {
+                let _ = stopped.await;
+            }),
+    );
 
     let big: Vec<u8> = (0..(3 << 20) + 12345)
         .map(|i| (i * 7 % 251) as u8)
@@ -189,7 +222,7 @@ async fn an_object_changed_behind_our_back_is_kept_and_reported() {
         .unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(
-        Uplink::new(store.clone(), Settings::default())
+        Uplink::new(uplink_store(&store), Settings::default())
             .unwrap()
             .run(async {
                 let _ = stopped.await;
@@ -255,7 +288,7 @@ async fn scrub_finds_a_deleted_object_and_it_is_uploaded_again() {
         .unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(
-        Uplink::new(store.clone(), Settings::default())
+        Uplink::new(uplink_store(&store), Settings::default())
             .unwrap()
             .run(async {
                 let _ = stopped.await;
@@ -331,7 +364,7 @@ async fn evicted_content_is_read_through_and_verified() {
     assert_eq!(store.evict(u64::MAX).await.unwrap(), 0);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(
-        Uplink::new(store.clone(), Settings::default())
+        Uplink::new(uplink_store(&store), Settings::default())
             .unwrap()
             .run(async {
                 let _ = stopped.await;
@@ -363,6 +396,24 @@ async fn evicted_content_is_read_through_and_verified() {
         store.content(blob1).unwrap(),
         microcloud_store::Content::Evicted { .. }
     ));
+    // Streamed over the socket while it is written back: a sound copy arrives whole and ends
+    // well; the damaged one (the reader cannot know before the end) ends in an error, whatever
+    // part of it was on its way.
+    let blob2 = store.lookup(alice, "/f2").unwrap().blob_id.unwrap();
+    let (bytes, outcome) = read_streamed(&store, blob2).await;
+    assert_eq!(blake3::hash(&bytes), blake3::hash(&files[2].1));
+    assert!(outcome.is_ok(), "{outcome:?}");
+    assert!(matches!(
+        store.content(blob2).unwrap(),
+        microcloud_store::Content::File(_)
+    ));
+    let (bytes, outcome) = read_streamed(&store, blob1).await;
+    assert!(bytes.len() <= 1_500_000);
+    assert!(outcome.is_err(), "a damaged copy ended as if complete");
+    assert!(matches!(
+        store.content(blob1).unwrap(),
+        microcloud_store::Content::Evicted { .. }
+    ));
     let _ = stop.send(());
     task.await.unwrap();
 }
@@ -390,7 +441,7 @@ async fn a_blank_box_is_restored_from_the_destination_alone() {
         .unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(
-        Uplink::new(store.clone(), Settings::default())
+        Uplink::new(uplink_store(&store), Settings::default())
             .unwrap()
             .run(async {
                 let _ = stopped.await;
@@ -439,7 +490,7 @@ async fn a_blank_box_is_restored_from_the_destination_alone() {
     assert_eq!((report.files, report.users.len()), (3, 2));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(
-        Uplink::new(store2.clone(), Settings::default())
+        Uplink::new(uplink_store(&store2), Settings::default())
             .unwrap()
             .run(async {
                 let _ = stopped.await;
