@@ -367,3 +367,50 @@ fn truncated_uploads_leave_nothing() {
     assert_unchanged(&gw);
     let _ = PASSWORD;
 }
+
+/// An uplink tunable that does not parse (or is out of range) stops the agent with a message
+/// naming it, for the uplink on its own and for the gateway that would start one; nothing is
+/// made in the data directory.
+#[test]
+fn uplink_settings_that_do_not_parse_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    for (command, var, value, says) in [
+        (
+            "uplink",
+            "MICROCLOUD_UPLINK_CONCURRENCY",
+            "lots",
+            "--uplink-concurrency",
+        ),
+        ("uplink", "MICROCLOUD_PART_SIZE", "1M", "below 5M"),
+        (
+            "gateway",
+            "MICROCLOUD_MANIFEST_INTERVAL",
+            "0",
+            "--manifest-interval",
+        ),
+        (
+            "gateway",
+            "MICROCLOUD_MULTIPART_THRESHOLD",
+            "big",
+            "not a size",
+        ),
+    ] {
+        let out = std::process::Command::new(microcloud_tests::bin())
+            .args([command, "--data", data.to_str().unwrap()])
+            .env(var, value)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{command} {var}={value}: {stderr}"
+        );
+        assert!(stderr.contains(says), "{command} {var}={value}: {stderr}");
+        assert!(
+            !data.exists(),
+            "{command} {var}={value} made the data directory"
+        );
+    }
+}

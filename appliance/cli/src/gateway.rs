@@ -37,6 +37,9 @@ pub struct Args {
     /// it (development on someone's computer) those pages say they are not available.
     #[arg(long)]
     appliance: bool,
+    /// The uplink's settings, handed to the uplink the gateway starts.
+    #[command(flatten)]
+    uplink: crate::uplink::SettingsArgs,
 }
 
 /// Takes the data directory's gateway lock, so that two gateways never share one store.
@@ -154,7 +157,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         let mut uplink = if args.no_uplink {
             None
         } else {
-            Some(start_uplink(&dir)?)
+            Some(start_uplink(&dir, &args.uplink)?)
         };
         let client = microcloud_uplink_api::Client::new(&dir);
         store.set_fetcher(std::sync::Arc::new(
@@ -201,13 +204,20 @@ pub fn run(args: Args) -> Result<(), CliError> {
 
 /// Starts `microcloud uplink` on `dir` as a child that dies with this process (a gateway killed
 /// outright takes its uplink with it, as one service would).
-fn start_uplink(dir: &Path) -> Result<tokio::process::Child, CliError> {
+fn start_uplink(
+    dir: &Path,
+    settings: &crate::uplink::SettingsArgs,
+) -> Result<tokio::process::Child, CliError> {
     let exe = std::env::current_exe().map_err(|e| CliError::Io {
         what: "the path of this program".into(),
         source: e,
     })?;
     let mut cmd = tokio::process::Command::new(&exe);
-    cmd.arg("uplink").arg("--data").arg(dir).kill_on_drop(true);
+    cmd.arg("uplink")
+        .arg("--data")
+        .arg(dir)
+        .args(settings.to_args())
+        .kill_on_drop(true);
     let parent = std::process::id();
     // SAFETY: prctl and getppid are async-signal-safe; nothing else runs between fork and exec.
     unsafe {

@@ -69,8 +69,8 @@ enum Command {
     /// Check that every destination still holds every file (presence, size, hash; optionally
     /// reading objects in full) and queue the repair of what is missing or damaged.
     Scrub(scrub::Args),
-    /// Run only the uplink agent (the gateway runs it too; this is for running it as its own
-    /// service, with its own privileges).
+    /// Run only the uplink agent (the gateway starts it as a process of its own unless given
+    /// --no-uplink; this is for running it as its own service, with its own privileges).
     Uplink(uplink::Args),
 }
 
@@ -95,6 +95,8 @@ pub enum CliError {
     Uplink(#[from] microcloud_uplink::UplinkError),
     #[error(transparent)]
     UplinkState(#[from] microcloud_uplink_state::StateError),
+    #[error(transparent)]
+    Socket(#[from] microcloud_uplink_api::ApiError),
     #[error("{0}")]
     Usage(String),
     #[error("{what}: {source}")]

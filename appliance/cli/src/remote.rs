@@ -186,6 +186,33 @@ pub fn run(cmd: Command) -> Result<(), CliError> {
             no_test,
         } => {
             let (config, creds) = spec.resolve(&name)?;
+            // A running uplink takes its new destination at once, and alone keeps its state.
+            let asked = runtime()?.block_on(async {
+                let client = microcloud_uplink_api::Client::new(&data.data);
+                let d = microcloud_uplink_api::NewDestination {
+                    config: config.clone(),
+                    credentials: creds.clone(),
+                };
+                if !no_test {
+                    client.test(&d).await?;
+                }
+                client.add(&d).await
+            });
+            match asked {
+                Ok(()) => {
+                    println!(
+                        "added destination {name}{}",
+                        if no_test {
+                            ""
+                        } else {
+                            " (tested: write, read back, delete)"
+                        }
+                    );
+                    return Ok(());
+                }
+                Err(microcloud_uplink_api::ApiError::NotRunning { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
             let store = Store::open(
                 &data.data,
                 OpenOptions {
@@ -231,6 +258,15 @@ pub fn run(cmd: Command) -> Result<(), CliError> {
             }
         }
         Command::Remove { name, data } => {
+            let client = microcloud_uplink_api::Client::new(&data.data);
+            match runtime()?.block_on(client.remove(&name)) {
+                Ok(()) => {
+                    println!("removed destination {name}");
+                    return Ok(());
+                }
+                Err(microcloud_uplink_api::ApiError::NotRunning { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
             let store = Store::open(&data.data, OpenOptions::default())?;
             runtime()?.block_on(microcloud_uplink::destinations::remove(&store, &name))?;
             println!("removed destination {name}");

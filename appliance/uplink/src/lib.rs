@@ -76,7 +76,8 @@ pub enum UplinkError {
     },
 }
 
-/// Tunables of the uplink (defaults suit a small box on a home or office line).
+/// Tunables of the uplink (defaults suit a small box on a home or office line; `microcloud
+/// uplink` takes them from its options and environment).
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// Uploads in flight per destination.
@@ -112,36 +113,6 @@ impl Default for Settings {
             scrub_full_fraction: 0.01,
             manifest_interval: Duration::from_secs(10),
         }
-    }
-}
-
-impl Settings {
-    /// Defaults, overridden by `MICROCLOUD_UPLINK_CONCURRENCY`, `MICROCLOUD_MULTIPART_THRESHOLD`,
-    /// `MICROCLOUD_PART_SIZE` (bytes), `MICROCLOUD_PART_CONCURRENCY` and
-    /// `MICROCLOUD_SCRUB_INTERVAL` and `MICROCLOUD_MANIFEST_INTERVAL` (seconds) where set.
-    pub fn from_env() -> Settings {
-        let mut s = Settings::default();
-        let get = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
-        if let Some(v) = get("MICROCLOUD_UPLINK_CONCURRENCY") {
-            s.concurrency = v.max(1) as usize;
-        }
-        if let Some(v) = get("MICROCLOUD_MULTIPART_THRESHOLD") {
-            s.multipart_threshold = v.max(5 << 20);
-        }
-        if let Some(v) = get("MICROCLOUD_PART_SIZE") {
-            // S3 refuses parts under 5 MiB (but the last).
-            s.part_size = v.max(5 << 20);
-        }
-        if let Some(v) = get("MICROCLOUD_PART_CONCURRENCY") {
-            s.part_concurrency = v.max(1) as usize;
-        }
-        if let Some(v) = get("MICROCLOUD_SCRUB_INTERVAL") {
-            s.scrub_interval = Duration::from_secs(v.max(1));
-        }
-        if let Some(v) = get("MICROCLOUD_MANIFEST_INTERVAL") {
-            s.manifest_interval = Duration::from_secs(v.max(1));
-        }
-        s
     }
 }
 

@@ -53,6 +53,10 @@ enum Mode {
     /// PUT files at a fixed rate and measure, for each, the time from the PUT's acknowledgement
     /// until HEAD reports it `cloud:1` (or `cloud:all`) in X-Microcloud-Durability.
     Latency(LatencyArgs),
+    /// PUT files one at a time and measure, for each, the time from the PUT's acknowledgement
+    /// (the change is committed) until the uplink's first request for it reaches the S3 server,
+    /// seen by a proxy this command runs in front of that server.
+    UploadStart(UploadStartArgs),
     /// PUT objects straight into an S3 bucket with microcloud's S3 client, as the uplink would,
     /// from memory and with no bookkeeping: a floor for the uplink's time.
     S3Floor(FloorArgs),
@@ -84,6 +88,38 @@ struct FloorArgs {
     /// Bytes per object.
     #[arg(long, default_value_t = 4096)]
     size: usize,
+    /// Print a JSON line instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+struct UploadStartArgs {
+    /// Collection URL to write into, ending in '/' (e.g. http://127.0.0.1:8080/dav/lat/).
+    #[arg(long)]
+    url: String,
+    /// User name for HTTP Basic authentication (none when absent).
+    #[arg(long)]
+    user: Option<String>,
+    /// Password for HTTP Basic authentication.
+    #[arg(long, env = "DAVBENCH_PASSWORD")]
+    password: Option<String>,
+    /// Where the proxy listens: the destination's endpoint as the uplink knows it.
+    #[arg(long, value_name = "ADDR:PORT")]
+    listen: std::net::SocketAddr,
+    /// The S3 server behind the proxy.
+    #[arg(long, value_name = "ADDR:PORT")]
+    s3: std::net::SocketAddr,
+    /// Files measured (after one unmeasured file that waits out the uplink's first contact).
+    #[arg(long, default_value_t = 200)]
+    count: usize,
+    /// Bytes per file.
+    #[arg(long, default_value_t = 4096)]
+    size: usize,
+    /// Milliseconds of quiet between one file's upload start and the next PUT, so that each file
+    /// is measured alone (a poll would be met at a random phase).
+    #[arg(long, default_value_t = 100)]
+    gap_ms: u64,
     /// Print a JSON line instead of text.
     #[arg(long)]
     json: bool,
@@ -134,6 +170,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     match args.mode {
         Some(Mode::Latency(l)) => return latency(l).await,
         Some(Mode::S3Floor(f)) => return s3_floor(f).await,
+        Some(Mode::UploadStart(u)) => return upload_start(u).await,
         None => {}
     }
     let url = args.url.expect("clap requires --url");
@@ -215,6 +252,134 @@ fn report(count: usize, failures: usize, size: usize, secs: f64, json: bool, wha
 }
 
 /// The content of every file: bytes 0, 1, ... 250, 0, 1, ... (the same for every file).
+/// Request lines seen by the proxy: the first time each file name appeared in one.
+type Seen = Arc<std::sync::Mutex<std::collections::HashMap<String, Instant>>>;
+
+/// A TCP proxy to `s3` on `listen` that notes when a request naming `ustart-N` first arrives.
+async fn recording_proxy(
+    listen: std::net::SocketAddr,
+    s3: std::net::SocketAddr,
+    seen: Seen,
+) -> Result<(), String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("proxy on {listen}: {e}"))?;
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let Ok(server) = tokio::net::TcpStream::connect(s3).await else {
+                    return;
+                };
+                let _ = client.set_nodelay(true);
+                let _ = server.set_nodelay(true);
+                let (mut cr, mut cw) = client.into_split();
+                let (mut sr, mut sw) = server.into_split();
+                let up = async {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    loop {
+                        let n = match cr.read(&mut buf).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        let at = Instant::now();
+                        // A request line: "METHOD /bucket/prefix/.../ustart-N.bin?... HTTP/1.1".
+                        let head = &buf[..n.min(512)];
+                        if let Some(line) = head.split(|b| *b == b'\n').next() {
+                            let line = String::from_utf8_lossy(line);
+                            if let Some(pos) = line.find("ustart-") {
+                                let name: String = line[pos..]
+                                    .chars()
+                                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                                    .collect();
+                                seen.lock().unwrap().entry(name).or_insert(at);
+                            }
+                        }
+                        if sw.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                    let _ = sw.shutdown().await;
+                };
+                let down = async {
+                    let _ = tokio::io::copy(&mut sr, &mut cw).await;
+                    let _ = cw.shutdown().await;
+                };
+                tokio::join!(up, down);
+            });
+        }
+    });
+    Ok(())
+}
+
+async fn upload_start(a: UploadStartArgs) -> Result<(), Box<dyn std::error::Error>> {
+    let seen: Seen = Default::default();
+    recording_proxy(a.listen, a.s3, seen.clone()).await?;
+    let client = reqwest::Client::new();
+    let body = pattern(a.size);
+    // Signed milliseconds: the uplink may begin before the acknowledgement reaches the client.
+    let mut lat: Vec<f64> = Vec::new();
+    let mut missed = 0usize;
+    for i in 0..=a.count {
+        let name = format!("ustart-{i}");
+        let mut req = client
+            .put(format!("{}{name}.bin", a.url))
+            .body(body.clone());
+        if let Some(u) = &a.user {
+            req = req.basic_auth(u, a.password.as_deref());
+        }
+        let r = req.send().await?;
+        let acked = Instant::now();
+        if !r.status().is_success() {
+            return Err(format!("PUT {name}: {}", r.status()).into());
+        }
+        // The first file waits out the uplink's first contact with the destination.
+        let wait = if i == 0 { 120.0 } else { 30.0 };
+        let deadline = acked + Duration::from_secs_f64(wait);
+        let started = loop {
+            if let Some(at) = seen.lock().unwrap().get(&name).copied() {
+                break Some(at);
+            }
+            if Instant::now() > deadline {
+                break None;
+            }
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        };
+        match (i, started) {
+            (0, None) => return Err("the first file never reached the S3 server".into()),
+            (0, Some(_)) => {}
+            (_, Some(at)) => lat.push(if at >= acked {
+                (at - acked).as_secs_f64() * 1000.0
+            } else {
+                -((acked - at).as_secs_f64() * 1000.0)
+            }),
+            (_, None) => missed += 1,
+        }
+        tokio::time::sleep(Duration::from_millis(a.gap_ms)).await;
+    }
+    lat.sort_by(f64::total_cmp);
+    let pct = |q: f64| -> f64 {
+        if lat.is_empty() {
+            return 0.0;
+        }
+        lat[((q * lat.len() as f64).ceil() as usize).clamp(1, lat.len()) - 1]
+    };
+    let (p50, p90, p99, max) = (pct(0.5), pct(0.9), pct(0.99), pct(1.0));
+    if a.json {
+        println!(
+            "{{\"files\":{},\"missed\":{missed},\"commit_to_upload_start_ms\":{{\"median\":{p50:.2},\"p90\":{p90:.2},\"p99\":{p99:.2},\"max\":{max:.2}}}}}",
+            lat.len()
+        );
+    } else {
+        println!(
+            "{} files: commit -> upload start median {p50:.2} ms, p90 {p90:.2} ms, p99 {p99:.2} ms, max {max:.2} ms; {missed} never started within 30 s",
+            lat.len()
+        );
+    }
+    Ok(())
+}
+
 fn pattern(size: usize) -> bytes::Bytes {
     bytes::Bytes::from((0..size).map(|i| (i % 251) as u8).collect::<Vec<u8>>())
 }
