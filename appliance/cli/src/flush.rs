@@ -1,6 +1,5 @@
 //! `microcloud flush`: wait until every file is safe at every destination.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use microcloud_store::Store;
@@ -18,35 +17,11 @@ pub struct Args {
     timeout: Option<f64>,
 }
 
-struct Pending {
-    files: u64,
-    bytes: u64,
-    conflicts: u64,
-    destinations: u64,
-    /// Bytes whose durability in the store is not yet `cloud:all` (a level raised by an upload
-    /// reaches the store just after the upload is recorded).
-    dirty_bytes: u64,
-}
-
-fn pending(dir: &Path, state: &UplinkState) -> Result<Pending, CliError> {
-    let p = state.pending()?;
-    let catalog = Store::open_read_only(dir)?;
-    // Journal entries the uplink has not taken in yet wait too.
-    let journal = catalog.changes_after_count(state.cursor()?)?;
-    Ok(Pending {
-        files: p.files + journal,
-        bytes: p.bytes,
-        conflicts: p.conflicts,
-        destinations: p.destinations,
-        dirty_bytes: catalog.stats()?.dirty_bytes,
-    })
-}
-
 pub fn run(args: Args) -> Result<(), CliError> {
     let dir = args.data.data;
     Store::open_read_only(&dir)?;
     let state = UplinkState::open_read_only(&dir)?;
-    let first = pending(&dir, &state)?;
+    let first = microcloud_uplink::status::progress(&dir, &state)?;
     if first.destinations == 0 {
         return Err(CliError::Usage(format!(
             "no destinations configured on {}: add one with `microcloud remote add`",
@@ -80,35 +55,78 @@ pub fn run(args: Args) -> Result<(), CliError> {
         .expect("progress template")
         .progress_chars("=> "),
     );
-    loop {
-        let p = pending(&dir, &state)?;
-        bar.set_length(total_bytes.max(p.bytes));
-        bar.set_position(total_bytes.saturating_sub(p.bytes));
-        bar.set_message(format!("{} files to go", p.files));
-        if p.files == 0 && (p.dirty_bytes == 0 || p.conflicts > 0) {
-            bar.finish_and_clear();
-            if p.conflicts > 0 {
-                return Err(CliError::Usage(format!(
-                    "{} files are in conflict (changed in the cloud by someone else) and were not overwritten; see `microcloud status`",
-                    p.conflicts
-                )));
+    // The uplink tells how far it got whenever that moves (over its socket): nothing is polled.
+    let mut last = None;
+    let followed = crate::remote::runtime()?.block_on(async {
+        let client = microcloud_uplink_api::Client::new(&dir);
+        let follow = async {
+            // An uplink that is starting (with its gateway, or restarted by systemd) gets a
+            // moment to open its socket.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let r = client
+                    .follow_progress(|p| {
+                        bar.set_length(total_bytes.max(p.bytes));
+                        bar.set_position(total_bytes.saturating_sub(p.bytes));
+                        bar.set_message(format!("{} files to go", p.files));
+                        last = Some(p);
+                        !p.done()
+                    })
+                    .await;
+                match r {
+                    Err(microcloud_uplink_api::ApiError::NotRunning { .. })
+                        if Instant::now() < deadline =>
+                    {
+                        tokio::time::sleep(Duration::from_millis(100)).await
+                    }
+                    r => return r,
+                }
             }
-            println!(
-                "flushed: every file is at every destination ({:.1} s)",
-                start.elapsed().as_secs_f64()
-            );
-            return Ok(());
+        };
+        match args.timeout {
+            Some(t) => tokio::time::timeout(Duration::from_secs_f64(t.max(0.0)), follow)
+                .await
+                .ok(),
+            None => Some(follow.await),
         }
-        if let Some(t) = args.timeout {
-            if start.elapsed().as_secs_f64() >= t {
+    });
+    match followed {
+        None => {
+            bar.abandon();
+            let p = last.unwrap_or_default();
+            Err(CliError::Usage(format!(
+                "timed out after {} s: {} files ({} bytes) still wait for upload; `microcloud status` tells why",
+                args.timeout.unwrap_or_default(),
+                p.files,
+                p.bytes
+            )))
+        }
+        Some(Err(e)) => {
+            bar.abandon();
+            Err(e.into())
+        }
+        Some(Ok(())) => match last {
+            Some(p) if p.done() => {
+                bar.finish_and_clear();
+                if p.conflicts > 0 {
+                    return Err(CliError::Usage(format!(
+                        "{} files are in conflict (changed in the cloud by someone else) and were not overwritten; see `microcloud status`",
+                        p.conflicts
+                    )));
+                }
+                println!(
+                    "flushed: every file is at every destination ({:.1} s)",
+                    start.elapsed().as_secs_f64()
+                );
+                Ok(())
+            }
+            _ => {
                 bar.abandon();
-                return Err(CliError::Usage(format!(
-                    "timed out after {t} s: {} files ({} bytes) still wait for upload; `microcloud status` tells why",
-                    p.files, p.bytes
-                )));
+                Err(CliError::Usage(format!(
+                    "the uplink on {} stopped before every file was uploaded; start it again and flush again",
+                    dir.display()
+                )))
             }
-        }
-        // Counting a long queue costs the catalog a scan: look often only near the end.
-        std::thread::sleep(Duration::from_millis(if p.files < 1000 { 50 } else { 200 }));
+        },
     }
 }

@@ -52,6 +52,8 @@ pub fn run(args: Args) -> Result<(), CliError> {
             }
         }
     }
+    // A running uplink starts on the repairs at once (they are in its state, written here).
+    let _ = rt.block_on(microcloud_uplink_api::Client::new(&args.data.data).notify_changed());
     match failed {
         Some(e) => Err(CliError::Usage(format!("scrub incomplete: {e}"))),
         None => Ok(()),

@@ -13,7 +13,7 @@ use microcloud_destination::RemoteConfig;
 use microcloud_uplink_state::UplinkStatus;
 use tokio::sync::Notify;
 
-use crate::{routes, ApiError, ErrorBody, NewDestination};
+use crate::{routes, ApiError, ErrorBody, NewDestination, Progress};
 
 /// A client of the uplink's socket in one data directory. Each call opens its own connection
 /// (a unix socket connects in microseconds); [`Notifier`] keeps one open for its notices.
@@ -172,6 +172,46 @@ impl Client {
             }
         }
         Ok(())
+    }
+
+    /// Follows what still waits for upload: `on_progress` gets the figures at once and whenever
+    /// they move, until it returns `false`. Returns early (Ok) when the uplink stops.
+    pub async fn follow_progress(
+        &self,
+        mut on_progress: impl FnMut(Progress) -> bool,
+    ) -> Result<(), ApiError> {
+        let resp = self.send(Method::GET, routes::PROGRESS, None).await?;
+        let mut body = resp.into_body();
+        let mut line = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| self.http(e))?;
+            let Some(data) = frame.data_ref() else {
+                continue;
+            };
+            for &b in data.iter() {
+                if b != b'\n' {
+                    line.push(b);
+                    continue;
+                }
+                let p: Progress = serde_json::from_slice(&line).map_err(|e| ApiError::Answer {
+                    route: routes::PROGRESS.into(),
+                    message: e.to_string(),
+                })?;
+                line.clear();
+                if !on_progress(p) {
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Tells the uplink that its work changed (a command wrote its state, or the catalog): it
+    /// looks at once.
+    pub async fn notify_changed(&self) -> Result<(), ApiError> {
+        self.send(Method::POST, routes::CHANGED, None)
+            .await
+            .map(drop)
     }
 
     /// Tells the uplink that a change was committed (used by [`Notifier`]).

@@ -6,6 +6,7 @@
 //!   content evicted or fetched back), so the LAN service re-reads its cache figures.
 //! - `GET /v1/blobs/{id}`: read-through of evicted content, streamed while it is written back
 //!   (`204` when the caller should wait with `POST /v1/blobs/{id}/fetch` instead).
+//! - `GET /v1/progress`: what still waits for upload, a JSON line whenever it moved (`flush`).
 //! - `GET /v1/status`, `GET|POST /v1/destinations`, `POST /v1/destinations/test`,
 //!   `DELETE /v1/destinations/{name}`: what the page and the CLI ask of the uplink.
 //!
@@ -20,6 +21,7 @@ mod fetcher;
 use std::path::{Path, PathBuf};
 
 pub use client::{follow_forever, Client, Notifier};
+
 pub use fetcher::SocketFetcher;
 use microcloud_destination::{Credentials, Invalid, RemoteConfig};
 use serde::{Deserialize, Serialize};
@@ -36,6 +38,8 @@ pub mod routes {
     pub const BLOB_FETCH: &str = "/v1/blobs/{id}/fetch";
     /// The uplink's report.
     pub const STATUS: &str = "/v1/status";
+    /// What still waits for upload, one JSON line at once and one whenever it moved (`flush`).
+    pub const PROGRESS: &str = "/v1/progress";
     /// The destinations (GET lists, POST adds).
     pub const DESTINATIONS: &str = "/v1/destinations";
     /// Proves a destination works.
@@ -56,6 +60,30 @@ pub struct NewDestination {
     pub config: RemoteConfig,
     /// Its secret, if the kind has one.
     pub credentials: Option<Credentials>,
+}
+
+/// What still waits for upload, over every destination.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    /// Changes not yet done everywhere: replicas (uploads and deletes) and journal entries the
+    /// uplink has not taken in.
+    pub files: u64,
+    /// Bytes still to upload.
+    pub bytes: u64,
+    /// Replicas in conflict (kept on both sides; they never finish by themselves).
+    pub conflicts: u64,
+    /// Destinations configured.
+    pub destinations: u64,
+    /// Bytes whose durability in the store is not yet `cloud:all` (a level raised by an upload
+    /// reaches the store just after the upload is recorded).
+    pub dirty_bytes: u64,
+}
+
+impl Progress {
+    /// Whether every file is at every destination (or what is left is in conflict).
+    pub fn done(&self) -> bool {
+        self.files == 0 && (self.dirty_bytes == 0 || self.conflicts > 0)
+    }
 }
 
 /// What the uplink could not do, as sent over the socket.

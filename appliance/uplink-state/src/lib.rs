@@ -1030,6 +1030,17 @@ impl UplinkState {
         })
     }
 
+    /// When the next pending replica of destination `d` that is waiting out a retry delay falls
+    /// due (ns since the epoch), if one is waiting after `now_ns`.
+    pub fn next_due_ns(&self, d: DestinationId, now_ns: i64) -> Result<Option<i64>> {
+        self.read(None, |c| {
+            c.prepare_cached(
+                "SELECT min(next_ns) FROM replicas WHERE dest_id = ?1 AND state = 'pending' AND next_ns > ?2",
+            )?
+            .query_row(params![d, now_ns], |r| r.get(0))
+        })
+    }
+
     /// The replica of `key` at destination `d`.
     pub fn replica(&self, d: DestinationId, key: &str) -> Result<Option<Replica>> {
         self.read(None, |c| {

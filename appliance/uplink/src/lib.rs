@@ -273,13 +273,16 @@ impl Uplink {
             }
             last_round = Some(std::time::Instant::now());
             match intake.apply(&store, &state).await {
-                Ok(n) if n > 0 => {
+                Ok(n) => {
+                    // New replicas, or work queued in the uplink state by someone else (a scrub,
+                    // a command): each worker looks at its queue.
                     for (_, h) in workers.values() {
                         h.wake();
                     }
-                    room.notify_one();
+                    if n > 0 {
+                        room.notify_one();
+                    }
                 }
-                Ok(_) => {}
                 Err(e) => log::error!("uplink: reading the change journal: {e}"),
             }
             match destinations::list_in(&state) {
@@ -324,8 +327,12 @@ impl Uplink {
                 && scrub.as_ref().is_none_or(|t| t.is_finished())
             {
                 next_scrub = tokio::time::Instant::now() + settings.scrub_interval;
-                let (store, state, fraction) =
-                    (store.clone(), state.clone(), settings.scrub_full_fraction);
+                let (store, state, fraction, done) = (
+                    store.clone(),
+                    state.clone(),
+                    settings.scrub_full_fraction,
+                    wake.clone(),
+                );
                 scrub = Some(tokio::spawn(async move {
                     for d in destinations::list_in(&state).unwrap_or_default() {
                         match scrub::scrub_with(&store, &state, &d, fraction).await {
@@ -336,6 +343,8 @@ impl Uplink {
                             Err(e) => log::warn!("{e}"),
                         }
                     }
+                    // The repairs it queued start at once.
+                    done.notify_one();
                 }));
             }
             if manifests.as_ref().is_some_and(|t| t.is_finished()) {

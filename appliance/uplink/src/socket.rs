@@ -95,6 +95,7 @@ pub(crate) fn spawn(
         .route(routes::BLOB, get(blob_stream))
         .route(routes::BLOB_FETCH, post(blob_fetch))
         .route(routes::STATUS, get(status))
+        .route(routes::PROGRESS, get(progress))
         .route(routes::DESTINATIONS, get(list).post(add))
         .route(routes::DESTINATION_TEST, post(test))
         .route(routes::DESTINATION, delete(remove))
@@ -195,6 +196,33 @@ async fn events_stream(State(s): State<Shared>) -> Response {
         }
     });
     axum::body::Body::from_stream(futures_util::StreamExt::chain(first, rest)).into_response()
+}
+
+async fn progress(State(s): State<Shared>) -> Response {
+    let start = (s.events.subscribe(), s.stop.clone(), s, true);
+    let lines = futures_util::stream::unfold(start, |(mut rx, mut stop, s, first)| async move {
+        if !first {
+            // Counting the queue costs a scan: at most ten lines a second. Events meanwhile wait
+            // in the channel (a lagging one still says that something moved).
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            tokio::select! {
+                r = rx.recv() => if matches!(r, Err(broadcast::error::RecvError::Closed)) { return None },
+                _ = stop.wait_for(|s| *s) => return None,
+            }
+            while rx.try_recv().is_ok() {}
+        }
+        let (dir, state) = (s.store.dir().to_owned(), s.state.clone());
+        let item = match crate::blocking(move || crate::status::progress(&dir, &state)).await {
+            Ok(p) => {
+                let mut line = serde_json::to_vec(&p).expect("figures serialize");
+                line.push(b'\n');
+                Ok(Bytes::from(line))
+            }
+            Err(e) => Err(std::io::Error::other(e)),
+        };
+        Some((item, (rx, stop, s, false)))
+    });
+    axum::body::Body::from_stream(lines).into_response()
 }
 
 fn blob_id(raw: &str) -> Result<i64, Failure> {

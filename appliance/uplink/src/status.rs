@@ -4,8 +4,12 @@
 
 use std::path::Path;
 
+use microcloud_store::Store;
+use microcloud_uplink_api::Progress;
 pub use microcloud_uplink_state::status::{DestinationStatus, UplinkStatus};
 use microcloud_uplink_state::{Conflict, StateError, UplinkState};
+
+use crate::UplinkError;
 
 /// Reads the figures of the uplink of data directory `data_dir` (empty while no uplink ran).
 pub fn read(data_dir: &Path) -> Result<UplinkStatus, StateError> {
@@ -15,4 +19,19 @@ pub fn read(data_dir: &Path) -> Result<UplinkStatus, StateError> {
 /// Keys in conflict, per destination, for people to look at.
 pub fn conflicts(data_dir: &Path) -> Result<Vec<Conflict>, StateError> {
     UplinkState::open_read_only(data_dir)?.conflicts()
+}
+
+/// What still waits for upload (for `flush`), from `state` and the catalog of `data_dir`.
+pub fn progress(data_dir: &Path, state: &UplinkState) -> Result<Progress, UplinkError> {
+    let p = state.pending()?;
+    let catalog = Store::open_read_only(data_dir)?;
+    // Journal entries the uplink has not taken in yet wait too.
+    let journal = catalog.changes_after_count(state.cursor()?)?;
+    Ok(Progress {
+        files: p.files + journal,
+        bytes: p.bytes,
+        conflicts: p.conflicts,
+        destinations: p.destinations,
+        dirty_bytes: catalog.stats()?.dirty_bytes,
+    })
 }

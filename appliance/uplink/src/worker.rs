@@ -302,6 +302,10 @@ async fn run(ctx: Arc<Ctx>, wake: Arc<Notify>, stop: Arc<AtomicBool>) {
             Some(t) => t
                 .saturating_duration_since(Instant::now())
                 .max(Duration::from_millis(50)),
+            // Idle: nothing is due before the first retry delay ends; new work wakes the worker.
+            None if tasks.is_empty() => next_due(&ctx),
+            // Busy: finished tasks wake the loop; replicas whose retry delay ends meanwhile are
+            // looked for now and then.
             None => Duration::from_millis(200),
         };
         tokio::select! {
@@ -337,6 +341,20 @@ async fn run(ctx: Arc<Ctx>, wake: Arc<Notify>, stop: Arc<AtomicBool>) {
             }
             _ = wake.notified() => {}
             _ = tokio::time::sleep(sleep_for) => {}
+        }
+    }
+}
+
+/// How long until the first replica waiting out a retry delay falls due (an hour when none
+/// waits: new work wakes the worker).
+fn next_due(ctx: &Ctx) -> Duration {
+    let now = now_ns();
+    match ctx.state.next_due_ns(ctx.dest.id, now) {
+        Ok(Some(t)) => Duration::from_nanos((t - now).max(0) as u64).max(Duration::from_millis(10)),
+        Ok(None) => Duration::from_secs(3600),
+        Err(e) => {
+            log::warn!("uplink {}: reading the queue: {e}", ctx.dest.name);
+            Duration::from_secs(1)
         }
     }
 }
