@@ -933,3 +933,64 @@ async fn lan_service_and_uplink_as_separate_processes() {
         );
     }
 }
+
+/// The uplink the gateway starts is a process of its own: when it dies, the gateway starts it
+/// again (as systemd does the appliance's service), and uploads go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_uplink_that_dies_is_started_again_by_the_gateway() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let dest = tmp.path().join("dest");
+    std::fs::create_dir(&dest).unwrap();
+    add_user(&data, "alice");
+    microcloud(
+        &[
+            "remote",
+            "add",
+            "disk",
+            "--data",
+            data.to_str().unwrap(),
+            "--dir",
+            dest.to_str().unwrap(),
+        ],
+        "",
+    );
+    let gw = Gateway::start(&data, &[]);
+    let uplink_pid = || -> Option<i32> {
+        std::fs::read_to_string(data.join("uplink.lock"))
+            .ok()?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let first = loop {
+        if let Some(p) = uplink_pid() {
+            break p;
+        }
+        assert!(Instant::now() < deadline, "the gateway started no uplink");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(first),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let client = reqwest::Client::new();
+    let body = content_for("after.bin", 100_000);
+    assert_eq!(
+        put(&client, &gw, "after.bin", body.clone()).await.as_u16(),
+        201
+    );
+    // Started again within its pause (2 s); the file written meanwhile reaches the destination.
+    let (ok, out) = flush(&data, 60);
+    assert!(ok, "{out}");
+    let second = uplink_pid().unwrap();
+    assert_ne!(first, second, "the uplink was not started again");
+    assert_eq!(
+        std::fs::read(dest.join("alice/after.bin")).unwrap(),
+        body,
+        "the file did not reach the destination"
+    );
+}

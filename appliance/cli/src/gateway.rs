@@ -154,10 +154,14 @@ pub fn run(args: Args) -> Result<(), CliError> {
 
         // The uplink is its own process, here started by the gateway unless it has its own
         // service (the appliance). Both talk over the uplink's socket in the data directory.
-        let mut uplink = if args.no_uplink {
+        let uplink = if args.no_uplink {
             None
         } else {
-            Some(start_uplink(&dir, &args.uplink)?)
+            Some(keep_uplink(
+                dir.clone(),
+                args.uplink.clone(),
+                start_uplink(&dir, &args.uplink)?,
+            ))
         };
         let client = microcloud_uplink_api::Client::new(&dir);
         store.set_fetcher(std::sync::Arc::new(
@@ -193,8 +197,9 @@ pub fn run(args: Args) -> Result<(), CliError> {
             shutdown_signal(),
         )
         .await;
-        if let Some(child) = uplink.as_mut() {
-            stop_uplink(child).await;
+        if let Some((stop, task)) = uplink {
+            let _ = stop.send(());
+            let _ = task.await;
         }
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
         log::info!("stopped");
@@ -238,6 +243,56 @@ fn start_uplink(
     })?;
     log::info!("uplink started (pid {})", child.id().unwrap_or(0));
     Ok(child)
+}
+
+/// Keeps the uplink child running, as systemd does the uplink's service: one that ends is
+/// started again after a pause (2 s, doubling up to a minute while it keeps failing at once),
+/// and said so in the log. Until the returned sender fires; then it is stopped and waited for.
+fn keep_uplink(
+    dir: std::path::PathBuf,
+    settings: crate::uplink::SettingsArgs,
+    first: tokio::process::Child,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (stop_tx, mut stop) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let mut child = first;
+        let mut pause = std::time::Duration::from_secs(2);
+        loop {
+            let started = std::time::Instant::now();
+            tokio::select! {
+                status = child.wait() => {
+                    let status = status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
+                    log::error!(
+                        "the uplink ended ({status}); uploads and read-through wait until it is started again in {} s",
+                        pause.as_secs()
+                    );
+                }
+                _ = &mut stop => {
+                    stop_uplink(&mut child).await;
+                    return;
+                }
+            }
+            if started.elapsed() > std::time::Duration::from_secs(60) {
+                pause = std::time::Duration::from_secs(2);
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = &mut stop => return,
+            }
+            pause = (pause * 2).min(std::time::Duration::from_secs(60));
+            match start_uplink(&dir, &settings) {
+                Ok(c) => child = c,
+                Err(e) => {
+                    log::error!("{e}");
+                    return;
+                }
+            }
+        }
+    });
+    (stop_tx, task)
 }
 
 /// Asks the uplink child to stop (it finishes what it holds in hand) and waits for it.

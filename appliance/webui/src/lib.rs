@@ -10,9 +10,10 @@
 //! `microcloud_destination`, so the page and the shell never disagree.
 //!
 //! [`Page::router`] is an axum router; the gateway composes the front door from it, the LAN
-//! service (`/dav`) and `/metrics` (see [`Page::is_admin`]). Security: sessions in HttpOnly SameSite=Strict cookies, a CSRF token on every change, one
-//! throttle on guessing (`microcloud_accounts::throttle`) for sign-in and for the setup code, no
-//! secret in any response, and every name a client typed escaped before it is logged.
+//! service (`/dav`) and `/metrics` (see [`Page::is_admin`]). Security: sessions in HttpOnly
+//! SameSite=Strict cookies, a CSRF token on every change, one throttle on guessing
+//! (`microcloud_accounts::throttle`) for sign-in and for the setup code, no secret in any
+//! response, and every name a client typed escaped before it is logged.
 
 mod api;
 mod assets;
@@ -32,8 +33,9 @@ use microcloud_webdav::LanService;
 use crate::sessions::Sessions;
 
 /// What the page asks of the uplink: the destinations and how they are doing. The gateway hands
-/// the page an implementation, so that the page imports neither the uplink nor the remotes and
-/// the same page works whichever way the uplink runs.
+/// the page an implementation (which asks the uplink process over its socket), so that the page
+/// imports neither the uplink nor the remotes, and never holds a cloud secret beyond the request
+/// that carries it to the uplink.
 pub trait UplinkService: Send + Sync + 'static {
     /// Every destination's figures, for the dashboard.
     fn status(&self) -> BoxFuture<'_, Result<UplinkStatus, ServiceError>>;
