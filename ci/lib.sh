@@ -232,6 +232,7 @@ gateway_start() { # BIN DATA LISTEN LOG [ARG...]
         line=$(cat "$data/gateway.lock" 2>/dev/null) || line=
         if [[ $line == "$GW_PID "* ]]; then
             GW_URL=${line#* }
+            GW_URL=${GW_URL%% *}   # a third word is the HTTPS address, when served
             GW_URL=${GW_URL%/}
             GW_URL=${GW_URL/\/\/0.0.0.0:/\/\/127.0.0.1:}
             # Any HTTP answer will do (curl fails only when nothing answers).

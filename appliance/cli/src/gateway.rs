@@ -3,6 +3,7 @@
 use std::io::{Seek, Write};
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 
 use indicatif::HumanBytes;
 use microcloud_constants as constants;
@@ -22,6 +23,11 @@ pub struct Args {
     /// serve the LAN.
     #[arg(long, value_name = "ADDR:PORT", default_value = constants::DEFAULT_LISTEN)]
     listen: SocketAddr,
+    /// Also serve HTTPS on this address and port (the page, WebDAV and metrics), with a
+    /// certificate from the box's own certificate authority, made at first use in DATA/tls
+    /// (see `microcloud tls`).
+    #[arg(long, value_name = "ADDR:PORT")]
+    tls_listen: Option<SocketAddr>,
     /// Bound on local storage for file content, e.g. 20G. When data that is not yet safe elsewhere
     /// nears it, writers are slowed down, then refused with 507. Remembered in the catalog; the
     /// first default is 90% of the data filesystem.
@@ -116,9 +122,34 @@ pub fn run(args: Args) -> Result<(), CliError> {
             source: e,
         })?;
         let url = format!("http://{addr}/");
+        let https = match args.tls_listen {
+            None => None,
+            Some(tls_addr) => {
+                let cert = crate::tls::server_cert(&dir)?;
+                let listener =
+                    tokio::net::TcpListener::bind(tls_addr)
+                        .await
+                        .map_err(|e| CliError::Io {
+                            what: format!("listen on {tls_addr}"),
+                            source: e,
+                        })?;
+                let bound = listener.local_addr().map_err(|e| CliError::Io {
+                    what: "TLS listen socket".into(),
+                    source: e,
+                })?;
+                Some((listener, bound, cert))
+            }
+        };
         let _ = lock.set_len(0);
         let _ = lock.rewind();
-        let _ = writeln!(&mut *lock, "{} {url}", std::process::id());
+        match &https {
+            Some((_, bound, _)) => {
+                let _ = writeln!(&mut *lock, "{} {url} https://{bound}/", std::process::id());
+            }
+            None => {
+                let _ = writeln!(&mut *lock, "{} {url}", std::process::id());
+            }
+        }
         let _ = lock.sync_data();
 
         let stats = store.stats()?;
@@ -126,6 +157,16 @@ pub fn run(args: Args) -> Result<(), CliError> {
         println!("  page:    {url}");
         println!("  WebDAV:  {url}dav/   (HTTP Basic authentication)");
         println!("  metrics: {url}metrics");
+        if let Some((_, bound, cert)) = &https {
+            println!(
+                "  https:   https://{bound}/   (the box's CA: {})",
+                cert.authority().cert_path().display()
+            );
+            println!(
+                "           CA SHA-256 fingerprint {}",
+                cert.authority().fingerprint()
+            );
+        }
         println!(
             "  store:   {} files, {} of {} cache in use",
             stats.files,
@@ -191,12 +232,39 @@ pub fn run(args: Args) -> Result<(), CliError> {
             crate::front::SocketUplink::new(&dir),
             options,
         );
-        microcloud_webdav::connections::serve(
-            crate::front::router(lan, page),
-            listener,
-            shutdown_signal(),
-        )
-        .await;
+        let router = crate::front::router(lan, page);
+        let https = match https {
+            None => None,
+            Some((listener, _, cert)) => {
+                let config = Arc::new(
+                    cert.server_config()
+                        .map_err(|e| CliError::Usage(e.to_string()))?,
+                );
+                // A new address or name (DHCP, a renamed box) gets a new certificate, no restart.
+                let watch = cert.clone();
+                tokio::spawn(async move {
+                    loop {
+                        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                        let names = tokio::task::spawn_blocking(crate::tls::box_names).await;
+                        if let Ok(names) = names {
+                            if let Err(e) = watch.update(&names) {
+                                log::warn!("re-issuing the server certificate: {e}");
+                            }
+                        }
+                    }
+                });
+                Some(tokio::spawn(microcloud_webdav::connections::serve_tls(
+                    router.clone(),
+                    listener,
+                    Some(config),
+                    shutdown_signal(),
+                )))
+            }
+        };
+        microcloud_webdav::connections::serve(router, listener, shutdown_signal()).await;
+        if let Some(t) = https {
+            let _ = t.await;
+        }
         if let Some((stop, task)) = uplink {
             let _ = stop.send(());
             let _ = task.await;

@@ -13,6 +13,7 @@ mod scrub;
 mod setup_code;
 mod ssh_key;
 mod status;
+mod tls;
 mod uplink;
 mod user;
 
@@ -72,6 +73,9 @@ enum Command {
     /// Run only the uplink agent (the gateway starts it as a process of its own unless given
     /// --no-uplink; this is for running it as its own service, with its own privileges).
     Uplink(uplink::Args),
+    /// Show the box's certificate authority (its file and SHA-256 fingerprint, which a tablet
+    /// checks when it trusts it) and the names, addresses and end of the server certificate.
+    Tls(tls::Args),
 }
 
 /// Where every subcommand finds the box's state.
@@ -120,6 +124,7 @@ fn main() -> ExitCode {
         Command::Restore(a) => restore::run(a),
         Command::Bwlimit(a) => bwlimit::run(a),
         Command::Uplink(a) => uplink::run(a),
+        Command::Tls(a) => tls::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

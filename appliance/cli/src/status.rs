@@ -25,6 +25,9 @@ pub struct GatewayState {
     pub running: bool,
     pid: Option<u32>,
     url: Option<String>,
+    /// The HTTPS address, when the gateway serves one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    https_url: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -56,6 +59,7 @@ pub fn gateway_state(dir: &Path) -> GatewayState {
             running: false,
             pid: None,
             url: None,
+            https_url: None,
         };
     };
     match Flock::lock(file, FlockArg::LockSharedNonblock) {
@@ -63,16 +67,19 @@ pub fn gateway_state(dir: &Path) -> GatewayState {
             running: false,
             pid: None,
             url: None,
+            https_url: None,
         },
         Err(_) => {
             let content = std::fs::read_to_string(&path).unwrap_or_default();
             let mut parts = content.split_whitespace();
             let pid = parts.next().and_then(|p| p.parse().ok());
             let url = parts.next().map(str::to_owned);
+            let https_url = parts.next().map(str::to_owned);
             GatewayState {
                 running: true,
                 pid,
                 url,
+                https_url,
             }
         }
     }
@@ -123,9 +130,15 @@ pub fn run(args: Args) -> Result<(), CliError> {
         &report.gateway.url,
     ) {
         (true, pid, url) => format!(
-            "running (pid {}) at {}",
+            "running (pid {}) at {}{}",
             pid.map(|p| p.to_string()).unwrap_or("?".into()),
-            url.as_deref().unwrap_or("?")
+            url.as_deref().unwrap_or("?"),
+            report
+                .gateway
+                .https_url
+                .as_deref()
+                .map(|u| format!(" and {u}"))
+                .unwrap_or_default()
         ),
         (false, ..) => "not running".into(),
     };

@@ -211,6 +211,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
     }
 }
 
+/// A TLS handshake must be done within this.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How long requests in flight may take to finish once shutdown begins.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -225,6 +228,19 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
+    serve_tls(app, listener, None, shutdown).await
+}
+
+/// Like [`serve`], speaking TLS with `tls` when given: the handshake runs in the connection's own
+/// task, within [`HANDSHAKE_TIMEOUT`], under the same caps (a stalled handshake holds a slot of
+/// its address only that long).
+pub async fn serve_tls(
+    app: axum::Router,
+    listener: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    let tls = tls.map(tokio_rustls::TlsAcceptor::from);
     tokio::pin!(shutdown);
     let connections = Connections::new();
     let refusals = QuietLog::new("refused connections", Instant::now());
@@ -274,35 +290,33 @@ pub async fn serve(
             epoch,
             last: last.clone(),
         };
-        let conn = hyper::server::conn::http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_TIMEOUT)
-            .serve_connection(TokioIo::new(io), service);
-        let conn = graceful.watch(conn);
+        let watcher = graceful.watcher();
+        let tls = tls.clone();
         tokio::spawn(async move {
             let _slot = slot;
-            tokio::pin!(conn);
-            let mut tick = tokio::time::interval(Duration::from_secs(5));
-            loop {
-                tokio::select! {
-                    r = &mut conn => {
-                        if let Err(e) = r {
-                            log::debug!("connection from {peer}: {e}");
-                        }
-                        return;
-                    }
-                    _ = close.notified() => {
-                        log::debug!("connection from {peer}: closed to make room for a new one from its address");
-                        return;
-                    }
-                    _ = tick.tick() => {
-                        let idle = Duration::from_millis(epoch.elapsed().as_millis() as u64 - last.load(Ordering::Relaxed));
-                        let limit = if in_flight.load(Ordering::Relaxed) > 0 { REQUEST_IDLE } else { KEEPALIVE_IDLE };
-                        if idle >= limit {
-                            log::debug!("connection from {peer}: closed after {} s without traffic", idle.as_secs());
-                            return;
-                        }
-                    }
+            match tls {
+                None => {
+                    let conn = http1().serve_connection(TokioIo::new(io), service);
+                    drive(watcher.watch(conn), peer, close, epoch, last, in_flight).await
+                }
+                Some(acceptor) => {
+                    let io =
+                        match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(io)).await {
+                            Ok(Ok(io)) => io,
+                            Ok(Err(e)) => {
+                                log::debug!("connection from {peer}: TLS handshake failed: {e}");
+                                return;
+                            }
+                            Err(_) => {
+                                log::debug!(
+                                    "connection from {peer}: TLS handshake not done in {} s",
+                                    HANDSHAKE_TIMEOUT.as_secs()
+                                );
+                                return;
+                            }
+                        };
+                    let conn = http1().serve_connection(TokioIo::new(io), service);
+                    drive(watcher.watch(conn), peer, close, epoch, last, in_flight).await
                 }
             }
         });
@@ -316,5 +330,51 @@ pub async fn serve(
             "requests still in flight after {} s of shutdown were cut",
             DRAIN_TIMEOUT.as_secs()
         );
+    }
+}
+
+/// HTTP/1.1, a request's header due within [`HEADER_TIMEOUT`].
+fn http1() -> hyper::server::conn::http1::Builder {
+    let mut b = hyper::server::conn::http1::Builder::new();
+    b.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT);
+    b
+}
+
+/// Runs one connection until it ends, is closed to make room, or sits idle too long.
+async fn drive<C, E>(
+    conn: C,
+    peer: std::net::SocketAddr,
+    close: Arc<tokio::sync::Notify>,
+    epoch: Instant,
+    last: Arc<AtomicU64>,
+    in_flight: Arc<AtomicUsize>,
+) where
+    C: std::future::Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    tokio::pin!(conn);
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            r = &mut conn => {
+                if let Err(e) = r {
+                    log::debug!("connection from {peer}: {e}");
+                }
+                return;
+            }
+            _ = close.notified() => {
+                log::debug!("connection from {peer}: closed to make room for a new one from its address");
+                return;
+            }
+            _ = tick.tick() => {
+                let idle = Duration::from_millis(epoch.elapsed().as_millis() as u64 - last.load(Ordering::Relaxed));
+                let limit = if in_flight.load(Ordering::Relaxed) > 0 { REQUEST_IDLE } else { KEEPALIVE_IDLE };
+                if idle >= limit {
+                    log::debug!("connection from {peer}: closed after {} s without traffic", idle.as_secs());
+                    return;
+                }
+            }
+        }
     }
 }
