@@ -6,117 +6,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use microcloud_tests::garage::Garage;
+use microcloud_tests::page::{onboard, setup_code, Client, ADMIN_PASSWORD, KEY};
 use microcloud_tests::{content_for, microcloud, s3, Gateway, PASSWORD};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-
-const ADMIN_PASSWORD: &str = "owner password 1";
-const KEY: &str =
-    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl owner@laptop";
-
-/// A browser-like client: one cookie, one CSRF token.
-struct Client {
-    http: reqwest::Client,
-    base: String,
-    cookie: Option<String>,
-    csrf: Option<String>,
-}
-
-struct Answer {
-    status: StatusCode,
-    headers: reqwest::header::HeaderMap,
-    body: String,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
-    }
-}
-
-impl Client {
-    fn new(gw: &Gateway) -> Client {
-        Client {
-            http: reqwest::Client::new(),
-            base: format!("http://{}", gw.addr),
-            cookie: None,
-            csrf: None,
-        }
-    }
-
-    async fn call(&mut self, method: Method, path: &str, body: Option<Value>) -> Answer {
-        let mut req = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(c) = &self.cookie {
-            req = req.header("cookie", format!("mc_session={c}"));
-        }
-        if let Some(t) = &self.csrf {
-            req = req.header("x-csrf-token", t);
-        }
-        if let Some(b) = body {
-            req = req
-                .header("content-type", "application/json")
-                .body(b.to_string());
-        }
-        let resp = req.send().await.unwrap();
-        let (status, headers) = (resp.status(), resp.headers().clone());
-        if let Some(sc) = headers.get("set-cookie").and_then(|v| v.to_str().ok()) {
-            let value = sc
-                .split(';')
-                .next()
-                .unwrap()
-                .trim_start_matches("mc_session=");
-            self.cookie = (!value.is_empty()).then(|| value.to_owned());
-        }
-        Answer {
-            status,
-            headers,
-            body: resp.text().await.unwrap(),
-        }
-    }
-
-    async fn refresh_csrf(&mut self) {
-        let s = self.call(Method::GET, "/api/state", None).await.json();
-        self.csrf = s["csrf"].as_str().map(str::to_owned);
-    }
-
-    async fn sign_in(&mut self, name: &str, password: &str) -> Answer {
-        let a = self
-            .call(
-                Method::POST,
-                "/api/session",
-                Some(json!({"name": name, "password": password})),
-            )
-            .await;
-        self.refresh_csrf().await;
-        a
-    }
-}
-
-fn setup_code(dir: &Path) -> String {
-    microcloud(&["setup-code", "--data", dir.to_str().unwrap()], "")
-        .trim()
-        .to_owned()
-}
-
-async fn onboard(c: &mut Client, dir: &Path) {
-    let code = setup_code(dir);
-    let a = c
-        .call(
-            Method::POST,
-            "/api/onboarding",
-            Some(
-                json!({"code": code, "name": "owner", "password": ADMIN_PASSWORD, "ssh_key": KEY}),
-            ),
-        )
-        .await;
-    assert_eq!(a.status, 200, "onboarding: {}", a.body);
-    let cookie = a.headers.get("set-cookie").unwrap().to_str().unwrap();
-    assert!(
-        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
-        "cookie attributes: {cookie}"
-    );
-    c.refresh_csrf().await;
-}
 
 #[tokio::test]
 async fn the_setup_code_is_single_use_rate_limited_and_the_cli_can_end_onboarding() {
@@ -272,6 +165,11 @@ async fn every_admin_endpoint_needs_a_session_an_admin_and_a_fresh_csrf_token() 
             Method::PUT,
             "/api/users/owner/password",
             Some(json!({"password": "taken over!"})),
+        ),
+        (
+            Method::PUT,
+            "/api/users/owner/devices-only",
+            Some(json!({"on": true})),
         ),
         (Method::GET, "/api/ssh-keys", None),
         (
@@ -545,14 +443,8 @@ async fn every_admin_endpoint_needs_a_session_an_admin_and_a_fresh_csrf_token() 
     }
 }
 
-/// The browser run: onboarding, a Garage destination, an upload from the file page watched from
-/// `local` to `cloud:all`, a download, sign-out; screenshots at tablet and phone sizes.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn browser_end_to_end() {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned();
+/// The browser scripts' folder and Chromium, checked to be there.
+fn browser_tools(repo: &Path) -> (std::path::PathBuf, String) {
     let web = repo.join("tests/web");
     assert!(
         web.join("node_modules/playwright-core").exists(),
@@ -563,6 +455,18 @@ async fn browser_end_to_end() {
         Path::new(&chromium).exists(),
         "{chromium} is missing: run ci/install-deps (Debian's chromium)"
     );
+    (web, chromium)
+}
+
+/// The browser run: onboarding, a Garage destination, an upload from the file page watched from
+/// `local` to `cloud:all`, a download, sign-out; screenshots at tablet and phone sizes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_end_to_end() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned();
+    let (web, chromium) = browser_tools(&repo);
 
     let garage = Garage::start();
     garage.create_bucket("photos");
@@ -625,6 +529,85 @@ async fn browser_end_to_end() {
                 std::fs::metadata(&f)
                     .map(|m| m.len() > 1000)
                     .unwrap_or(false),
+                "{} missing",
+                f.display()
+            );
+        }
+    }
+}
+
+/// Pairing in the browser (tests/web/pairing.mjs): two contexts, pair by code, the same
+/// confirmation on both, approve, upload from the new tablet, revoke, its page says so; then the
+/// file is on the box with its bytes and the device is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_pairs_a_tablet_and_revokes_it() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned();
+    let (web, chromium) = browser_tools(&repo);
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let gw = Gateway::start(&data, &["--no-uplink"]);
+    let mut owner = Client::new(&gw);
+    onboard(&mut owner, &data).await;
+    let upload = tmp.path().join("sketch.png");
+    let bytes = content_for("sketch.png", 200_000);
+    std::fs::write(&upload, &bytes).unwrap();
+    let shots = repo.join("target/web-screenshots");
+    let out = tokio::time::timeout(
+        Duration::from_secs(300),
+        tokio::process::Command::new("node")
+            .arg(web.join("pairing.mjs"))
+            .current_dir(&web)
+            .env("CHROMIUM", &chromium)
+            .env("MC_URL", format!("http://{}", gw.addr))
+            .env("MC_ADMIN", "owner")
+            .env("MC_PASSWORD", ADMIN_PASSWORD)
+            .env("MC_UPLOAD_FILE", &upload)
+            .env("MC_SCREENSHOTS", &shots)
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the pairing run ended within 300 s")
+    .expect("run node");
+    println!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "the pairing run failed (see above)");
+
+    let r = reqwest::Client::new()
+        .get(format!("{}sketch.png", gw.dav()))
+        .basic_auth("owner", Some(ADMIN_PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        blake3::hash(&r.bytes().await.unwrap()),
+        blake3::hash(&bytes)
+    );
+    let devices = microcloud(
+        &["device", "list", "--json", "--data", data.to_str().unwrap()],
+        "",
+    );
+    assert_eq!(devices.trim(), "[]", "the revoked tablet is gone");
+    for name in [
+        "pairing-qr",
+        "pair-code-form",
+        "pair-confirmation-new-tablet",
+        "pair-confirmation-approving-tablet",
+        "pair-done",
+        "device-list",
+        "pair-removed",
+    ] {
+        for size in ["tablet", "phone"] {
+            let f = shots.join(format!("{size}-{name}.png"));
+            assert!(
+                std::fs::metadata(&f).is_ok_and(|m| m.len() > 1000),
                 "{} missing",
                 f.display()
             );

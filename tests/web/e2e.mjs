@@ -656,14 +656,14 @@ async function stepSignOut(page) {
   await signOut(page);
   log(`ok: sign-in refuses a wrong password ("${refused}") and accepts the right one; signed out again`);
 
-  // A user who is not an administrator gets their files only.
+  // A user who is not an administrator gets their files and their own devices only.
   if (user2Password) {
     await page.getByTestId('input-signin-name').fill(USER2);
     await page.getByTestId('input-signin-password').fill(user2Password);
     await page.getByTestId('signin-submit').click();
     await landOn(page, 'page-files', `the files page shows for ${USER2}`, 'form-signin');
     const links = await page.locator('#nav a').count();
-    if (links !== 1 || !(await page.getByTestId('nav-files').count())) throw new Error(`${USER2} (not an administrator) sees ${links} navigation links, expected Files only`);
+    if (links !== 2 || !(await page.getByTestId('nav-files').count()) || !(await page.getByTestId('nav-devices').count())) throw new Error(`${USER2} (not an administrator) sees ${links} navigation links, expected Files and Devices only`);
     await page.goto(`${BASE}/#/dashboard`, { waitUntil: 'domcontentloaded' });
     await visible(page, 'page-files', `the files page instead of the dashboard for ${USER2}`);
     const st = await page.evaluate(() => fetch('/api/status', { credentials: 'same-origin' }).then((r) => r.status));

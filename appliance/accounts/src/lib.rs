@@ -6,11 +6,13 @@
 //! so later requests cost a hash lookup; the cache never holds a password, and a password change
 //! invalidates it because the stored hash is part of the digest.
 //!
-//! Also here: the one-time setup code of onboarding ([`setup`]), the maintenance shell's
+//! Also here: per-device passwords ([`devices`]), the one-time setup code of onboarding ([`setup`]), the maintenance shell's
 //! authorized ssh keys ([`ssh_keys`]), the other half of who may use the box, the one rule
 //! against guessing for every credential ([`throttle`]), the `/metrics` scrape token
 //! ([`metrics_token`]) and [`log_safe`] for names typed by clients.
 
+pub mod codes;
+pub mod devices;
 pub mod metrics_token;
 pub mod setup;
 pub mod ssh_keys;

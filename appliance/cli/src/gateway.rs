@@ -226,6 +226,9 @@ pub fn run(args: Args) -> Result<(), CliError> {
             appliance: args.appliance,
             // For working on the page: serve its files from a directory instead of the binary.
             assets_dir: std::env::var_os("MICROCLOUD_WEBUI_ASSETS").map(Into::into),
+            ca_fingerprint: https
+                .as_ref()
+                .map(|(_, _, cert)| cert.authority().fingerprint()),
         };
         let page = microcloud_webui::Page::new(
             lan.clone(),

@@ -3,6 +3,7 @@
 //! the image (where the data partition is the data directory) and development on loopback.
 
 mod bwlimit;
+mod device;
 mod flush;
 mod front;
 mod gateway;
@@ -49,6 +50,9 @@ enum Command {
     /// Manage the users who may read and write files over WebDAV.
     #[command(subcommand)]
     User(user::Command),
+    /// Manage each user's devices: add one with a password of its own, list, revoke.
+    #[command(subcommand)]
+    Device(device::Command),
     /// Print the one-time setup code that the setup page asks for on first boot.
     ///
     /// The code exists until the first administrator is created (on the page, or here with
@@ -116,6 +120,7 @@ fn main() -> ExitCode {
         Command::Gateway(a) => gateway::run(a),
         Command::Status(a) => status::run(a),
         Command::User(c) => user::run(c),
+        Command::Device(c) => device::run(c),
         Command::Remote(c) => remote::run(c),
         Command::SetupCode(a) => setup_code::run(a),
         Command::SshKey(c) => ssh_key::run(c),

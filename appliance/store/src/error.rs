@@ -56,6 +56,12 @@ pub enum StoreError {
     /// A user name that is already taken.
     #[error("a user named {name:?} already exists")]
     UserExists { name: String },
+    /// No device of this name for this user.
+    #[error("{user} has no device named {name:?}")]
+    NoSuchDevice { user: String, name: String },
+    /// The user has a device of this name already.
+    #[error("{user} already has a device named {name:?}")]
+    DeviceExists { user: String, name: String },
     /// The catalog was written by a newer microcloud.
     #[error(
         "{path}: catalog schema version {found} is newer than this build supports ({supported})"

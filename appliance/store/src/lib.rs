@@ -13,6 +13,7 @@
 
 mod cache;
 mod datadir;
+mod devices;
 pub mod downstream;
 mod error;
 mod gc;
@@ -35,6 +36,7 @@ pub(crate) use cache::{default_limit, read_limit};
 pub use cache::{Content, FetchStream, Fetcher, ReadSource};
 pub(crate) use datadir::{create_dir, create_file, open_new};
 pub use datadir::{create_dir_all, prepare_data_dir, write_file_durably, Modes};
+pub use devices::{check_device_name, Device, DeviceId, DeviceSecret};
 pub use downstream::{
     BlobInfo, BlobRef, CatalogReader, Change, ChangeKind, Entry, FileFacts, RestoreDir,
     RestoreFile, RestorePlan, RestoreUser,

@@ -171,6 +171,25 @@ CREATE TABLE fetch_requests (
 /// polled.
 const SCHEMA_V3: &str = "DROP TABLE IF EXISTS fetch_requests;";
 
+/// Version 4: devices, each with a credential of its own (a random device password, stored as a
+/// BLAKE3 digest: it has 140 random bits, so a slow hash would buy nothing), and per user whether
+/// WebDAV takes device passwords only. Revoking a device deletes its row, so its next request
+/// finds no credential.
+const SCHEMA_V4: &str = r#"
+CREATE TABLE devices (
+    id            INTEGER PRIMARY KEY,
+    user_id       INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    name          TEXT NOT NULL,
+    secret_hash   BLOB NOT NULL,
+    created_ns    INTEGER NOT NULL,
+    last_seen_ns  INTEGER,
+    last_addr     TEXT,
+    user_agent    TEXT,
+    UNIQUE (user_id, name)
+);
+ALTER TABLE users ADD COLUMN devices_only INTEGER NOT NULL DEFAULT 0;
+"#;
+
 /// Connection settings every connection gets; `synchronous = FULL` makes each commit durable (the
 /// writer lowers it only for groups made of relaxed bookkeeping, see `writer`).
 pub(crate) fn configure(conn: &Connection) -> Result<()> {
@@ -235,6 +254,9 @@ pub(crate) fn migrate(conn: &mut Connection, path: &std::path::Path) -> Result<(
         }
         if version < 3 {
             tx.execute_batch(SCHEMA_V3)?;
+        }
+        if version < 4 {
+            tx.execute_batch(SCHEMA_V4)?;
         }
         tx.execute(
             "INSERT INTO meta(key, value) VALUES ('schema_version', ?1) \

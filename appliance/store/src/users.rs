@@ -15,6 +15,9 @@ pub struct User {
     pub password_hash: String,
     /// Whether the user administers the box.
     pub admin: bool,
+    /// Whether WebDAV takes this user's device passwords only (the account password then works
+    /// on the page alone).
+    pub devices_only: bool,
 }
 
 impl Store {
@@ -86,11 +89,25 @@ impl Store {
         })
     }
 
+    /// Sets whether WebDAV takes `name`'s device passwords only.
+    pub fn set_devices_only(&self, name: &str, on: bool) -> Result<()> {
+        let name = name.to_owned();
+        self.inner.writer.write_blocking(vec![], move |c| {
+            match c.execute(
+                "UPDATE users SET devices_only = ?2 WHERE name = ?1",
+                params![name, on],
+            )? {
+                0 => Err(StoreError::NoSuchUser { name }),
+                _ => Ok(()),
+            }
+        })
+    }
+
     /// Looks a user up by name.
     pub fn user(&self, name: &str) -> Result<Option<User>> {
         self.read(|c| {
             Ok(c.prepare_cached(
-                "SELECT id, name, password_hash, admin FROM users WHERE name = ?1",
+                "SELECT id, name, password_hash, admin, devices_only FROM users WHERE name = ?1",
             )?
             .query_row([name], |r| {
                 Ok(User {
@@ -98,6 +115,7 @@ impl Store {
                     name: r.get(1)?,
                     password_hash: r.get(2)?,
                     admin: r.get(3)?,
+                    devices_only: r.get(4)?,
                 })
             })
             .optional()?)
@@ -107,14 +125,16 @@ impl Store {
     /// Every user, by name.
     pub fn users(&self) -> Result<Vec<User>> {
         self.read(|c| {
-            let mut stmt =
-                c.prepare("SELECT id, name, password_hash, admin FROM users ORDER BY name")?;
+            let mut stmt = c.prepare(
+                "SELECT id, name, password_hash, admin, devices_only FROM users ORDER BY name",
+            )?;
             let rows = stmt.query_map([], |r| {
                 Ok(User {
                     id: UserId(r.get(0)?),
                     name: r.get(1)?,
                     password_hash: r.get(2)?,
                     admin: r.get(3)?,
+                    devices_only: r.get(4)?,
                 })
             })?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)

@@ -13,4 +13,4 @@ pub mod hygiene;
 pub mod locks;
 pub mod server;
 
-pub use server::LanService;
+pub use server::{DavCredential, LanService, Principal};

@@ -21,7 +21,7 @@ use http_body_util::{combinators::UnsyncBoxBody, BodyExt, Full, Limited};
 use microcloud_accounts::throttle::Throttle;
 use microcloud_accounts::Authenticator;
 use microcloud_constants::{DAV_PREFIX, HEADER_BLAKE3, HEADER_DURABILITY};
-use microcloud_store::{Store, User, UserId};
+use microcloud_store::{DeviceId, Store, User, UserId};
 use tokio::net::TcpListener;
 
 use crate::fs::UserFs;
@@ -55,6 +55,42 @@ pub struct LanService {
     /// Refused requests are logged, within a budget.
     quiet: QuietLog,
     activity: Mutex<std::collections::VecDeque<Activity>>,
+    /// When each device's last request was written to the catalog (at most once a minute).
+    touched: Mutex<HashMap<DeviceId, Instant>>,
+}
+
+/// Who a WebDAV request acts for: a user, and the device whose password it carried.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// The user.
+    pub user: User,
+    /// The device and its name, when the credential was a device password (or a device's page
+    /// session).
+    pub device: Option<(DeviceId, String)>,
+}
+
+impl Principal {
+    /// How logs and the dashboard name who acted: `anna` or `anna (Anna's iPad)`.
+    pub fn who(&self) -> String {
+        match &self.device {
+            Some((_, d)) => format!("{} ({})", self.user.name, microcloud_accounts::log_safe(d)),
+            None => self.user.name.clone(),
+        }
+    }
+}
+
+/// How often a device's last-seen time and address are written down.
+const TOUCH_EVERY: Duration = Duration::from_secs(60);
+
+/// What WebDAV Basic credentials turned out to be.
+#[derive(Debug)]
+pub enum DavCredential {
+    /// A device password or the account password: who acts.
+    Valid(Principal),
+    /// The account password of a user who takes device passwords only on WebDAV.
+    DevicesOnly,
+    /// Neither.
+    Wrong,
 }
 
 /// Why a password could not be checked.
@@ -136,6 +172,7 @@ impl LanService {
             store,
             handlers: Mutex::new(HashMap::new()),
             activity: Mutex::new(std::collections::VecDeque::new()),
+            touched: Mutex::new(HashMap::new()),
         })
     }
 
@@ -233,12 +270,12 @@ impl LanService {
             }
             return refusal(&r);
         }
-        let user = match self.authenticate(&head, peer).await {
+        let who = match self.authenticate(&head, peer).await {
             Ok(u) => u,
             Err(resp) => return resp,
         };
         let (parts, ()) = head.into_parts();
-        self.dav_as(&user, Request::from_parts(parts, body), peer)
+        self.dav_as(&who, Request::from_parts(parts, body), peer)
             .await
     }
 
@@ -268,12 +305,12 @@ impl LanService {
             return unauthorized();
         }
         match self.authenticate(req, peer).await {
-            Ok(user) if user.admin => self.metrics_response().await,
-            Ok(user) => {
+            Ok(who) if who.user.admin => self.metrics_response().await,
+            Ok(who) => {
                 if self.quiet.allow() {
                     log::info!(
                         "{peer}: /metrics refused to {}: administrators only",
-                        user.name
+                        who.who()
                     );
                 }
                 text(StatusCode::FORBIDDEN, "/metrics is for administrators (or the scrape token the owner sets on the page)\n")
@@ -302,12 +339,17 @@ impl LanService {
 
     /// Serves a WebDAV request under `/dav/` as `user`, who was authenticated by the caller
     /// (Basic credentials here, a session on the page). The same checks apply either way.
-    pub async fn dav_as<B>(&self, user: &User, req: Request<B>, peer: SocketAddr) -> Response<Body>
+    pub async fn dav_as<B>(
+        &self,
+        principal: &Principal,
+        req: Request<B>,
+        peer: SocketAddr,
+    ) -> Response<Body>
     where
         B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let mut resp = self.dav_checked(user, req, peer).await;
+        let mut resp = self.dav_checked(principal, req, peer).await;
         // Nothing under /dav/ may run in this origin: a user's HTML or SVG opened by the
         // administrator would act with the administrator's session.
         let h = resp.headers_mut();
@@ -322,14 +364,20 @@ impl LanService {
         resp
     }
 
-    async fn dav_checked<B>(&self, user: &User, req: Request<B>, peer: SocketAddr) -> Response<Body>
+    async fn dav_checked<B>(
+        &self,
+        principal: &Principal,
+        req: Request<B>,
+        peer: SocketAddr,
+    ) -> Response<Body>
     where
         B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let raw_path = req.uri().path().to_owned();
         let method = req.method().clone();
-        let who = &user.name;
+        let user = &principal.user;
+        let who = &principal.who();
         let store_path = match hygiene::dav_path(&raw_path) {
             Ok(p) => p,
             Err(r) => {
@@ -496,13 +544,41 @@ impl LanService {
         &self,
         req: &Request<B>,
         peer: SocketAddr,
-    ) -> Result<User, Response<Body>> {
+    ) -> Result<Principal, Response<Body>> {
         let Some((name, password)) = basic_credentials(req) else {
             return Err(unauthorized());
         };
-        match self.check_password(peer.ip(), &name, &password).await {
-            Ok(Some(user)) => Ok(user),
-            Ok(None) => {
+        match self
+            .check_dav_credentials(peer.ip(), &name, &password)
+            .await
+        {
+            Ok(DavCredential::Valid(p)) => {
+                if let Some((id, _)) = &p.device {
+                    self.touch_device(*id, peer, req.headers());
+                }
+                Ok(p)
+            }
+            Ok(DavCredential::DevicesOnly) => {
+                if self.quiet.allow() {
+                    log::info!(
+                        "{peer}: {} {}: account password of {}, who uses device passwords only",
+                        req.method(),
+                        req.uri().path(),
+                        microcloud_accounts::log_safe(&name)
+                    );
+                }
+                let mut resp = text(
+                    StatusCode::UNAUTHORIZED,
+                    "this account takes device passwords only for WebDAV: \
+                     add this device on the page (Devices) and use the password it shows\n",
+                );
+                resp.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"microcloud\", charset=\"UTF-8\""),
+                );
+                Err(resp)
+            }
+            Ok(DavCredential::Wrong) => {
                 if self.quiet.allow() {
                     log::info!(
                         "{peer}: {} {}: wrong name or password",
@@ -518,6 +594,68 @@ impl LanService {
                 Err(text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n"))
             }
         }
+    }
+
+    /// Checks WebDAV Basic credentials: a device password of the user (a digest lookup), or the
+    /// account password unless the user takes device passwords only. Under the same throttle as
+    /// [`LanService::check_password`].
+    pub async fn check_dav_credentials(
+        &self,
+        ip: IpAddr,
+        name: &str,
+        password: &str,
+    ) -> Result<DavCredential, Checked> {
+        if microcloud_accounts::devices::looks_like_device_password(password) {
+            self.throttle.check(ip, name).map_err(Checked::Throttled)?;
+            let fail = |e: microcloud_store::StoreError| Checked::Failed(e.into());
+            if let Some(user) = self.store.user(name).map_err(fail)? {
+                if let Some(device) =
+                    microcloud_accounts::devices::find(&self.store, &user, password)
+                        .map_err(fail)?
+                {
+                    self.throttle.succeed(ip, name);
+                    return Ok(DavCredential::Valid(Principal {
+                        user,
+                        device: Some(device),
+                    }));
+                }
+            }
+            // Not a device's: an account password may have this shape too.
+        }
+        match self.check_password(ip, name, password).await? {
+            Some(user) if user.devices_only => Ok(DavCredential::DevicesOnly),
+            Some(user) => Ok(DavCredential::Valid(Principal { user, device: None })),
+            None => Ok(DavCredential::Wrong),
+        }
+    }
+
+    /// Writes down a device's request (time, address, user agent), at most once a minute (WebDAV
+    /// here; the page's device sessions through the page).
+    pub fn touch_device(&self, id: DeviceId, peer: SocketAddr, headers: &http::HeaderMap) {
+        let now = Instant::now();
+        {
+            let mut touched = self.touched.lock().unwrap();
+            if touched
+                .get(&id)
+                .is_some_and(|t| now.duration_since(*t) < TOUCH_EVERY)
+            {
+                return;
+            }
+            if touched.len() > 10_000 {
+                touched.clear();
+            }
+            touched.insert(id, now);
+        }
+        let agent = headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(200).collect::<String>());
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            if let Err(e) = store.touch_device(id, peer.ip().to_string(), agent).await {
+                log::warn!("recording device {}'s last request: {e}", id.0);
+            }
+        });
     }
 
     /// Counts a credential from `ip` that is wrong on its face (too long to be anyone's), under

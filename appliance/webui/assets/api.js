@@ -10,6 +10,13 @@ export function setState(s) {
   state = s;
 }
 
+/** Why the session ended, when the box said (a revoked tablet): the sign-in page shows it. */
+export let lostReason = null;
+
+export function clearLostReason() {
+  lostReason = null;
+}
+
 /** What runs when a request finds the session gone (the router shows the page again). */
 let lostHandler = null;
 
@@ -74,6 +81,7 @@ function failure(res, data, opts) {
     const after = res.headers.get('Retry-After');
     if (after && !/\d/.test(error)) error += ` Try again in ${after} seconds.`;
   }
+  if (res.status === 401 && field === 'device') lostReason = error;
   if (res.status === 401 && !opts.quiet401) sessionLost();
   return { ok: false, status: res.status, data, error, field };
 }

@@ -13,6 +13,8 @@ import { renderDashboard } from './dashboard.js';
 import { renderFiles } from './files.js';
 import { renderDestinations } from './destinations.js';
 import { renderUsers } from './users.js';
+import { renderDevices } from './devices.js';
+import { renderPair, isPairPage } from './pair.js';
 import { renderSsh } from './ssh.js';
 import { renderSystem } from './system.js';
 
@@ -21,6 +23,7 @@ const PAGES = [
   { route: 'files', label: 'Files', admin: false, render: renderFiles },
   { route: 'destinations', label: 'Destinations', admin: true, render: renderDestinations },
   { route: 'users', label: 'Users', admin: true, render: renderUsers },
+  { route: 'devices', label: 'Devices', admin: false, render: renderDevices },
   { route: 'ssh', label: 'SSH keys', admin: true, render: renderSsh },
   { route: 'system', label: 'System', admin: true, render: renderSystem },
 ];
@@ -46,4 +49,15 @@ document.getElementById('sign-out').addEventListener('click', async (e) => {
   redirect('signin');
 });
 
-show();
+// A paired tablet's page asks every few seconds whether its device still holds, so that a
+// tablet removed in Devices says so and signs out even while nobody touches it.
+setInterval(() => {
+  if (state && state.user && state.device) api('GET', '/api/session');
+}, 3000);
+
+if (isPairPage()) {
+  // The new tablet's pairing page stands alone: no session yet, no navigation.
+  loadState().then(() => renderPair());
+} else {
+  show();
+}

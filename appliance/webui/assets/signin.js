@@ -1,7 +1,7 @@
 // Onboarding (the first administrator) and signing in.
 
-import { h, main } from './dom.js';
-import { api, state, loadState } from './api.js';
+import { h, main, errorBox } from './dom.js';
+import { api, state, loadState, lostReason, clearLostReason } from './api.js';
 import { field, messageLine, clearMessages, showError, value, clearSecrets, onSubmit, requireFields } from './forms.js';
 import { redirect, homeRoute, show } from './router.js';
 
@@ -81,7 +81,10 @@ export function renderSignin() {
     }
     redirect(homeRoute());
   });
+  const reason = lostReason;
+  clearLostReason();
   main.append(h('section', { class: 'narrow', testid: 'page-signin' },
+    reason ? errorBox(reason, 'signed-out-reason') : null,
     h('h1', { text: 'Sign in' }),
     h('p', { class: 'lead', text: `Sign in to ${state && state.hostname ? state.hostname : 'your microcloud'}.` }),
     form));

@@ -14,7 +14,7 @@ export function renderUsers(rest, alive) {
     if (!r.ok) { list.replaceChildren(errorBox(r.error, 'users-error')); return; }
     const users = Array.isArray(r.data) ? r.data : [];
     list.replaceChildren(h('table', { class: 'table' },
-      h('thead', {}, h('tr', {}, h('th', { text: 'Name' }), h('th', { text: 'Role' }), h('th', { class: 'col-actions' }, h('span', { class: 'sr-only', text: 'Actions' })))),
+      h('thead', {}, h('tr', {}, h('th', { text: 'Name' }), h('th', { text: 'Role' }), h('th', { text: 'WebDAV' }), h('th', { class: 'col-actions' }, h('span', { class: 'sr-only', text: 'Actions' })))),
       h('tbody', {}, users.map((u) => userRow(u)))));
   }
 
@@ -57,7 +57,25 @@ export function renderUsers(rest, alive) {
     return h('tr', { testid: `user-row-${name}` },
       h('td', {}, name, me ? h('span', { class: 'muted', text: ' (you)' }) : null),
       h('td', {}, u.admin ? h('span', { class: 'badge', text: 'admin' }) : h('span', { class: 'muted', text: 'user' })),
+      h('td', {}, devicesOnly(name, !!u.devices_only)),
       cell);
+  }
+
+  // Whether WebDAV takes only device passwords for this user (the account password then works
+  // on this page alone).
+  function devicesOnly(name, on) {
+    const b = h('button', { type: 'button', class: 'btn btn-small btn-quiet', testid: `devices-only-${name}`,
+      text: on ? 'Device passwords only' : 'Account or device password',
+      title: on ? 'Allow the account password on WebDAV again' : 'Require a device password on WebDAV' });
+    b.setAttribute('aria-pressed', on ? 'true' : 'false');
+    b.addEventListener('click', async () => {
+      b.disabled = true;
+      const r = await api('PUT', `/api/users/${encodeURIComponent(name)}/devices-only`, { on: !on });
+      if (!alive()) return;
+      if (!r.ok) { b.disabled = false; b.after(errorBox(r.error, `devices-only-error-${name}`)); return; }
+      load();
+    });
+    return b;
   }
 
   const id = 'user';

@@ -32,6 +32,8 @@ const ASSETS: &[(&str, &str, &str)] = &[
     asset!("files.js", JS),
     asset!("destinations.js", JS),
     asset!("users.js", JS),
+    asset!("devices.js", JS),
+    asset!("pair.js", JS),
     asset!("ssh.js", JS),
     asset!("system.js", JS),
 ];

@@ -17,6 +17,7 @@
 
 mod api;
 mod assets;
+pub mod pairing;
 pub mod sessions;
 
 use std::path::PathBuf;
@@ -86,6 +87,9 @@ pub struct Options {
     /// Serve the page's files from this directory instead of the copies compiled in (for
     /// working on the page without rebuilding).
     pub assets_dir: Option<PathBuf>,
+    /// The SHA-256 fingerprint of the box's certificate authority (when it serves HTTPS), shown
+    /// beside a pairing's QR code so that the new tablet's owner can check it.
+    pub ca_fingerprint: Option<String>,
 }
 
 /// The state every handler shares.
@@ -96,6 +100,10 @@ pub struct Web {
     sessions: Sessions,
     /// Wrong setup codes, per client address (all under the account `setup`).
     setup_throttle: Throttle,
+    /// Tablets being paired.
+    pairings: crate::pairing::Pairings,
+    /// Wrong pairing codes, per client address (all under the account `pairing`).
+    pair_throttle: Throttle,
     options: Options,
     /// Onboarding runs one at a time (argon2 and the first-admin check).
     onboarding: tokio::sync::Mutex<()>,
@@ -120,6 +128,8 @@ impl Page {
                 // mistypes a few times; a script guessing soon waits a quarter of an hour per
                 // try, at its own address only.
                 setup_throttle: Throttle::new(Policy::default()),
+                pairings: Default::default(),
+                pair_throttle: Throttle::new(Policy::default()),
                 options,
                 onboarding: tokio::sync::Mutex::new(()),
             }),

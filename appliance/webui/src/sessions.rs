@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use microcloud_store::UserId;
+use microcloud_store::{DeviceId, UserId};
 
 /// The session cookie's name.
 pub const COOKIE: &str = "mc_session";
@@ -39,6 +39,9 @@ pub struct Session {
     pub csrf: String,
     /// A digest of the password hash at sign-in: changing the password ends old sessions.
     pub password_tag: [u8; 32],
+    /// The device this session is, for a tablet signed in by pairing: revoking the device ends
+    /// the session.
+    pub device: Option<(DeviceId, String)>,
     created: Instant,
     last_used: Instant,
 }
@@ -114,10 +117,33 @@ impl Sessions {
                 name: name.to_owned(),
                 csrf: random_token(),
                 password_tag: password_tag(phc),
+                device: None,
                 created: now,
                 last_used: now,
             },
         );
+        token
+    }
+
+    /// Starts the page session of a tablet that was just paired as `device`: revoking the device
+    /// ends it.
+    pub fn create_for_device(
+        &self,
+        user: UserId,
+        name: &str,
+        phc: &str,
+        device: (DeviceId, String),
+    ) -> String {
+        let token = self.create(user, name, phc);
+        let key = *blake3::hash(token.as_bytes()).as_bytes();
+        if let Some(s) = self
+            .map
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(&key)
+        {
+            s.device = Some(device);
+        }
         token
     }
 

@@ -17,6 +17,7 @@ pub(super) async fn state(
         "appliance": web.options.appliance,
         "hostname": system::hostname(web.options.appliance).await,
         "user": signed.as_ref().map(|s| json!({"name": s.user.name, "admin": s.user.admin})),
+        "device": signed.as_ref().and_then(|s| s.session.device.as_ref().map(|(_, name)| name.clone())),
         "csrf": signed.as_ref().map(|s| s.session.csrf.clone()),
     })))
 }
@@ -158,6 +159,12 @@ pub(super) async fn sign_in(
             ))
         }
     }
+}
+
+/// Whether the session still holds (a paired tablet's page asks now and then, so that it learns
+/// at once when it was removed).
+pub(super) async fn session(signed: Signed) -> Json<serde_json::Value> {
+    Json(json!({"ok": true, "user": signed.user.name}))
 }
 
 pub(super) async fn sign_out(

@@ -76,7 +76,11 @@ pub(super) async fn dav(
     let method = parts.method.clone();
     let mut resp = web
         .lan
-        .dav_as(&signed.user, http::Request::from_parts(parts, body), peer)
+        .dav_as(
+            &signed.principal(),
+            http::Request::from_parts(parts, body),
+            peer,
+        )
         .await;
     let h = resp.headers_mut();
     h.insert(

@@ -3,8 +3,10 @@
 mod account;
 mod dashboard;
 mod destinations;
+mod devices;
 mod files;
 mod metrics_token;
+mod pairing;
 mod ssh_keys;
 mod system;
 mod users;
@@ -42,12 +44,21 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(30);
 pub fn router(web: Arc<Web>) -> Router {
     Router::new()
         .route("/", get(index))
+        .route("/pair", get(index))
+        .route("/api/pairings", post(pairing::start))
+        .route("/api/pairings/{id}", get(pairing::view))
+        .route("/api/pairings/{id}/approve", post(pairing::approve))
+        .route("/api/pairings/{id}/refuse", post(pairing::refuse))
+        .route("/api/pair/claim", post(pairing::claim))
+        .route("/api/pair/status", post(pairing::claim_status))
         .route("/assets/{name}", get(asset))
         .route("/api/state", get(account::state))
         .route("/api/onboarding", post(account::onboarding))
         .route(
             "/api/session",
-            post(account::sign_in).delete(account::sign_out),
+            get(account::session)
+                .post(account::sign_in)
+                .delete(account::sign_out),
         )
         .route("/api/files", get(files::files))
         .route("/api/status", get(dashboard::status))
@@ -65,6 +76,15 @@ pub fn router(web: Arc<Web>) -> Router {
         )
         .route("/api/users", get(users::users).post(users::add_user))
         .route("/api/users/{name}/password", put(users::set_password))
+        .route(
+            "/api/users/{name}/devices-only",
+            put(devices::set_devices_only),
+        )
+        .route(
+            "/api/devices",
+            get(devices::devices).post(devices::add_device),
+        )
+        .route("/api/devices/{user}/{name}", delete(devices::revoke_device))
         .route(
             "/api/ssh-keys",
             get(ssh_keys::ssh_keys).post(ssh_keys::add_ssh_key),
@@ -180,12 +200,12 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         match e {
             StoreError::InvalidName { .. } => ApiError::bad(e.to_string(), "name"),
-            StoreError::UserExists { .. } => {
+            StoreError::UserExists { .. } | StoreError::DeviceExists { .. } => {
                 ApiError::new(StatusCode::CONFLICT, e.to_string()).field("name")
             }
-            StoreError::NoSuchUser { .. } | StoreError::NotFound { .. } => {
-                ApiError::new(StatusCode::NOT_FOUND, e.to_string())
-            }
+            StoreError::NoSuchUser { .. }
+            | StoreError::NoSuchDevice { .. }
+            | StoreError::NotFound { .. } => ApiError::new(StatusCode::NOT_FOUND, e.to_string()),
             StoreError::NotDir { .. } => ApiError::bad(e.to_string(), "path"),
             StoreError::AdminExists => ApiError::new(StatusCode::FORBIDDEN, e.to_string()),
             e => ApiError::internal("the catalog", e),
@@ -272,6 +292,16 @@ pub struct Signed {
     pub user: User,
 }
 
+impl Signed {
+    /// Who acts on WebDAV through this session.
+    pub fn principal(&self) -> microcloud_webdav::Principal {
+        microcloud_webdav::Principal {
+            user: self.user.clone(),
+            device: self.session.device.clone(),
+        }
+    }
+}
+
 /// A signed-in administrator.
 pub struct Admin(pub Signed);
 
@@ -299,6 +329,16 @@ pub fn check_session(web: &Web, method: &Method, headers: &http::HeaderMap) -> A
             "your password changed: sign in again",
         ));
     }
+    if let Some((id, _)) = &session.device {
+        if !web.store.device_exists(*id)? {
+            web.sessions.remove(&token);
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "this tablet was removed from the box: pair it again to use it",
+            )
+            .field("device"));
+        }
+    }
     if !matches!(*method, Method::GET | Method::HEAD) {
         let given = headers
             .get("x-csrf-token")
@@ -317,14 +357,21 @@ pub fn check_session(web: &Web, method: &Method, headers: &http::HeaderMap) -> A
 impl FromRequestParts<Arc<Web>> for Signed {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, web: &Arc<Web>) -> ApiResult<Self> {
-        check_session(web, &parts.method, &parts.headers)
+        let s = check_session(web, &parts.method, &parts.headers)?;
+        if let (Some((id, _)), Some(ConnectInfo(peer))) = (
+            &s.session.device,
+            parts.extensions.get::<ConnectInfo<SocketAddr>>(),
+        ) {
+            web.lan.touch_device(*id, *peer, &parts.headers);
+        }
+        Ok(s)
     }
 }
 
 impl FromRequestParts<Arc<Web>> for Admin {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, web: &Arc<Web>) -> ApiResult<Self> {
-        let s = check_session(web, &parts.method, &parts.headers)?;
+        let s = Signed::from_request_parts(parts, web).await?;
         if !s.user.admin {
             return Err(ApiError::new(StatusCode::FORBIDDEN, "administrators only"));
         }
@@ -382,6 +429,16 @@ pub(crate) fn fuzz_json_bodies(data: &[u8]) {
     let _ = serde_json::from_slice::<users::UserBody>(data);
     let _ = serde_json::from_slice::<users::PasswordBody>(data);
     let _ = serde_json::from_slice::<ssh_keys::KeyBody>(data);
+    if let Ok(b) = serde_json::from_slice::<devices::DeviceBody>(data) {
+        let _ = microcloud_store::check_device_name(&b.name);
+    }
+    let _ = serde_json::from_slice::<devices::DevicesOnlyBody>(data);
+    let _ = serde_json::from_slice::<pairing::StartBody>(data);
+    if let Ok(b) = serde_json::from_slice::<pairing::ClaimBody>(data) {
+        let _ = crate::pairing::canonical_code(&b.code);
+        let _ = microcloud_store::check_device_name(&b.device_name);
+    }
+    let _ = serde_json::from_slice::<pairing::ClaimStatusBody>(data);
 }
 
 #[cfg(test)]

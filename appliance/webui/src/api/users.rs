@@ -10,7 +10,7 @@ pub(super) async fn users(
         web.store
             .users()?
             .into_iter()
-            .map(|u| json!({"name": u.name, "admin": u.admin}))
+            .map(|u| json!({"name": u.name, "admin": u.admin, "devices_only": u.devices_only}))
             .collect(),
     ))
 }

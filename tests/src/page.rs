@@ -1,0 +1,127 @@
+//! A browser-like client of the page's JSON API (one cookie, one CSRF token) and onboarding.
+
+use std::path::Path;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::{microcloud, Gateway};
+
+/// The first administrator's password in these tests.
+pub const ADMIN_PASSWORD: &str = "owner password 1";
+/// The ssh key onboarding authorizes.
+pub const KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl owner@laptop";
+
+/// A browser-like client: one cookie, one CSRF token.
+pub struct Client {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub cookie: Option<String>,
+    pub csrf: Option<String>,
+}
+
+/// A response, read in full.
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl Answer {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+impl Client {
+    pub fn new(gw: &Gateway) -> Client {
+        Client {
+            http: reqwest::Client::new(),
+            base: format!("http://{}", gw.addr),
+            cookie: None,
+            csrf: None,
+        }
+    }
+
+    /// A request with this client's cookie and CSRF token, for bodies `call` does not make.
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(c) = &self.cookie {
+            req = req.header("cookie", format!("mc_session={c}"));
+        }
+        if let Some(t) = &self.csrf {
+            req = req.header("x-csrf-token", t);
+        }
+        req
+    }
+
+    pub async fn call(&mut self, method: Method, path: &str, body: Option<Value>) -> Answer {
+        let mut req = self.request(method, path);
+        if let Some(b) = body {
+            req = req
+                .header("content-type", "application/json")
+                .body(b.to_string());
+        }
+        let resp = req.send().await.unwrap();
+        let (status, headers) = (resp.status(), resp.headers().clone());
+        if let Some(sc) = headers.get("set-cookie").and_then(|v| v.to_str().ok()) {
+            let value = sc
+                .split(';')
+                .next()
+                .unwrap()
+                .trim_start_matches("mc_session=");
+            self.cookie = (!value.is_empty()).then(|| value.to_owned());
+        }
+        Answer {
+            status,
+            headers,
+            body: resp.text().await.unwrap(),
+        }
+    }
+
+    pub async fn refresh_csrf(&mut self) {
+        let s = self.call(Method::GET, "/api/state", None).await.json();
+        self.csrf = s["csrf"].as_str().map(str::to_owned);
+    }
+
+    pub async fn sign_in(&mut self, name: &str, password: &str) -> Answer {
+        let a = self
+            .call(
+                Method::POST,
+                "/api/session",
+                Some(json!({"name": name, "password": password})),
+            )
+            .await;
+        self.refresh_csrf().await;
+        a
+    }
+}
+
+/// The box's one-time setup code.
+pub fn setup_code(dir: &Path) -> String {
+    microcloud(&["setup-code", "--data", dir.to_str().unwrap()], "")
+        .trim()
+        .to_owned()
+}
+
+/// Onboards the box as `owner` with [`ADMIN_PASSWORD`] and [`KEY`].
+pub async fn onboard(c: &mut Client, dir: &Path) {
+    let code = setup_code(dir);
+    let a = c
+        .call(
+            Method::POST,
+            "/api/onboarding",
+            Some(
+                json!({"code": code, "name": "owner", "password": ADMIN_PASSWORD, "ssh_key": KEY}),
+            ),
+        )
+        .await;
+    assert_eq!(a.status, 200, "onboarding: {}", a.body);
+    let cookie = a.headers.get("set-cookie").unwrap().to_str().unwrap();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "cookie attributes: {cookie}"
+    );
+    c.refresh_csrf().await;
+}
