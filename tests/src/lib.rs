@@ -206,6 +206,14 @@ impl Gateway {
         self.child.as_ref().map(|c| c.id())
     }
 
+    /// The HTTPS base URL (`https://ADDR:PORT/`) when the gateway was given `--tls-listen`: the
+    /// third word of its lock file.
+    pub fn https_url(&self) -> Option<String> {
+        let lock = std::fs::read_to_string(self.dir.join("gateway.lock")).ok()?;
+        let url = lock.split_whitespace().nth(2)?;
+        Some(format!("{}/", url.trim_end_matches('/')))
+    }
+
     /// The base URL of the WebDAV space: `http://ADDR/dav/`.
     pub fn dav(&self) -> String {
         format!("http://{}/dav/", self.addr)

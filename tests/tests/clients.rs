@@ -1,27 +1,39 @@
 //! Real WebDAV clients against the gateway: rclone copies a tree in, checks it, reads it back,
 //! moves and deletes, and every byte is compared.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use microcloud_tests::{add_user, content_for, Gateway, PASSWORD};
 
-fn rclone(gw: &Gateway, args: &[&str]) -> String {
+/// Where rclone goes: a WebDAV URL, and the CA file to trust for https.
+struct Remote {
+    url: String,
+    ca: Option<PathBuf>,
+}
+
+fn run_rclone(remote: &Remote, args: &[&str]) -> std::process::Output {
     let obscured = Command::new("rclone")
         .args(["obscure", PASSWORD])
         .output()
         .expect("rclone is installed (ci/install-deps)");
     let obscured = String::from_utf8(obscured.stdout).unwrap();
-    let out = Command::new("rclone")
-        .args(args)
+    let mut cmd = Command::new("rclone");
+    cmd.args(args)
         .env("RCLONE_CONFIG", "/dev/null")
         .env("RCLONE_CONFIG_MC_TYPE", "webdav")
-        .env("RCLONE_CONFIG_MC_URL", gw.dav())
+        .env("RCLONE_CONFIG_MC_URL", &remote.url)
         .env("RCLONE_CONFIG_MC_VENDOR", "other")
         .env("RCLONE_CONFIG_MC_USER", "alice")
-        .env("RCLONE_CONFIG_MC_PASS", obscured.trim())
-        .output()
-        .unwrap();
+        .env("RCLONE_CONFIG_MC_PASS", obscured.trim());
+    if let Some(ca) = &remote.ca {
+        cmd.arg("--ca-cert").arg(ca);
+    }
+    cmd.output().unwrap()
+}
+
+fn rclone(remote: &Remote, args: &[&str]) -> String {
+    let out = run_rclone(remote, args);
     assert!(
         out.status.success(),
         "rclone {args:?}: {}",
@@ -50,19 +62,15 @@ fn write_tree(root: &Path) -> Vec<(String, Vec<u8>)> {
     files
 }
 
-#[test]
-fn rclone_copies_checks_reads_moves_and_deletes() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    add_user(&data, "alice");
-    let gw = Gateway::start(&data, &[]);
-    let src = tmp.path().join("src");
+/// rclone copies a tree to `remote`, checks it, reads it back byte for byte, moves and deletes.
+fn copy_check_read_move_delete(remote: &Remote, tmp: &Path) {
+    let src = tmp.join("src");
     let files = write_tree(&src);
 
-    rclone(&gw, &["copy", src.to_str().unwrap(), "mc:tree"]);
-    rclone(&gw, &["check", src.to_str().unwrap(), "mc:tree"]);
-    let dst = tmp.path().join("dst");
-    rclone(&gw, &["copy", "mc:tree", dst.to_str().unwrap()]);
+    rclone(remote, &["copy", src.to_str().unwrap(), "mc:tree"]);
+    rclone(remote, &["check", src.to_str().unwrap(), "mc:tree"]);
+    let dst = tmp.join("dst");
+    rclone(remote, &["copy", "mc:tree", dst.to_str().unwrap()]);
     for (name, bytes) in &files {
         assert_eq!(
             &std::fs::read(dst.join(name)).unwrap(),
@@ -70,17 +78,62 @@ fn rclone_copies_checks_reads_moves_and_deletes() {
             "{name} read back"
         );
     }
-    let listing: serde_json::Value =
-        serde_json::from_str(&rclone(&gw, &["lsjson", "-R", "--files-only", "mc:tree"])).unwrap();
+    let listing: serde_json::Value = serde_json::from_str(&rclone(
+        remote,
+        &["lsjson", "-R", "--files-only", "mc:tree"],
+    ))
+    .unwrap();
     assert_eq!(listing.as_array().unwrap().len(), files.len());
 
-    rclone(&gw, &["moveto", "mc:tree/top-0.bin", "mc:tree/renamed.bin"]);
-    rclone(&gw, &["deletefile", "mc:tree/top-2.bin"]);
-    rclone(&gw, &["purge", "mc:tree/sub dir"]);
-    let names = rclone(&gw, &["lsf", "-R", "mc:tree"]);
+    rclone(
+        remote,
+        &["moveto", "mc:tree/top-0.bin", "mc:tree/renamed.bin"],
+    );
+    rclone(remote, &["deletefile", "mc:tree/top-2.bin"]);
+    rclone(remote, &["purge", "mc:tree/sub dir"]);
+    let names = rclone(remote, &["lsf", "-R", "mc:tree"]);
     let mut names: Vec<&str> = names.lines().collect();
     names.sort();
     assert_eq!(names, vec!["renamed.bin", "top-4.bin", "top-6.bin"]);
+}
+
+#[test]
+fn rclone_copies_checks_reads_moves_and_deletes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    add_user(&data, "alice");
+    let gw = Gateway::start(&data, &[]);
+    let remote = Remote {
+        url: gw.dav(),
+        ca: None,
+    };
+    copy_check_read_move_delete(&remote, tmp.path());
+}
+
+/// The same over https, trusting the box's CA (and refused without it).
+#[test]
+fn rclone_over_https_with_the_box_ca() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    add_user(&data, "alice");
+    let gw = Gateway::start(&data, &["--tls-listen", "127.0.0.1:0"]);
+    let url = format!("{}dav/", gw.https_url().expect("an https address"));
+    let untrusting = Remote {
+        url: url.clone(),
+        ca: None,
+    };
+    let out = run_rclone(&untrusting, &["lsf", "mc:"]);
+    assert!(
+        !out.status.success(),
+        "rclone trusted a CA it was never given"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("certificate"), "{err}");
+    let remote = Remote {
+        url,
+        ca: Some(data.join("tls/ca.crt")),
+    };
+    copy_check_read_move_delete(&remote, tmp.path());
 }
 
 /// davfs2 (the Linux kernel-mount client) writes and reads through a real mount. Directory

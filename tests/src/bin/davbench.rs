@@ -46,6 +46,9 @@ struct Args {
     /// Print a JSON line instead of text.
     #[arg(long)]
     json: bool,
+    /// Trust this CA certificate (PEM) for an https URL, e.g. the box's DATA/tls/ca.crt.
+    #[arg(long, value_name = "PEM")]
+    ca_cert: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -174,9 +177,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         None => {}
     }
     let url = args.url.expect("clap requires --url");
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.clients)
-        .build()?;
+    let mut builder = reqwest::Client::builder().pool_max_idle_per_host(args.clients);
+    if let Some(ca) = &args.ca_cert {
+        let pem = std::fs::read(ca).map_err(|e| format!("{}: {e}", ca.display()))?;
+        builder = builder.add_root_certificate(reqwest::Certificate::from_pem(&pem)?);
+    }
+    let client = builder.build()?;
     let body = pattern(args.size);
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let start = Instant::now();
