@@ -36,6 +36,7 @@ pub(super) struct OnboardingBody {
 pub(super) async fn onboarding(
     State(web): AppState,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
+    Https(https): Https,
     Body(b): Body<OnboardingBody>,
 ) -> ApiResult<Response> {
     let client = client.ip();
@@ -91,7 +92,7 @@ pub(super) async fn onboarding(
         .create(user.id, &user.name, &user.password_hash);
     Ok(with_cookie(
         Json(json!({"ok": true})).into_response(),
-        sessions::set_cookie(&token),
+        sessions::set_cookie(&token, https),
     ))
 }
 
@@ -104,6 +105,7 @@ pub(super) struct SignInBody {
 pub(super) async fn sign_in(
     State(web): AppState,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
+    Https(https): Https,
     Body(b): Body<SignInBody>,
 ) -> ApiResult<Response> {
     let client = client.ip();
@@ -140,7 +142,7 @@ pub(super) async fn sign_in(
                 .create(user.id, &user.name, &user.password_hash);
             Ok(with_cookie(
                 Json(json!({"ok": true})).into_response(),
-                sessions::set_cookie(&token),
+                sessions::set_cookie(&token, https),
             ))
         }
         None => {
@@ -163,6 +165,7 @@ pub(super) async fn sign_in(
 pub(super) async fn sign_out(
     State(web): AppState,
     signed: Signed,
+    Https(https): Https,
     headers: http::HeaderMap,
 ) -> Response {
     if let Some(t) = sessions::cookie_token(&headers) {
@@ -171,6 +174,6 @@ pub(super) async fn sign_out(
     log::info!("{} signed out", log_safe(&signed.user.name));
     with_cookie(
         Json(json!({"ok": true})).into_response(),
-        sessions::clear_cookie(),
+        sessions::clear_cookie(https),
     )
 }
