@@ -218,3 +218,91 @@ async fn old_confused_and_stalled_tls_clients_are_turned_away() {
     let r = reqwest::get(format!("http://{}/", gw.addr)).await.unwrap();
     assert!(r.status().is_success());
 }
+
+/// Runs `ip ARGS`, panicking with its error.
+fn ip(args: &[&str]) {
+    let out = std::process::Command::new("ip")
+        .args(args)
+        .output()
+        .expect("ip (iproute2; ci/install-deps installs it)");
+    assert!(
+        out.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A network namespace of the test's own, removed when dropped.
+struct Netns(String);
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.0])
+            .status();
+    }
+}
+
+/// A new address on the box gets into the server certificate at once (the kernel announces it
+/// over rtnetlink), without a restart: a gateway in a network namespace of its own, an address
+/// added there, and the certificate it serves from then on covers it.
+#[test]
+fn the_certificate_follows_a_new_address_without_a_restart() {
+    if !nix::unistd::Uid::effective().is_root() {
+        eprintln!("skipped: needs root for a network namespace");
+        return;
+    }
+    let ns = Netns(format!("mc-tls-{}", std::process::id()));
+    ip(&["netns", "add", &ns.0]);
+    ip(&["-n", &ns.0, "link", "set", "lo", "up"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    microcloud_tests::add_user(&data, "alice");
+    let mut gw = std::process::Command::new("ip")
+        .args(["netns", "exec", &ns.0])
+        .arg(microcloud_tests::bin())
+        .args(["gateway", "--no-uplink", "--listen", "127.0.0.1:0"])
+        .args(["--tls-listen", "0.0.0.0:0", "--data"])
+        .arg(&data)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let report = |data: &Path| -> serde_json::Value {
+        serde_json::from_str(&microcloud(
+            &["tls", "--json", "--data", data.to_str().unwrap()],
+            "",
+        ))
+        .unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::fs::read_to_string(data.join("gateway.lock"))
+        .map(|l| l.split_whitespace().count() < 3)
+        .unwrap_or(true)
+    {
+        assert!(Instant::now() < deadline, "the gateway did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let before = report(&data)["server"]["addresses"].to_string();
+    assert!(!before.contains("10.77.0.1"), "{before}");
+
+    ip(&["-n", &ns.0, "addr", "add", "10.77.0.1/32", "dev", "lo"]);
+    let added = Instant::now();
+    let covered = loop {
+        let addresses = report(&data)["server"]["addresses"].to_string();
+        if addresses.contains("10.77.0.1") {
+            break true;
+        }
+        if added.elapsed() > Duration::from_secs(20) {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let took = added.elapsed();
+    let _ = gw.kill();
+    let _ = gw.wait();
+    assert!(covered, "the new address never reached the certificate");
+    // The periodic check runs every 60 s: well under it, the change was heard, not polled.
+    assert!(took < Duration::from_secs(30), "{took:?}");
+    println!("the certificate covered the new address {took:?} after it was added");
+}

@@ -259,6 +259,7 @@ async function newContext(viewport, storageState) {
     isMobile: phone,
     hasTouch: phone,
     acceptDownloads: true,
+    ignoreHTTPSErrors: env.MC_IGNORE_HTTPS_ERRORS === '1',
     storageState,
   });
 }

@@ -28,6 +28,12 @@ pub struct Args {
     /// (see `microcloud tls`).
     #[arg(long, value_name = "ADDR:PORT")]
     tls_listen: Option<SocketAddr>,
+    /// Serve on --listen only what a device needs before it trusts HTTPS: the CA (`/ca.crt`,
+    /// `/ca.mobileconfig`), a page on how to trust it (`/trust`) and a redirect to HTTPS for
+    /// everything else; WebDAV, sign-in and changes over plain HTTP are refused with a message
+    /// naming the HTTPS address. The appliance runs this way.
+    #[arg(long, requires = "tls_listen")]
+    redirect_http: bool,
     /// Bound on local storage for file content, e.g. 20G. When data that is not yet safe elsewhere
     /// nears it, writers are slowed down, then refused with 507. Remembered in the catalog; the
     /// first default is 90% of the data filesystem.
@@ -154,16 +160,26 @@ pub fn run(args: Args) -> Result<(), CliError> {
 
         let stats = store.stats()?;
         println!("microcloud gateway on {}", dir.display());
-        println!("  page:    {url}");
-        println!("  WebDAV:  {url}dav/   (HTTP Basic authentication)");
-        println!("  metrics: {url}metrics");
+        // With --redirect-http, plain HTTP only redirects and hands out the CA: the page and
+        // WebDAV are the HTTPS port's.
+        let page_url = match &https {
+            Some((_, bound, _)) if args.redirect_http => format!("https://{bound}/"),
+            _ => url.clone(),
+        };
+        println!("  page:    {page_url}");
+        println!("  WebDAV:  {page_url}dav/   (HTTP Basic authentication)");
+        println!("  metrics: {page_url}metrics");
         if let Some((_, bound, cert)) = &https {
+            if args.redirect_http {
+                println!("  http:    {url}   (redirects to https; the CA: {url}ca.crt, how to trust it: {url}trust)");
+            } else {
+                println!(
+                    "  https:   https://{bound}/   (the box's CA: {})",
+                    cert.authority().cert_path().display()
+                );
+            }
             println!(
-                "  https:   https://{bound}/   (the box's CA: {})",
-                cert.authority().cert_path().display()
-            );
-            println!(
-                "           CA SHA-256 fingerprint {}",
+                "  CA SHA-256 fingerprint: {}",
                 cert.authority().fingerprint()
             );
         }
@@ -173,14 +189,14 @@ pub fn run(args: Args) -> Result<(), CliError> {
             HumanBytes(stats.bytes),
             HumanBytes(stats.cache_limit)
         );
-        let onboarding = microcloud_webui::announce_setup_code(&store, &url)?;
+        let onboarding = microcloud_webui::announce_setup_code(&store, &page_url)?;
         if !onboarding && stats.users == 0 {
             println!(
                 "  no users yet: add one with `microcloud user add NAME --data {}`",
                 dir.display()
             );
         }
-        log::info!("serving {url}dav/ from {}", dir.display());
+        log::info!("serving {page_url}dav/ from {}", dir.display());
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
 
         // Leftovers from a crash are found in the background: serving does not wait for them.
@@ -236,6 +252,14 @@ pub fn run(args: Args) -> Result<(), CliError> {
             options,
         );
         let router = crate::front::router(lan, page);
+        let plain = match &https {
+            Some((_, bound, cert)) if args.redirect_http => crate::redirect::router(
+                cert.authority(),
+                &crate::tls::host_name(),
+                bound.port(),
+            ),
+            _ => router.clone(),
+        };
         let https = match https {
             None => None,
             Some((listener, _, cert)) => {
@@ -243,11 +267,23 @@ pub fn run(args: Args) -> Result<(), CliError> {
                     cert.server_config()
                         .map_err(|e| CliError::Usage(e.to_string()))?,
                 );
-                // A new address or name (DHCP, a renamed box) gets a new certificate, no restart.
+                // A new address or name (DHCP, a renamed box) gets a new certificate, no restart:
+                // at once when the kernel announces an address change, and every minute for what
+                // it does not announce (the host name).
                 let watch = cert.clone();
+                let changed = Arc::new(tokio::sync::Notify::new());
+                if let Err(e) = crate::tls::watch_addresses(changed.clone()) {
+                    log::warn!("cannot watch address changes (rtnetlink): {e}; checking every minute");
+                }
                 tokio::spawn(async move {
                     loop {
-                        tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                        tokio::select! {
+                            _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
+                            _ = changed.notified() => {
+                                // An interface coming up sends a burst: let it settle.
+                                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                            }
+                        }
                         let names = tokio::task::spawn_blocking(crate::tls::box_names).await;
                         if let Ok(names) = names {
                             if let Err(e) = watch.update(&names) {
@@ -257,14 +293,14 @@ pub fn run(args: Args) -> Result<(), CliError> {
                     }
                 });
                 Some(tokio::spawn(microcloud_webdav::connections::serve_tls(
-                    router.clone(),
+                    router,
                     listener,
                     Some(config),
                     shutdown_signal(),
                 )))
             }
         };
-        microcloud_webdav::connections::serve(router, listener, shutdown_signal()).await;
+        microcloud_webdav::connections::serve(plain, listener, shutdown_signal()).await;
         if let Some(t) = https {
             let _ = t.await;
         }

@@ -8,6 +8,7 @@ mod flush;
 mod front;
 mod gateway;
 mod metrics;
+mod redirect;
 mod remote;
 mod restore;
 mod scrub;

@@ -57,6 +57,50 @@ pub fn box_names() -> Names {
     Names::of(&host_name(), addresses)
 }
 
+/// Wakes `changed` whenever the kernel announces an address added or removed (the rtnetlink
+/// address groups), so that the certificate follows a DHCP lease or a new interface at once
+/// instead of at the next periodic check. Any message is enough: the names are read afresh.
+pub fn watch_addresses(changed: Arc<tokio::sync::Notify>) -> std::io::Result<()> {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+
+    use nix::sys::socket::{
+        bind, socket, AddressFamily, NetlinkAddr, SockFlag, SockProtocol, SockType,
+    };
+    const RTMGRP_IPV4_IFADDR: u32 = 0x10;
+    const RTMGRP_IPV6_IFADDR: u32 = 0x100;
+    let fd = socket(
+        AddressFamily::Netlink,
+        SockType::Raw,
+        SockFlag::SOCK_CLOEXEC,
+        SockProtocol::NetlinkRoute,
+    )?;
+    bind(
+        fd.as_raw_fd(),
+        &NetlinkAddr::new(0, RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR),
+    )?;
+    let mut sock = std::fs::File::from(fd);
+    std::thread::Builder::new()
+        .name("address-watch".into())
+        .spawn(move || {
+            let mut buf = [0u8; 16 * 1024];
+            loop {
+                match sock.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(_) => changed.notify_one(),
+                    // The kernel dropped messages for us: something changed all the same.
+                    Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => changed.notify_one(),
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        log::warn!("watching address changes (rtnetlink): {e}; checking every minute instead");
+                        break;
+                    }
+                }
+            }
+        })?;
+    Ok(())
+}
+
 /// The gateway's server certificate in `dir` (the CA made at first use), for the box's names now.
 pub fn server_cert(dir: &Path) -> Result<Arc<ServerCert>, CliError> {
     let ca = Authority::load_or_create(dir, &host_name()).map_err(tls_error)?;

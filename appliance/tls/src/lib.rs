@@ -9,6 +9,8 @@
 //! now (`<host>.local`, `<host>`, every address); a new name or address gets a new certificate
 //! without a restart and without asking anyone to trust anything again.
 
+pub mod trust;
+
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};

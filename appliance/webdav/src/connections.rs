@@ -211,6 +211,11 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Tracked<S> {
     }
 }
 
+/// Marks a request that arrived over TLS (a request extension [`serve_tls`] inserts): what it
+/// answers may rely on the channel, e.g. mark its cookies `Secure`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OverTls;
+
 /// A TLS handshake must be done within this.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -233,7 +238,7 @@ pub async fn serve(
 
 /// Like [`serve`], speaking TLS with `tls` when given: the handshake runs in the connection's own
 /// task, within [`HANDSHAKE_TIMEOUT`], under the same caps (a stalled handshake holds a slot of
-/// its address only that long).
+/// its address only that long). Requests that arrive over TLS carry the extension [`OverTls`].
 pub async fn serve_tls(
     app: axum::Router,
     listener: TcpListener,
@@ -241,6 +246,7 @@ pub async fn serve_tls(
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let tls = tls.map(tokio_rustls::TlsAcceptor::from);
+    let over_tls = tls.is_some();
     tokio::pin!(shutdown);
     let connections = Connections::new();
     let refusals = QuietLog::new("refused connections", Instant::now());
@@ -276,6 +282,9 @@ pub async fn serve_tls(
         let (app, flight) = (app.clone(), in_flight.clone());
         let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
             req.extensions_mut().insert(ConnectInfo(peer));
+            if over_tls {
+                req.extensions_mut().insert(OverTls);
+            }
             let (app, flight, served) = (app.clone(), flight.clone(), served.clone());
             async move {
                 flight.fetch_add(1, Ordering::Relaxed);

@@ -50,7 +50,8 @@ export function renderSetup() {
       h('li', {}, 'in the system journal (', h('code', { text: 'journalctl -u microcloud-gateway' }), '),'),
       h('li', {}, 'by running ', h('code', { text: 'microcloud setup-code' }), ' in an ssh shell on the box,'),
       h('li', {}, 'or in the terminal running ', h('code', { text: 'microcloud gateway' }), '.')),
-    form));
+    form,
+    fingerprint()));
   form.elements.namedItem('code').focus();
 }
 
@@ -87,6 +88,14 @@ export function renderSignin() {
     reason ? errorBox(reason, 'signed-out-reason') : null,
     h('h1', { text: 'Sign in' }),
     h('p', { class: 'lead', text: `Sign in to ${state && state.hostname ? state.hostname : 'your microcloud'}.` }),
-    form));
+    form,
+    fingerprint()));
   form.elements.namedItem('name').focus();
+}
+
+/** The box's certificate fingerprint, as the console and `microcloud tls` show it (over HTTPS). */
+export function fingerprint() {
+  if (!state || !state.ca_fingerprint) return null;
+  return h('p', { class: 'muted small', testid: 'ca-fingerprint' },
+    'This box’s certificate authority (SHA-256): ', h('span', { class: 'mono', text: String(state.ca_fingerprint) }));
 }

@@ -207,17 +207,22 @@ pub fn cookie_token(headers: &http::HeaderMap) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
-/// The Set-Cookie value that starts a session.
-pub fn set_cookie(token: &str) -> String {
+/// The Set-Cookie value that starts a session; `secure` (the request came over HTTPS) adds
+/// `Secure`, so that the browser never sends it over plain HTTP.
+pub fn set_cookie(token: &str, secure: bool) -> String {
     format!(
-        "{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
-        IDLE.as_secs()
+        "{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{}",
+        IDLE.as_secs(),
+        if secure { "; Secure" } else { "" }
     )
 }
 
-/// The Set-Cookie value that ends it.
-pub fn clear_cookie() -> String {
-    format!("{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0")
+/// The Set-Cookie value that ends it (`secure` as for [`set_cookie`]).
+pub fn clear_cookie(secure: bool) -> String {
+    format!(
+        "{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0{}",
+        if secure { "; Secure" } else { "" }
+    )
 }
 
 #[cfg(test)]
@@ -241,8 +246,12 @@ mod tests {
         s.remove(&t);
         assert!(s.get(&t).is_none());
         assert!(
-            set_cookie("x").contains("HttpOnly") && set_cookie("x").contains("SameSite=Strict")
+            set_cookie("x", false).contains("HttpOnly")
+                && set_cookie("x", false).contains("SameSite=Strict")
         );
+        assert!(!set_cookie("x", false).contains("Secure"));
+        assert!(set_cookie("x", true).ends_with("; Secure"));
+        assert!(clear_cookie(true).ends_with("; Secure"));
     }
 
     #[test]

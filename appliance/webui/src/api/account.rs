@@ -17,6 +17,7 @@ pub(super) async fn state(
         "appliance": web.options.appliance,
         "hostname": system::hostname(web.options.appliance).await,
         "user": signed.as_ref().map(|s| json!({"name": s.user.name, "admin": s.user.admin})),
+        "ca_fingerprint": web.options.ca_fingerprint,
         "device": signed.as_ref().and_then(|s| s.session.device.as_ref().map(|(_, name)| name.clone())),
         "csrf": signed.as_ref().map(|s| s.session.csrf.clone()),
     })))
@@ -37,6 +38,7 @@ pub(super) struct OnboardingBody {
 pub(super) async fn onboarding(
     State(web): AppState,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
+    Https(https): Https,
     Body(b): Body<OnboardingBody>,
 ) -> ApiResult<Response> {
     let client = client.ip();
@@ -92,7 +94,7 @@ pub(super) async fn onboarding(
         .create(user.id, &user.name, &user.password_hash);
     Ok(with_cookie(
         Json(json!({"ok": true})).into_response(),
-        sessions::set_cookie(&token),
+        sessions::set_cookie(&token, https),
     ))
 }
 
@@ -105,6 +107,7 @@ pub(super) struct SignInBody {
 pub(super) async fn sign_in(
     State(web): AppState,
     ConnectInfo(client): ConnectInfo<SocketAddr>,
+    Https(https): Https,
     Body(b): Body<SignInBody>,
 ) -> ApiResult<Response> {
     let client = client.ip();
@@ -141,7 +144,7 @@ pub(super) async fn sign_in(
                 .create(user.id, &user.name, &user.password_hash);
             Ok(with_cookie(
                 Json(json!({"ok": true})).into_response(),
-                sessions::set_cookie(&token),
+                sessions::set_cookie(&token, https),
             ))
         }
         None => {
@@ -170,6 +173,7 @@ pub(super) async fn session(signed: Signed) -> Json<serde_json::Value> {
 pub(super) async fn sign_out(
     State(web): AppState,
     signed: Signed,
+    Https(https): Https,
     headers: http::HeaderMap,
 ) -> Response {
     if let Some(t) = sessions::cookie_token(&headers) {
@@ -178,6 +182,6 @@ pub(super) async fn sign_out(
     log::info!("{} signed out", log_safe(&signed.user.name));
     with_cookie(
         Json(json!({"ok": true})).into_response(),
-        sessions::clear_cookie(),
+        sessions::clear_cookie(https),
     )
 }

@@ -379,6 +379,21 @@ impl FromRequestParts<Arc<Web>> for Admin {
     }
 }
 
+/// Whether the request came over HTTPS (its cookies are then `Secure`).
+pub(super) struct Https(bool);
+
+impl<S: Send + Sync> FromRequestParts<S> for Https {
+    type Rejection = std::convert::Infallible;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Https(
+            parts
+                .extensions
+                .get::<microcloud_webdav::connections::OverTls>()
+                .is_some(),
+        ))
+    }
+}
+
 fn with_cookie(mut resp: Response, cookie: String) -> Response {
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         resp.headers_mut().insert(header::SET_COOKIE, v);

@@ -27,9 +27,9 @@ impl From<PairError> for ApiError {
     }
 }
 
-/// The origin the page was loaded from, for the QR code's URL: the browser's `Origin` when it
-/// names this host, else https and the `Host` header.
-fn origin(headers: &http::HeaderMap) -> String {
+/// The origin the request came to (its scheme, and the `Host` it named when that is a plain host
+/// name or address), for the URLs in QR codes.
+fn origin(headers: &http::HeaderMap, https: bool) -> String {
     let host = headers
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
@@ -40,17 +40,7 @@ fn origin(headers: &http::HeaderMap) -> String {
                     .all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c))
         })
         .unwrap_or("microcloud.local");
-    let from_browser = headers
-        .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
-        .filter(|o| {
-            o.strip_prefix("https://")
-                .or_else(|| o.strip_prefix("http://"))
-                .is_some_and(|h| h == host)
-        });
-    from_browser
-        .map(str::to_owned)
-        .unwrap_or_else(|| format!("https://{host}"))
+    format!("{}://{host}", if https { "https" } else { "http" })
 }
 
 /// `text` as a QR code in SVG, as a data URL the page can show in an `<img>`.
@@ -77,6 +67,7 @@ pub(super) struct StartBody {
 pub(super) async fn start(
     State(web): AppState,
     s: Signed,
+    Https(https): Https,
     headers: http::HeaderMap,
     Body(b): Body<StartBody>,
 ) -> ApiResult<Response> {
@@ -87,7 +78,7 @@ pub(super) async fn start(
         ));
     }
     let started = web.pairings.start(s.user.id, &s.user.name)?;
-    let origin = origin(&headers);
+    let origin = origin(&headers, https);
     let url = format!("{origin}/pair#{}", started.token);
     log::info!("{} started pairing a tablet", log_safe(&s.user.name));
     Ok((
@@ -234,6 +225,7 @@ pub(super) struct ClaimStatusBody {
 
 pub(super) async fn claim_status(
     State(web): AppState,
+    Https(https): Https,
     headers: http::HeaderMap,
     Body(b): Body<ClaimStatusBody>,
 ) -> ApiResult<Response> {
@@ -243,7 +235,11 @@ pub(super) async fn claim_status(
         }
         ClaimView::Over(e) => Err(e.into()),
         ClaimView::Approved(h) => {
-            let dav = format!("{}{}/", origin(&headers), microcloud_constants::DAV_PREFIX);
+            let dav = format!(
+                "{}{}/",
+                origin(&headers, https),
+                microcloud_constants::DAV_PREFIX
+            );
             let resp = Json(json!({
                 "state": "approved",
                 "user": h.user,
@@ -253,7 +249,10 @@ pub(super) async fn claim_status(
                 "dav_qr": qr_data_url(&format!("{dav}\n{}\n{}", h.user, h.password))?,
             }))
             .into_response();
-            Ok(with_cookie(resp, sessions::set_cookie(&h.session_token)))
+            Ok(with_cookie(
+                resp,
+                sessions::set_cookie(&h.session_token, https),
+            ))
         }
     }
 }

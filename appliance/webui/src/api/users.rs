@@ -54,6 +54,7 @@ pub(super) struct PasswordBody {
 pub(super) async fn set_password(
     State(web): AppState,
     Admin(s): Admin,
+    Https(https): Https,
     Path(name): Path<String>,
     Body(b): Body<PasswordBody>,
 ) -> ApiResult<Response> {
@@ -74,7 +75,7 @@ pub(super) async fn set_password(
     if user.id == s.user.id {
         // Changing one's own password ends one's other sessions, not this one.
         let token = web.sessions.create(user.id, &user.name, &hash);
-        resp = with_cookie(resp, sessions::set_cookie(&token));
+        resp = with_cookie(resp, sessions::set_cookie(&token, https));
     }
     Ok(resp)
 }
