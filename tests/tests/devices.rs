@@ -74,7 +74,8 @@ async fn a_device_password_works_for_its_user_and_revoking_refuses_the_next_requ
     let data = tmp.path();
     add_user(data, "alice");
     add_user(data, "bob");
-    let gw = Gateway::start(data, &["--no-uplink"]);
+    let log = tmp.path().join("gateway.log");
+    let gw = Gateway::start_logged(data, &["--no-uplink"], &log);
     let http = reqwest::Client::new();
     let ipad = add_device(data, "alice", "Anna's iPad");
     let phone = add_device(data, "alice", "phone");
@@ -247,6 +248,13 @@ async fn a_device_password_works_for_its_user_and_revoking_refuses_the_next_requ
         data.to_str().unwrap(),
     ]);
     assert!(err.contains("no user named"), "{err}");
+    let logged = std::fs::read_to_string(&log).unwrap();
+    for secret in [&ipad, &phone, &typed] {
+        assert!(
+            !logged.contains(secret.as_str()),
+            "a device password was logged"
+        );
+    }
     assert_eq!(device_list(data, None).as_array().unwrap().len(), 1);
 }
 

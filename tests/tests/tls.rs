@@ -87,6 +87,34 @@ async fn clients_that_trust_the_box_ca_reach_it_by_name_and_address() {
         );
     }
 
+    // A name the box does not have: the box issues nothing for it (its certificate files stay as
+    // they were), and a client asking for it finds the certificate does not cover it.
+    let before = std::fs::read(tmp.path().join("tls/server.crt")).unwrap();
+    let (ok, out) = openssl(
+        &[
+            "s_client",
+            "-connect",
+            &connect,
+            "-verify_return_error",
+            "-CAfile",
+            ca_path.to_str().unwrap(),
+            "-servername",
+            "bank.example",
+            "-verify_hostname",
+            "bank.example",
+        ],
+        "Q\n",
+    );
+    assert!(
+        !ok && out.contains("hostname mismatch"),
+        "a name the box does not have: {out}"
+    );
+    assert_eq!(
+        std::fs::read(tmp.path().join("tls/server.crt")).unwrap(),
+        before,
+        "nothing was issued for it"
+    );
+
     // A WebDAV round trip over HTTPS, by name (resolved to loopback) and by address.
     let body = content_for("tls.bin", 300_000);
     let by_name = reqwest::Client::builder()
