@@ -206,12 +206,9 @@ impl Gateway {
         self.child.as_ref().map(|c| c.id())
     }
 
-    /// The HTTPS base URL (`https://ADDR:PORT/`) when the gateway was given `--tls-listen`: the
-    /// third word of its lock file.
+    /// The HTTPS base URL (`https://ADDR:PORT/`) when the gateway was given `--tls-listen`.
     pub fn https_url(&self) -> Option<String> {
-        let lock = std::fs::read_to_string(self.dir.join("gateway.lock")).ok()?;
-        let url = lock.split_whitespace().nth(2)?;
-        Some(format!("{}/", url.trim_end_matches('/')))
+        Some(format!("https://{}/", https_addr(&self.dir)))
     }
 
     /// The base URL of the WebDAV space: `http://ADDR/dav/`.
@@ -224,6 +221,20 @@ impl Drop for Gateway {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// The HTTPS address a gateway on `dir` wrote into its lock file (third word); panics when there
+/// is none.
+pub fn https_addr(dir: &Path) -> SocketAddr {
+    let lock = std::fs::read_to_string(dir.join("gateway.lock")).unwrap();
+    let url = lock
+        .split_whitespace()
+        .nth(2)
+        .expect("no HTTPS address in gateway.lock");
+    url.trim_start_matches("https://")
+        .trim_end_matches('/')
+        .parse()
+        .unwrap()
 }
 
 /// A response read off the wire.

@@ -7,20 +7,9 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
-use microcloud_tests::{add_user, basic, content_for, microcloud, raw, Gateway, PASSWORD};
-
-/// The HTTPS address the gateway wrote into its lock file (third word).
-fn https_addr(dir: &Path) -> SocketAddr {
-    let lock = std::fs::read_to_string(dir.join("gateway.lock")).unwrap();
-    let url = lock
-        .split_whitespace()
-        .nth(2)
-        .expect("no HTTPS address in gateway.lock");
-    url.trim_start_matches("https://")
-        .trim_end_matches('/')
-        .parse()
-        .unwrap()
-}
+use microcloud_tests::{
+    add_user, basic, content_for, https_addr, microcloud, raw, Gateway, PASSWORD,
+};
 
 fn add_admin(dir: &Path, name: &str) {
     microcloud(

@@ -2,24 +2,10 @@
 //! the CA reach the box by its names and addresses, others are refused, and TLS clients that are
 //! old, confused or stalled are turned away without harm.
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use microcloud_tests::{add_user, basic, content_for, microcloud, Gateway};
-
-/// The HTTPS address the gateway wrote into its lock file (third word).
-fn https_addr(dir: &Path) -> SocketAddr {
-    let lock = std::fs::read_to_string(dir.join("gateway.lock")).unwrap();
-    let url = lock
-        .split_whitespace()
-        .nth(2)
-        .expect("no HTTPS address in gateway.lock");
-    url.trim_start_matches("https://")
-        .trim_end_matches('/')
-        .parse()
-        .unwrap()
-}
+use microcloud_tests::{add_user, basic, content_for, https_addr, microcloud, Gateway};
 
 fn host_name() -> String {
     let h = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
