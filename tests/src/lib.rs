@@ -3,6 +3,7 @@
 //! requests that an HTTP library would refuse to send), and make deterministic file content.
 
 pub mod garage;
+pub mod lan;
 pub mod page;
 
 use std::io::{Read, Write};

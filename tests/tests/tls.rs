@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use microcloud_tests::lan::{can_make_namespaces, ip, Netns};
 use microcloud_tests::{add_user, basic, content_for, https_addr, microcloud, Gateway};
 
 fn host_name() -> String {
@@ -233,42 +234,15 @@ async fn old_confused_and_stalled_tls_clients_are_turned_away() {
     assert!(r.status().is_success());
 }
 
-/// Runs `ip ARGS`, panicking with its error.
-fn ip(args: &[&str]) {
-    let out = std::process::Command::new("ip")
-        .args(args)
-        .output()
-        .expect("ip (iproute2; ci/install-deps installs it)");
-    assert!(
-        out.status.success(),
-        "ip {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A network namespace of the test's own, removed when dropped.
-struct Netns(String);
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("ip")
-            .args(["netns", "del", &self.0])
-            .status();
-    }
-}
-
 /// A new address on the box gets into the server certificate at once (the kernel announces it
 /// over rtnetlink), without a restart: a gateway in a network namespace of its own, an address
 /// added there, and the certificate it serves from then on covers it.
 #[test]
 fn the_certificate_follows_a_new_address_without_a_restart() {
-    if !nix::unistd::Uid::effective().is_root() {
-        eprintln!("skipped: needs root for a network namespace");
+    if !can_make_namespaces("the_certificate_follows_a_new_address_without_a_restart") {
         return;
     }
-    let ns = Netns(format!("mc-tls-{}", std::process::id()));
-    ip(&["netns", "add", &ns.0]);
-    ip(&["-n", &ns.0, "link", "set", "lo", "up"]);
+    let ns = Netns::new(format!("mc-tls-{}", std::process::id()));
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     microcloud_tests::add_user(&data, "alice");

@@ -4,6 +4,7 @@
 
 mod bwlimit;
 mod device;
+mod discovery;
 mod flush;
 mod front;
 mod gateway;
@@ -54,6 +55,12 @@ enum Command {
     /// Manage each user's devices: add one with a password of its own, list, revoke.
     #[command(subcommand)]
     Device(device::Command),
+    /// Paired devices (online now, or when last seen) and the other devices on the box's LAN, as
+    /// the discovery agent sees them.
+    Devices(discovery::DevicesArgs),
+    /// Run the discovery agent: the box's mDNS responder (its name and services on every
+    /// address; goodbyes when it stops) and the watcher of the LAN's neighbours.
+    Discovery(discovery::Args),
     /// Print the one-time setup code that the setup page asks for on first boot.
     ///
     /// The code exists until the first administrator is created (on the page, or here with
@@ -122,6 +129,8 @@ fn main() -> ExitCode {
         Command::Status(a) => status::run(a),
         Command::User(c) => user::run(c),
         Command::Device(c) => device::run(c),
+        Command::Devices(a) => discovery::devices(a),
+        Command::Discovery(a) => discovery::run(a),
         Command::Remote(c) => remote::run(c),
         Command::SetupCode(a) => setup_code::run(a),
         Command::SshKey(c) => ssh_key::run(c),
