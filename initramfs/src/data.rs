@@ -73,7 +73,7 @@ fn hostname_file() -> PathBuf {
 /// units/tmpfiles.d/microcloud.conf declares: made here, before systemd, so that the agents
 /// start without waiting for systemd-tmpfiles (or running it themselves: a second under
 /// emulation). (directory, owner user or "" for root, mode)
-fn agent_dirs() -> [(PathBuf, &'static str, u32); 3] {
+fn agent_dirs() -> [(PathBuf, &'static str, u32); 4] {
     [
         (agents_dir(), "", 0o770),
         (
@@ -82,6 +82,11 @@ fn agent_dirs() -> [(PathBuf, &'static str, u32); 3] {
             0o700,
         ),
         (agents_dir().join(constants::SECRETS_INBOX_DIR), "", 0o770),
+        (
+            agents_dir().join(constants::DISCOVERY_DIR),
+            constants::APPLIANCE_DISCOVERY_USER,
+            0o750,
+        ),
     ]
 }
 /// The group both agents share.

@@ -117,7 +117,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
             source: e,
         })?;
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(args.listen)
+        let listener = listen(args.listen)
             .await
             .map_err(|e| CliError::Io {
                 what: format!("listen on {}", args.listen),
@@ -127,13 +127,13 @@ pub fn run(args: Args) -> Result<(), CliError> {
             what: "listen socket".into(),
             source: e,
         })?;
-        let url = format!("http://{addr}/");
+        let url = crate::console::url("http", addr);
         let https = match args.tls_listen {
             None => None,
             Some(tls_addr) => {
                 let cert = crate::tls::server_cert(&dir)?;
                 let listener =
-                    tokio::net::TcpListener::bind(tls_addr)
+                    listen(tls_addr)
                         .await
                         .map_err(|e| CliError::Io {
                             what: format!("listen on {tls_addr}"),
@@ -150,10 +150,10 @@ pub fn run(args: Args) -> Result<(), CliError> {
         let _ = lock.rewind();
         match &https {
             Some((_, bound, _)) => {
-                let _ = writeln!(&mut *lock, "{} {url} https://{bound}/", std::process::id());
+                let _ = writeln!(&mut *lock, "{} http://{addr}/ https://{bound}/", std::process::id());
             }
             None => {
-                let _ = writeln!(&mut *lock, "{} {url}", std::process::id());
+                let _ = writeln!(&mut *lock, "{} http://{addr}/", std::process::id());
             }
         }
         let _ = lock.sync_data();
@@ -163,7 +163,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         // With --redirect-http, plain HTTP only redirects and hands out the CA: the page and
         // WebDAV are the HTTPS port's.
         let page_url = match &https {
-            Some((_, bound, _)) if args.redirect_http => format!("https://{bound}/"),
+            Some((_, bound, _)) if args.redirect_http => crate::console::url("https", *bound),
             _ => url.clone(),
         };
         println!("  page:    {page_url}");
@@ -189,7 +189,22 @@ pub fn run(args: Args) -> Result<(), CliError> {
             HumanBytes(stats.bytes),
             HumanBytes(stats.cache_limit)
         );
-        let onboarding = microcloud_webui::announce_setup_code(&store, &page_url)?;
+        let onboarding = match &https {
+            // Every address by which a tablet can reach the box, and the setup code with a QR
+            // code of the URL that carries it (the console is where an owner looks first).
+            Some((_, bound, _)) => {
+                let code = microcloud_accounts::setup::code(&store)?;
+                print!(
+                    "{}",
+                    crate::console::banner(&crate::console::urls(*bound), None, code.as_deref())
+                );
+                if let Some(code) = &code {
+                    log::info!("not set up yet: open the setup page and enter the one-time setup code {code}");
+                }
+                code.is_some()
+            }
+            None => microcloud_webui::announce_setup_code(&store, &page_url)?,
+        };
         if !onboarding && stats.users == 0 {
             println!(
                 "  no users yet: add one with `microcloud user add NAME --data {}`",
@@ -237,6 +252,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         let metrics_store = store.clone();
         let metrics: microcloud_webdav::server::MetricsFn =
             std::sync::Arc::new(move || crate::metrics::render(&metrics_store));
+        let banner_store = store.clone();
         let lan = LanService::with_metrics(store, Some(metrics));
         let options = microcloud_webui::Options {
             appliance: args.appliance,
@@ -262,7 +278,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         };
         let https = match https {
             None => None,
-            Some((listener, _, cert)) => {
+            Some((listener, bound, cert)) => {
                 let config = Arc::new(
                     cert.server_config()
                         .map_err(|e| CliError::Usage(e.to_string()))?,
@@ -271,6 +287,8 @@ pub fn run(args: Args) -> Result<(), CliError> {
                 // at once when the kernel announces an address change, and every minute for what
                 // it does not announce (the host name).
                 let watch = cert.clone();
+                let fingerprint = cert.authority().fingerprint();
+                let mut shown = crate::console::urls(bound);
                 let changed = Arc::new(tokio::sync::Notify::new());
                 if let Err(e) = crate::tls::watch_addresses(changed.clone()) {
                     log::warn!("cannot watch address changes (rtnetlink): {e}; checking every minute");
@@ -289,6 +307,16 @@ pub fn run(args: Args) -> Result<(), CliError> {
                             if let Err(e) = watch.update(&names) {
                                 log::warn!("re-issuing the server certificate: {e}");
                             }
+                        }
+                        // New addresses: the console shows them (and the setup code's QR code
+                        // with the new URL), so the owner never reads a stale one.
+                        let urls = crate::console::urls(bound);
+                        if urls != shown {
+                            let code = microcloud_accounts::setup::code(&banner_store).ok().flatten();
+                            println!("microcloud: the box's addresses changed");
+                            print!("{}", crate::console::banner(&urls, Some(&fingerprint), code.as_deref()));
+                            log::info!("reachable at {}", urls.join(" "));
+                            shown = urls;
                         }
                     }
                 });
@@ -417,6 +445,23 @@ async fn stop_uplink(child: &mut tokio::process::Child) {
             log::warn!("uplink did not stop within 30 s: killed");
             let _ = child.kill().await;
         }
+    }
+}
+
+/// Listens on `addr`. `[::]` is dual-stack (Linux's default, net.ipv6.bindv6only=0: IPv4
+/// clients arrive as ::ffff:a.b.c.d); on a kernel without IPv6 it falls back to `0.0.0.0`.
+async fn listen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    match tokio::net::TcpListener::bind(addr).await {
+        Err(e)
+            if addr.ip() == std::net::IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
+                && (e.raw_os_error() == Some(libc::EAFNOSUPPORT)
+                    || e.kind() == std::io::ErrorKind::AddrNotAvailable) =>
+        {
+            let v4 = std::net::SocketAddr::from(([0, 0, 0, 0], addr.port()));
+            log::warn!("no IPv6 here ({e}): listening on {v4} instead of {addr}");
+            tokio::net::TcpListener::bind(v4).await
+        }
+        r => r,
     }
 }
 

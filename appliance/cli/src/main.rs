@@ -3,6 +3,7 @@
 //! the image (where the data partition is the data directory) and development on loopback.
 
 mod bwlimit;
+mod console;
 mod device;
 mod discovery;
 mod flush;

@@ -51,6 +51,9 @@ pub const SETUP_CODE_FILE: &str = "setup-code";
 /// New destinations' secrets, written by whoever adds the destination (the page runs in the LAN
 /// service, which cannot see `SECRETS_DIR`) and moved into `SECRETS_DIR` by the uplink.
 pub const SECRETS_INBOX_DIR: &str = "secrets-inbox";
+/// The discovery agent's folder (relative to the data directory): the only part of the data
+/// directory it sees; it writes the LAN view there for the page and the CLI.
+pub const DISCOVERY_DIR: &str = "discovery";
 /// The maintenance shell's authorized ssh keys, managed from the page and the CLI (relative to
 /// the data directory); on the appliance sshd reads it for root.
 pub const AUTHORIZED_KEYS_FILE: &str = "ssh/authorized_keys";
@@ -66,6 +69,8 @@ pub const APPLIANCE_DATA_DIR: &str = "/var/lib/microcloud";
 pub const APPLIANCE_GROUP: &str = "microcloud";
 /// The uplink's user on the appliance: it alone reads `SECRETS_DIR`.
 pub const APPLIANCE_UPLINK_USER: &str = "microcloud-uplink";
+/// The discovery agent's user on the appliance: it owns `DISCOVERY_DIR`.
+pub const APPLIANCE_DISCOVERY_USER: &str = "microcloud-discovery";
 /// The host name the owner chose on the page (one line, relative to the data directory); the
 /// early init applies it at boot.
 pub const HOSTNAME_FILE: &str = "hostname";

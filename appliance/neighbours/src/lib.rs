@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 /// The agent's own folder in the data directory (the only part of it the agent may write).
-pub const DIR: &str = "discovery";
+pub const DIR: &str = microcloud_constants::DISCOVERY_DIR;
 /// The file in [`DIR`].
 pub const FILE: &str = "lan.json";
 /// At most this many neighbours are kept (the ones seen longest ago go first), so that a LAN
@@ -106,7 +106,7 @@ impl LanView {
                 .sort_by_key(|n| std::cmp::Reverse(n.last_seen_unix));
             self.neighbours.truncate(MAX_NEIGHBOURS);
         }
-        self.neighbours.sort_by(|a, b| a.address.cmp(&b.address));
+        self.neighbours.sort_by_key(|n| n.address);
     }
 }
 

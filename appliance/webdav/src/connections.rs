@@ -9,7 +9,7 @@
 //! flight are let finish, for a bounded time, so that an upload being acknowledged is not cut.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -263,6 +263,9 @@ pub async fn serve_tls(
                 }
             },
         };
+        // A dual-stack listener ([::]) sees IPv4 clients as ::ffff:a.b.c.d: one client, one
+        // address, whichever way it came (throttles, device records, logs).
+        let peer = SocketAddr::new(peer.ip().to_canonical(), peer.port());
         let Some((slot, shared)) = connections.admit(peer.ip()) else {
             // Closed at once: holding it (even to answer 503) is what the flood wants.
             if refusals.allow() {

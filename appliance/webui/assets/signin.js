@@ -7,6 +7,13 @@ import { redirect, homeRoute, show } from './router.js';
 
 // Onboarding.
 
+// The console's QR code opens https://ADDRESS/#setup=CODE: the code comes filled in. It is taken
+// when the page loads, before the router reads the address, and leaves the address bar (and the
+// history) at once.
+const carriedMatch = location.hash.match(/^#setup=([A-Za-z0-9-]{4,32})$/);
+const carriedCode = carriedMatch ? carriedMatch[1] : null;
+if (carriedCode) history.replaceState(null, '', location.pathname + '#/setup');
+
 export function renderSetup() {
   const id = 'setup';
   const form = h('form', { id, class: 'form card', testid: 'form-setup', autocomplete: 'off' },
@@ -52,7 +59,12 @@ export function renderSetup() {
       h('li', {}, 'or in the terminal running ', h('code', { text: 'microcloud gateway' }), '.')),
     form,
     fingerprint()));
-  form.elements.namedItem('code').focus();
+  if (carriedCode) {
+    form.elements.namedItem('code').value = carriedCode;
+    form.elements.namedItem('name').focus();
+  } else {
+    form.elements.namedItem('code').focus();
+  }
 }
 
 // Sign in.
