@@ -125,3 +125,61 @@ pub async fn onboard(c: &mut Client, dir: &Path) {
     );
     c.refresh_csrf().await;
 }
+
+/// An HTTP client from 127.0.0.`last_octet` (another host as far as the gateway can tell), with
+/// an iPad's User-Agent.
+pub fn http_from(last_octet: u8) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(std::net::IpAddr::V4(std::net::Ipv4Addr::new(
+            127, 0, 0, last_octet,
+        )))
+        .user_agent("Mozilla/5.0 (iPad; CPU OS 17_0 like Mac OS X)")
+        .build()
+        .unwrap()
+}
+
+/// A page client from 127.0.0.`last_octet`.
+pub fn from_address(gw: &Gateway, last_octet: u8) -> Client {
+    let mut c = Client::new(gw);
+    c.http = http_from(last_octet);
+    c
+}
+
+/// Pairs a tablet (from 127.0.0.2) to the signed-in `user`, the whole way (start, claim,
+/// approve, status): the tablet's signed-in client and its device password.
+pub async fn pair_tablet(gw: &Gateway, user: &mut Client, name: &str) -> (Client, String) {
+    let a = user
+        .call(Method::POST, "/api/pairings", Some(serde_json::json!({})))
+        .await;
+    assert_eq!(a.status, 201, "{}", a.body);
+    let p = a.json();
+    let (id, code) = (
+        p["id"].as_str().unwrap().to_owned(),
+        p["code"].as_str().unwrap().to_owned(),
+    );
+    let mut tablet = from_address(gw, 2);
+    let c = tablet
+        .call(
+            Method::POST,
+            "/api/pair/claim",
+            Some(serde_json::json!({"code": code, "device_name": name})),
+        )
+        .await;
+    assert_eq!(c.status, 200, "{}", c.body);
+    let claim = c.json()["claim"].as_str().unwrap().to_owned();
+    let a = user
+        .call(Method::POST, &format!("/api/pairings/{id}/approve"), None)
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let d = tablet
+        .call(
+            Method::POST,
+            "/api/pair/status",
+            Some(serde_json::json!({"claim": claim})),
+        )
+        .await;
+    assert_eq!(d.status, 200, "{}", d.body);
+    let password = d.json()["password"].as_str().unwrap().to_owned();
+    tablet.refresh_csrf().await;
+    (tablet, password)
+}

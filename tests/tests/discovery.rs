@@ -85,6 +85,15 @@ impl Agent {
         std::fs::read_to_string(self.data.with_extension("log")).unwrap_or_default()
     }
 
+    /// Waits (10 s at most) until the agent has written its LAN view.
+    fn wait_announced(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.announced_host().is_none() {
+            assert!(Instant::now() < deadline, "no LAN view: {}", self.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// The LAN view's announced host name, once the agent wrote it.
     fn announced_host(&self) -> Option<String> {
         let v: Value =
@@ -228,10 +237,8 @@ fn a_tablet_finds_the_box_resolves_its_name_follows_a_rename_and_hears_the_goodb
     println!("the rename was announced {took:.2} s after it");
     assert!(took < 3.0, "the rename took {took:.2} s to be announced");
     assert_eq!(e["server"], "mc-box-renamed.local.", "{e}");
-    assert_eq!(
-        resolve(tab, "mc-box-renamed.local").contains(&boxh.v4),
-        true
-    );
+    let renamed = resolve(tab, "mc-box-renamed.local");
+    assert!(renamed.contains(&boxh.v4), "{renamed:?}");
 
     // Stopped: the goodbye reaches the tablet within 2 s.
     let stopped_at = now();
@@ -322,11 +329,7 @@ fn a_tablet_that_talks_to_the_box_is_listed_with_its_mac_and_the_names_it_announ
     let data = tmp.path().join("data");
     add_user(&data, "alice");
     let agent = Agent::start(boxh, "mc-nbr", &data);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while agent.announced_host().is_none() {
-        assert!(Instant::now() < deadline, "no LAN view: {}", agent.log());
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    agent.wait_announced();
     let mac = tab.mac();
     let listed = |v: &Value| {
         v["others"].as_array().unwrap().iter().any(|o| {
@@ -342,13 +345,7 @@ fn a_tablet_that_talks_to_the_box_is_listed_with_its_mac_and_the_names_it_announ
     );
 
     // One packet from the tablet to the box.
-    let st = tab
-        .ns
-        .command("bash")
-        .args(["-c", &format!("echo hello > /dev/udp/{}/9", boxh.v4)])
-        .status()
-        .unwrap();
-    assert!(st.success());
+    send_one_packet(tab, boxh);
     let sent = Instant::now();
     loop {
         let v = devices_json(&data);
@@ -423,6 +420,91 @@ fn a_tablet_that_talks_to_the_box_is_listed_with_its_mac_and_the_names_it_announ
     agent.stop();
 }
 
+/// One UDP datagram from `from` to `to` (the discard port): the least a tablet does.
+fn send_one_packet(from: &Host, to: &Host) {
+    let st = from
+        .ns
+        .command("bash")
+        .args(["-c", &format!("echo hello > /dev/udp/{}/9", to.v4)])
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
 fn mac_is_local(mac: &str) -> bool {
     u8::from_str_radix(&mac[..2], 16).unwrap() & 2 != 0
+}
+
+/// A device on the LAN multicasts thousands of made-up services, each with a host and an address
+/// of its own (on the LAN's IPv6 prefix, so they pass the on-link check), unasked: the agent keeps
+/// answering, its LAN view stays bounded, and the real tablet it saw stays in it.
+#[test]
+fn a_flood_of_made_up_announcements_leaves_the_agent_answering_and_bounded() {
+    if !can_make_namespaces("discovery") {
+        return;
+    }
+    let mut lan = Lan::new("flood");
+    lan.add_host("box");
+    lan.add_host("tab");
+    lan.add_host("bad");
+    let (boxh, tab, bad) = (&lan.hosts[0], &lan.hosts[1], &lan.hosts[2]);
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    add_user(&data, "alice");
+    let mut agent = Agent::start(boxh, "mc-flood", &data);
+    agent.wait_announced();
+    // The real tablet talks to the box first.
+    send_one_packet(tab, boxh);
+    let rss = |pid: u32| -> u64 {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    let before = rss(agent.child.id());
+
+    let prefix = format!("{}::", tab.v6.trim_end_matches("::2"));
+    let out = bad
+        .ns
+        .command(PYTHON)
+        .arg(client_script())
+        .args(["flood", "5000", &prefix])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        agent.child.try_wait().unwrap().is_none(),
+        "the agent died: {}",
+        agent.log()
+    );
+    let after = rss(agent.child.id());
+    println!("agent memory: {before} KiB before the flood of 5000 instances, {after} KiB after");
+
+    // Still answering: a tablet that starts browsing now finds the box.
+    let browser = Browser::start(tab, "_webdavs._tcp.local.");
+    browser.wait("the box after the flood", Duration::from_secs(15), |e| {
+        added(e, "mc-flood")
+    });
+    // Bounded, and the real tablet (seen by the kernel, with its MAC) is still there.
+    let v = devices_json(&data);
+    let others = v["others"].as_array().unwrap();
+    let neighbours = std::fs::read_to_string(data.join("discovery/lan.json"))
+        .unwrap()
+        .matches("\"address\"")
+        .count();
+    println!("LAN view after the flood: {neighbours} neighbours");
+    assert!(neighbours <= 1024, "{neighbours} neighbours kept");
+    let mac = tab.mac();
+    assert!(
+        others.iter().any(|o| o["mac"] == mac.as_str()),
+        "the real tablet was pushed out of the LAN view"
+    );
+    agent.stop();
 }

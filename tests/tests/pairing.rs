@@ -4,24 +4,14 @@
 //! oversized and flooded claims are refused with nothing changed. (The browser run of the same
 //! is in web.rs.)
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::time::Instant;
 
 use base64::Engine;
+use microcloud_tests::page::from_address as from;
 use microcloud_tests::page::{onboard, Client};
 use microcloud_tests::{add_user, Gateway, PASSWORD};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-
-fn from(gw: &Gateway, last_octet: u8) -> Client {
-    let mut c = Client::new(gw);
-    c.http = reqwest::Client::builder()
-        .local_address(IpAddr::V4(Ipv4Addr::new(127, 0, 0, last_octet)))
-        .user_agent("Mozilla/5.0 (iPad; CPU OS 17_0 like Mac OS X)")
-        .build()
-        .unwrap();
-    c
-}
 
 async fn claim(c: &mut Client, code: &str, name: &str) -> (StatusCode, Value) {
     let a = c

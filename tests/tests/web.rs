@@ -536,9 +536,15 @@ async fn browser_end_to_end() {
     }
 }
 
+/// The MAC and the announced name (markup, which the page must show as text) of the device on
+/// the LAN that the pairing run finds under "On this network".
+const LAN_MAC: &str = "02:aa:bb:cc:dd:ee";
+const LAN_NAME: &str = "<img src=x onerror=alert(1)>";
+
 /// Pairing in the browser (tests/web/pairing.mjs): two contexts, pair by code, the same
 /// confirmation on both, approve, upload from the new tablet, revoke, its page says so; then the
-/// file is on the box with its bytes and the device is gone.
+/// file is on the box with its bytes and the device is gone. First, "On this network" shows a
+/// LAN device's announced markup as text, and its "Invite" starts a pairing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_pairs_a_tablet_and_revokes_it() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -555,6 +561,34 @@ async fn browser_pairs_a_tablet_and_revokes_it() {
     let bytes = content_for("sketch.png", 200_000);
     std::fs::write(&upload, &bytes).unwrap();
     let shots = repo.join("target/web-screenshots");
+    // A device on the LAN announcing markup as its name (DATA/discovery/lan.json, as the
+    // discovery agent writes it).
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let lan = microcloud_neighbours::LanView {
+        updated_unix: now,
+        pid: 1,
+        announced: Default::default(),
+        neighbours: vec![microcloud_neighbours::Neighbour {
+            address: "192.168.1.77".parse().unwrap(),
+            mac: Some(LAN_MAC.into()),
+            randomized_mac: true,
+            interface: "eth0".into(),
+            state: "reachable".into(),
+            first_seen_unix: now - 60,
+            last_seen_unix: now,
+            names: vec![LAN_NAME.into()],
+            services: vec![],
+        }],
+    };
+    std::fs::create_dir_all(data.join(microcloud_neighbours::DIR)).unwrap();
+    std::fs::write(
+        microcloud_neighbours::path(&data),
+        serde_json::to_vec(&lan).unwrap(),
+    )
+    .unwrap();
     let out = tokio::time::timeout(
         Duration::from_secs(300),
         tokio::process::Command::new("node")
@@ -566,6 +600,8 @@ async fn browser_pairs_a_tablet_and_revokes_it() {
             .env("MC_PASSWORD", ADMIN_PASSWORD)
             .env("MC_UPLOAD_FILE", &upload)
             .env("MC_SCREENSHOTS", &shots)
+            .env("MC_LAN_MAC", LAN_MAC)
+            .env("MC_LAN_NAME", LAN_NAME)
             .kill_on_drop(true)
             .output(),
     )
@@ -596,6 +632,7 @@ async fn browser_pairs_a_tablet_and_revokes_it() {
     );
     assert_eq!(devices.trim(), "[]", "the revoked tablet is gone");
     for name in [
+        "lan",
         "pairing-qr",
         "pair-code-form",
         "pair-confirmation-new-tablet",

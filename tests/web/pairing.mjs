@@ -70,6 +70,26 @@ async function main() {
     await a.page.getByTestId('signin-submit').click();
     await a.page.getByTestId('nav-devices').click();
     await a.page.getByTestId('page-devices').waitFor();
+
+    // "On this network": a device that announces markup as its name shows it as text, and its
+    // "Invite" starts the same pairing as "Add a tablet" (cancelled here).
+    if (env.MC_LAN_MAC) {
+      const mac = env.MC_LAN_MAC;
+      const names = await textOf(a.page, `lan-other-names-${mac}`);
+      if (!names.includes(need('MC_LAN_NAME'))) throw new Error(`the announced name shows as "${names}"`);
+      const imgs = await a.page.getByTestId('lan-section').locator('img').count();
+      if (imgs !== 0) throw new Error(`the announced name made ${imgs} img element(s)`);
+      const macText = await textOf(a.page, `lan-other-mac-${mac}`);
+      if (!macText.includes('(private address)')) throw new Error(`the MAC shows as "${macText}"`);
+      await shotBoth(a.page, 'lan');
+      await a.page.getByTestId(`lan-invite-${mac}`).click();
+      const invited = await textOf(a.page, 'pairing-code');
+      if (invited.length !== 9) throw new Error(`Invite showed the code "${invited}"`);
+      await a.page.getByTestId('pairing-qr').waitFor();
+      await a.page.getByTestId('pairing-cancel').click();
+      await a.page.getByTestId('pairing').waitFor({ state: 'detached' });
+      log('ok: On this network shows the announced name as text; Invite shows the pairing code and QR code');
+    }
     await a.page.getByTestId('add-tablet').click();
     const code = await textOf(a.page, 'pairing-code');
     const qr = await a.page.getByTestId('pairing-qr').evaluate((img) => img.complete && img.naturalWidth > 0);

@@ -67,6 +67,20 @@ pub fn add(store: &Store, user: &str, name: &str) -> Result<(DeviceId, String), 
     Ok((id, password))
 }
 
+/// Every paired device as the LAN view matches them (by the address of its last request).
+pub fn paired(store: &Store) -> Result<Vec<microcloud_neighbours::Paired>, StoreError> {
+    Ok(store
+        .devices(None)?
+        .into_iter()
+        .map(|d| microcloud_neighbours::Paired {
+            user: d.user,
+            name: d.name,
+            last_address: d.last_addr,
+            last_seen_unix: d.last_seen_ns.map(|ns| ns.div_euclid(1_000_000_000)),
+        })
+        .collect())
+}
+
 /// What kind of device a User-Agent names, for the device list.
 pub fn kind(user_agent: Option<&str>) -> &'static str {
     let Some(ua) = user_agent else {

@@ -2,7 +2,7 @@
 //! and `microcloud devices` (paired devices online or not, and the other devices on the LAN).
 
 use microcloud_discovery::{Config, Services};
-use microcloud_neighbours::{overview, Overview, Paired};
+use microcloud_neighbours::{overview, Overview};
 use microcloud_store::{OpenOptions, Store};
 
 use crate::{CliError, DataArg};
@@ -88,16 +88,7 @@ pub struct DevicesArgs {
 /// The paired devices and the LAN, as `microcloud devices` and the page show them.
 pub fn lan_overview(store: &Store, data: &std::path::Path) -> Result<Overview, CliError> {
     let view = microcloud_neighbours::load(data).map_err(|e| CliError::Usage(e.to_string()))?;
-    let paired: Vec<Paired> = store
-        .devices(None)?
-        .into_iter()
-        .map(|d| Paired {
-            user: d.user,
-            name: d.name,
-            last_address: d.last_addr,
-            last_seen_unix: d.last_seen_ns.map(|ns| ns / 1_000_000_000),
-        })
-        .collect();
+    let paired = microcloud_accounts::devices::paired(store)?;
     Ok(overview(view.as_ref(), &paired, now_unix()))
 }
 

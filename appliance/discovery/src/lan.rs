@@ -257,8 +257,48 @@ pub async fn browse(
     }
 }
 
+/// Whether `a` is on one of the box's links (a neighbour can only be there): IPv6 link-local,
+/// or inside the subnet of one of the box's addresses.
+fn on_link(a: IpAddr, subnets: &[(IpAddr, IpAddr)]) -> bool {
+    if let IpAddr::V6(v6) = a {
+        if v6.segments()[0] & 0xffc0 == 0xfe80 {
+            return true;
+        }
+    }
+    subnets.iter().any(|(net, mask)| match (a, net, mask) {
+        (IpAddr::V4(a), IpAddr::V4(n), IpAddr::V4(m)) => {
+            u32::from(a) & u32::from(*m) == u32::from(*n) & u32::from(*m)
+        }
+        (IpAddr::V6(a), IpAddr::V6(n), IpAddr::V6(m)) => {
+            u128::from(a) & u128::from(*m) == u128::from(*n) & u128::from(*m)
+        }
+        _ => false,
+    })
+}
+
+/// The box's (address, netmask) pairs.
+fn subnets() -> Vec<(IpAddr, IpAddr)> {
+    let mut out = Vec::new();
+    if let Ok(ifs) = nix::ifaddrs::getifaddrs() {
+        for i in ifs {
+            let (Some(a), Some(m)) = (i.address, i.netmask) else {
+                continue;
+            };
+            if let (Some(a), Some(m)) = (a.as_sockaddr_in(), m.as_sockaddr_in()) {
+                out.push((IpAddr::V4(a.ip()), IpAddr::V4(m.ip())));
+            } else if let (Some(a), Some(m)) = (a.as_sockaddr_in6(), m.as_sockaddr_in6()) {
+                out.push((IpAddr::V6(a.ip()), IpAddr::V6(m.ip())));
+            }
+        }
+    }
+    out
+}
+
 fn note(shared: &Shared, event: ServiceEvent) {
     let own: HashSet<IpAddr> = crate::box_addresses().into_iter().collect();
+    // Anyone on the LAN can announce anything: only addresses on the box's own links become
+    // neighbours (a flood of made-up far-away hosts does not).
+    let subnets = subnets();
     match event {
         ServiceEvent::ServiceResolved(s) => {
             let host = s.get_hostname().trim_end_matches('.').to_owned();
@@ -268,6 +308,7 @@ fn note(shared: &Shared, event: ServiceEvent) {
                 .iter()
                 .map(|a| a.to_ip_addr())
                 .filter(|a| !a.is_loopback() && !a.is_unspecified() && !own.contains(a))
+                .filter(|a| on_link(*a, &subnets))
                 .collect();
             if addresses.is_empty() {
                 return;
@@ -311,5 +352,29 @@ fn note(shared: &Shared, event: ServiceEvent) {
             }
         }),
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::on_link;
+
+    #[test]
+    fn only_addresses_on_the_box_links_are_neighbours() {
+        let subnets = [
+            (
+                "10.0.0.5".parse().unwrap(),
+                "255.255.255.0".parse().unwrap(),
+            ),
+            (
+                "fd00::5".parse().unwrap(),
+                "ffff:ffff:ffff:ffff::".parse().unwrap(),
+            ),
+        ];
+        assert!(on_link("10.0.0.77".parse().unwrap(), &subnets));
+        assert!(!on_link("10.0.1.77".parse().unwrap(), &subnets));
+        assert!(on_link("fd00::99".parse().unwrap(), &subnets));
+        assert!(!on_link("fd01::99".parse().unwrap(), &subnets));
+        assert!(on_link("fe80::1234".parse().unwrap(), &subnets));
     }
 }

@@ -99,11 +99,12 @@ impl LanView {
         self.neighbours.iter().find(|n| n.address == address)
     }
 
-    /// Keep at most [`MAX_NEIGHBOURS`], dropping those seen longest ago.
+    /// Keep at most [`MAX_NEIGHBOURS`]: those the kernel saw (with a MAC) before those only
+    /// heard of over mDNS (anyone can claim any number of those), then the most recently seen.
     pub fn bound(&mut self) {
         if self.neighbours.len() > MAX_NEIGHBOURS {
             self.neighbours
-                .sort_by_key(|n| std::cmp::Reverse(n.last_seen_unix));
+                .sort_by_key(|n| (n.mac.is_none(), std::cmp::Reverse(n.last_seen_unix)));
             self.neighbours.truncate(MAX_NEIGHBOURS);
         }
         self.neighbours.sort_by_key(|n| n.address);
@@ -351,8 +352,15 @@ mod tests {
                 i as i64,
             ));
         }
+        // A flood of names announced over mDNS (no MAC), all newer: the real ones stay.
+        for i in 0..2000 {
+            let mut n = neighbour(&format!("10.2.{}.{}", i / 250, i % 250), 1_000_000);
+            n.mac = None;
+            view.neighbours.push(n);
+        }
         view.bound();
         assert_eq!(view.neighbours.len(), MAX_NEIGHBOURS);
+        assert!(view.neighbours.iter().all(|n| n.mac.is_some()));
         assert!(view.neighbours.iter().all(|n| n.last_seen_unix >= 10));
     }
 

@@ -5,6 +5,7 @@ import { h, main, pageHead, errorBox } from './dom.js';
 import { api, state } from './api.js';
 import { humanTime } from './format.js';
 import { startPairing } from './pair.js';
+import { lanSection } from './lan.js';
 import { field, messageLine, clearMessages, showError, value, onSubmit, requireFields } from './forms.js';
 
 export function renderDevices(rest, alive) {
@@ -83,21 +84,26 @@ export function renderDevices(rest, alive) {
   const pairing = h('div', {});
   let stopPairing = null;
   const addTablet = h('button', { type: 'button', class: 'btn btn-primary', text: 'Add a tablet', testid: 'add-tablet' });
-  addTablet.addEventListener('click', () => {
+  // "Add a tablet", and "Invite" beside a device on the network: the same pairing card.
+  function pair() {
     if (stopPairing) stopPairing();
     addTablet.disabled = true;
     stopPairing = startPairing(pairing, alive, () => { addTablet.disabled = false; load(); });
-  });
+    pairing.scrollIntoView({ block: 'nearest' });
+  }
+  addTablet.addEventListener('click', pair);
+  const lan = lanSection(alive, admin, pair);
 
   main.append(h('section', { testid: 'page-devices' },
     pageHead('Devices', addTablet),
     pairing,
     list,
     shown,
+    lan.el,
     h('h2', { text: 'Add a device for a WebDAV app' }),
     form));
   load();
   // A page that stays open sees new devices and their last use.
   const timer = setInterval(() => { if (alive()) load(); }, 10000);
-  return () => { clearInterval(timer); if (stopPairing) stopPairing(); };
+  return () => { clearInterval(timer); lan.stop(); if (stopPairing) stopPairing(); };
 }

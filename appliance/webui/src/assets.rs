@@ -34,6 +34,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     asset!("users.js", JS),
     asset!("devices.js", JS),
     asset!("pair.js", JS),
+    asset!("lan.js", JS),
     asset!("ssh.js", JS),
     asset!("system.js", JS),
 ];

@@ -5,6 +5,7 @@ mod dashboard;
 mod destinations;
 mod devices;
 mod files;
+mod lan;
 mod metrics_token;
 mod pairing;
 mod ssh_keys;
@@ -85,6 +86,7 @@ pub fn router(web: Arc<Web>) -> Router {
             get(devices::devices).post(devices::add_device),
         )
         .route("/api/devices/{user}/{name}", delete(devices::revoke_device))
+        .route("/api/lan", get(lan::lan))
         .route(
             "/api/ssh-keys",
             get(ssh_keys::ssh_keys).post(ssh_keys::add_ssh_key),
