@@ -286,6 +286,15 @@ async function stepOnboarding(page) {
       await phone.goto(BASE + '/', { waitUntil: 'domcontentloaded' });
       await visible(phone, 'page-setup', 'the onboarding form on a phone');
       await shot(phone, 'phone-onboarding');
+      // The console's QR code: https://ADDRESS/#setup=CODE fills the code in, and the code
+      // leaves the address bar at once.
+      await phone.goto(BASE + '/#setup=' + SETUP_CODE, { waitUntil: 'domcontentloaded' });
+      await visible(phone, 'page-setup', 'the onboarding form opened from the console\'s QR code');
+      const carried = await phone.getByTestId('input-setup-code').inputValue();
+      if (carried !== SETUP_CODE) throw new Error(`the setup URL's code was not filled in (${JSON.stringify(carried)})`);
+      const left = await phone.evaluate(() => location.href);
+      if (left.includes(SETUP_CODE)) throw new Error(`the setup code stayed in the address bar: ${left}`);
+      log('ok: the setup URL from the console fills the code in and drops it from the address bar');
     } finally {
       await ctx.close();
     }

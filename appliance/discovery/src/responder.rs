@@ -19,9 +19,12 @@ pub struct Services {
     pub model: String,
 }
 
+/// One DNS-SD service: its type, port and TXT properties.
+type Record = (&'static str, u16, Vec<(&'static str, String)>);
+
 impl Services {
-    /// (service type, port, TXT properties) of every service announced.
-    fn records(&self) -> Vec<(&'static str, u16, Vec<(&'static str, String)>)> {
+    /// Every service announced.
+    fn records(&self) -> Vec<Record> {
         let mut r = vec![
             (
                 "_https._tcp",

@@ -8,11 +8,23 @@ import { redirect, homeRoute, show } from './router.js';
 // Onboarding.
 
 // The console's QR code opens https://ADDRESS/#setup=CODE: the code comes filled in. It is taken
-// when the page loads, before the router reads the address, and leaves the address bar (and the
+// before the router reads the address (when the page loads, or when only the address's fragment
+// changes: this listener is registered before the router's), and leaves the address bar (and the
 // history) at once.
-const carriedMatch = location.hash.match(/^#setup=([A-Za-z0-9-]{4,32})$/);
-const carriedCode = carriedMatch ? carriedMatch[1] : null;
-if (carriedCode) history.replaceState(null, '', location.pathname + '#/setup');
+function takeCarriedCode() {
+  const m = location.hash.match(/^#setup=([A-Za-z0-9-]{4,32})$/);
+  if (!m) return null;
+  history.replaceState(null, '', location.pathname + '#/setup');
+  return m[1];
+}
+let carriedCode = takeCarriedCode();
+window.addEventListener('hashchange', () => {
+  const code = takeCarriedCode();
+  if (!code) return;
+  carriedCode = code;
+  const input = document.querySelector('#setup [name="code"]');
+  if (input) input.value = code;
+});
 
 export function renderSetup() {
   const id = 'setup';
