@@ -98,9 +98,10 @@ impl Gateway {
         g
     }
 
-    /// Like [`Gateway::start`], listening on every IPv4 address (`0.0.0.0`), so that tests can
-    /// be clients from several loopback addresses (127.0.0.2 is another host as far as the
-    /// gateway can tell). [`Gateway::addr`] is then 127.0.0.1 with the chosen port.
+    /// Like [`Gateway::start`], listening on every address, IPv4 and IPv6 on one socket (`[::]`,
+    /// as the appliance does), so that tests can be clients from several loopback addresses
+    /// (127.0.0.2 is another host as far as the gateway can tell) and from `::1`.
+    /// [`Gateway::addr`] is then 127.0.0.1 with the chosen port.
     pub fn start_on_all_addresses(dir: &Path, extra: &[&str]) -> Gateway {
         let mut g = Gateway {
             child: None,
@@ -109,7 +110,7 @@ impl Gateway {
             extra: extra.iter().map(|s| s.to_string()).collect(),
             env: Vec::new(),
             log: None,
-            listen: "0.0.0.0:0".to_owned(),
+            listen: "[::]:0".to_owned(),
         };
         g.restart();
         g

@@ -481,3 +481,47 @@ async fn the_page_manages_devices_for_whoever_may_and_names_them_in_the_activity
         json!([])
     );
 }
+
+/// One socket for IPv4 and IPv6 (`[::]`, as the appliance listens): a tablet reaches the box by
+/// either, and an IPv4 client is recorded as its plain IPv4 address (not `::ffff:a.b.c.d`), so
+/// that the LAN view can match it with the kernel's neighbour entry.
+#[tokio::test]
+async fn one_dual_stack_socket_serves_ipv4_and_ipv6_and_records_plain_ipv4_addresses() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    add_user(&data, "alice");
+    let password = add_device(&data, "alice", "iPad");
+    let gw = Gateway::start_on_all_addresses(&data, &["--no-uplink"]);
+    let port = gw.addr.port();
+    let http = reqwest::Client::new();
+    let propfind = |host: &str| {
+        http.request(
+            Method::from_bytes(b"PROPFIND").unwrap(),
+            format!("http://{host}:{port}/dav/"),
+        )
+        .basic_auth("alice", Some(&password))
+        .header("depth", "0")
+        .send()
+    };
+    let v4 = propfind("127.0.0.1").await.unwrap();
+    assert_eq!(v4.status().as_u16(), 207);
+    // Recorded as the plain IPv4 address (in the background, within a moment).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let recorded = loop {
+        let list = device_list(&data, Some("alice"));
+        if let Some(a) = list[0]["last_address"].as_str() {
+            break a.to_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no last address recorded: {list}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(recorded, "127.0.0.1");
+    match propfind("[::1]").await {
+        Ok(v6) => assert_eq!(v6.status().as_u16(), 207),
+        // A machine without IPv6 on loopback: the gateway fell back to 0.0.0.0.
+        Err(e) => eprintln!("no IPv6 loopback here ({e}): the IPv6 half is skipped"),
+    }
+}

@@ -8,6 +8,17 @@
 //!   `-2`), per-interface answers, goodbyes. This agent follows the host name (the page renames
 //!   the box through hostnamed) and the kernel's address events, and withdraws everything with
 //!   goodbyes when it stops.
+//! - Why these services and not one alone: iPadOS Files mounts SMB only, so an iPad reaches the
+//!   box through its browser (Safari resolves `.local`) or a DAV app that takes a URL; Android
+//!   resolves `.local` only since version 12 (not on every build), and its file apps (Material
+//!   Files, Solid Explorer, DAVx5) browse DNS-SD or take a URL; GNOME Files and KDE Dolphin browse
+//!   `_webdavs._tcp` and mount it with its `path`. An iOS app that browses needs the Local Network
+//!   permission and `_webdavs._tcp` in its `NSBonjourServices`. So the console and the page show
+//!   IP addresses and QR codes too: discovery is one way among several.
+//! - Like Avahi (and unlike resolved, which answers per link it is told about), the responder
+//!   answers on every interface with that interface's addresses, and learns new interfaces and
+//!   addresses as they come (mdns-sd checks every second; the kernel's address events make the
+//!   agent announce again at once).
 //! - It keeps the LAN's neighbours from the kernel's neighbour table (a dump, then rtnetlink
 //!   notifications) and what they announce over mDNS, in `DATA/discovery/lan.json`
 //!   ([`microcloud_neighbours`]). It never opens the catalog, file content or secrets: matching
