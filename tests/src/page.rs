@@ -183,3 +183,43 @@ pub async fn pair_tablet(gw: &Gateway, user: &mut Client, name: &str) -> (Client
     tablet.refresh_csrf().await;
     (tablet, password)
 }
+
+/// Each of `requests` is refused without a session and with a forged one (401); the changes among
+/// them (all but GET) also with `signed_in`'s session but a stale CSRF token, or none (403, naming
+/// CSRF). What a neighbour on the same Wi-Fi tries first.
+pub async fn assert_refused_without_session_or_csrf(
+    gw: &Gateway,
+    signed_in: &Client,
+    requests: &[(Method, &str, Option<Value>)],
+) {
+    let mut anonymous = Client::new(gw);
+    let mut forged = Client::new(gw);
+    forged.cookie = Some("forged-session-token".into());
+    let mut stale = Client::new(gw);
+    stale.cookie = signed_in.cookie.clone();
+    stale.csrf = Some("stale-token".into());
+    let mut no_csrf = Client::new(gw);
+    no_csrf.cookie = signed_in.cookie.clone();
+    for (m, path, body) in requests {
+        let a = anonymous.call(m.clone(), path, body.clone()).await;
+        assert_eq!(a.status, 401, "{m} {path} without a session: {}", a.body);
+        let a = forged.call(m.clone(), path, body.clone()).await;
+        assert_eq!(
+            a.status, 401,
+            "{m} {path} with a forged session: {}",
+            a.body
+        );
+        if *m == Method::GET {
+            continue;
+        }
+        let a = stale.call(m.clone(), path, body.clone()).await;
+        assert_eq!(
+            a.status, 403,
+            "{m} {path} with a stale CSRF token: {}",
+            a.body
+        );
+        assert!(a.body.contains("CSRF"), "{m} {path}: {}", a.body);
+        let a = no_csrf.call(m.clone(), path, body.clone()).await;
+        assert_eq!(a.status, 403, "{m} {path} without a CSRF token: {}", a.body);
+    }
+}
