@@ -70,7 +70,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
     };
     rt.block_on(async move {
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
-        microcloud_discovery::run(config, crate::gateway::shutdown_signal()).await
+        microcloud_discovery::run(config, crate::agent::shutdown_signal()).await
     })
     .map_err(|e| CliError::Usage(format!("discovery agent: {e}")))
 }

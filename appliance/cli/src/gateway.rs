@@ -10,7 +10,7 @@ use microcloud_constants as constants;
 use microcloud_remotes::size::parse_size;
 use microcloud_store::{OpenOptions, Store};
 use microcloud_webdav::LanService;
-use nix::fcntl::{Flock, FlockArg};
+use nix::fcntl::Flock;
 
 use crate::{CliError, DataArg};
 
@@ -56,30 +56,7 @@ pub struct Args {
 
 /// Takes the data directory's gateway lock, so that two gateways never share one store.
 pub fn lock(dir: &Path) -> Result<Flock<std::fs::File>, CliError> {
-    lock_file(dir, constants::GATEWAY_LOCK_FILE, "gateway")
-}
-
-/// Takes lock file `name` of the data directory for agent `what`, or says who holds it.
-pub fn lock_file(dir: &Path, name: &str, what: &str) -> Result<Flock<std::fs::File>, CliError> {
-    let path = dir.join(name);
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(|e| CliError::Io {
-            what: path.display().to_string(),
-            source: e,
-        })?;
-    Flock::lock(file, FlockArg::LockExclusiveNonblock).map_err(|_| {
-        let holder = std::fs::read_to_string(&path).unwrap_or_default();
-        let pid = holder.split_whitespace().next().unwrap_or("?").to_owned();
-        CliError::Usage(format!(
-            "another {what} (pid {pid}) is already running on {}",
-            dir.display()
-        ))
-    })
+    crate::agent::lock_file(dir, constants::GATEWAY_LOCK_FILE, "gateway")
 }
 
 pub fn run(args: Args) -> Result<(), CliError> {
@@ -324,11 +301,11 @@ pub fn run(args: Args) -> Result<(), CliError> {
                     router,
                     listener,
                     Some(config),
-                    shutdown_signal(),
+                    crate::agent::shutdown_signal(),
                 )))
             }
         };
-        microcloud_webdav::connections::serve(plain, listener, shutdown_signal()).await;
+        microcloud_webdav::connections::serve(plain, listener, crate::agent::shutdown_signal()).await;
         if let Some(t) = https {
             let _ = t.await;
         }
@@ -462,14 +439,5 @@ async fn listen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpLi
             tokio::net::TcpListener::bind(v4).await
         }
         r => r,
-    }
-}
-
-pub async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
     }
 }

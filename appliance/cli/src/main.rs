@@ -2,6 +2,7 @@
 //! box (`status`, `user`). Every subcommand works on a data directory, so the same binary serves
 //! the image (where the data partition is the data directory) and development on loopback.
 
+mod agent;
 mod bwlimit;
 mod console;
 mod device;

@@ -86,7 +86,7 @@ impl SettingsArgs {
 
 pub fn run(args: Args) -> Result<(), CliError> {
     microcloud_logging::init(log::LevelFilter::Info);
-    let mut lock = crate::gateway::lock_file(
+    let mut lock = crate::agent::lock_file(
         &args.data.data,
         microcloud_constants::UPLINK_LOCK_FILE,
         "uplink",
@@ -109,7 +109,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
         let uplink = Uplink::new(store, args.settings.settings())?;
         let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
         log::info!("uplink running on {}", args.data.data.display());
-        uplink.run(crate::gateway::shutdown_signal()).await;
+        uplink.run(crate::agent::shutdown_signal()).await;
         Ok(())
     })
 }

@@ -25,7 +25,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
-use crate::server::QuietLog;
+use crate::quiet_log::QuietLog;
 
 /// Most connections held open from one client address (an IPv6 client counts by its /64).
 pub const MAX_CONNECTIONS_PER_ADDRESS: usize = 256;

@@ -11,6 +11,7 @@ pub mod connections;
 pub mod fs;
 pub mod hygiene;
 pub mod locks;
+pub mod quiet_log;
 pub mod server;
 
 pub use server::{DavCredential, LanService, Principal};
