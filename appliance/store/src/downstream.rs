@@ -29,6 +29,12 @@ pub enum ChangeKind {
     Mkdir,
     /// An empty directory was removed.
     Rmdir,
+    /// A version of a file was kept: its content (`blob`) must stay in the clouds, even once
+    /// the file's own object is replaced or deleted. Announced once per user and content.
+    Version,
+    /// No version of the user needs this content (`blob`, whose row may be gone: size and hash
+    /// are in the entry) any more; `path` is empty.
+    Unversion,
 }
 
 impl ChangeKind {
@@ -40,6 +46,8 @@ impl ChangeKind {
             ChangeKind::Rename => "rename",
             ChangeKind::Mkdir => "mkdir",
             ChangeKind::Rmdir => "rmdir",
+            ChangeKind::Version => "version",
+            ChangeKind::Unversion => "unversion",
         }
     }
 
@@ -50,6 +58,8 @@ impl ChangeKind {
             "rename" => ChangeKind::Rename,
             "mkdir" => ChangeKind::Mkdir,
             "rmdir" => ChangeKind::Rmdir,
+            "version" => ChangeKind::Version,
+            "unversion" => ChangeKind::Unversion,
             _ => return None,
         })
     }
@@ -188,7 +198,7 @@ impl Store {
     pub fn changes_after(&self, seq: i64, limit: usize) -> Result<Vec<Change>> {
         self.read(|c| {
             let mut stmt = c.prepare_cached(
-                "SELECT c.seq, u.name, c.kind, c.path, c.to_path, c.blob_id, b.size, b.hash, c.is_dir \
+                "SELECT c.seq, u.name, c.kind, c.path, c.to_path, c.blob_id, COALESCE(b.size, c.size), COALESCE(b.hash, c.hash), c.is_dir \
                  FROM changes c JOIN users u ON u.id = c.user_id LEFT JOIN blobs b ON b.id = c.blob_id \
                  WHERE c.seq > ?1 ORDER BY c.seq LIMIT ?2",
             )?;
@@ -344,7 +354,8 @@ impl Store {
                             "INSERT INTO blobs (id, size, hash, created_ns, local) VALUES (?1, ?2, ?3, ?4, 0)",
                         )?
                         .execute(params![blob, f.size as i64, f.hash.as_slice(), now])?;
-                        namespace::put_file(c, user, &f.path, blob, true, now)?;
+                        let mut fx = namespace::Effects::default();
+                        namespace::put_file(c, user, &f.path, blob, true, None, now, &mut fx)?;
                         c.prepare_cached(
                             "UPDATE nodes SET mtime_ns = ?3 WHERE user_id = ?1 AND blob_id = ?2",
                         )?

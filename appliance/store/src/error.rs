@@ -74,6 +74,40 @@ pub enum StoreError {
     /// The data directory has no catalog (and was not to be created).
     #[error("{path}: no microcloud catalog here (run `microcloud gateway --data` or `microcloud user add` to create one)")]
     NoCatalog { path: PathBuf },
+    /// Versions are off (the policy keeps them 0 days): there is nothing to roll back to.
+    #[error("versions are off (kept 0 days): set a retention with `microcloud retention --days N`")]
+    VersionsOff,
+    /// A moment that has not come yet.
+    #[error("{} is in the future", crate::versions::rfc3339(*at_ns))]
+    InTheFuture { at_ns: i64 },
+    /// A moment older than the retention: its versions are gone.
+    #[error("{path}: {} is before the retention; the earliest moment kept is {}", crate::versions::rfc3339(*at_ns), crate::versions::rfc3339(*earliest_ns))]
+    BeforeRetention {
+        path: String,
+        at_ns: i64,
+        earliest_ns: i64,
+    },
+    /// Nothing was at this path at that moment (and nothing is there now to remove).
+    #[error("{path}: nothing was there at {}", crate::versions::rfc3339(*at_ns))]
+    NothingThen { path: String, at_ns: i64 },
+    /// No file or version was ever at this path (within the retention).
+    #[error("{path}: no such file or folder, now or in its kept versions")]
+    NeverExisted { path: String },
+    /// A rollback or restore would have to replace something it must not.
+    #[error("{path} {why}; nothing was changed")]
+    RollbackBlocked { path: String, why: &'static str },
+    /// No version of this id (for this user).
+    #[error("no version #{id} (it expired, or belongs to another user)")]
+    NoSuchVersion { id: i64 },
+    /// Nothing in the trash at or below this path.
+    #[error("{path}: nothing in the trash here")]
+    NotInTrash { path: String },
+    /// No guard trip of this id.
+    #[error("no ransomware guard trip #{id}")]
+    NoSuchTrip { id: i64 },
+    /// The trip was decided already.
+    #[error("ransomware guard trip #{id} was decided already")]
+    TripResolved { id: i64 },
     /// Content could not be had right now (evicted and no destination answers).
     #[error("{what} is not available: {why}")]
     Unavailable { what: String, why: String },

@@ -17,11 +17,13 @@ mod devices;
 pub mod downstream;
 mod error;
 mod gc;
+mod guard;
 pub mod namespace;
 mod schema;
 mod stats;
 mod upload;
 mod users;
+pub mod versions;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -46,7 +48,9 @@ use rusqlite::Connection;
 pub(crate) use stats::stats_on;
 pub use stats::Stats;
 pub use upload::{Refill, Upload, UploadOptions};
+pub use guard::GuardTrip;
 pub use users::{check_user_name, User};
+pub use versions::{Expired, Policy, RollbackReport, Version, VersionSpace};
 use writer::Writer;
 
 /// A user's id in the catalog.
@@ -173,6 +177,8 @@ pub(crate) struct Inner {
     throttled_writes: AtomicU64,
     throttled_ns: AtomicU64,
     started: SystemTime,
+    /// The ransomware guard's windows.
+    guard: guard::Guard,
 }
 
 /// Handle to an open store; cheap to clone, shared by every request.
@@ -244,6 +250,7 @@ impl Store {
             throttled_writes: AtomicU64::new(0),
             throttled_ns: AtomicU64::new(0),
             started: SystemTime::now(),
+            guard: guard::Guard::default(),
         };
         Ok(Store {
             inner: Arc::new(inner),
@@ -325,45 +332,52 @@ impl Store {
             .await
     }
 
-    /// Removes a file, or with `dir` an empty directory.
+    /// Removes a file (kept as a version), or with `dir` an empty directory.
     pub async fn remove(&self, user: UserId, path: &str, dir: bool) -> Result<()> {
         let path = path.to_owned();
-        let freed = self
-            .inner
-            .writer
-            .write(vec![], move |c| {
-                namespace::remove(c, user, &path, dir, now_ns())
-            })
-            .await?;
-        self.unlink_blobs(freed.into_iter().collect());
-        Ok(())
+        self.change(user, move |c, fx| {
+            namespace::remove(c, user, &path, dir, now_ns(), fx)
+        })
+        .await
     }
 
-    /// Moves a file or directory; an existing file at `to` is replaced.
+    /// Moves a file or directory; an existing file at `to` is replaced (kept as a version).
     pub async fn rename(&self, user: UserId, from: &str, to: &str) -> Result<()> {
         let (from, to) = (from.to_owned(), to.to_owned());
-        let freed = self
-            .inner
-            .writer
-            .write(vec![], move |c| {
-                namespace::rename(c, user, &from, &to, now_ns())
-            })
-            .await?;
-        self.unlink_blobs(freed);
-        Ok(())
+        self.change(user, move |c, fx| {
+            namespace::rename(c, user, &from, &to, now_ns(), fx)
+        })
+        .await
     }
 
-    /// Copies a file, sharing its content; an existing file at `to` is replaced.
+    /// Copies a file, sharing its content; an existing file at `to` is replaced (kept as a
+    /// version).
     pub async fn copy_file(&self, user: UserId, from: &str, to: &str) -> Result<()> {
         let (from, to) = (from.to_owned(), to.to_owned());
-        let freed = self
+        self.change(user, move |c, fx| {
+            namespace::copy_file(c, user, &from, &to, now_ns(), fx)
+        })
+        .await
+    }
+
+    /// Runs one namespace change of `user` in a durable transaction, then unlinks the blobs it
+    /// freed and counts what it touched for the ransomware guard.
+    async fn change(
+        &self,
+        user: UserId,
+        f: impl FnOnce(&Connection, &mut namespace::Effects) -> Result<()> + Send + 'static,
+    ) -> Result<()> {
+        let fx = self
             .inner
             .writer
             .write(vec![], move |c| {
-                namespace::copy_file(c, user, &from, &to, now_ns())
+                let mut fx = namespace::Effects::default();
+                f(c, &mut fx)?;
+                Ok(fx)
             })
             .await?;
-        self.unlink_blobs(freed);
+        self.unlink_blobs(fx.freed);
+        self.guard_note(user, None, fx.touched).await;
         Ok(())
     }
 

@@ -7,6 +7,7 @@
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::error::{Result, StoreError};
+use crate::versions::{self, Kind};
 use crate::{Durability, Node, UserId};
 
 const NODE_COLUMNS: &str = "n.id, n.name, n.is_dir, n.blob_id, n.mtime_ns, n.ctime_ns, \
@@ -214,7 +215,7 @@ pub fn canonical(path: &str) -> Result<String> {
 
 /// Appends one change to the journal (see the `changes` table), inside the caller's transaction.
 #[allow(clippy::too_many_arguments)]
-fn journal(
+pub(crate) fn journal(
     conn: &Connection,
     user: UserId,
     kind: &str,
@@ -247,7 +248,16 @@ pub(crate) struct Freed {
     pub inline: bool,
 }
 
-/// Deletes the blob row when no node refers to it any more.
+/// What a namespace change did besides itself, for the caller to act on after the commit.
+#[derive(Debug, Default)]
+pub(crate) struct Effects {
+    /// Blobs nothing refers to any more (their files are unlinked after the commit).
+    pub freed: Vec<Freed>,
+    /// Files overwritten, deleted or moved, weighted as the ransomware guard counts them.
+    pub touched: u32,
+}
+
+/// Deletes the blob row when no node and no version refers to it any more.
 pub(crate) fn release_blob(conn: &Connection, blob: Option<i64>) -> Result<Option<Freed>> {
     let Some(blob) = blob else { return Ok(None) };
     let inline: bool = conn
@@ -256,7 +266,7 @@ pub(crate) fn release_blob(conn: &Connection, blob: Option<i64>) -> Result<Optio
     let size: Option<i64> = conn
         .prepare_cached(
             "DELETE FROM blobs WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM nodes WHERE blob_id = ?1) \
-             RETURNING size",
+             AND NOT EXISTS (SELECT 1 FROM versions WHERE blob_id = ?1) RETURNING size",
         )?
         .query_row([blob], |r| r.get(0))
         .optional()?;
@@ -267,6 +277,7 @@ pub(crate) fn release_blob(conn: &Connection, blob: Option<i64>) -> Result<Optio
     }))
 }
 
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn insert_node(
     conn: &Connection,
     user: UserId,
@@ -274,13 +285,14 @@ pub(crate) fn insert_node(
     name: &str,
     is_dir: bool,
     blob: Option<i64>,
+    device: Option<&str>,
     now: i64,
 ) -> Result<i64> {
     conn.prepare_cached(
-        "INSERT INTO nodes (user_id, parent_id, name, is_dir, blob_id, mtime_ns, ctime_ns) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+        "INSERT INTO nodes (user_id, parent_id, name, is_dir, blob_id, mtime_ns, ctime_ns, since_ns, device) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?6, ?7)",
     )?
-    .execute(params![user.0, parent, name, is_dir, blob, now])?;
+    .execute(params![user.0, parent, name, is_dir, blob, now, device])?;
     let id = conn.last_insert_rowid();
     touch(conn, parent, now)?;
     Ok(id)
@@ -293,7 +305,7 @@ pub(crate) fn mkdir(conn: &Connection, user: UserId, path: &str, now: i64) -> Re
             path: path.to_owned(),
         });
     }
-    insert_node(conn, user, parent.id, name, true, None, now)?;
+    insert_node(conn, user, parent.id, name, true, None, None, now)?;
     journal(conn, user, "mkdir", path, None, None, true, now)
 }
 
@@ -317,14 +329,15 @@ pub(crate) fn mkdir_parents(
     Ok(())
 }
 
-/// Removes a file (or, with `dir`, an empty directory); returns a blob freed by it.
+/// Removes a file (or, with `dir`, an empty directory); a file's content is kept as a version.
 pub(crate) fn remove(
     conn: &Connection,
     user: UserId,
     path: &str,
     dir: bool,
     now: i64,
-) -> Result<Option<Freed>> {
+    fx: &mut Effects,
+) -> Result<()> {
     let (parent, name) = parent_of(conn, user, path).map_err(|e| match e {
         StoreError::NoParent { path } => StoreError::NotFound { path },
         e => e,
@@ -353,8 +366,13 @@ pub(crate) fn remove(
             });
         }
     }
+    if !dir {
+        versions::keep(conn, user, path, &node, Kind::Delete, now)?;
+        fx.touched += 1;
+    }
     conn.prepare_cached("DELETE FROM nodes WHERE id = ?1")?
         .execute([node.id])?;
+    fx.freed.extend(release_blob(conn, node.blob_id)?);
     touch(conn, parent.id, now)?;
     journal(
         conn,
@@ -365,8 +383,7 @@ pub(crate) fn remove(
         None,
         dir,
         now,
-    )?;
-    release_blob(conn, node.blob_id)
+    )
 }
 
 /// True when `ancestor` is `node` or one of its ancestors.
@@ -390,7 +407,7 @@ fn prepare_destination<'p>(
     src: &Node,
     to: &'p str,
     now: i64,
-    freed: &mut Vec<Freed>,
+    fx: &mut Effects,
 ) -> Result<(Node, &'p str)> {
     let (parent, name) = parent_of(conn, user, to)?;
     if src.is_dir && is_within(conn, parent.id, src.id)? {
@@ -409,10 +426,11 @@ fn prepare_destination<'p>(
                 path: to.to_owned(),
             });
         }
+        versions::keep(conn, user, to, &existing, Kind::Overwrite, now)?;
+        fx.touched += 1;
         conn.prepare_cached("DELETE FROM nodes WHERE id = ?1")?
             .execute([existing.id])?;
-        freed.extend(release_blob(conn, existing.blob_id)?);
-        let _ = now;
+        fx.freed.extend(release_blob(conn, existing.blob_id)?);
     }
     Ok((parent, name))
 }
@@ -423,7 +441,8 @@ pub(crate) fn rename(
     from: &str,
     to: &str,
     now: i64,
-) -> Result<Vec<Freed>> {
+    fx: &mut Effects,
+) -> Result<()> {
     let src = lookup(conn, user, from)?;
     if components(from)?.is_empty() {
         return Err(StoreError::IntoItself {
@@ -434,8 +453,12 @@ pub(crate) fn rename(
         conn.query_row("SELECT parent_id FROM nodes WHERE id = ?1", [src.id], |r| {
             r.get(0)
         })?;
-    let mut freed = Vec::new();
-    let (parent, name) = prepare_destination(conn, user, &src, to, now, &mut freed)?;
+    let (parent, name) = prepare_destination(conn, user, &src, to, now, fx)?;
+    if canonical(from)? != canonical(to)? {
+        // What was at `from` until now stays findable there (a rollback to before the move puts
+        // it back), and its content is at `to` only from now on.
+        versions::keep_moved(conn, user, from, &src, now, fx)?;
+    }
     conn.prepare_cached("UPDATE nodes SET parent_id = ?2, name = ?3, ctime_ns = ?4 WHERE id = ?1")?
         .execute(params![src.id, parent.id, name, now])?;
     touch(conn, old_parent, now)?;
@@ -449,8 +472,7 @@ pub(crate) fn rename(
         src.blob_id,
         src.is_dir,
         now,
-    )?;
-    Ok(freed)
+    )
 }
 
 /// Copies one file (directories are copied by the caller, level by level); shares the blob.
@@ -460,36 +482,51 @@ pub(crate) fn copy_file(
     from: &str,
     to: &str,
     now: i64,
-) -> Result<Vec<Freed>> {
+    fx: &mut Effects,
+) -> Result<()> {
     let src = lookup(conn, user, from)?;
     if src.is_dir {
         return Err(StoreError::IsDir {
             path: from.to_owned(),
         });
     }
-    let mut freed = Vec::new();
-    let (parent, name) = prepare_destination(conn, user, &src, to, now, &mut freed)?;
+    let (parent, name) = prepare_destination(conn, user, &src, to, now, fx)?;
     if child(conn, parent.id, name)?.is_some() {
-        return Ok(freed); // copy onto itself
+        return Ok(()); // copy onto itself
     }
-    let id = insert_node(conn, user, parent.id, name, false, src.blob_id, now)?;
+    let device: Option<String> = conn
+        .prepare_cached("SELECT device FROM nodes WHERE id = ?1")?
+        .query_row([src.id], |r| r.get(0))?;
+    let id = insert_node(
+        conn,
+        user,
+        parent.id,
+        name,
+        false,
+        src.blob_id,
+        device.as_deref(),
+        now,
+    )?;
     conn.prepare_cached(
         "INSERT INTO props (node_id, ns, name, prefix, xml) SELECT ?2, ns, name, prefix, xml FROM props WHERE node_id = ?1",
     )?
     .execute(params![src.id, id])?;
-    journal(conn, user, "put", to, None, src.blob_id, false, now)?;
-    Ok(freed)
+    journal(conn, user, "put", to, None, src.blob_id, false, now)
 }
 
-/// Points `path` at a newly committed blob, creating the file or replacing its content.
+/// Points `path` at a newly committed blob, creating the file or replacing its content (kept as a
+/// version). `device` wrote the content, when known.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn put_file(
     conn: &Connection,
     user: UserId,
     path: &str,
     blob: i64,
     create_new: bool,
+    device: Option<&str>,
     now: i64,
-) -> Result<Option<Freed>> {
+    fx: &mut Effects,
+) -> Result<()> {
     let (parent, name) = parent_of(conn, user, path)?;
     match child(conn, parent.id, name)? {
         Some(n) if n.is_dir => Err(StoreError::IsDir {
@@ -498,16 +535,20 @@ pub(crate) fn put_file(
         Some(_) if create_new => Err(StoreError::Exists {
             path: path.to_owned(),
         }),
+        Some(n) if n.blob_id == Some(blob) => Ok(()),
         Some(n) => {
-            conn.prepare_cached("UPDATE nodes SET blob_id = ?2, mtime_ns = ?3 WHERE id = ?1")?
-                .execute(params![n.id, blob, now])?;
-            journal(conn, user, "put", path, None, Some(blob), false, now)?;
-            release_blob(conn, n.blob_id)
+            versions::keep(conn, user, path, &n, Kind::Overwrite, now)?;
+            fx.touched += versions::overwrite_weight(conn, n.blob_id, blob)?;
+            conn.prepare_cached(
+                "UPDATE nodes SET blob_id = ?2, mtime_ns = ?3, since_ns = ?3, device = ?4 WHERE id = ?1",
+            )?
+            .execute(params![n.id, blob, now, device])?;
+            fx.freed.extend(release_blob(conn, n.blob_id)?);
+            journal(conn, user, "put", path, None, Some(blob), false, now)
         }
         None => {
-            insert_node(conn, user, parent.id, name, false, Some(blob), now)?;
-            journal(conn, user, "put", path, None, Some(blob), false, now)?;
-            Ok(None)
+            insert_node(conn, user, parent.id, name, false, Some(blob), device, now)?;
+            journal(conn, user, "put", path, None, Some(blob), false, now)
         }
     }
 }

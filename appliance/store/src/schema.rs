@@ -190,6 +190,49 @@ CREATE TABLE devices (
 ALTER TABLE users ADD COLUMN devices_only INTEGER NOT NULL DEFAULT 0;
 "#;
 
+/// Version 5: versions, trash and rollback. An overwrite, a delete, a move and a rollback keep
+/// what they replace as a row of `versions` that shares the blob (no copy), so the blob lives
+/// while a node or a version refers to it. Each node records since when its content has been at
+/// its path (`since_ns`) and which device wrote it, so the state of any folder at any moment is
+/// the nodes older than that moment plus the versions live at it. `blobs.random` says whether the
+/// content looked random when written (sampled), which the ransomware guard weighs. The journal
+/// gains `version` and `unversion` entries (a version's content must be kept, or may go, in the
+/// clouds), which carry size and hash themselves: an expired version's blob may be gone.
+const SCHEMA_V5: &str = r#"
+ALTER TABLE nodes ADD COLUMN since_ns INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE nodes ADD COLUMN device TEXT;
+ALTER TABLE blobs ADD COLUMN random INTEGER;
+ALTER TABLE changes ADD COLUMN size INTEGER;
+ALTER TABLE changes ADD COLUMN hash BLOB;
+CREATE TABLE versions (
+    id        INTEGER PRIMARY KEY,
+    user_id   INTEGER NOT NULL REFERENCES users(id),
+    path      TEXT NOT NULL,      -- canonical: '/'-separated, no leading slash
+    blob_id   INTEGER NOT NULL REFERENCES blobs(id),
+    mtime_ns  INTEGER NOT NULL,
+    from_ns   INTEGER NOT NULL,   -- since when the content was at path
+    until_ns  INTEGER NOT NULL,   -- when it was replaced, deleted or moved away
+    kind      TEXT NOT NULL,      -- overwrite | delete | move | rollback
+    device    TEXT,               -- the device that wrote the content, when known
+    pinned    INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX versions_path ON versions(user_id, path, until_ns);
+CREATE INDEX versions_time ON versions(user_id, until_ns);
+CREATE INDEX versions_blob ON versions(blob_id);
+CREATE INDEX versions_expiry ON versions(pinned, until_ns);
+CREATE TABLE guard_trips (
+    id           INTEGER PRIMARY KEY,
+    user_id      INTEGER NOT NULL REFERENCES users(id),
+    device       TEXT,
+    since_ns     INTEGER NOT NULL,   -- first change of the burst
+    tripped_ns   INTEGER NOT NULL,
+    changes      INTEGER NOT NULL,   -- weighted count that tripped it
+    files        INTEGER NOT NULL,   -- the user's files then
+    resolved_ns  INTEGER,
+    resolution   TEXT                -- rolled back | kept
+);
+"#;
+
 /// Connection settings every connection gets; `synchronous = FULL` makes each commit durable (the
 /// writer lowers it only for groups made of relaxed bookkeeping, see `writer`).
 pub(crate) fn configure(conn: &Connection) -> Result<()> {
@@ -257,6 +300,9 @@ pub(crate) fn migrate(conn: &mut Connection, path: &std::path::Path) -> Result<(
         }
         if version < 4 {
             tx.execute_batch(SCHEMA_V4)?;
+        }
+        if version < 5 {
+            tx.execute_batch(SCHEMA_V5)?;
         }
         tx.execute(
             "INSERT INTO meta(key, value) VALUES ('schema_version', ?1) \

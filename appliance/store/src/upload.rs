@@ -41,7 +41,13 @@ pub struct UploadOptions {
     pub must_exist: bool,
     /// Start from the existing content instead of an empty file (partial updates).
     pub keep_existing: bool,
+    /// The device writing, when known (recorded with the content and its versions).
+    pub device: Option<String>,
 }
+
+/// Bytes from the start of a file the ransomware guard samples to tell whether content looks
+/// random.
+const SAMPLE: usize = 16 * 1024;
 
 enum Msg {
     Data(u64, Bytes),
@@ -68,6 +74,9 @@ pub struct Upload {
     pending_bytes: usize,
     worker: Option<Worker>,
     finished: bool,
+    device: Option<String>,
+    /// The first bytes written at offset 0 onwards (see [`SAMPLE`]).
+    sample: Vec<u8>,
 }
 
 impl std::fmt::Debug for Upload {
@@ -134,6 +143,8 @@ impl Upload {
             pending_bytes: 0,
             worker: None,
             finished: false,
+            device: opts.device.clone(),
+            sample: Vec::new(),
         };
         // Refuse at once what cannot fit, before the client sends a byte.
         let announced = opts.expected_size.unwrap_or(0)
@@ -238,6 +249,10 @@ impl Upload {
         }
         self.throttle(data.len() as u64).await;
         self.reserve(end)?;
+        if self.pos == self.sample.len() as u64 && self.sample.len() < SAMPLE {
+            let take = (SAMPLE - self.sample.len()).min(data.len());
+            self.sample.extend_from_slice(&data[..take]);
+        }
         self.pending_bytes += data.len();
         self.pending.push((self.pos, data));
         self.pos = end;
@@ -390,33 +405,53 @@ impl Upload {
     ) -> Result<Node> {
         let (user, path, blob, create_new) =
             (self.user, self.path.clone(), self.blob, self.create_new);
+        // Unknown (NULL) when the upload started from existing content or was not written from
+        // its start: the guard then does not weigh it.
+        let random = (self.base.is_none() && !self.sample.is_empty())
+            .then(|| crate::versions::looks_random(&self.sample));
+        let device = self.device.clone();
+        let guard_device = self.device.clone();
         let result = self
             .store
             .writer()
             .write(dirs, move |c| {
                 let now = now_ns();
                 c.prepare_cached(
-                    "INSERT INTO blobs (id, size, hash, created_ns) VALUES (?1, ?2, ?3, ?4)",
+                    "INSERT INTO blobs (id, size, hash, created_ns, random) VALUES (?1, ?2, ?3, ?4, ?5)",
                 )?
                 .execute(params![
                     blob,
                     len as i64,
                     hash.as_bytes().as_slice(),
-                    now
+                    now,
+                    random
                 ])?;
                 if let Some(data) = inline {
                     c.prepare_cached("INSERT INTO inline_blobs (id, data) VALUES (?1, ?2)")?
                         .execute(params![blob, data])?;
                 }
-                let freed = namespace::put_file(c, user, &path, blob, create_new, now)?;
+                let mut fx = namespace::Effects::default();
+                namespace::put_file(
+                    c,
+                    user,
+                    &path,
+                    blob,
+                    create_new,
+                    device.as_deref(),
+                    now,
+                    &mut fx,
+                )?;
                 let node = namespace::lookup(c, user, &path)?;
-                Ok((freed, node))
+                Ok((fx, node))
             })
             .await;
         self.finished = true;
         match result {
-            Ok((freed, node)) => {
-                self.store.unlink_blobs(freed.into_iter().collect());
+            Ok((fx, node)) => {
+                self.store.unlink_blobs(fx.freed);
+                self.store
+                    .guard_note(user, guard_device.as_deref(), fx.touched)
+                    .await;
                 Ok(node)
             }
             Err(e) => {
