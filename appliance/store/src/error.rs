@@ -75,7 +75,9 @@ pub enum StoreError {
     #[error("{path}: no microcloud catalog here (run `microcloud gateway --data` or `microcloud user add` to create one)")]
     NoCatalog { path: PathBuf },
     /// Versions are off (the policy keeps them 0 days): there is nothing to roll back to.
-    #[error("versions are off (kept 0 days): set a retention with `microcloud retention --days N`")]
+    #[error(
+        "versions are off (kept 0 days): set a retention with `microcloud retention --days N`"
+    )]
     VersionsOff,
     /// A moment that has not come yet.
     #[error("{} is in the future", crate::versions::rfc3339(*at_ns))]

@@ -51,6 +51,11 @@ struct Window {
     total: u32,
     /// The user's file count and when it was read.
     files: Option<(i64, u64)>,
+    /// The first change within the window that looked like encryption: where the burst began,
+    /// rather than at ordinary work earlier in the window.
+    first_suspicious_ns: Option<i64>,
+    /// The last device seen writing within the window (deletes and renames do not say which).
+    device: Option<String>,
 }
 
 /// Per-user sliding windows of the changes counted.
@@ -62,20 +67,35 @@ pub(crate) struct Guard {
 impl Store {
     /// Counts `weight` changes of `user` (by `device`) that just committed; trips the guard when
     /// the rule is met.
-    pub(crate) async fn guard_note(&self, user: UserId, device: Option<&str>, weight: u32) {
+    pub(crate) async fn guard_note(
+        &self,
+        user: UserId,
+        device: Option<&str>,
+        weight: u32,
+        suspicious: bool,
+        started_ns: i64,
+    ) {
         if weight == 0 {
             return;
         }
         let now = now_ns();
         let sec = now / 1_000_000_000;
-        let (total, first, files_known) = {
+        let (total, first, files_known, device) = {
             let mut users = self.inner.guard.users.lock().unwrap();
             let w = users.entry(user.0).or_default();
+            if let Some(d) = device {
+                w.device = Some(d.to_owned());
+            }
             match w.seconds.back_mut() {
                 Some((s, n)) if *s == sec => *n += weight,
                 _ => w.seconds.push_back((sec, weight)),
             }
             w.total += weight;
+            if suspicious && w.first_suspicious_ns.is_none() {
+                // Taken before the change committed: rolling back to a moment before it undoes
+                // the change itself.
+                w.first_suspicious_ns = Some(started_ns);
+            }
             // The window is trimmed with the policy's length below; 1 hour bounds it meanwhile.
             while w.seconds.front().is_some_and(|(s, _)| *s <= sec - 3600) {
                 let (_, n) = w.seconds.pop_front().unwrap();
@@ -85,6 +105,7 @@ impl Store {
                 w.total,
                 w.seconds.front().map(|(s, _)| *s).unwrap_or(sec),
                 w.files,
+                w.device.clone(),
             )
         };
         if total < PERCENT_FLOOR.min(200) {
@@ -108,7 +129,10 @@ impl Store {
             Ok(Some(p)) => p,
             Ok(None) => return,
             Err(e) => {
-                log::warn!("ransomware guard: reading the policy for user #{}: {e}", user.0);
+                log::warn!(
+                    "ransomware guard: reading the policy for user #{}: {e}",
+                    user.0
+                );
                 return;
             }
         };
@@ -122,7 +146,13 @@ impl Store {
                 let (_, n) = w.seconds.pop_front().unwrap();
                 w.total -= n;
             }
-            (w.total, w.seconds.front().map(|(s, _)| *s).unwrap_or(first))
+            if w.first_suspicious_ns
+                .is_some_and(|t| t / 1_000_000_000 <= sec - window)
+            {
+                w.first_suspicious_ns = None;
+            }
+            let start = w.seconds.front().map(|(s, _)| *s).unwrap_or(first) * 1_000_000_000;
+            (w.total, w.first_suspicious_ns.unwrap_or(start))
         };
         let by_count = policy.guard_files > 0 && total > policy.guard_files;
         let by_share = policy.guard_percent > 0
@@ -133,9 +163,7 @@ impl Store {
         }
         // Counting starts again: the next trip needs a burst of its own.
         self.inner.guard.users.lock().unwrap().remove(&user.0);
-        // The burst began within its first second; a moment before it is "before the burst".
-        let since = first * 1_000_000_000;
-        let device = device.map(str::to_owned);
+        let since = first;
         let dev = device.clone();
         let r = self
             .writer()

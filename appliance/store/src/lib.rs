@@ -44,11 +44,11 @@ pub use downstream::{
     RestoreFile, RestorePlan, RestoreUser,
 };
 pub use error::{Result, SqlError, StoreError};
+pub use guard::GuardTrip;
 use rusqlite::Connection;
 pub(crate) use stats::stats_on;
 pub use stats::Stats;
 pub use upload::{Refill, Upload, UploadOptions};
-pub use guard::GuardTrip;
 pub use users::{check_user_name, User};
 pub use versions::{Expired, Policy, RollbackReport, Version, VersionSpace};
 use writer::Writer;
@@ -367,6 +367,7 @@ impl Store {
         user: UserId,
         f: impl FnOnce(&Connection, &mut namespace::Effects) -> Result<()> + Send + 'static,
     ) -> Result<()> {
+        let started = now_ns();
         let fx = self
             .inner
             .writer
@@ -377,7 +378,8 @@ impl Store {
             })
             .await?;
         self.unlink_blobs(fx.freed);
-        self.guard_note(user, None, fx.touched).await;
+        self.guard_note(user, None, fx.touched, fx.suspicious, started)
+            .await;
         Ok(())
     }
 
@@ -560,6 +562,13 @@ mod tests {
     #[tokio::test]
     async fn the_journal_is_read_typed_and_trimmed() {
         let (_dir, s, u) = store();
+        // Versions off: replaced content is gone at once (tests/versions.rs has them on).
+        s.set_version_policy(Policy {
+            keep_days: 0,
+            ..Policy::default()
+        })
+        .await
+        .unwrap();
         let a = put(&s, u, "/a", b"one").await;
         s.mkdir(u, "/d").await.unwrap();
         s.rename(u, "/a", "/d/b").await.unwrap();

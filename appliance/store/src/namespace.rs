@@ -255,6 +255,8 @@ pub(crate) struct Effects {
     pub freed: Vec<Freed>,
     /// Files overwritten, deleted or moved, weighted as the ransomware guard counts them.
     pub touched: u32,
+    /// Some of them looked like encryption (random content, an unusual new extension).
+    pub suspicious: bool,
 }
 
 /// Deletes the blob row when no node and no version refers to it any more.
@@ -457,7 +459,7 @@ pub(crate) fn rename(
     if canonical(from)? != canonical(to)? {
         // What was at `from` until now stays findable there (a rollback to before the move puts
         // it back), and its content is at `to` only from now on.
-        versions::keep_moved(conn, user, from, &src, now, fx)?;
+        versions::keep_moved(conn, user, from, to, &src, now, fx)?;
     }
     conn.prepare_cached("UPDATE nodes SET parent_id = ?2, name = ?3, ctime_ns = ?4 WHERE id = ?1")?
         .execute(params![src.id, parent.id, name, now])?;
@@ -538,7 +540,9 @@ pub(crate) fn put_file(
         Some(n) if n.blob_id == Some(blob) => Ok(()),
         Some(n) => {
             versions::keep(conn, user, path, &n, Kind::Overwrite, now)?;
-            fx.touched += versions::overwrite_weight(conn, n.blob_id, blob)?;
+            let weight = versions::overwrite_weight(conn, n.blob_id, blob)?;
+            fx.touched += weight;
+            fx.suspicious |= weight > 1;
             conn.prepare_cached(
                 "UPDATE nodes SET blob_id = ?2, mtime_ns = ?3, since_ns = ?3, device = ?4 WHERE id = ?1",
             )?

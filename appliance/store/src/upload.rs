@@ -411,6 +411,7 @@ impl Upload {
             .then(|| crate::versions::looks_random(&self.sample));
         let device = self.device.clone();
         let guard_device = self.device.clone();
+        let started = now_ns();
         let result = self
             .store
             .writer()
@@ -450,7 +451,13 @@ impl Upload {
             Ok((fx, node)) => {
                 self.store.unlink_blobs(fx.freed);
                 self.store
-                    .guard_note(user, guard_device.as_deref(), fx.touched)
+                    .guard_note(
+                        user,
+                        guard_device.as_deref(),
+                        fx.touched,
+                        fx.suspicious,
+                        started,
+                    )
                     .await;
                 Ok(node)
             }

@@ -220,6 +220,7 @@ pub(crate) fn keep_moved(
     c: &Connection,
     user: UserId,
     from: &str,
+    to: &str,
     src: &Node,
     now: i64,
     fx: &mut Effects,
@@ -229,11 +230,10 @@ pub(crate) fn keep_moved(
     }
     let base = canonical(from)?;
     let files = subtree_files(c, src, &base)?;
-    fx.touched += files
-        .iter()
-        .map(|f| 1 + u32::from(unusual_extension(&f.path)))
-        .sum::<u32>()
-        .max(1);
+    let to = canonical(to)?;
+    let unusual = unusual_extension(&to) && !unusual_extension(&base);
+    fx.touched += (files.len() as u32).max(1) * (1 + u32::from(unusual));
+    fx.suspicious |= unusual;
     for f in files {
         insert(
             c,
@@ -325,13 +325,94 @@ pub(crate) fn overwrite_weight(c: &Connection, old: Option<i64>, new: i64) -> Re
 /// Extensions people's files commonly have; a rename to anything else counts double for the
 /// guard (ransomware renames files to `.locked`, `.crypt`, `.encrypted`, random suffixes...).
 const COMMON_EXTENSIONS: &[&str] = &[
-    "txt", "md", "pdf", "doc", "docx", "odt", "rtf", "xls", "xlsx", "ods", "csv", "ppt", "pptx",
-    "odp", "key", "pages", "numbers", "jpg", "jpeg", "png", "gif", "heic", "heif", "webp", "tif",
-    "tiff", "bmp", "svg", "raw", "dng", "cr2", "nef", "arw", "psd", "ai", "mp3", "m4a", "aac",
-    "wav", "flac", "ogg", "opus", "mp4", "m4v", "mov", "avi", "mkv", "webm", "zip", "tar", "gz",
-    "tgz", "7z", "rar", "json", "xml", "html", "htm", "css", "js", "ts", "rs", "py", "c", "h",
-    "cpp", "java", "kt", "swift", "go", "sh", "yml", "yaml", "toml", "ini", "cfg", "log", "epub",
-    "ics", "vcf", "eml", "sqlite", "db", "bak", "tmp", "part", "crdownload", "download",
+    "txt",
+    "md",
+    "pdf",
+    "doc",
+    "docx",
+    "odt",
+    "rtf",
+    "xls",
+    "xlsx",
+    "ods",
+    "csv",
+    "ppt",
+    "pptx",
+    "odp",
+    "key",
+    "pages",
+    "numbers",
+    "jpg",
+    "jpeg",
+    "png",
+    "gif",
+    "heic",
+    "heif",
+    "webp",
+    "tif",
+    "tiff",
+    "bmp",
+    "svg",
+    "raw",
+    "dng",
+    "cr2",
+    "nef",
+    "arw",
+    "psd",
+    "ai",
+    "mp3",
+    "m4a",
+    "aac",
+    "wav",
+    "flac",
+    "ogg",
+    "opus",
+    "mp4",
+    "m4v",
+    "mov",
+    "avi",
+    "mkv",
+    "webm",
+    "zip",
+    "tar",
+    "gz",
+    "tgz",
+    "7z",
+    "rar",
+    "json",
+    "xml",
+    "html",
+    "htm",
+    "css",
+    "js",
+    "ts",
+    "rs",
+    "py",
+    "c",
+    "h",
+    "cpp",
+    "java",
+    "kt",
+    "swift",
+    "go",
+    "sh",
+    "yml",
+    "yaml",
+    "toml",
+    "ini",
+    "cfg",
+    "log",
+    "epub",
+    "ics",
+    "vcf",
+    "eml",
+    "sqlite",
+    "db",
+    "bak",
+    "tmp",
+    "part",
+    "crdownload",
+    "download",
 ];
 
 /// Whether `path` ends in an extension outside [`COMMON_EXTENSIONS`].
@@ -459,8 +540,7 @@ fn version_from(r: &Row) -> rusqlite::Result<Version> {
 }
 
 /// The condition "path is `base` or below it" for versions, on `v.path`, with `base` as ?2.
-const UNDER: &str =
-    "(?2 = '' OR v.path = ?2 OR (v.path > ?2 || '/' AND v.path < ?2 || '0'))";
+const UNDER: &str = "(?2 = '' OR v.path = ?2 OR (v.path > ?2 || '/' AND v.path < ?2 || '0'))";
 
 /// Versions at or below `base` that were live at `at`, the latest per path.
 fn live_at(c: &Connection, user: UserId, base: &str, at: i64) -> Result<BTreeMap<String, Version>> {
@@ -899,6 +979,19 @@ impl Store {
         Ok(expired)
     }
 
+    /// Pins (or with `false` unpins) every version of `user`: pinned versions never expire, on
+    /// the box or in the clouds. The guard pins them when it trips; owners may too.
+    pub async fn pin_versions(&self, user: UserId, pinned: bool) -> Result<u64> {
+        self.writer()
+            .write(vec![], move |c| {
+                Ok(
+                    c.prepare_cached("UPDATE versions SET pinned = ?2 WHERE user_id = ?1")?
+                        .execute(params![user.0, pinned])? as u64,
+                )
+            })
+            .await
+    }
+
     /// What versions take: how many, and the bytes only they refer to.
     pub fn version_space(&self) -> Result<VersionSpace> {
         self.read(|c| {
@@ -925,7 +1018,14 @@ impl Store {
 }
 
 /// Journals that no version of `user` needs the content any more (the clouds may drop it).
-fn unversion(c: &Connection, user: UserId, blob: i64, size: i64, hash: &[u8], now: i64) -> Result<()> {
+fn unversion(
+    c: &Connection,
+    user: UserId,
+    blob: i64,
+    size: i64,
+    hash: &[u8],
+    now: i64,
+) -> Result<()> {
     c.prepare_cached(
         "INSERT INTO changes (user_id, kind, path, blob_id, is_dir, at_ns, size, hash) \
          VALUES (?1, 'unversion', '', ?2, 0, ?3, ?4, ?5)",

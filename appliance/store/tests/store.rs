@@ -75,6 +75,15 @@ async fn copy_shares_content_and_the_last_delete_frees_it() {
     s.remove(u, "/a", false).await.unwrap();
     assert!(path.exists(), "still referenced by /b");
     s.remove(u, "/b", false).await.unwrap();
+    assert!(path.exists(), "kept for the versions of /a and /b");
+    assert_eq!(s.stats().unwrap().bytes, 1 << 20);
+    // Once their retention ends, the content goes.
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(31 * 86_400);
+    let later = later
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64;
+    assert_eq!(s.expire_versions(later).await.unwrap().versions, 2);
     assert!(!path.exists(), "unreferenced blob removed");
     assert_eq!(s.stats().unwrap().bytes, 0);
 }
@@ -225,6 +234,8 @@ async fn every_namespace_change_is_journaled_in_order() {
         ("mkdir", "d", None),
         ("rename", "a", Some("d/b")),
         ("put", "c", None),
+        // The deleted content stays as a version: the clouds must keep it too.
+        ("version", "c", None),
         ("delete", "c", None),
         ("rename", "d", Some("e")),
     ];
