@@ -201,6 +201,27 @@ pub fn run(args: Args) -> Result<(), CliError> {
             Err(e) => log::warn!("blob garbage collection: {e}"),
         });
 
+        // Versions past their retention go once an hour (and a minute after the start, so a box
+        // that is switched on only now and then still expires them).
+        let expiry_store = store.clone();
+        tokio::spawn(async move {
+            let mut wait = std::time::Duration::from_secs(60);
+            loop {
+                tokio::time::sleep(wait).await;
+                wait = std::time::Duration::from_secs(3600);
+                let now = jiff::Timestamp::now().as_nanosecond() as i64;
+                match expiry_store.expire_versions(now).await {
+                    Ok(e) if e.versions > 0 => log::info!(
+                        "retention: removed {} versions past their retention, freeing {} bytes",
+                        e.versions,
+                        e.bytes
+                    ),
+                    Ok(_) => {}
+                    Err(e) => log::warn!("retention: expiring versions: {e}"),
+                }
+            }
+        });
+
         // The uplink is its own process, here started by the gateway unless it has its own
         // service (the appliance). Both talk over the uplink's socket in the data directory.
         let uplink = if args.no_uplink {

@@ -21,6 +21,7 @@ mod status;
 mod tls;
 mod uplink;
 mod user;
+mod versions;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -87,6 +88,17 @@ enum Command {
     /// Run only the uplink agent (the gateway starts it as a process of its own unless given
     /// --no-uplink; this is for running it as its own service, with its own privileges).
     Uplink(uplink::Args),
+    /// List a file's kept versions (id, when replaced, size, BLAKE3, the device that wrote it).
+    Versions(versions::VersionsArgs),
+    /// List a user's deleted files by folder, or bring one back (a file, or a whole folder).
+    Trash(versions::TrashArgs),
+    /// Put a user's file or folder back as it was at a moment (or one version of a file), in one
+    /// step that can itself be undone.
+    Rollback(versions::RollbackArgs),
+    /// Show or set how long versions are kept and the ransomware guard's rule; expire versions.
+    Retention(versions::RetentionArgs),
+    /// The ransomware guard's trips, and the owner's decision: roll the user back, or keep.
+    Guard(versions::GuardArgs),
     /// Show the box's certificate authority (its file and SHA-256 fingerprint, which a tablet
     /// checks when it trusts it) and the names, addresses and end of the server certificate.
     Tls(tls::Args),
@@ -142,6 +154,11 @@ fn main() -> ExitCode {
         Command::Bwlimit(a) => bwlimit::run(a),
         Command::Uplink(a) => uplink::run(a),
         Command::Tls(a) => tls::run(a),
+        Command::Versions(a) => versions::versions(a),
+        Command::Trash(a) => versions::trash(a),
+        Command::Rollback(a) => versions::rollback(a),
+        Command::Retention(a) => versions::retention(a),
+        Command::Guard(a) => versions::guard(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

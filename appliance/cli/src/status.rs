@@ -43,6 +43,10 @@ struct Report {
     cache_used_fraction: f64,
     destinations: Vec<microcloud_uplink::DestinationStatus>,
     conflicts: Vec<Conflict>,
+    /// Versions kept and the bytes only they use.
+    versions: microcloud_store::VersionSpace,
+    /// Trips of the ransomware guard nobody decided on yet.
+    guard: Vec<microcloud_store::GuardTrip>,
 }
 
 #[derive(Serialize)]
@@ -88,6 +92,13 @@ pub fn gateway_state(dir: &Path) -> GatewayState {
 pub fn run(args: Args) -> Result<(), CliError> {
     let dir = args.data.data;
     let stats = Store::inspect(&dir)?;
+    let reader = Store::open_read_only(&dir)?;
+    let versions = reader.version_space()?;
+    let guard: Vec<_> = reader
+        .guard_trips()?
+        .into_iter()
+        .filter(|t| t.resolved_ns.is_none())
+        .collect();
     let gateway = gateway_state(&dir);
     let state = microcloud_uplink_state::UplinkState::open_read_only(&dir)?;
     let uplink = state.status()?;
@@ -116,6 +127,8 @@ pub fn run(args: Args) -> Result<(), CliError> {
         cache_used_fraction: fraction,
         destinations: uplink.destinations,
         conflicts,
+        versions,
+        guard,
     };
     if args.json {
         println!(
@@ -157,6 +170,23 @@ pub fn run(args: Args) -> Result<(), CliError> {
         HumanBytes(report.cache_limit),
         fraction * 100.0
     );
+    println!(
+        "versions: {} kept ({} pinned), {} only versions use",
+        report.versions.versions,
+        report.versions.pinned,
+        HumanBytes(report.versions.bytes)
+    );
+    for t in &report.guard {
+        println!(
+            "GUARD:    {} changed {} files (weighted) since {}: every version of {} is pinned; \
+             decide with `microcloud guard --data {}`",
+            t.user,
+            t.changes,
+            crate::versions::time(t.since_ns),
+            t.user,
+            report.data
+        );
+    }
     if report.destinations.is_empty() {
         println!("clouds:   none configured (files stay on this box only; add one with `microcloud remote add`)");
     }

@@ -13,7 +13,10 @@ use std::time::Duration;
 use microcloud_constants as constants;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
+use std::collections::HashMap;
+
 use crate::error::{Result, StoreError};
+use crate::versions::Kind;
 use crate::{namespace, now_ns, schema, Durability, Stats, Store, UserId};
 
 /// What a journal entry records.
@@ -131,6 +134,56 @@ pub struct BlobInfo {
     pub inline: bool,
     /// How far it has travelled.
     pub durability: Durability,
+}
+
+/// One kept version met by [`Store::walk_versions`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionEntry {
+    /// Owner.
+    pub user: String,
+    /// The path the content had ('/'-separated, no leading slash).
+    pub path: String,
+    /// The content.
+    pub blob: BlobRef,
+    /// The file's modification time then, ns since the epoch.
+    pub mtime_ns: i64,
+    /// Since when the content was at the path.
+    pub from_ns: i64,
+    /// When it was replaced, deleted or moved away.
+    pub until_ns: i64,
+    /// What ended it.
+    pub kind: Kind,
+    /// The device that wrote the content, when known.
+    pub device: Option<String>,
+    /// Kept regardless of retention.
+    pub pinned: bool,
+    /// How far its content has travelled, as the catalog holds it.
+    pub durability: Durability,
+}
+
+/// A version a restore brings back, its content left at a destination (fetched on first read).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoreVersion {
+    /// Owner.
+    pub user: String,
+    /// The path the content had.
+    pub path: String,
+    /// Content size.
+    pub size: u64,
+    /// BLAKE3 hash of the content.
+    pub hash: [u8; 32],
+    /// The file's modification time then.
+    pub mtime_ns: i64,
+    /// Since when the content was at the path.
+    pub from_ns: i64,
+    /// When it was replaced, deleted or moved away.
+    pub until_ns: i64,
+    /// What ended it.
+    pub kind: Kind,
+    /// The device that wrote the content, when known.
+    pub device: Option<String>,
+    /// Kept regardless of retention.
+    pub pinned: bool,
 }
 
 /// A user a restore brings back.
@@ -367,6 +420,130 @@ impl Store {
         }
         Ok(())
     }
+
+    /// Writes the versions of a restore, after [`Store::restore`] wrote its files: each version row as it was (path,
+    /// times, kind, device, pinned) with its content recorded as evicted. Content is one blob per
+    /// user and hash, as in the clouds (one object per user and content): the blob of a restored
+    /// file of that user and hash when there is one, else one made for the first version that
+    /// needs it. Not journaled: the uplink records by itself that the destination holds them.
+    /// (A method of its own rather than a field of [`RestorePlan`], whose literal other code
+    /// builds field by field.) Versions of users that do not exist are skipped.
+    pub async fn restore_versions(&self, versions: Vec<RestoreVersion>) -> Result<()> {
+        if versions.is_empty() {
+            return Ok(());
+        }
+        // One look at every file's content, instead of a scan per version (blobs have no index
+        // on their hash).
+        let mut blobs: HashMap<(i64, [u8; 32]), i64> = self.read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT n.user_id, b.hash, b.id FROM nodes n JOIN blobs b ON b.id = n.blob_id",
+            )?;
+            let rows = stmt.query_map([], |r| Ok(((r.get(0)?, hash32(r.get(1)?)), r.get(2)?)))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })?;
+        let mut versions = versions.into_iter().peekable();
+        while versions.peek().is_some() {
+            let batch: Vec<RestoreVersion> = versions.by_ref().take(RESTORE_BATCH).collect();
+            let known = std::mem::take(&mut blobs);
+            blobs = self
+                .writer()
+                .write(vec![], move |c| {
+                    let mut known = known;
+                    let now = now_ns();
+                    for v in &batch {
+                        let Some(user) = user_id(c, &v.user)? else {
+                            continue;
+                        };
+                        namespace::check_path(&v.path)?;
+                        let blob = match known.get(&(user.0, v.hash)) {
+                            Some(&b) => b,
+                            None => {
+                                let b = (rand::random::<u64>() >> 2) as i64 + 1;
+                                c.prepare_cached(
+                                    "INSERT INTO blobs (id, size, hash, created_ns, local) VALUES (?1, ?2, ?3, ?4, 0)",
+                                )?
+                                .execute(params![b, v.size as i64, v.hash.as_slice(), now])?;
+                                known.insert((user.0, v.hash), b);
+                                b
+                            }
+                        };
+                        c.prepare_cached(
+                            "INSERT INTO versions (user_id, path, blob_id, mtime_ns, from_ns, until_ns, kind, device, pinned) \
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                        )?
+                        .execute(params![
+                            user.0,
+                            v.path.trim_matches('/'),
+                            blob,
+                            v.mtime_ns,
+                            v.from_ns,
+                            v.until_ns,
+                            v.kind.as_str(),
+                            v.device,
+                            v.pinned
+                        ])?;
+                    }
+                    Ok(known)
+                })
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Calls `f` with every kept version of every user, in no particular order, from one
+    /// consistent snapshot of the catalog, until `f` breaks. Streams: nothing is gathered in
+    /// memory (the manifest and the uplink's backfill of a new destination read it).
+    pub fn walk_versions(&self, mut f: impl FnMut(VersionEntry) -> ControlFlow<()>) -> Result<()> {
+        self.read(|c| {
+            c.execute_batch("BEGIN")?;
+            let r = walk_versions_on(c, &mut f);
+            let _ = c.execute_batch("COMMIT");
+            r
+        })
+    }
+}
+
+/// A version's kind as the catalog stores it (the names of [`Kind::as_str`]).
+fn kind_of(s: &str) -> Kind {
+    match s {
+        "delete" => Kind::Delete,
+        "move" => Kind::Move,
+        "rollback" => Kind::Rollback,
+        _ => Kind::Overwrite,
+    }
+}
+
+fn walk_versions_on(
+    c: &Connection,
+    f: &mut impl FnMut(VersionEntry) -> ControlFlow<()>,
+) -> Result<()> {
+    let mut stmt = c.prepare(
+        "SELECT u.name, v.path, v.blob_id, b.size, b.hash, v.mtime_ns, v.from_ns, v.until_ns, v.kind, v.device, v.pinned, b.durability \
+         FROM versions v JOIN users u ON u.id = v.user_id JOIN blobs b ON b.id = v.blob_id",
+    )?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let entry = VersionEntry {
+            user: r.get(0)?,
+            path: r.get(1)?,
+            blob: BlobRef {
+                id: r.get(2)?,
+                size: r.get::<_, i64>(3)?.max(0) as u64,
+                hash: hash32(r.get(4)?),
+            },
+            mtime_ns: r.get(5)?,
+            from_ns: r.get(6)?,
+            until_ns: r.get(7)?,
+            kind: kind_of(&r.get::<_, String>(8)?),
+            device: r.get(9)?,
+            pinned: r.get(10)?,
+            durability: Durability::parse(&r.get::<_, String>(11)?),
+        };
+        if f(entry).is_break() {
+            break;
+        }
+    }
+    Ok(())
 }
 
 fn apply_levels(c: &Connection, levels: &[(i64, Durability)]) -> Result<()> {
@@ -451,6 +628,11 @@ impl CatalogReader {
             conn,
             dir: dir.to_owned(),
         })
+    }
+
+    /// The read-only connection, for reports kept in other modules (versions, the guard).
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
     }
 
     /// The store's totals.

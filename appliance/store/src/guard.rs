@@ -91,10 +91,13 @@ impl Store {
                 _ => w.seconds.push_back((sec, weight)),
             }
             w.total += weight;
-            if suspicious && w.first_suspicious_ns.is_none() {
+            if suspicious {
                 // Taken before the change committed: rolling back to a moment before it undoes
-                // the change itself.
-                w.first_suspicious_ns = Some(started_ns);
+                // the change itself. The smallest, as concurrent changes are noted in any order.
+                w.first_suspicious_ns = Some(
+                    w.first_suspicious_ns
+                        .map_or(started_ns, |t| t.min(started_ns)),
+                );
             }
             // The window is trimmed with the policy's length below; 1 hour bounds it meanwhile.
             while w.seconds.front().is_some_and(|(s, _)| *s <= sec - 3600) {
@@ -205,7 +208,20 @@ impl Store {
 
     /// Every trip of the guard, open ones first, newest first.
     pub fn guard_trips(&self) -> Result<Vec<GuardTrip>> {
-        self.read(|c| {
+        self.read(trips_on)
+    }
+}
+
+impl crate::CatalogReader {
+    /// Every trip of the guard (see [`Store::guard_trips`]), read while the agents run.
+    pub fn guard_trips(&self) -> Result<Vec<GuardTrip>> {
+        trips_on(self.conn())
+    }
+}
+
+fn trips_on(c: &rusqlite::Connection) -> Result<Vec<GuardTrip>> {
+    {
+        {
             let mut stmt = c.prepare_cached(
                 "SELECT g.id, u.name, g.device, g.since_ns, g.tripped_ns, g.changes, g.files, g.resolved_ns, g.resolution \
                  FROM guard_trips g JOIN users u ON u.id = g.user_id \
@@ -225,9 +241,11 @@ impl Store {
                 })
             })?;
             Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
-        })
+        }
     }
+}
 
+impl Store {
     /// The owner decided about trip `id`: with `roll_back`, the user's whole space goes back to
     /// a moment before the burst (one transaction, undoable like any rollback); otherwise the
     /// files stay as they are. Either way the user's versions are unpinned and expire normally

@@ -994,7 +994,25 @@ impl Store {
 
     /// What versions take: how many, and the bytes only they refer to.
     pub fn version_space(&self) -> Result<VersionSpace> {
-        self.read(|c| {
+        self.read(space_on)
+    }
+}
+
+impl crate::CatalogReader {
+    /// What versions take (see [`Store::version_space`]), read while the agents run.
+    pub fn version_space(&self) -> Result<VersionSpace> {
+        space_on(self.conn())
+    }
+
+    /// The versions policy, read while the agents run.
+    pub fn version_policy(&self) -> Result<Policy> {
+        policy_on(self.conn())
+    }
+}
+
+fn space_on(c: &Connection) -> Result<VersionSpace> {
+    {
+        {
             let (versions, pinned): (i64, i64) = c.query_row(
                 "SELECT count(*), COALESCE(sum(pinned), 0) FROM versions",
                 [],
@@ -1013,7 +1031,7 @@ impl Store {
                 bytes: bytes as u64,
                 local_bytes: local as u64,
             })
-        })
+        }
     }
 }
 

@@ -22,12 +22,27 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 pub struct UserFs {
     store: Store,
     user: UserId,
+    /// The device acting, recorded with what it writes.
+    device: Option<String>,
 }
 
 impl UserFs {
     /// The space of `user` in `store`.
     pub fn new(store: Store, user: UserId) -> UserFs {
-        UserFs { store, user }
+        UserFs {
+            store,
+            user,
+            device: None,
+        }
+    }
+
+    /// The space of `user`, written by the device named `device`.
+    pub fn with_device(store: Store, user: UserId, device: Option<String>) -> UserFs {
+        UserFs {
+            store,
+            user,
+            device,
+        }
     }
 }
 
@@ -153,6 +168,7 @@ impl DavFileSystem for UserFs {
                     create_new: options.create_new,
                     must_exist: !options.create,
                     keep_existing: !options.truncate,
+                    device: self.device.clone(),
                 };
                 let up = match self.store.begin_upload(self.user, &p, opts.clone()) {
                     // Room may be made by evicting content that is safe in the cloud.

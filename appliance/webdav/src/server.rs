@@ -453,7 +453,17 @@ impl LanService {
                 .boxed_unsync()
         };
         let req = Request::from_parts(parts, body);
-        let mut resp = handler.handle(req).await.map(|b| b.boxed_unsync());
+        // The device rides along with each request, so that what it writes (and the versions
+        // that content later becomes) says which tablet wrote it.
+        let config = dav_server::DavConfig::new().filesystem(Box::new(UserFs::with_device(
+            self.store.clone(),
+            user.id,
+            principal.device.as_ref().map(|(_, name)| name.clone()),
+        )));
+        let mut resp = handler
+            .handle_with(config, req)
+            .await
+            .map(|b| b.boxed_unsync());
         if (method == Method::GET || method == Method::HEAD) && resp.status().is_success() {
             self.add_durability_headers(user, &store_path, resp.headers_mut());
             let passive = resp
