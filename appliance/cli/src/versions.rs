@@ -125,8 +125,14 @@ fn parse_cap(s: &str) -> Result<u64, String> {
     parse_size(s).map_err(|e| e.to_string())
 }
 
+/// The store, with evicted content fetched back through the uplink's socket (a rollback makes
+/// sure every content it restores can be had before it changes anything).
 fn open(data: &DataArg) -> Result<Store, CliError> {
-    Ok(Store::open(&data.data, OpenOptions::default())?)
+    let store = Store::open(&data.data, OpenOptions::default())?;
+    store.set_fetcher(std::sync::Arc::new(
+        microcloud_uplink_api::SocketFetcher::new(microcloud_uplink_api::Client::new(&data.data)),
+    ));
+    Ok(store)
 }
 
 fn user_id(store: &Store, name: &str) -> Result<UserId, CliError> {

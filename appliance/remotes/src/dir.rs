@@ -198,6 +198,52 @@ impl Dir {
         Ok(Box::pin(stream))
     }
 
+    /// Copies the object's file to `to_key` through a temporary file (fsync'd, then renamed into
+    /// place like any write); its sidecar gets the hash of the bytes copied, which is the
+    /// source's hash unless the source was damaged, so the copy's metadata never lies.
+    pub(crate) async fn copy(&self, from_key: &str, to_key: &str) -> Result<String, RemoteError> {
+        let (from, to) = (from_key.to_owned(), to_key.to_owned());
+        self.blocking(move |d| {
+            d.check_root("CopyObject")?;
+            let src_path = d.object_path(&from);
+            let mut src = match File::open(&src_path) {
+                Ok(f) => f,
+                Err(e) if absent(&e) => return Err(d.not_found(&from)),
+                Err(e) => return Err(io(&src_path, e)),
+            };
+            if src.metadata().map_err(|e| io(&src_path, e))?.is_dir() {
+                return Err(d.not_found(&from));
+            }
+            let (tmp_path, mut tmp) = d.tmp_file()?;
+            let copied = (|| {
+                let mut hasher = blake3::Hasher::new();
+                let mut buf = vec![0u8; READ_CHUNK];
+                loop {
+                    let n = match src.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => n,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                        Err(e) => return Err(io(&src_path, e)),
+                    };
+                    hasher.update(&buf[..n]);
+                    tmp.write_all(&buf[..n]).map_err(|e| io(&tmp_path, e))?;
+                }
+                tmp.sync_all().map_err(|e| io(&tmp_path, e))?;
+                Ok(hasher.finalize())
+            })();
+            drop(tmp);
+            let hash = match copied {
+                Ok(h) => h,
+                Err(e) => {
+                    let _ = fs::remove_file(&tmp_path);
+                    return Err(e);
+                }
+            };
+            d.commit(&to, &tmp_path, &hash, &Condition::None)
+        })
+        .await
+    }
+
     pub(crate) async fn delete(&self, key: &str) -> Result<(), RemoteError> {
         let key = key.to_owned();
         self.blocking(move |d| {

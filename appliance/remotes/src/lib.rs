@@ -4,9 +4,11 @@
 //!
 //! Both kinds offer the same operations with the same meaning through [`Remote`]: whole-object
 //! PUT with a checksum the server verifies and the content's BLAKE3 hash as metadata, HEAD, ranged
-//! streaming GET, idempotent DELETE, listing, resumable multipart uploads, conditional writes (so
-//! that an object changed by someone else is never silently overwritten), and a [`Remote::probe`]
-//! that proves a destination works end to end.
+//! streaming GET, idempotent DELETE, server-side copy with its metadata ([`Remote::copy`], so
+//! that content only the cloud still holds can be kept under a second key without downloading
+//! it), listing, resumable multipart uploads, conditional writes (so that an object changed by
+//! someone else is never silently overwritten), and a [`Remote::probe`] that proves a
+//! destination works end to end.
 //!
 //! Errors separate "the remote is down" ([`RemoteError::Unreachable`], the only transient kind)
 //! from answers about an object, and every network call is bounded: a connect timeout and a stall
@@ -190,6 +192,19 @@ impl Remote {
         match &self.backend {
             Backend::S3(s) => s.get(key, range).await,
             Backend::Dir(d) => d.get(key, range).await,
+        }
+    }
+
+    /// Copies object `from_key` to `to_key` inside the remote, its metadata (the BLAKE3 hash)
+    /// included, without the bytes passing through this machine (S3 CopyObject; a file copy for
+    /// directories). Unconditional: an object at `to_key` is replaced. Returns the new object's
+    /// ETag; a missing source is [`RemoteError::NotFound`] naming `from_key`.
+    pub async fn copy(&self, from_key: &str, to_key: &str) -> Result<String, RemoteError> {
+        self.check_key(from_key)?;
+        self.check_key(to_key)?;
+        match &self.backend {
+            Backend::S3(s) => s.copy(from_key, to_key).await,
+            Backend::Dir(d) => d.copy(from_key, to_key).await,
         }
     }
 

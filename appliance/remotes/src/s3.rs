@@ -223,6 +223,50 @@ impl S3 {
         Ok(body)
     }
 
+    /// CopyObject: a signed PUT of `to_key` naming `/<bucket>/<full from key>` (URL-encoded) as
+    /// `x-amz-copy-source`, with `x-amz-metadata-directive: COPY` so that the BLAKE3 metadata
+    /// goes along. The new ETag is in the answer's `<CopyObjectResult>`; S3 may answer 200 with an
+    /// `<Error>` body when the copy failed after it started, which is an error here too.
+    pub(crate) async fn copy(&self, from_key: &str, to_key: &str) -> Result<String, RemoteError> {
+        const OP: &str = "CopyObject";
+        let (from, to) = (self.full_key(from_key), self.full_key(to_key));
+        let source = format!("/{}/{from}", self.http.bucket().name());
+        let headers: Headers = vec![
+            (
+                "x-amz-copy-source",
+                percent_encoding::utf8_percent_encode(&source, COPY_SOURCE).to_string(),
+            ),
+            ("x-amz-metadata-directive", "COPY".to_owned()),
+        ];
+        let http = &self.http;
+        let url = http.sign(http.bucket().put_object(http.credentials(), &to), &headers);
+        let resp = http
+            .call(OP, Method::PUT, url, &headers, Some(Bytes::new()))
+            .await?;
+        if resp.status == StatusCode::NOT_FOUND && !no_such_bucket(&resp.body) {
+            // NoSuchKey: the source is what is missing.
+            return Err(RemoteError::NotFound {
+                remote: self.name().to_owned(),
+                key: from_key.to_owned(),
+            });
+        }
+        self.expect_success(&resp, to_key, None)?;
+        match xml::copy_object(&resp.body) {
+            Ok(xml::Completed::Done { etag: Some(etag) }) => Ok(etag),
+            Ok(xml::Completed::Done { etag: None }) => self.etag(&resp.headers, OP),
+            Ok(xml::Completed::Failed(error)) => {
+                let status = match error.code.as_str() {
+                    "InternalError" | "ServiceUnavailable" | "SlowDown" => {
+                        StatusCode::SERVICE_UNAVAILABLE
+                    }
+                    _ => StatusCode::BAD_REQUEST,
+                };
+                Err(self.status_error(&Done { status, ..resp }, to_key, None))
+            }
+            Err(e) => Err(http.unreachable(OP, format!("unreadable answer: {e}"))),
+        }
+    }
+
     pub(crate) async fn delete(&self, key: &str) -> Result<(), RemoteError> {
         let full = self.full_key(key);
         let http = &self.http;
@@ -579,6 +623,15 @@ impl S3 {
     }
 }
 
+/// What `x-amz-copy-source` leaves as it is: unreserved characters and the `/` between bucket
+/// and key parts; everything else is percent-encoded (AWS requires the value URL-encoded).
+const COPY_SOURCE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'/');
+
 fn condition_headers(cond: &Condition, headers: &mut Headers) {
     match cond {
         Condition::None => {}
@@ -647,6 +700,15 @@ mod tests {
         assert!(
             url.as_str().starts_with("https://photos.s3.example.net/k?"),
             "{url}"
+        );
+    }
+
+    #[test]
+    fn copy_sources_are_url_encoded_with_their_slashes() {
+        let source = "/photos/.microcloud/versions/alice/ab cd+ü%.jpg";
+        assert_eq!(
+            percent_encoding::utf8_percent_encode(source, COPY_SOURCE).to_string(),
+            "/photos/.microcloud/versions/alice/ab%20cd%2B%C3%BC%25.jpg"
         );
     }
 

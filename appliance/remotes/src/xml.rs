@@ -281,6 +281,38 @@ pub fn complete_multipart_upload(body: &[u8]) -> Result<Completed, XmlError> {
     })
 }
 
+/// Reads a CopyObject answer: a `<CopyObjectResult>` with the new object's `<ETag>`, or an
+/// `<Error>` (S3 may answer 200 and still fail, as with CompleteMultipartUpload).
+pub fn copy_object(body: &[u8]) -> Result<Completed, XmlError> {
+    const ROOT: &str = "CopyObjectResult";
+    let mut etag = None;
+    let (mut code, mut message) = (None, None);
+    let root = walk(
+        utf8(body)?,
+        &[ROOT, "Error"],
+        &[ROOT, "ETag", "Error", "Code", "Message"],
+        |node| {
+            match node {
+                Node::Leaf([ROOT, "ETag"], text) => set(&mut etag, "ETag", text)?,
+                Node::Leaf(["Error", "Code"], text) => set(&mut code, "Code", text)?,
+                Node::Leaf(["Error", "Message"], text) => set(&mut message, "Message", text)?,
+                _ => {}
+            }
+            Ok(())
+        },
+    )?;
+    Ok(if root == ROOT {
+        Completed::Done {
+            etag: etag.map(|e| unquote(&e).to_owned()),
+        }
+    } else {
+        Completed::Failed(S3Error {
+            code: code.unwrap_or_default(),
+            message: message.unwrap_or_default(),
+        })
+    })
+}
+
 /// The `Code` and `Message` of an S3 error body ("" where absent).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct S3Error {
@@ -538,6 +570,28 @@ mod tests {
     use super::*;
 
     const NS: &str = "xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"";
+
+    #[test]
+    fn copy_answers_give_the_etag_or_the_error_of_a_200() {
+        let ok = format!(
+            "<?xml version=\"1.0\"?><CopyObjectResult {NS}><LastModified>2024-01-01T00:00:00Z</LastModified><ETag>&quot;abc&quot;</ETag></CopyObjectResult>"
+        );
+        assert_eq!(
+            copy_object(ok.as_bytes()).unwrap(),
+            Completed::Done {
+                etag: Some("abc".into())
+            }
+        );
+        let failed = "<Error><Code>InternalError</Code><Message>try again</Message></Error>";
+        assert_eq!(
+            copy_object(failed.as_bytes()).unwrap(),
+            Completed::Failed(S3Error {
+                code: "InternalError".into(),
+                message: "try again".into()
+            })
+        );
+        assert!(copy_object(b"<ListBucketResult/>").is_err());
+    }
 
     #[test]
     fn reads_error_bodies() {

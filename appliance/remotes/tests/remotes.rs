@@ -701,3 +701,59 @@ async fn paused_garage_is_unreachable_after_the_stall_timeout() {
         Some(big_hash)
     );
 }
+
+// ---- server-side copy ----
+
+/// A copy holds the source's bytes and BLAKE3 metadata under the new key, leaves the source as
+/// it was, replaces an object already at the target, and a missing source is NotFound naming it.
+async fn copies(remote: &Remote) {
+    let data = Bytes::from(vec![7u8; 70_000]);
+    let h = hash(&data);
+    remote
+        .put("alice/doc one.txt", data.clone(), &h, &Condition::None)
+        .await
+        .unwrap();
+    let target = format!(".microcloud/versions/alice/{h}");
+    let etag = remote.copy("alice/doc one.txt", &target).await.unwrap();
+    let info = remote.head(&target).await.unwrap().expect("copy is there");
+    assert_eq!(
+        (info.size, info.etag.as_str(), info.blake3.as_deref()),
+        (70_000, etag.as_str(), Some(h.as_str()))
+    );
+    assert_eq!(get_all(remote, &target, None).await, data);
+    assert_eq!(get_all(remote, "alice/doc one.txt", None).await, data);
+    // Over an existing object.
+    remote
+        .put(
+            "other",
+            Bytes::from_static(b"x"),
+            &hash(b"x"),
+            &Condition::None,
+        )
+        .await
+        .unwrap();
+    remote.copy("other", &target).await.unwrap();
+    assert_eq!(get_all(remote, &target, None).await, &b"x"[..]);
+    match remote.copy("alice/missing", "elsewhere").await {
+        Err(RemoteError::NotFound { key, .. }) => assert_eq!(key, "alice/missing"),
+        other => panic!("copy of a missing object: {other:?}"),
+    }
+    assert!(remote.head("elsewhere").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn dir_copies() {
+    let (root, remote) = dir();
+    copies(&remote).await;
+    // The copy is a plain file too.
+    let copied = std::fs::read_dir(root.path().join(".microcloud/versions/alice"))
+        .unwrap()
+        .count();
+    assert_eq!(copied, 1);
+}
+
+#[tokio::test]
+async fn garage_copies() {
+    let (_garage, remote) = garage();
+    copies(&remote).await;
+}

@@ -101,6 +101,9 @@ pub enum StoreError {
     /// No version of this id (for this user).
     #[error("no version #{id} (it expired, or belongs to another user)")]
     NoSuchVersion { id: i64 },
+    /// A version's content is on no destination that answers (or came back damaged).
+    #[error("version #{id} of /{path} cannot be restored: its content was evicted from the box and {why}; nothing was changed")]
+    VersionUnavailable { id: i64, path: String, why: String },
     /// Nothing in the trash at or below this path.
     #[error("{path}: nothing in the trash here")]
     NotInTrash { path: String },

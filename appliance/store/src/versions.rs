@@ -840,9 +840,34 @@ impl Store {
         self.read(|c| trash_on(c, user, &base))
     }
 
+    /// Makes the evicted content of `versions` local again (through the fetcher) before a
+    /// rollback points files at it, so that nothing is restored that cannot be read: a version
+    /// whose cloud copy is missing or damaged fails the whole rollback, naming it.
+    async fn ensure_available(&self, versions: &[Version]) -> Result<()> {
+        for v in versions.iter().filter(|v| !v.local) {
+            if let Err(e) = self.local_content(v.blob_id).await {
+                return Err(StoreError::VersionUnavailable {
+                    id: v.id,
+                    path: v.path.clone(),
+                    why: match e {
+                        StoreError::Unavailable { why, .. } => why,
+                        e => e.to_string(),
+                    },
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Puts the file or folder at `path` back as it was at `at_ns` (ns since the epoch), as one
     /// transaction; what it replaces is kept as versions.
     pub async fn rollback(&self, user: UserId, path: &str, at_ns: i64) -> Result<RollbackReport> {
+        let base = canonical(path)?;
+        let wanted: Vec<Version> = self
+            .read(|c| live_at(c, user, &base, at_ns))?
+            .into_values()
+            .collect();
+        self.ensure_available(&wanted).await?;
         let path = path.to_owned();
         let (report, fx) = self
             .writer()
@@ -858,6 +883,7 @@ impl Store {
 
     /// Puts version `id` back at its path (the content there now is kept as a version).
     pub async fn restore_version(&self, user: UserId, id: i64) -> Result<RollbackReport> {
+        self.ensure_available(&[self.version(user, id)?]).await?;
         let fx = self
             .writer()
             .write(vec![], move |c| {
@@ -879,6 +905,8 @@ impl Store {
     /// folder with everything it held), as one transaction.
     pub async fn undelete(&self, user: UserId, path: &str) -> Result<RollbackReport> {
         let base = canonical(path)?;
+        let items = self.read(|c| trash_on(c, user, &base))?;
+        self.ensure_available(&items).await?;
         let fx = self
             .writer()
             .write(vec![], move |c| {

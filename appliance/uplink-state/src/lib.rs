@@ -23,6 +23,20 @@
 //! level lower than the truth (safe: content is never evicted too early), repaired at the next
 //! start.
 //!
+//! Versions of files. The store keeps what an overwrite, a delete or a rollback replaces as a
+//! version, and journals it (`version`, once per user and blob; `unversion` when expiry removed
+//! the last version of that user needing the blob). The clouds keep that content too, as one
+//! object per user and content under [`version_key`] (`.microcloud/versions/<user>/<blake3>`):
+//! content-addressed, so a file toggled back and forth is stored once and a move needs no copy,
+//! and the same for Garage (which has no bucket versioning) as for directory destinations. A
+//! version key's replica remembers in `copy_from` the live key whose object held the content when
+//! the version was taken: the content may have been evicted from the box (it was `cloud:all`)
+//! and then exists only in that object, which the uplink copies server-side before it replaces or
+//! deletes it. The blobs sharing a version key are kept in `version_blobs`: the object goes only
+//! when none of them is needed any more, and a done version key counts for the durability level
+//! and the read-through of each of them, exactly like a live key (so versions become evictable
+//! once safe at every destination).
+//!
 //! The first time the state is made on a box that ran an older build, the uplink's tables of the
 //! catalog are copied in (the catalog is attached read-only, in the creating transaction) and left
 //! where they were.
@@ -44,6 +58,40 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row};
 pub use error::{DbError, Result, StateError};
 pub use microcloud_store::Durability;
 pub use status::{DestinationStatus, UplinkStatus};
+
+/// Where versions' content lives at every destination, relative to its prefix (user names never
+/// start with '.', so no user's key can fall under it).
+pub const VERSIONS_PREFIX: &str = ".microcloud/versions/";
+
+/// The object key of `user`'s version content with BLAKE3 `hash`: one object per user and
+/// content (see the crate's doc). The one place this key is made: intake, manifest and restore
+/// all call it.
+pub fn version_key(user: &str, hash: &[u8; 32]) -> String {
+    // Lowercase hex, as BLAKE3's own `to_hex` and the objects' metadata write it.
+    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{VERSIONS_PREFIX}{user}/{hex}")
+}
+
+/// Whether `key` is a version key (see [`version_key`]).
+pub fn is_version_key(key: &str) -> bool {
+    key.starts_with(VERSIONS_PREFIX)
+}
+
+/// A version's content a restore found at a destination (see
+/// [`UplinkState::record_restored_versions`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoredVersion {
+    /// The version key ([`version_key`]).
+    pub key: String,
+    /// The store's blob holding that content (recorded as evicted).
+    pub blob: i64,
+    /// Its size.
+    pub size: u64,
+    /// Its BLAKE3 hash.
+    pub hash: [u8; 32],
+    /// The live key the content had (`<user>/<path>`).
+    pub copy_from: String,
+}
 
 /// A destination's id in the state.
 pub type DestinationId = i64;
@@ -153,6 +201,9 @@ pub struct Replica {
     pub next_ns: i64,
     /// The last error met.
     pub last_error: Option<String>,
+    /// For a version key: the live key whose object held the content when the version was taken
+    /// (the source of a server-side copy when the content is no longer on the box).
+    pub copy_from: Option<String>,
 }
 
 /// A multipart upload in progress.
@@ -235,6 +286,12 @@ pub fn now_ns() -> i64 {
         .unwrap_or(0)
 }
 
+/// Destinations holding blob ?1: under a key that wants it, or under the version key it shares
+/// with other blobs of the same user and content.
+const LEVEL_SQL: &str =
+    "SELECT count(DISTINCT dest_id) FROM replicas WHERE state = 'done' AND blob_id IS NOT NULL \
+     AND (blob_id = ?1 OR key = (SELECT key FROM version_blobs WHERE blob_id = ?1))";
+
 /// The durability of content held at `done` destinations out of `destinations`.
 fn level_of(done: i64, destinations: i64) -> Durability {
     if done <= 0 {
@@ -250,7 +307,7 @@ fn hash32(v: Option<Vec<u8>>) -> Option<[u8; 32]> {
     v.and_then(|h| h.try_into().ok())
 }
 
-const REPLICA_COLUMNS: &str = "dest_id, key, blob_id, size, hash, state, remote_etag, dirty_ns, attempts, next_ns, last_error";
+const REPLICA_COLUMNS: &str = "dest_id, key, blob_id, size, hash, state, remote_etag, dirty_ns, attempts, next_ns, last_error, copy_from";
 
 fn replica_from(r: &Row) -> rusqlite::Result<Replica> {
     Ok(Replica {
@@ -265,6 +322,7 @@ fn replica_from(r: &Row) -> rusqlite::Result<Replica> {
         attempts: r.get::<_, i64>(8)?.clamp(0, u32::MAX as i64) as u32,
         next_ns: r.get(9)?,
         last_error: r.get(10)?,
+        copy_from: r.get(11)?,
     })
 }
 
@@ -411,9 +469,7 @@ impl Tx<'_> {
         let dests = self.destination_count()?;
         let done: i64 = self
             .c
-            .prepare_cached(
-                "SELECT count(DISTINCT dest_id) FROM replicas WHERE blob_id = ?1 AND state = 'done'",
-            )?
+            .prepare_cached(LEVEL_SQL)?
             .query_row([blob], |r| r.get(0))?;
         Ok(level_of(done, dests))
     }
@@ -430,22 +486,41 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Touches the blob that `key` holds at destination `d` now.
+    /// Touches the blob that `key` holds at destination `d` now, and for a version key every
+    /// blob sharing it (each counts that object).
     fn touch_key(&mut self, d: DestinationId, key: &str) -> rusqlite::Result<()> {
         let blob: Option<Option<i64>> = self
             .c
             .prepare_cached("SELECT blob_id FROM replicas WHERE dest_id = ?1 AND key = ?2")?
             .query_row(params![d, key], |r| r.get(0))
             .optional()?;
-        self.touch(blob.flatten())
+        self.touch(blob.flatten())?;
+        if is_version_key(key) && self.track != Track::Nothing {
+            let sharing: Vec<i64> = {
+                let mut stmt = self
+                    .c
+                    .prepare_cached("SELECT blob_id FROM version_blobs WHERE key = ?1")?;
+                let rows = stmt.query_map([key], |r| r.get(0))?;
+                rows.collect::<rusqlite::Result<_>>()?
+            };
+            for b in sharing {
+                self.touch(Some(b))?;
+            }
+        }
+        Ok(())
     }
 }
 
-/// Every blob that is done somewhere, with the number of destinations holding it.
+/// Every blob that is done somewhere, with the number of destinations holding it (under its own
+/// keys or under the version key it shares).
 fn done_counts(c: &Connection) -> rusqlite::Result<HashMap<i64, i64>> {
     let mut stmt = c.prepare(
-        "SELECT blob_id, count(DISTINCT dest_id) FROM replicas \
-         WHERE state = 'done' AND blob_id IS NOT NULL GROUP BY blob_id",
+        "SELECT b, count(DISTINCT d) FROM ( \
+             SELECT blob_id AS b, dest_id AS d FROM replicas WHERE state = 'done' AND blob_id IS NOT NULL \
+             UNION \
+             SELECT v.blob_id, r.dest_id FROM version_blobs v JOIN replicas r ON r.key = v.key \
+             WHERE r.state = 'done' AND r.blob_id IS NOT NULL) \
+         GROUP BY b",
     )?;
     let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
     rows.collect()
@@ -717,6 +792,17 @@ impl UplinkState {
                     }
                     ControlFlow::Continue(())
                 })?;
+                // Content only versions still refer to has a level too (eviction reads it).
+                store.walk_versions(|v| {
+                    let id = v.blob.id;
+                    if seen.insert(id) {
+                        let safe = level(&before, id).min(level(&after, id));
+                        if safe < v.durability {
+                            lowered.push((id, safe));
+                        }
+                    }
+                    ControlFlow::Continue(())
+                })?;
                 store.set_durability(&lowered)?;
             }
             Ok((value, changed))
@@ -743,9 +829,7 @@ impl UplinkState {
         self.read(Durability::Local, |c| {
             let dests = count_destinations(c)?;
             let done: i64 = c
-                .prepare_cached(
-                    "SELECT count(DISTINCT dest_id) FROM replicas WHERE blob_id = ?1 AND state = 'done'",
-                )?
+                .prepare_cached(LEVEL_SQL)?
                 .query_row([blob], |r| r.get(0))?;
             Ok(level_of(done, dests))
         })
@@ -768,9 +852,7 @@ impl UplinkState {
             exec(&conn, "BEGIN IMMEDIATE")?;
             let pushed = (|| {
                 let dests = count_destinations(&conn)?;
-                let mut stmt = conn.prepare_cached(
-                    "SELECT count(DISTINCT dest_id) FROM replicas WHERE blob_id = ?1 AND state = 'done'",
-                )?;
+                let mut stmt = conn.prepare_cached(LEVEL_SQL)?;
                 let mut levels = Vec::with_capacity(blobs.len());
                 for &b in &blobs {
                     let done: i64 = stmt.query_row([b], |r| r.get(0))?;
@@ -816,6 +898,16 @@ impl UplinkState {
                             if level != file.durability {
                                 levels.push((id, level));
                             }
+                        }
+                    }
+                    ControlFlow::Continue(())
+                })?;
+                store.walk_versions(|v| {
+                    let id = v.blob.id;
+                    if seen.insert(id) {
+                        let level = level_of(done.get(&id).copied().unwrap_or(0), dests);
+                        if level != v.durability {
+                            levels.push((id, level));
                         }
                     }
                     ControlFlow::Continue(())
@@ -955,6 +1047,49 @@ impl UplinkState {
             if let Some(err) = failed {
                 return Err(err.into());
             }
+            // Versions' content too, one object per user and content (a later snapshot than the
+            // files': the journal entries between the two are taken in again later, and taking
+            // a version in twice changes nothing).
+            {
+                let mut note = c.prepare_cached(
+                    "INSERT OR IGNORE INTO version_blobs (blob_id, key, copy_from) VALUES (?1, ?2, ?3)",
+                )?;
+                let mut insert = c.prepare_cached(
+                    "INSERT OR IGNORE INTO replicas (dest_id, key, blob_id, size, hash, state, dirty_ns, copy_from) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6, ?7)",
+                )?;
+                store.walk_versions(|v| {
+                    // Moved content lives on at its new path: no object of its own.
+                    if v.kind == microcloud_store::versions::Kind::Move {
+                        return ControlFlow::Continue(());
+                    }
+                    let key = version_key(&v.user, &v.blob.hash);
+                    let from = format!("{}/{}", v.user, v.path);
+                    let r = note
+                        .execute(params![v.blob.id, key, from])
+                        .and_then(|_| {
+                            insert.execute(params![
+                                id,
+                                key,
+                                v.blob.id,
+                                v.blob.size as i64,
+                                v.blob.hash.as_slice(),
+                                v.until_ns,
+                                from
+                            ])
+                        });
+                    match r {
+                        Ok(_) => ControlFlow::Continue(()),
+                        Err(err) => {
+                            failed = Some(err);
+                            ControlFlow::Break(())
+                        }
+                    }
+                })?;
+            }
+            if let Some(err) = failed {
+                return Err(err.into());
+            }
             // The other destinations take in the journal up to the same snapshot (nothing at or
             // before the cursor is trimmed, so every entry up to the snapshot is still there).
             let mut position = cursor_on(c)?;
@@ -1064,19 +1199,77 @@ impl UplinkState {
         })
     }
 
-    /// Destinations holding `blob`, with the key it has there: those that answer first, then
-    /// those being retried, then the rest, most recently answering first.
+    /// Destinations holding `blob`, with the key it has there (a live key that wants it, or the
+    /// version key it shares with other blobs of the same content): those that answer first,
+    /// then those being retried, then the rest, most recently answering first.
     pub fn holders(&self, blob: i64) -> Result<Vec<(DestinationRecord, String)>> {
         self.read(Vec::new(), |c| {
             let mut stmt = c.prepare_cached(
                 "SELECT d.id, d.name, d.config, d.created_ns, d.state, d.last_error, d.last_ok_ns, r.key \
                  FROM replicas r JOIN destinations d ON d.id = r.dest_id \
-                 WHERE r.blob_id = ?1 AND r.state = 'done' \
+                 WHERE r.state = 'done' AND r.blob_id IS NOT NULL \
+                   AND (r.blob_id = ?1 OR r.key = (SELECT key FROM version_blobs WHERE blob_id = ?1)) \
                  ORDER BY CASE d.state WHEN 'ok' THEN 0 WHEN 'retrying' THEN 1 ELSE 2 END, d.last_ok_ns DESC",
             )?;
             let rows = stmt.query_map([blob], |r| Ok((destination_from(r)?, r.get(7)?)))?;
             rows.collect()
         })
+    }
+
+    /// Pending version replicas at destination `d` whose content was in live key `key` when the
+    /// version was taken (see [`Replica::copy_from`]): to settle before `key` is replaced or
+    /// deleted there.
+    pub fn pending_copies_from(&self, d: DestinationId, key: &str) -> Result<Vec<Replica>> {
+        self.read(Vec::new(), |c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {REPLICA_COLUMNS} FROM replicas \
+                 WHERE dest_id = ?1 AND copy_from = ?2 AND state = 'pending' AND blob_id IS NOT NULL"
+            ))?;
+            let rows = stmt.query_map(params![d, key], replica_from)?;
+            rows.collect()
+        })
+    }
+
+    /// Records that destination `d` already holds each restored version's content under its
+    /// version key (a restore from it): the keys are done there, each blob counts them for its
+    /// level and read-through, and the raised levels are pushed before this returns.
+    pub fn record_restored_versions(
+        &self,
+        store: &Store,
+        d: DestinationId,
+        versions: &[RestoredVersion],
+    ) -> Result<()> {
+        if versions.is_empty() {
+            return Ok(());
+        }
+        self.write(Some(store), false, |tx| {
+            let now = now_ns();
+            for v in versions {
+                tx.touch(Some(v.blob))?;
+                tx.touch_key(d, &v.key)?;
+                tx.c.prepare_cached(
+                    "INSERT OR IGNORE INTO version_blobs (blob_id, key, copy_from) VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![v.blob, v.key, v.copy_from])?;
+                tx.c.prepare_cached(
+                    "INSERT INTO replicas (dest_id, key, blob_id, size, hash, state, dirty_ns, copy_from) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, 'done', ?6, ?7) \
+                     ON CONFLICT (dest_id, key) DO NOTHING",
+                )?
+                .execute(params![
+                    d,
+                    v.key,
+                    v.blob,
+                    v.size as i64,
+                    v.hash.as_slice(),
+                    now,
+                    v.copy_from
+                ])?;
+            }
+            Ok(())
+        })?;
+        self.push_raises(store)?;
+        Ok(())
     }
 
     /// Destination `d` now holds `blob` under `key`, as object `etag`. If the key wants other
@@ -1402,12 +1595,28 @@ fn apply_on(tx: &mut Tx, changes: &[&Change], except: Option<DestinationId>) -> 
             .filter(|d| Some(*d) != except)
             .collect()
     };
-    if dests.is_empty() {
-        return Ok(());
-    }
     let now = now_ns();
     for ch in changes {
         let key = |p: &str| format!("{}/{p}", ch.user);
+        // Versions are bookkept even with no destination (a later one is backfilled from the
+        // store itself, but `version_blobs` must stay true for the others).
+        match ch.kind {
+            ChangeKind::Version => {
+                // A blob gone before it was taken in was expired meanwhile: its `unversion`
+                // follows.
+                if let Some(b) = ch.blob {
+                    keep_version(tx, &dests, &ch.user, b, &key(&ch.path), now)?;
+                }
+                continue;
+            }
+            ChangeKind::Unversion => {
+                if let Some(b) = ch.blob {
+                    drop_version(tx, &dests, &ch.user, b, now)?;
+                }
+                continue;
+            }
+            _ => {}
+        }
         for &d in &dests {
             match (ch.kind, ch.is_dir) {
                 (ChangeKind::Put, _) => {
@@ -1448,6 +1657,79 @@ fn apply_on(tx: &mut Tx, changes: &[&Change], except: Option<DestinationId>) -> 
                     }
                 }
                 _ => {} // directories do not exist in object storage
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A version of `user` keeps content `b`, which live key `from` held: every destination must hold
+/// it under its version key. When the key already holds or wants that content (another blob of
+/// the same user and content), nothing is uploaded again: the blob only joins the key.
+fn keep_version(
+    tx: &mut Tx,
+    dests: &[DestinationId],
+    user: &str,
+    b: microcloud_store::BlobRef,
+    from: &str,
+    now: i64,
+) -> Result<()> {
+    let vkey = version_key(user, &b.hash);
+    // Its level before: joining the key may raise it.
+    tx.touch(Some(b.id))?;
+    tx.c.prepare_cached(
+        "INSERT INTO version_blobs (blob_id, key, copy_from) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (blob_id) DO UPDATE SET key = excluded.key, copy_from = excluded.copy_from",
+    )?
+    .execute(params![b.id, vkey, from])?;
+    for &d in dests {
+        let held: Option<(Option<i64>, Option<Vec<u8>>)> = tx
+            .c
+            .prepare_cached("SELECT blob_id, hash FROM replicas WHERE dest_id = ?1 AND key = ?2")?
+            .query_row(params![d, vkey], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        match held {
+            Some((Some(_), Some(h))) if h.as_slice() == b.hash.as_slice() => {}
+            _ => {
+                want(tx, d, &vkey, b.id, b.size, Some(b.hash), now)?;
+                tx.c.prepare_cached(
+                    "UPDATE replicas SET copy_from = ?3 WHERE dest_id = ?1 AND key = ?2",
+                )?
+                .execute(params![d, vkey, from])?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// No version of `user` needs blob `b` any more. Its version key goes only when no other blob of
+/// the same content still needs it; otherwise a replica that named `b` names one of those.
+fn drop_version(
+    tx: &mut Tx,
+    dests: &[DestinationId],
+    user: &str,
+    b: microcloud_store::BlobRef,
+    now: i64,
+) -> Result<()> {
+    let vkey = version_key(user, &b.hash);
+    tx.touch(Some(b.id))?;
+    for &d in dests {
+        tx.touch_key(d, &vkey)?;
+    }
+    tx.c.prepare_cached("DELETE FROM version_blobs WHERE blob_id = ?1")?
+        .execute([b.id])?;
+    let other: Option<(i64, String)> =
+        tx.c.prepare_cached("SELECT blob_id, copy_from FROM version_blobs WHERE key = ?1 LIMIT 1")?
+            .query_row([&vkey], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+    for &d in dests {
+        match &other {
+            None => tombstone(tx, d, &vkey, now)?,
+            Some((blob, from)) => {
+                tx.c.prepare_cached(
+                    "UPDATE replicas SET blob_id = ?3, copy_from = ?4 WHERE dest_id = ?1 AND key = ?2 AND blob_id = ?5",
+                )?
+                .execute(params![d, vkey, blob, from, b.id])?;
             }
         }
     }

@@ -8,7 +8,7 @@ use rusqlite::{Connection, OptionalExtension};
 use crate::error::{DbError, Result, StateError};
 
 /// Version of the schema this build writes; a newer one is refused.
-pub(crate) const VERSION: i64 = 1;
+pub(crate) const VERSION: i64 = 2;
 
 const SCHEMA_V1: &str = r#"
 CREATE TABLE meta (
@@ -73,6 +73,28 @@ CREATE TABLE conflicts (
     detected_ns  INTEGER NOT NULL,
     PRIMARY KEY (dest_id, key)
 ) WITHOUT ROWID;
+"#;
+
+/// Version 2: versions of files are kept in the clouds, one object per user and content under
+/// `.microcloud/versions/<user>/<blake3 hex>` (see `version_key`).
+/// - `replicas.copy_from`: for a version key, the live key (`<user>/<path>`) whose object held
+///   the content when the version was taken. Content that was evicted from the box (it was safe
+///   everywhere) may exist only there: the worker copies it server-side to the version key before
+///   it replaces or deletes that live key.
+/// - `version_blobs`: every blob the store announced as a version, with its version key. Two blobs
+///   of one user may hold the same content (written twice), and share one object: the key is
+///   deleted only when the last of them is no longer needed, and each of them counts the object
+///   for its durability level and read-through.
+const SCHEMA_V2: &str = r#"
+ALTER TABLE replicas ADD COLUMN copy_from TEXT;
+CREATE INDEX replicas_key ON replicas(key);
+CREATE INDEX replicas_copy_from ON replicas(dest_id, copy_from);
+CREATE TABLE version_blobs (
+    blob_id    INTEGER PRIMARY KEY,
+    key        TEXT NOT NULL,          -- .microcloud/versions/<user>/<blake3 hex>
+    copy_from  TEXT NOT NULL           -- <user>/<path> holding the content when it was kept
+);
+CREATE INDEX version_blobs_key ON version_blobs(key);
 "#;
 
 /// What the import copies from an older catalog (schema version 2 before this crate), in an
@@ -160,6 +182,9 @@ pub(crate) fn migrate(conn: &mut Connection, path: &Path, catalog: &Path) -> Res
     if found == VERSION {
         return Ok(());
     }
+    if found > 0 {
+        return upgrade(conn, path, found);
+    }
     // ATTACH cannot run inside a transaction: the catalog is attached (read-only) first.
     let attached = found == 0 && catalog.exists();
     if attached {
@@ -176,6 +201,29 @@ pub(crate) fn migrate(conn: &mut Connection, path: &Path, catalog: &Path) -> Res
     result
 }
 
+/// Brings a state of version `found` (at least 1) to the current version, in one transaction.
+fn upgrade(conn: &mut Connection, path: &Path, found: i64) -> Result<()> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    // Another process may have upgraded it meanwhile.
+    let found = version(&tx)?.max(found);
+    if found >= VERSION {
+        return Ok(());
+    }
+    if found < 2 {
+        tx.execute_batch(SCHEMA_V2)?;
+    }
+    tx.execute(
+        "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
+        [VERSION.to_string()],
+    )?;
+    tx.commit()?;
+    log::info!(
+        "{}: uplink state upgraded from schema {found} to {VERSION}",
+        path.display()
+    );
+    Ok(())
+}
+
 fn create(conn: &mut Connection, path: &Path, import: bool) -> Result<()> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     // Another process may have made it meanwhile.
@@ -183,6 +231,7 @@ fn create(conn: &mut Connection, path: &Path, import: bool) -> Result<()> {
         return Ok(());
     }
     tx.execute_batch(SCHEMA_V1)?;
+    tx.execute_batch(SCHEMA_V2)?;
     if import {
         let imported = import_from_catalog(&tx).map_err(|e| StateError::Import {
             path: path.to_owned(),
@@ -236,4 +285,42 @@ fn import_from_catalog(c: &Connection) -> rusqlite::Result<Option<(usize, usize)
         }
     }
     Ok(any.then_some(counts))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A state made by the previous build (schema 1) is brought to 2 with its rows kept, and a
+    /// version key's replica can then say where its content was.
+    #[test]
+    fn schema_1_is_upgraded_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("uplink.sqlite");
+        let mut conn = Connection::open(&path).unwrap();
+        conn.execute_batch(SCHEMA_V1).unwrap();
+        conn.execute_batch(
+            "INSERT INTO meta VALUES ('schema_version', '1'); \
+             INSERT INTO destinations (id, name, config, created_ns) VALUES (1, 'd', '{}', 0); \
+             INSERT INTO replicas (dest_id, key, blob_id, size, state, dirty_ns) VALUES (1, 'alice/a', 5, 1, 'done', 0);",
+        )
+        .unwrap();
+        migrate(&mut conn, &path, &dir.path().join("none")).unwrap();
+        assert_eq!(version(&conn).unwrap(), VERSION);
+        let copy_from: Option<String> = conn
+            .query_row(
+                "SELECT copy_from FROM replicas WHERE key = 'alice/a'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(copy_from, None);
+        conn.execute(
+            "INSERT INTO version_blobs (blob_id, key, copy_from) VALUES (5, 'k', 'alice/a')",
+            [],
+        )
+        .unwrap();
+        // Again: nothing to do.
+        migrate(&mut conn, &path, &dir.path().join("none")).unwrap();
+    }
 }

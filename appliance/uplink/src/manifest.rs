@@ -1,10 +1,16 @@
 //! The manifest: one object per destination (`.microcloud/manifest.json`) that describes the
 //! namespace held there, so that a blank box can be rebuilt from the bucket alone.
 //!
-//! It lists users (names and roles, never password hashes), directories, and every file that is
-//! done at that destination with its size, BLAKE3 hash, modification time and ETag. The uplink
-//! rewrites it when it changed, at most every `MANIFEST_INTERVAL`. Restore reads it, and falls
-//! back to listing the bucket and reading each object's hash metadata when there is none.
+//! It lists users (names and roles, never password hashes), directories, every file that is
+//! done at that destination with its size, BLAKE3 hash, modification time and ETag, and (format
+//! version 2) every kept version of a file whose content is done there: under its version key
+//! (`.microcloud/versions/<user>/<blake3>`, see `microcloud_uplink_state::version_key`), or for a
+//! version ended by a move, under any done key holding that content (it lives on at the new
+//! path). The uplink rewrites it when it changed, at most every `MANIFEST_INTERVAL`. Restore
+//! reads it (a version 1 manifest, without versions, still reads: the field defaults to empty),
+//! and falls back to listing the bucket and reading each object's hash metadata when there is
+//! none (versions are not brought back then: only the manifest says which path and times a
+//! version had).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -12,8 +18,12 @@ use std::ops::ControlFlow;
 
 use bytes::Bytes;
 use microcloud_remotes::{Condition, Remote, RemoteError};
+use microcloud_store::downstream::RestoreVersion;
+use microcloud_store::versions::Kind;
 use microcloud_store::{RestoreDir, RestoreFile, RestorePlan, RestoreUser, Store};
-use microcloud_uplink_state::{ReplicaState, StateError, UplinkState};
+use microcloud_uplink_state::{
+    is_version_key, version_key, ReplicaState, RestoredVersion, StateError, UplinkState,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::destinations::{self, Destination};
@@ -59,6 +69,36 @@ pub struct ManifestFile {
     pub etag: Option<String>,
 }
 
+/// A kept version of a file whose content is held at the destination.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ManifestVersion {
+    /// Owner.
+    pub user: String,
+    /// The path the content had.
+    pub path: String,
+    /// Object key holding the content (its version key, or for a move any key holding it).
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// BLAKE3 of the content, hex.
+    pub blake3: String,
+    /// The file's modification time then, ns since the epoch.
+    pub mtime_ns: i64,
+    /// Since when the content was at the path.
+    pub from_ns: i64,
+    /// When it was replaced, deleted or moved away.
+    pub until_ns: i64,
+    /// What ended it: `overwrite`, `delete`, `move` or `rollback`.
+    pub kind: String,
+    /// The device that wrote the content, when known.
+    pub device: Option<String>,
+    /// Kept regardless of retention.
+    pub pinned: bool,
+}
+
+/// The manifest's format version this build writes (2: versions).
+pub const MANIFEST_VERSION: u32 = 2;
+
 /// The whole manifest.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Manifest {
@@ -72,6 +112,9 @@ pub struct Manifest {
     pub dirs: Vec<ManifestDir>,
     /// Files.
     pub files: Vec<ManifestFile>,
+    /// Versions of files (absent from version 1 manifests).
+    #[serde(default)]
+    pub versions: Vec<ManifestVersion>,
 }
 
 /// Reads a manifest as fetched from a destination (restore's reader; also the fuzz target's).
@@ -131,14 +174,59 @@ fn build_with(store: &Store, state: &UplinkState, dest_id: i64) -> Result<Manife
     if let Some(e) = failed {
         return Err(e.into());
     }
+    let mut versions = Vec::new();
+    store.walk_versions(|v| {
+        let hash = v.blob.hash;
+        let key = if v.kind == Kind::Move {
+            // Any key holding that content here (the file's new path, or a version key).
+            match state.holders(v.blob.id) {
+                Ok(h) => h.into_iter().find(|(d, _)| d.id == dest_id).map(|(_, k)| k),
+                Err(err) => {
+                    failed = Some(err);
+                    return ControlFlow::Break(());
+                }
+            }
+        } else {
+            let key = version_key(&v.user, &hash);
+            match state.replica(dest_id, &key) {
+                Ok(Some(r)) if r.state == ReplicaState::Done && r.hash == Some(hash) => Some(key),
+                Ok(_) => None,
+                Err(err) => {
+                    failed = Some(err);
+                    return ControlFlow::Break(());
+                }
+            }
+        };
+        if let Some(key) = key {
+            versions.push(ManifestVersion {
+                user: v.user,
+                path: v.path,
+                key,
+                size: v.blob.size,
+                blake3: blake3::Hash::from_bytes(hash).to_hex().to_string(),
+                mtime_ns: v.mtime_ns,
+                from_ns: v.from_ns,
+                until_ns: v.until_ns,
+                kind: v.kind.as_str().to_owned(),
+                device: v.device,
+                pinned: v.pinned,
+            });
+        }
+        ControlFlow::Continue(())
+    })?;
+    if let Some(e) = failed {
+        return Err(e.into());
+    }
     dirs.sort_by(|a, b| (&a.user, &a.path).cmp(&(&b.user, &b.path)));
     files.sort_by(|a, b| (&a.user, &a.path).cmp(&(&b.user, &b.path)));
+    versions.sort_by(|a, b| (&a.user, &a.path, a.until_ns).cmp(&(&b.user, &b.path, b.until_ns)));
     Ok(Manifest {
         format: "microcloud-manifest".into(),
-        version: 1,
+        version: MANIFEST_VERSION,
         users,
         dirs,
         files,
+        versions,
     })
 }
 
@@ -183,6 +271,17 @@ pub(crate) async fn publish_with(
     Ok(true)
 }
 
+/// A version's kind by the name the manifest gives it.
+fn kind_of(s: &str) -> Option<Kind> {
+    Some(match s {
+        "overwrite" => Kind::Overwrite,
+        "delete" => Kind::Delete,
+        "move" => Kind::Move,
+        "rollback" => Kind::Rollback,
+        _ => return None,
+    })
+}
+
 /// What a restore brought back.
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct RestoreReport {
@@ -192,6 +291,8 @@ pub struct RestoreReport {
     pub dirs: u64,
     /// Files recreated (their content stays in the cloud until read).
     pub files: u64,
+    /// Versions of files recreated (their content stays in the cloud until read).
+    pub versions: u64,
     /// Bytes of those files.
     pub bytes: u64,
     /// Whether the manifest was used (else the bucket was listed).
@@ -255,6 +356,7 @@ async fn read_manifest(remote: &Remote) -> Result<(Manifest, bool, Vec<String>),
             users,
             dirs: Vec::new(),
             files,
+            versions: Vec::new(),
         },
         false,
         skipped,
@@ -333,7 +435,35 @@ pub async fn restore(store: &Store, dest: &Destination) -> Result<RestoreReport,
         report.files += 1;
         report.bytes += f.size;
     }
+    let mut versions = Vec::new();
+    for v in &m.versions {
+        if !known(&v.user) {
+            continue;
+        }
+        let (Ok(hash), Some(kind)) = (blake3::Hash::from_hex(&v.blake3), kind_of(&v.kind)) else {
+            report.skipped.push(v.key.clone());
+            continue;
+        };
+        if let Some(why) = refused(&v.key, &v.path) {
+            report.skipped.push(why);
+            continue;
+        }
+        versions.push(RestoreVersion {
+            user: v.user.clone(),
+            path: v.path.clone(),
+            size: v.size,
+            hash: *hash.as_bytes(),
+            mtime_ns: v.mtime_ns,
+            from_ns: v.from_ns,
+            until_ns: v.until_ns,
+            kind,
+            device: v.device.clone(),
+            pinned: v.pinned,
+        });
+        report.versions += 1;
+    }
     store.restore(plan).await?;
+    store.restore_versions(versions).await?;
     // The journal now holds a change per restored file: take it in, then record that the
     // destination already has each of them, so nothing is uploaded again.
     let state = UplinkState::open(store.dir())?;
@@ -341,6 +471,50 @@ pub async fn restore(store: &Store, dest: &Destination) -> Result<RestoreReport,
         .apply(store, &state)
         .await?;
     let (s, dest_id) = (store.clone(), dest.id);
-    blocking(move || state.mark_restored(&s, dest_id, &present)).await?;
+    let st = state.clone();
+    blocking(move || st.mark_restored(&s, dest_id, &present)).await?;
+    // Versions were written without journal entries: the destination holds their content under
+    // their version keys (a move's content lives at another key a restored file or version has,
+    // and shares its blob), which read-through then finds.
+    let mut held = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let wanted: std::collections::HashSet<(String, String)> = m
+        .versions
+        .iter()
+        .filter(|v| is_version_key(&v.key))
+        .map(|v| (v.user.clone(), v.key.clone()))
+        .collect();
+    store.walk_versions(|v| {
+        let key = version_key(&v.user, &v.blob.hash);
+        if wanted.contains(&(v.user.clone(), key.clone())) && seen.insert(v.blob.id) {
+            held.push(RestoredVersion {
+                key,
+                blob: v.blob.id,
+                size: v.blob.size,
+                hash: v.blob.hash,
+                copy_from: format!("{}/{}", v.user, v.path),
+            });
+        }
+        ControlFlow::Continue(())
+    })?;
+    let (s, dest_id) = (store.clone(), dest.id);
+    blocking(move || state.record_restored_versions(&s, dest_id, &held)).await?;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_version_1_manifest_reads_with_no_versions_and_kinds_round_trip() {
+        let old = br#"{"format":"microcloud-manifest","version":1,"users":[{"name":"alice","admin":true}],
+            "dirs":[],"files":[{"user":"alice","path":"a","key":"alice/a","size":1,"blake3":"00","mtime_ns":5,"etag":null}]}"#;
+        let m = parse(old).unwrap();
+        assert_eq!((m.version, m.files.len(), m.versions.len()), (1, 1, 0));
+        for k in [Kind::Overwrite, Kind::Delete, Kind::Move, Kind::Rollback] {
+            assert_eq!(kind_of(k.as_str()), Some(k));
+        }
+        assert_eq!(kind_of("later"), None);
+    }
 }

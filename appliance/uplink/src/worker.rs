@@ -10,6 +10,18 @@
 //!   when a crash fell between the upload and its record in the uplink state.
 //! - Other refusals (bad request, checksum mismatch) back off per replica, so one bad file does
 //!   not block the queue.
+//!
+//! Versions (see `microcloud_uplink_state`'s doc): the danger is ordering. The journal takes a
+//! version in before the overwrite or delete of the live key K that replaced its content, but the
+//! queue may reach K first, and the old content may exist only in K's object (it was `cloud:all`,
+//! so the box evicted it). So before this worker uploads to or deletes K, it settles every pending
+//! version replica whose `copy_from` is K: content on the box is uploaded as usual; otherwise K is
+//! copied server-side to the version key, but only after a HEAD of K shows BLAKE3 metadata equal to
+//! the version's hash; otherwise the content is fetched from another destination holding it. A
+//! version replica met on its own in the queue is settled the same way. A version whose content
+//! nothing can provide any more gets an error naming its key and is retried later with backoff,
+//! and K goes ahead: K is never blocked forever. A per-version-key lock makes the two paths take
+//! turns, so K is never replaced between the HEAD and the copy made on K's behalf.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
@@ -20,7 +32,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use microcloud_remotes::{Condition, Remote, RemoteError};
 use microcloud_store::{Content, Store, StoreError};
-use microcloud_uplink_state::{DestinationState, NewConflict, StateError, UplinkState};
+use microcloud_uplink_state::{
+    is_version_key, DestinationState, NewConflict, ReplicaState, StateError, UplinkState,
+};
 use rand::Rng;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
@@ -61,6 +75,9 @@ struct Ctx {
     listings: std::sync::Mutex<HashMap<String, (Instant, HashSet<String>)>>,
     /// Told when a mark may have raised a durability level (the uplink pushes them in groups).
     raised: Arc<Notify>,
+    /// One lock per version key being settled (by its own task or by the task of the live key it
+    /// is copied from), dropped when nobody holds it.
+    version_locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// Due replicas read from the uplink state at once; the worker starts them from memory.
@@ -138,6 +155,22 @@ struct Row {
     hash: Option<[u8; 32]>,
     etag: Option<String>,
     attempts: u32,
+    /// For a version key: the live key whose object held the content.
+    copy_from: Option<String>,
+}
+
+impl Row {
+    fn from_replica(r: microcloud_uplink_state::Replica) -> Row {
+        Row {
+            key: r.key,
+            blob: r.blob,
+            size: r.size,
+            hash: r.hash,
+            etag: r.remote_etag,
+            attempts: r.attempts,
+            copy_from: r.copy_from,
+        }
+    }
 }
 
 enum Outcome {
@@ -180,6 +213,14 @@ enum ItemError {
     LocalCorrupt { key: String },
     #[error("content of {key} changed while uploading")]
     Superseded { key: String },
+    #[error(
+        "version {key}: its content is not on the box, {from} no longer holds it, and no destination can provide it: {why}"
+    )]
+    VersionLost {
+        key: String,
+        from: String,
+        why: String,
+    },
 }
 
 pub(crate) fn spawn(
@@ -204,6 +245,7 @@ pub(crate) fn spawn(
         settings,
         listings: std::sync::Mutex::new(HashMap::new()),
         raised,
+        version_locks: std::sync::Mutex::new(HashMap::new()),
     });
     tokio::spawn(run(ctx, wake.clone(), stop.clone()));
     Ok(Handle { wake, stop })
@@ -372,21 +414,22 @@ fn due_rows(ctx: &Ctx, limit: usize) -> Result<Vec<Row>, StateError> {
         .state
         .due_replicas(ctx.dest.id, now_ns(), limit)?
         .into_iter()
-        .map(|r| Row {
-            key: r.key,
-            blob: r.blob,
-            size: r.size,
-            hash: r.hash,
-            etag: r.remote_etag,
-            attempts: r.attempts,
-        })
+        .map(Row::from_replica)
         .collect())
 }
 
 async fn process(ctx: &Ctx, row: Row, slot: Slot) -> Outcome {
     let result = match row.blob {
-        None => delete(ctx, &row, slot).await,
-        Some(blob) => upload(ctx, &row, blob, slot).await,
+        Some(_) if is_version_key(&row.key) => version(ctx, &row).await,
+        // A version key being deleted holds nobody's content any more.
+        None if is_version_key(&row.key) => delete(ctx, &row, slot).await,
+        blob => match settle_versions_of(ctx, &row.key).await {
+            Err(e) => Err(e),
+            Ok(()) => match blob {
+                None => delete(ctx, &row, slot).await,
+                Some(blob) => upload(ctx, &row, blob, Some(slot)).await,
+            },
+        },
     };
     match result {
         Ok(()) => Outcome::Done,
@@ -427,7 +470,96 @@ async fn delete(ctx: &Ctx, row: &Row, slot: Slot) -> Result<(), ItemError> {
     Ok(())
 }
 
-async fn upload(ctx: &Ctx, row: &Row, blob: i64, slot: Slot) -> Result<(), ItemError> {
+impl Ctx {
+    /// The lock of version key `key` (made when missing).
+    fn version_lock(&self, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut map = self.version_locks.lock().unwrap();
+        map.retain(|_, l| Arc::strong_count(l) > 1);
+        map.entry(key.to_owned()).or_default().clone()
+    }
+}
+
+/// Before live key `key` is replaced or deleted here: settles every pending version whose content
+/// was in `key`'s object (see the module's doc). Only an unreachable destination stops `key`
+/// (it is retried as a whole); a version nothing can provide is recorded and left behind.
+async fn settle_versions_of(ctx: &Ctx, key: &str) -> Result<(), ItemError> {
+    let (st, d, k) = (ctx.state.clone(), ctx.dest.id, key.to_owned());
+    let waiting = blocking(move || st.pending_copies_from(d, &k)).await?;
+    for r in waiting {
+        let row = Row::from_replica(r);
+        match version(ctx, &row).await {
+            Ok(()) | Err(ItemError::Superseded { .. }) => {}
+            Err(ItemError::Remote(e)) if e.is_transient() => return Err(e.into()),
+            Err(e) => {
+                log::warn!("uplink {}: {}: {e}", ctx.dest.name, row.key);
+                record_error(ctx, &row, &e.to_string(), true).await;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Makes this destination hold a version's content under its version key, under that key's lock:
+/// uploaded from the box when it is here, else copied server-side from the live key it was in
+/// (once a HEAD shows that object still has it), else fetched from a destination holding it and
+/// uploaded.
+async fn version(ctx: &Ctx, row: &Row) -> Result<(), ItemError> {
+    let lock = ctx.version_lock(&row.key);
+    let _turn = lock.lock().await;
+    // The other path may have settled it meanwhile, or a newer journal entry changed it.
+    let (st, d, k) = (ctx.state.clone(), ctx.dest.id, row.key.clone());
+    let fresh = match blocking(move || st.replica(d, &k)).await? {
+        Some(r) if r.state == ReplicaState::Pending && r.blob.is_some() && r.blob == row.blob => {
+            Row::from_replica(r)
+        }
+        _ => return Ok(()),
+    };
+    let (Some(blob), Some(hash)) = (fresh.blob, fresh.hash) else {
+        return Ok(());
+    };
+    let evicted = match ctx.store.content(blob) {
+        Ok(Content::Evicted { .. }) => true,
+        Ok(_) => false,
+        // No version needs it any more: an `unversion` follows.
+        Err(StoreError::NotFound { .. }) => {
+            return Err(ItemError::Superseded {
+                key: fresh.key.clone(),
+            })
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if evicted {
+        if let Some(from) = &fresh.copy_from {
+            let hex = blake3::Hash::from_bytes(hash).to_hex().to_string();
+            let there = ctx.remote.head(from).await?;
+            if there.is_some_and(|i| i.blake3.as_deref() == Some(hex.as_str())) {
+                match ctx.remote.copy(from, &fresh.key).await {
+                    Ok(etag) => {
+                        log::debug!(
+                            "uplink {}: {} copied from {from} in the cloud",
+                            ctx.dest.name,
+                            fresh.key
+                        );
+                        return mark_done(ctx, &fresh, blob, etag).await;
+                    }
+                    // Gone between the HEAD and the copy: try the other sources.
+                    Err(RemoteError::NotFound { .. }) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+    }
+    match upload(ctx, &fresh, blob, None).await {
+        Err(ItemError::Store(e)) if evicted => Err(ItemError::VersionLost {
+            key: fresh.key.clone(),
+            from: fresh.copy_from.clone().unwrap_or_default(),
+            why: e.to_string(),
+        }),
+        r => r,
+    }
+}
+
+async fn upload(ctx: &Ctx, row: &Row, blob: i64, slot: Option<Slot>) -> Result<(), ItemError> {
     let hash = row.hash.ok_or_else(|| ItemError::Superseded {
         key: row.key.clone(),
     })?;
