@@ -450,3 +450,52 @@ fn random_content_is_told_from_text_and_unusual_extensions_from_common_ones() {
     let random: Vec<u8> = (0..16384).map(|_| rand_byte()).collect();
     assert!(microcloud_store::versions::looks_random(&random));
 }
+
+/// A rollback running while the user writes: every write is acknowledged, the rollback commits
+/// as one step between them, and no write is lost: each file written has its new content, or
+/// (when the rollback came after it) that content is kept as a version.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rollback_while_the_user_writes_loses_no_write() {
+    let (_d, s, u) = store();
+    s.mkdir(u, "/w").await.unwrap();
+    for i in 0..200 {
+        put(&s, u, &format!("/w/{i}"), &content(i, 0)).await;
+    }
+    let t = now();
+    std::thread::sleep(std::time::Duration::from_millis(2));
+    for i in 0..200 {
+        put(&s, u, &format!("/w/{i}"), &content(i, 1)).await;
+    }
+    let writers: Vec<_> = (0..8)
+        .map(|k| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                for i in (k..200).step_by(8) {
+                    put(&s, u, &format!("/w/{i}"), &content(i, 2)).await;
+                    put(&s, u, &format!("/w/new-{i}"), &content(i, 3)).await;
+                }
+            })
+        })
+        .collect();
+    let r = s.rollback(u, "/w", t).await.unwrap();
+    for w in writers {
+        w.await.unwrap();
+    }
+    assert!(r.restored > 0);
+    for i in 0..200 {
+        for (path, round) in [(format!("/w/{i}"), 2), (format!("/w/new-{i}"), 3)] {
+            let want = blake3::hash(&content(i, round)).to_hex().to_string();
+            let here = s
+                .lookup(u, &path)
+                .ok()
+                .and_then(|n| n.hash_hex())
+                .is_some_and(|h| h == want);
+            let kept = s
+                .versions(u, &path)
+                .unwrap()
+                .iter()
+                .any(|v| v.blake3 == want);
+            assert!(here || kept, "{path}: the write is neither there nor kept");
+        }
+    }
+}

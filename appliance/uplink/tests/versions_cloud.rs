@@ -382,3 +382,58 @@ async fn a_blank_box_restored_from_the_bucket_has_its_versions() {
     task.await.unwrap();
     drop(t.data);
 }
+
+/// A version whose content was evicted from the box and whose cloud copy is missing, or damaged,
+/// cannot be restored: the rollback fails with an error naming the version, and nothing changes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_version_whose_cloud_copy_is_missing_or_damaged_is_refused_whole() {
+    let (mut t, ids) = Setup::start(&["alice"]).await;
+    let alice = ids[0];
+    let a_old = content(3, 200_000);
+    let b_old = content(4, 200_000);
+    t.store.mkdir(alice, "/d").await.unwrap();
+    put(&t.store, alice, "/d/a.bin", &a_old).await;
+    put(&t.store, alice, "/d/b.bin", &b_old).await;
+    settle(&t.store).await;
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    put(&t.store, alice, "/d/a.bin", &content(5, 200_000)).await;
+    put(&t.store, alice, "/d/b.bin", &content(6, 200_000)).await;
+    settle(&t.store).await;
+    assert!(t.store.evict(u64::MAX).await.unwrap() > 0);
+    let now_a = read(&t.store, alice, "/d/a.bin").await;
+    let now_b = read(&t.store, alice, "/d/b.bin").await;
+    // b's old content: missing in the cloud. a's: there, but damaged (same size, other bytes,
+    // the metadata still claiming the old hash).
+    t.remote.delete(&vkey("alice", &b_old)).await.unwrap();
+    let mut damaged = a_old.clone();
+    damaged[1000] ^= 0xff;
+    t.remote
+        .put(
+            &vkey("alice", &a_old),
+            Bytes::from(damaged),
+            &blake3::hash(&a_old).to_hex(),
+            &microcloud_remotes::Condition::None,
+        )
+        .await
+        .unwrap();
+    for (path, what) in [
+        ("/d", "folder"),
+        ("/d/b.bin", "missing"),
+        ("/d/a.bin", "damaged"),
+    ] {
+        let e = t.store.rollback(alice, path, before).await.unwrap_err();
+        assert!(
+            matches!(e, microcloud_store::StoreError::VersionUnavailable { .. }),
+            "{what}: {e}"
+        );
+        assert!(e.to_string().contains("version #"), "{what}: {e}");
+        assert!(e.to_string().contains("nothing was changed"), "{what}: {e}");
+        assert_eq!(read(&t.store, alice, "/d/a.bin").await, now_a, "{what}");
+        assert_eq!(read(&t.store, alice, "/d/b.bin").await, now_b, "{what}");
+    }
+    t.stop().await;
+}
