@@ -493,48 +493,21 @@ fn a_rollback_killed_at_any_moment_leaves_the_old_tree_or_the_new() {
             )
         })
         .collect();
+    let args =
+        |at: &str| ["rollback", "alice", "/f", "--at", at, "--data", data(&dir)].map(str::to_owned);
+    let rollback = |at: &str| microcloud(&args(at).each_ref().map(String::as_str), "");
     // How long one rollback takes here, start to exit, so the kills spread over all of it.
     let started = std::time::Instant::now();
-    microcloud(
-        &[
-            "rollback",
-            "alice",
-            "/f",
-            "--at",
-            &then,
-            "--data",
-            data(&dir),
-        ],
-        "",
-    );
+    rollback(&then);
     let whole = started.elapsed();
     assert_eq!(catalog_tree(&dir), older);
-    microcloud(
-        &[
-            "rollback",
-            "alice",
-            "/f",
-            "--at",
-            &later,
-            "--data",
-            data(&dir),
-        ],
-        "",
-    );
+    rollback(&later);
     assert_eq!(catalog_tree(&dir), newer);
     let (mut cut, mut completed) = (0, 0);
     for k in 0..16u32 {
         let delay = whole * k / 14;
         let mut child = Command::new(bin())
-            .args([
-                "rollback",
-                "alice",
-                "/f",
-                "--at",
-                &then,
-                "--data",
-                data(&dir),
-            ])
+            .args(args(&then))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -557,34 +530,12 @@ fn a_rollback_killed_at_any_moment_leaves_the_old_tree_or_the_new() {
         );
         completed += 1;
         // Forward again, to the moment before any rollback.
-        microcloud(
-            &[
-                "rollback",
-                "alice",
-                "/f",
-                "--at",
-                &later,
-                "--data",
-                data(&dir),
-            ],
-            "",
-        );
+        rollback(&later);
         assert_eq!(catalog_tree(&dir), newer);
     }
     println!(
         "a rollback takes {whole:?}; killed before its commit: {cut}; committed before the kill: {completed}"
     );
-    microcloud(
-        &[
-            "rollback",
-            "alice",
-            "/f",
-            "--at",
-            &then,
-            "--data",
-            data(&dir),
-        ],
-        "",
-    );
+    rollback(&then);
     assert_eq!(catalog_tree(&dir), older);
 }
