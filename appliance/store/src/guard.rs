@@ -46,8 +46,9 @@ pub struct GuardTrip {
 
 #[derive(Default)]
 struct Window {
-    /// Weighted changes per second, oldest first.
-    seconds: VecDeque<(i64, u32)>,
+    /// Weighted changes per second, oldest first, with the start of the second's first change
+    /// (so "before the burst" is exact, not rounded to the second).
+    seconds: VecDeque<(i64, u32, i64)>,
     total: u32,
     /// The user's file count and when it was read.
     files: Option<(i64, u64)>,
@@ -87,8 +88,11 @@ impl Store {
                 w.device = Some(d.to_owned());
             }
             match w.seconds.back_mut() {
-                Some((s, n)) if *s == sec => *n += weight,
-                _ => w.seconds.push_back((sec, weight)),
+                Some((s, n, first)) if *s == sec => {
+                    *n += weight;
+                    *first = (*first).min(started_ns);
+                }
+                _ => w.seconds.push_back((sec, weight, started_ns)),
             }
             w.total += weight;
             if suspicious {
@@ -100,13 +104,13 @@ impl Store {
                 );
             }
             // The window is trimmed with the policy's length below; 1 hour bounds it meanwhile.
-            while w.seconds.front().is_some_and(|(s, _)| *s <= sec - 3600) {
-                let (_, n) = w.seconds.pop_front().unwrap();
+            while w.seconds.front().is_some_and(|(s, ..)| *s <= sec - 3600) {
+                let (_, n, _) = w.seconds.pop_front().unwrap();
                 w.total -= n;
             }
             (
                 w.total,
-                w.seconds.front().map(|(s, _)| *s).unwrap_or(sec),
+                w.seconds.front().map(|(.., f)| *f).unwrap_or(started_ns),
                 w.files,
                 w.device.clone(),
             )
@@ -145,8 +149,8 @@ impl Store {
             let w = users.entry(user.0).or_default();
             w.files = Some((now, files));
             let window = i64::from(policy.guard_window_s.max(1));
-            while w.seconds.front().is_some_and(|(s, _)| *s <= sec - window) {
-                let (_, n) = w.seconds.pop_front().unwrap();
+            while w.seconds.front().is_some_and(|(s, ..)| *s <= sec - window) {
+                let (_, n, _) = w.seconds.pop_front().unwrap();
                 w.total -= n;
             }
             if w.first_suspicious_ns
@@ -154,7 +158,7 @@ impl Store {
             {
                 w.first_suspicious_ns = None;
             }
-            let start = w.seconds.front().map(|(s, _)| *s).unwrap_or(first) * 1_000_000_000;
+            let start = w.seconds.front().map(|(.., f)| *f).unwrap_or(first);
             (w.total, w.first_suspicious_ns.unwrap_or(start))
         };
         let by_count = policy.guard_files > 0 && total > policy.guard_files;

@@ -1,15 +1,19 @@
-// The dashboard: the cache, what waits for the cloud, each destination, recent activity.
+// The dashboard: the ransomware guard's warnings, the cache, what waits for the cloud, each
+// destination, versions' space, recent activity.
 
 import { h, main, pageHead } from './dom.js';
-import { humanBytes, humanAge, timeFormat, activityTime, percent, percentText } from './format.js';
+import { humanBytes, humanAge, timeFormat, activityTime, exactTime, percent, percentText } from './format.js';
 import { api } from './api.js';
+import { reportText } from './versions.js';
 
 const STATE_TEXT = { ok: 'ok', retrying: 'retrying', down: 'down' };
 
 export function renderDashboard(rest, alive) {
   const body = h('div', { class: 'dash', testid: 'dashboard' }, h('p', { class: 'loading', text: 'Loading…' }));
   const updated = h('span', { class: 'updated', testid: 'dashboard-updated' });
-  main.append(h('section', { testid: 'page-dashboard' }, pageHead('Dashboard', updated), body));
+  // Drawn only when the open trips change, so a confirmation in progress survives the ticks.
+  const guard = guardBox(alive, () => { if (timer) { clearTimeout(timer); tick(); } });
+  main.append(h('section', { testid: 'page-dashboard' }, pageHead('Dashboard', updated), guard.el, body));
   let timer = null;
   let running = false;
   async function tick() {
@@ -21,6 +25,7 @@ export function renderDashboard(rest, alive) {
       running = false;
       if (!alive()) return;
       if (r.ok && r.data) {
+        guard.show(Array.isArray(r.data.guard) ? r.data.guard : []);
         body.replaceChildren(...statusView(r.data));
         updated.textContent = `updated ${timeFormat.format(new Date())}`;
         updated.classList.remove('stale');
@@ -81,13 +86,104 @@ function statusView(s) {
   }
 
   const act = h('section', { class: 'section' }, h('h2', { text: 'Recent activity' }));
+  const versions = versionsSection(s.versions);
   if (activity.length === 0) {
     act.append(h('p', { class: 'empty', testid: 'activity-empty', text: 'Nothing yet.' }));
   } else {
     act.append(h('ol', { class: 'activity', testid: 'activity' }, activity.slice(0, 20).map((a) =>
       h('li', {}, h('time', { text: activityTime(a.time) }), h('span', { text: String(a.what ?? '') })))));
   }
-  return [summary, destSection, act];
+  return [summary, destSection, versions, act];
+}
+
+/** Versions' space: how many are kept, what only they take, what the guard pinned. */
+function versionsSection(v) {
+  const sec = h('section', { class: 'section', testid: 'versions-status' }, h('h2', { text: 'Versions' }));
+  if (!v || typeof v !== 'object') return sec;
+  const days = typeof v.keep_days === 'number' ? v.keep_days : null;
+  sec.append(h('div', { class: 'card' },
+    h('dl', { class: 'facts' },
+      h('dt', { text: 'Versions kept' }), h('dd', { testid: 'versions-count', text: String(v.versions ?? '–') }),
+      h('dt', { text: 'Space only versions use' }), h('dd', { testid: 'versions-bytes', text: humanBytes(v.bytes) }),
+      h('dt', { text: 'Of it on this box' }), h('dd', { testid: 'versions-local-bytes', text: humanBytes(v.local_bytes) }),
+      h('dt', { text: 'Pinned by the guard' }), h('dd', { testid: 'versions-pinned', class: v.pinned ? 'warn-text' : '', text: String(v.pinned ?? '–') }),
+      h('dt', { text: 'Kept for' }), h('dd', { testid: 'versions-keep-days', text: days === 0 ? 'versions are off' : days == null ? '–' : `${days} day${days === 1 ? '' : 's'}` }))));
+  return sec;
+}
+
+/**
+ * The ransomware guard's open trips, one warning each: "<user> changed N files in 10 minutes
+ * since <time>", with "Roll <user> back to before <time>" (after a confirmation) and "Keep as is".
+ * `changed` asks the dashboard to look again after a decision.
+ */
+function guardBox(alive, changed) {
+  const el = h('div', { class: 'guard', testid: 'guard' });
+  const result = h('p', { class: 'form-msg', role: 'status', 'aria-live': 'polite', testid: 'guard-result' });
+  let last = null;
+  const confirming = new Set();
+
+  function show(trips) {
+    const json = JSON.stringify(trips);
+    if (json === last) return;
+    last = json;
+    draw(trips);
+  }
+
+  function draw(trips) {
+    el.replaceChildren(...trips.map(banner), result);
+  }
+
+  function banner(t) {
+    const id = String(t.id);
+    const user = String(t.user);
+    const when = exactTime(t.since);
+    const minutes = Math.max(1, Math.round((typeof t.window_s === 'number' ? t.window_s : 600) / 60));
+    const msg = h('p', { class: 'form-msg', testid: `guard-msg-${id}` });
+    const say = (text, kind) => {
+      msg.textContent = text;
+      msg.className = 'form-msg' + (kind ? ` is-${kind}` : '');
+      msg.setAttribute('role', kind === 'error' ? 'alert' : 'status');
+    };
+    async function decide(action, buttons) {
+      for (const b of buttons) b.disabled = true;
+      say(action === 'rollback' ? `Rolling ${user} back…` : 'Saving…', 'busy');
+      const r = await api('POST', `/api/guard/${encodeURIComponent(id)}`, { action });
+      if (!alive()) return;
+      for (const b of buttons) b.disabled = false;
+      if (!r.ok) { say(r.error, 'error'); return; }
+      confirming.delete(id);
+      result.textContent = action === 'rollback'
+        ? `${user}'s files are back as they were before ${when}: ${reportText(r.data && r.data.report)} What was changed since is kept as versions.`
+        : `${user}'s files are kept as they are.`;
+      result.className = 'form-msg is-ok';
+      last = null;
+      changed();
+    }
+    const back = h('button', { type: 'button', class: 'btn btn-danger', testid: `guard-rollback-${id}`, text: `Roll ${user} back to before ${when}` });
+    const keep = h('button', { type: 'button', class: 'btn', testid: `guard-keep-${id}`, text: 'Keep as is' });
+    const actions = h('div', { class: 'actions' }, back, keep);
+    function ask() {
+      const yes = h('button', { type: 'button', class: 'btn btn-danger', testid: `guard-rollback-yes-${id}`, text: `Yes, roll ${user} back` });
+      const no = h('button', { type: 'button', class: 'btn btn-quiet', testid: `guard-rollback-no-${id}`, text: 'Cancel' });
+      no.addEventListener('click', () => { confirming.delete(id); actions.replaceChildren(back, keep); });
+      yes.addEventListener('click', () => decide('rollback', [yes, no]));
+      actions.replaceChildren(
+        h('span', { class: 'confirm-question', text: `Put every file of ${user} back as it was just before ${when}, in one step? What changed since is kept as versions.` }),
+        yes, no);
+      yes.focus();
+    }
+    back.addEventListener('click', () => { confirming.add(id); ask(); });
+    keep.addEventListener('click', () => decide('keep', [back, keep]));
+    if (confirming.has(id)) ask();
+    return h('section', { class: 'guard-banner', role: 'alert', testid: `guard-trip-${id}` },
+      h('h2', { text: 'Ransomware guard' }),
+      h('p', { testid: `guard-text-${id}`, text: `${user} changed ${t.changes} files in ${minutes} minutes since ${when}${t.device == null ? '' : ` (device ${t.device})`}.` }),
+      h('p', { class: 'muted', text: `Everything from before is kept until you decide. ${user} had ${t.files} files.` }),
+      actions,
+      msg);
+  }
+
+  return { el, show };
 }
 
 function destCard(d) {

@@ -1,10 +1,12 @@
 // The files page: browsing, new folders, uploads (by the file input or dropped), downloads,
-// deletes. Uploads go on across page changes.
+// deletes, each file's versions (a drawer), the folder as it was at a moment, and the way to the
+// trash. Uploads go on across page changes.
 
 import { h, main, pageHead, errorBox } from './dom.js';
 import { humanBytes, humanTime } from './format.js';
 import { api, state, sessionLost } from './api.js';
 import { messageLine, clearMessages, showError, value, onSubmit } from './forms.js';
+import { openVersions, folderRollback } from './versions.js';
 
 /** "/a b/c" -> "/api/dav/a%20b/c": every segment percent-encoded on its own. */
 function davUrl(path) {
@@ -22,6 +24,11 @@ function joinPath(dir, name) {
 function filesHash(path) {
   const segs = segments(path).map(encodeURIComponent);
   return '#/files' + (segs.length ? '/' + segs.join('/') : '');
+}
+
+function trashHash(path) {
+  const segs = segments(path).map(encodeURIComponent);
+  return '#/trash' + (segs.length ? '/' + segs.join('/') : '');
 }
 
 /** Uploads live across page changes: { name, path, el, bar, status, done, failed }. */
@@ -191,13 +198,22 @@ export function renderFiles(rest, alive) {
     if (files.length) startUploads(path, files);
   });
 
+  // The versions drawer of one file at a time.
+  const drawerSlot = h('div', { class: 'drawer-slot' });
+  let closeDrawer = null;
+  let keepDays = null; // how long versions are kept, from the listing
+  const rollback = folderRollback(path, alive, () => { lastJson = ''; refresh(); }, () => keepDays);
+  const trashLink = h('a', { class: 'btn', href: trashHash(path), testid: 'open-trash', text: segs.length ? 'Deleted files here' : 'Trash' });
+
   main.append(h('section', { testid: 'page-files' },
-    pageHead('Files'),
+    pageHead('Files', h('div', { class: 'actions' }, trashLink)),
     crumbs,
     h('div', { class: 'toolbar' }, h('div', { class: 'upload-pick' }, pickLabel, picker), mkdir),
+    rollback,
     dropNote,
     uploadsBox,
-    drop));
+    drop,
+    drawerSlot));
 
   let lastJson = '';
   let entries = [];
@@ -223,6 +239,7 @@ export function renderFiles(rest, alive) {
       }
       return;
     }
+    if (r.data && typeof r.data.keep_days === 'number') keepDays = r.data.keep_days;
     const json = JSON.stringify(r.data && r.data.entries);
     if (json === lastJson) return;
     lastJson = json;
@@ -279,7 +296,16 @@ export function renderFiles(rest, alive) {
     } else {
       const del = h('button', { type: 'button', class: 'btn btn-small btn-danger-quiet', testid: `delete-${name}`, text: 'Delete', 'aria-label': `Delete ${name}` });
       del.addEventListener('click', () => { confirming = name; deleteError = null; draw(); });
+      let versions = null;
+      if (!e.dir) {
+        versions = h('button', { type: 'button', class: 'btn btn-small', testid: `versions-${name}`, 'aria-label': `Versions of ${name}`, text: 'Versions' });
+        versions.addEventListener('click', () => {
+          if (closeDrawer) closeDrawer();
+          closeDrawer = openVersions(drawerSlot, p, alive, () => { lastJson = ''; refresh(); });
+        });
+      }
       actions = h('div', { class: 'row-actions' },
+        versions,
         e.dir ? null : h('a', { class: 'btn btn-small', href: davUrl(p) + '?download=1', download: name, testid: `download-${name}`, 'aria-label': `Download ${name}`, text: 'Download' }),
         del,
         deleteError && deleteError.name === name ? h('span', { class: 'inline-error', role: 'alert', testid: `error-delete-${name}`, text: deleteError.text }) : null);
@@ -302,6 +328,7 @@ export function renderFiles(rest, alive) {
   loop();
   return () => {
     if (timer) clearTimeout(timer);
+    if (closeDrawer) closeDrawer();
     filesRefresh = null;
   };
 }

@@ -29,6 +29,14 @@ export function humanTime(unix) {
   return dateFormat.format(new Date(unix * 1000));
 }
 
+const exactFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'medium' });
+
+/** A moment to the second (versions of a file may be seconds apart). */
+export function exactTime(unix) {
+  if (typeof unix !== 'number' || !isFinite(unix)) return '–';
+  return exactFormat.format(new Date(unix * 1000));
+}
+
 export function activityTime(unix) {
   if (typeof unix !== 'number' || !isFinite(unix)) return '';
   const d = new Date(unix * 1000);

@@ -11,6 +11,7 @@ import { setPages, show, redirect, stopView } from './router.js';
 import { renderSetup, renderSignin } from './signin.js';
 import { renderDashboard } from './dashboard.js';
 import { renderFiles } from './files.js';
+import { renderTrash } from './trash.js';
 import { renderDestinations } from './destinations.js';
 import { renderUsers } from './users.js';
 import { renderDevices } from './devices.js';
@@ -21,6 +22,8 @@ import { renderSystem } from './system.js';
 const PAGES = [
   { route: 'dashboard', label: 'Dashboard', admin: true, render: renderDashboard },
   { route: 'files', label: 'Files', admin: false, render: renderFiles },
+  // Reached from the files page's "Trash" button; the navigation shows Files as current.
+  { route: 'trash', label: 'Trash', admin: false, render: renderTrash, under: 'files' },
   { route: 'destinations', label: 'Destinations', admin: true, render: renderDestinations },
   { route: 'users', label: 'Users', admin: true, render: renderUsers },
   { route: 'devices', label: 'Devices', admin: false, render: renderDevices },

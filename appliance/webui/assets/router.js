@@ -12,7 +12,11 @@ let view = null;
 /** Bumped on every page change, so late answers for a left page are dropped. */
 let generation = 0;
 
-/** The signed-in pages ({ route, label, admin, render }), and the setup and sign-in pages. */
+/**
+ * The signed-in pages ({ route, label, admin, render, under }), and the setup and sign-in pages.
+ * A page `under` another has no link of its own: it is reached from that page, whose link
+ * shows as current.
+ */
 let PAGES = [];
 let renderSetup = null;
 let renderSignin = null;
@@ -72,8 +76,9 @@ export function renderChrome() {
   who.hidden = false;
   document.getElementById('user-name').textContent = user.name + (user.admin ? ' · admin' : '');
   const { route } = currentRoute();
-  nav.replaceChildren(...PAGES.filter((p) => user.admin || !p.admin).map((p) =>
-    h('a', { href: '#/' + p.route, class: 'nav-link', testid: `nav-${p.route}`, 'aria-current': p.route === route ? 'page' : null, text: p.label })));
+  const here = (PAGES.find((p) => p.route === route) || {}).under || route;
+  nav.replaceChildren(...PAGES.filter((p) => (user.admin || !p.admin) && !p.under).map((p) =>
+    h('a', { href: '#/' + p.route, class: 'nav-link', testid: `nav-${p.route}`, 'aria-current': p.route === here ? 'page' : null, text: p.label })));
   nav.hidden = false;
 }
 

@@ -30,6 +30,8 @@ const ASSETS: &[(&str, &str, &str)] = &[
     asset!("signin.js", JS),
     asset!("dashboard.js", JS),
     asset!("files.js", JS),
+    asset!("versions.js", JS),
+    asset!("trash.js", JS),
     asset!("destinations.js", JS),
     asset!("users.js", JS),
     asset!("devices.js", JS),

@@ -107,6 +107,9 @@ pub struct Web {
     options: Options,
     /// Onboarding runs one at a time (argon2 and the first-admin check).
     onboarding: tokio::sync::Mutex<()>,
+    /// Versions' space and when it was read: a pass over the content table, which the
+    /// dashboard would otherwise make every second.
+    version_space: std::sync::Mutex<Option<(std::time::Instant, microcloud_store::VersionSpace)>>,
 }
 
 /// The page and its API, over the services it is handed.
@@ -132,6 +135,7 @@ impl Page {
                 pair_throttle: Throttle::new(Policy::default()),
                 options,
                 onboarding: tokio::sync::Mutex::new(()),
+                version_space: Default::default(),
             }),
         }
     }

@@ -1,4 +1,5 @@
-//! The administrator's dashboard: the store's totals, the uplink's figures, recent activity.
+//! The administrator's dashboard: the store's totals, the uplink's figures, recent activity,
+//! versions' space and the ransomware guard's open trips.
 
 use super::*;
 
@@ -11,6 +12,7 @@ pub(super) async fn status(
         .await
         .map_err(|e| ApiError::internal("status", e))??;
     let uplink = web.uplink.status().await?;
+    let versions = versions::dashboard_part(&web).await?;
     let frac = |n: u64| {
         if stats.cache_limit == 0 {
             0.0
@@ -27,5 +29,7 @@ pub(super) async fn status(
         "dirty_fraction": frac(stats.dirty_bytes),
         "destinations": uplink.destinations,
         "activity": web.lan.activity().into_iter().take(20).collect::<Vec<_>>(),
+        "versions": versions["versions"],
+        "guard": versions["guard"],
     })))
 }

@@ -42,7 +42,11 @@ pub(super) async fn files(
             name: n.name,
         })
         .collect();
-    Ok(Json(json!({"path": path, "entries": entries})))
+    // How far back "restore this folder as it was at…" reaches, for the picker.
+    let keep_days = web.store.version_policy()?.keep_days;
+    Ok(Json(
+        json!({"path": path, "entries": entries, "keep_days": keep_days}),
+    ))
 }
 
 /// `/api/dav/...`: the user's WebDAV space with the page's session instead of Basic credentials.

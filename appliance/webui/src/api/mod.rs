@@ -11,6 +11,7 @@ mod pairing;
 mod ssh_keys;
 mod system;
 mod users;
+mod versions;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -87,6 +88,14 @@ pub fn router(web: Arc<Web>) -> Router {
         )
         .route("/api/devices/{user}/{name}", delete(devices::revoke_device))
         .route("/api/lan", get(lan::lan))
+        .route("/api/versions", get(versions::versions))
+        .route("/api/versions/{id}/content", get(versions::content))
+        .route("/api/versions/{id}/restore", post(versions::restore))
+        .route("/api/trash", get(versions::trash))
+        .route("/api/trash/restore", post(versions::undelete))
+        .route("/api/rollback", post(versions::rollback))
+        .route("/api/guard", get(versions::guard))
+        .route("/api/guard/{id}", post(versions::decide))
         .route(
             "/api/ssh-keys",
             get(ssh_keys::ssh_keys).post(ssh_keys::add_ssh_key),
@@ -207,8 +216,28 @@ impl From<StoreError> for ApiError {
             }
             StoreError::NoSuchUser { .. }
             | StoreError::NoSuchDevice { .. }
-            | StoreError::NotFound { .. } => ApiError::new(StatusCode::NOT_FOUND, e.to_string()),
-            StoreError::NotDir { .. } => ApiError::bad(e.to_string(), "path"),
+            | StoreError::NotFound { .. }
+            | StoreError::NoParent { .. }
+            | StoreError::NoSuchVersion { .. }
+            | StoreError::NotInTrash { .. }
+            | StoreError::NoSuchTrip { .. }
+            | StoreError::NeverExisted { .. }
+            | StoreError::NothingThen { .. } => ApiError::new(StatusCode::NOT_FOUND, e.to_string()),
+            StoreError::NotDir { .. } | StoreError::IsDir { .. } => {
+                ApiError::bad(e.to_string(), "path")
+            }
+            // A moment the box cannot go back to: the picker's field is at fault.
+            StoreError::InTheFuture { .. } | StoreError::BeforeRetention { .. } => {
+                ApiError::bad(e.to_string(), "at")
+            }
+            // The box's state stands in the way; the sentence says what to do.
+            StoreError::RollbackBlocked { .. }
+            | StoreError::TripResolved { .. }
+            | StoreError::VersionsOff => ApiError::new(StatusCode::CONFLICT, e.to_string()),
+            StoreError::Unavailable { .. } | StoreError::VersionUnavailable { .. } => {
+                log::warn!("{e}");
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+            }
             StoreError::AdminExists => ApiError::new(StatusCode::FORBIDDEN, e.to_string()),
             e => ApiError::internal("the catalog", e),
         }
@@ -456,6 +485,11 @@ pub(crate) fn fuzz_json_bodies(data: &[u8]) {
         let _ = microcloud_store::check_device_name(&b.device_name);
     }
     let _ = serde_json::from_slice::<pairing::ClaimStatusBody>(data);
+    let _ = serde_json::from_slice::<versions::UndeleteBody>(data);
+    let _ = serde_json::from_slice::<versions::DecisionBody>(data);
+    if let Ok(b) = serde_json::from_slice::<versions::RollbackBody>(data) {
+        let _ = versions::parse_moment(&b.at);
+    }
 }
 
 #[cfg(test)]
