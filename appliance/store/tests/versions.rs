@@ -85,7 +85,7 @@ fn now() -> i64 {
 
 fn content(i: usize, round: usize) -> Vec<u8> {
     // Mixed sizes: inline content and blob files both.
-    let len = if i % 3 == 0 { 70_000 } else { 100 + i };
+    let len = if i.is_multiple_of(3) { 70_000 } else { 100 + i };
     (0..len)
         .map(|k| (k * 31 + i * 7 + round * 13) as u8)
         .collect()
