@@ -80,17 +80,17 @@ pub enum StoreError {
     )]
     VersionsOff,
     /// A moment that has not come yet.
-    #[error("{} is in the future", crate::versions::rfc3339(*at_ns))]
+    #[error("{} is in the future", crate::clock::rfc3339(*at_ns))]
     InTheFuture { at_ns: i64 },
     /// A moment older than the retention: its versions are gone.
-    #[error("{path}: {} is before the retention; the earliest moment kept is {}", crate::versions::rfc3339(*at_ns), crate::versions::rfc3339(*earliest_ns))]
+    #[error("{path}: {} is before the retention; the earliest moment kept is {}", crate::clock::rfc3339(*at_ns), crate::clock::rfc3339(*earliest_ns))]
     BeforeRetention {
         path: String,
         at_ns: i64,
         earliest_ns: i64,
     },
     /// Nothing was at this path at that moment (and nothing is there now to remove).
-    #[error("{path}: nothing was there at {}", crate::versions::rfc3339(*at_ns))]
+    #[error("{path}: nothing was there at {}", crate::clock::rfc3339(*at_ns))]
     NothingThen { path: String, at_ns: i64 },
     /// No file or version was ever at this path (within the retention).
     #[error("{path}: no such file or folder, now or in its kept versions")]

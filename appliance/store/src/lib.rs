@@ -12,13 +12,17 @@
 //! The catalog's database engine is not part of this crate's interface.
 
 mod cache;
+mod clock;
 mod datadir;
 mod devices;
 pub mod downstream;
 mod error;
 mod gc;
 mod guard;
+mod history;
+mod journal;
 pub mod namespace;
+mod paths;
 mod schema;
 mod stats;
 mod upload;

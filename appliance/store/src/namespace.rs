@@ -7,7 +7,11 @@
 use rusqlite::{params, Connection, OptionalExtension, Row};
 
 use crate::error::{Result, StoreError};
-use crate::versions::{self, Kind};
+use crate::history::{self, Kind};
+pub(crate) use crate::journal::{journal, release_blob, Effects, Freed};
+pub use crate::paths::{
+    canonical, check_name, check_path, components, MAX_NAME_LEN, MAX_PATH_LEN, MAX_PREFIX_LEN,
+};
 use crate::{Durability, Node, UserId};
 
 const NODE_COLUMNS: &str = "n.id, n.name, n.is_dir, n.blob_id, n.mtime_ns, n.ctime_ns, \
@@ -28,81 +32,6 @@ fn node_from_row(r: &Row) -> rusqlite::Result<Node> {
         durability: durability
             .map(|d| Durability::parse(&d))
             .unwrap_or(Durability::Local),
-    })
-}
-
-/// Longest path of a file in bytes (its components joined by `/`). A destination's object key is
-/// its prefix (at most [`MAX_PREFIX_LEN`] bytes), the user's name (at most 64) and this path, each
-/// followed by `/`: 128 + 1 + 64 + 1 + 768 stays under S3's 1,024-byte key limit, so every name the
-/// store accepts can be stored at every destination.
-pub const MAX_PATH_LEN: usize = 768;
-/// Longest name of one file or folder, in bytes (what common file systems and S3 tools hold).
-pub const MAX_NAME_LEN: usize = 255;
-/// Longest prefix a destination may put before every key.
-pub const MAX_PREFIX_LEN: usize = 128;
-
-/// Splits a store path ("/a/b/", "a/b", "/") into validated components. This is the one rule for
-/// names: WebDAV, the page and restore all come through it.
-pub fn components(path: &str) -> Result<Vec<&str>> {
-    let comps: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
-    for c in &comps {
-        check_name(c)?;
-    }
-    let len = comps.iter().map(|c| c.len()).sum::<usize>() + comps.len().saturating_sub(1);
-    if len > MAX_PATH_LEN {
-        return Err(StoreError::InvalidName {
-            name: shown(comps.last().copied().unwrap_or_default()),
-            why: "the path is longer than 768 bytes, which no cloud destination can store",
-        });
-    }
-    Ok(comps)
-}
-
-/// Checks a whole path against the store's naming rule without touching the catalog.
-pub fn check_path(path: &str) -> Result<()> {
-    components(path).map(drop)
-}
-
-/// A name as it may appear in messages and logs: control characters escaped, at most 64 characters.
-fn shown(name: &str) -> String {
-    let mut s: String = name
-        .chars()
-        .take(64)
-        .flat_map(|c| {
-            if c.is_control() {
-                c.escape_default().collect::<Vec<_>>()
-            } else {
-                vec![c]
-            }
-        })
-        .collect();
-    if name.chars().count() > 64 {
-        s.push('…');
-    }
-    s
-}
-
-/// Refuses names that could escape a directory, that no client can represent, or that no
-/// destination can store.
-pub fn check_name(name: &str) -> Result<()> {
-    let why = if name.is_empty() {
-        "empty name"
-    } else if name == "." || name == ".." {
-        "relative path component"
-    } else if name.contains('/') {
-        "contains a slash"
-    } else if name.contains('\0') {
-        "contains a NUL byte"
-    } else if name.chars().any(char::is_control) {
-        "contains a control character (such as a line break or a tab)"
-    } else if name.len() > MAX_NAME_LEN {
-        "longer than 255 bytes"
-    } else {
-        return Ok(());
-    };
-    Err(StoreError::InvalidName {
-        name: shown(name),
-        why,
     })
 }
 
@@ -208,75 +137,10 @@ pub(crate) fn parent_of<'p>(
     Ok((node, name))
 }
 
-/// The canonical form of a path in the journal: components joined by '/', no leading slash.
-pub fn canonical(path: &str) -> Result<String> {
-    Ok(components(path)?.join("/"))
-}
-
-/// Appends one change to the journal (see the `changes` table), inside the caller's transaction.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn journal(
-    conn: &Connection,
-    user: UserId,
-    kind: &str,
-    path: &str,
-    to: Option<&str>,
-    blob: Option<i64>,
-    is_dir: bool,
-    now: i64,
-) -> Result<()> {
-    let to = to.map(canonical).transpose()?;
-    conn.prepare_cached(
-        "INSERT INTO changes (user_id, kind, path, to_path, blob_id, is_dir, at_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?
-    .execute(params![user.0, kind, canonical(path)?, to, blob, is_dir, now])?;
-    Ok(())
-}
-
 fn touch(conn: &Connection, id: i64, now: i64) -> Result<()> {
     conn.prepare_cached("UPDATE nodes SET mtime_ns = ?2 WHERE id = ?1")?
         .execute(params![id, now])?;
     Ok(())
-}
-
-/// A blob that no node refers to any more, to be unlinked after the commit.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Freed {
-    pub id: i64,
-    pub size: u64,
-    /// The content was in the catalog (gone with the row): no file to unlink.
-    pub inline: bool,
-}
-
-/// What a namespace change did besides itself, for the caller to act on after the commit.
-#[derive(Debug, Default)]
-pub(crate) struct Effects {
-    /// Blobs nothing refers to any more (their files are unlinked after the commit).
-    pub freed: Vec<Freed>,
-    /// Files overwritten, deleted or moved, weighted as the ransomware guard counts them.
-    pub touched: u32,
-    /// Some of them looked like encryption (random content, an unusual new extension).
-    pub suspicious: bool,
-}
-
-/// Deletes the blob row when no node and no version refers to it any more.
-pub(crate) fn release_blob(conn: &Connection, blob: Option<i64>) -> Result<Option<Freed>> {
-    let Some(blob) = blob else { return Ok(None) };
-    let inline: bool = conn
-        .prepare_cached("SELECT EXISTS (SELECT 1 FROM inline_blobs WHERE id = ?1)")?
-        .query_row([blob], |r| r.get(0))?;
-    let size: Option<i64> = conn
-        .prepare_cached(
-            "DELETE FROM blobs WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM nodes WHERE blob_id = ?1) \
-             AND NOT EXISTS (SELECT 1 FROM versions WHERE blob_id = ?1) RETURNING size",
-        )?
-        .query_row([blob], |r| r.get(0))
-        .optional()?;
-    Ok(size.map(|s| Freed {
-        id: blob,
-        size: s as u64,
-        inline,
-    }))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -369,7 +233,7 @@ pub(crate) fn remove(
         }
     }
     if !dir {
-        versions::keep(conn, user, path, &node, Kind::Delete, now)?;
+        history::keep(conn, user, path, &node, Kind::Delete, now)?;
         fx.touched += 1;
     }
     conn.prepare_cached("DELETE FROM nodes WHERE id = ?1")?
@@ -428,7 +292,7 @@ fn prepare_destination<'p>(
                 path: to.to_owned(),
             });
         }
-        versions::keep(conn, user, to, &existing, Kind::Overwrite, now)?;
+        history::keep(conn, user, to, &existing, Kind::Overwrite, now)?;
         fx.touched += 1;
         conn.prepare_cached("DELETE FROM nodes WHERE id = ?1")?
             .execute([existing.id])?;
@@ -459,7 +323,7 @@ pub(crate) fn rename(
     if canonical(from)? != canonical(to)? {
         // What was at `from` until now stays findable there (a rollback to before the move puts
         // it back), and its content is at `to` only from now on.
-        versions::keep_moved(conn, user, from, to, &src, now, fx)?;
+        history::keep_moved(conn, user, from, to, &src, now, fx)?;
     }
     conn.prepare_cached("UPDATE nodes SET parent_id = ?2, name = ?3, ctime_ns = ?4 WHERE id = ?1")?
         .execute(params![src.id, parent.id, name, now])?;
@@ -539,8 +403,8 @@ pub(crate) fn put_file(
         }),
         Some(n) if n.blob_id == Some(blob) => Ok(()),
         Some(n) => {
-            versions::keep(conn, user, path, &n, Kind::Overwrite, now)?;
-            let weight = versions::overwrite_weight(conn, n.blob_id, blob)?;
+            history::keep(conn, user, path, &n, Kind::Overwrite, now)?;
+            let weight = history::overwrite_weight(conn, n.blob_id, blob)?;
             fx.touched += weight;
             fx.suspicious |= weight > 1;
             conn.prepare_cached(
