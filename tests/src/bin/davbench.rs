@@ -46,6 +46,10 @@ struct Args {
     /// Print a JSON line instead of text.
     #[arg(long)]
     json: bool,
+    /// Make every file's content distinct: its first bytes are the file's number and this tag
+    /// (otherwise every file has the same bytes, which content-addressed storage would share).
+    #[arg(long, value_name = "TAG")]
+    unique: Option<u64>,
     /// Trust this CA certificate (PEM) for an https URL, e.g. the box's DATA/tls/ca.crt.
     #[arg(long, value_name = "PEM")]
     ca_cert: Option<std::path::PathBuf>,
@@ -188,7 +192,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..args.clients {
-        let (client, body, next) = (client.clone(), body.clone(), next.clone());
+        let (client, body, next, unique) =
+            (client.clone(), body.clone(), next.clone(), args.unique);
         let (url, user, pw, count) = (
             url.clone(),
             args.user.clone(),
@@ -202,7 +207,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 if i >= count {
                     break;
                 }
-                let mut req = client.put(format!("{url}f{i:07}")).body(body.clone());
+                let body = match unique {
+                    Some(tag) => {
+                        let mut b = body.to_vec();
+                        let stamp = [(i as u64).to_le_bytes(), tag.to_le_bytes()].concat();
+                        let n = stamp.len().min(b.len());
+                        b[..n].copy_from_slice(&stamp[..n]);
+                        bytes::Bytes::from(b)
+                    }
+                    None => body.clone(),
+                };
+                let mut req = client.put(format!("{url}f{i:07}")).body(body);
                 if let Some(u) = &user {
                     req = req.basic_auth(u, pw.as_deref());
                 }
