@@ -548,3 +548,36 @@ impl CountingProxy {
         CountingProxy { addr, sent }
     }
 }
+
+/// Runs rclone on the WebDAV collection `url` (remote `mc:`) as user alice with [`PASSWORD`],
+/// trusting `ca` for https; rclone comes from ci/install-deps.
+pub fn run_rclone(url: &str, ca: Option<&Path>, args: &[&str]) -> std::process::Output {
+    let obscured = Command::new("rclone")
+        .args(["obscure", PASSWORD])
+        .output()
+        .expect("rclone is installed (ci/install-deps)");
+    let obscured = String::from_utf8(obscured.stdout).unwrap();
+    let mut cmd = Command::new("rclone");
+    cmd.args(args)
+        .env("RCLONE_CONFIG", "/dev/null")
+        .env("RCLONE_CONFIG_MC_TYPE", "webdav")
+        .env("RCLONE_CONFIG_MC_URL", url)
+        .env("RCLONE_CONFIG_MC_VENDOR", "other")
+        .env("RCLONE_CONFIG_MC_USER", "alice")
+        .env("RCLONE_CONFIG_MC_PASS", obscured.trim());
+    if let Some(ca) = ca {
+        cmd.arg("--ca-cert").arg(ca);
+    }
+    cmd.output().unwrap()
+}
+
+/// Like [`run_rclone`], panicking with rclone's error output unless it succeeds; its output.
+pub fn rclone(url: &str, ca: Option<&Path>, args: &[&str]) -> String {
+    let out = run_rclone(url, ca, args);
+    assert!(
+        out.status.success(),
+        "rclone {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}

@@ -223,3 +223,19 @@ pub async fn assert_refused_without_session_or_csrf(
         assert_eq!(a.status, 403, "{m} {path} without a CSRF token: {}", a.body);
     }
 }
+
+/// The browser scripts' folder (`tests/web`, with playwright-core) and Chromium, checked to be
+/// there, for the headless-browser tests.
+pub fn browser_tools(repo: &Path) -> (std::path::PathBuf, String) {
+    let web = repo.join("tests/web");
+    assert!(
+        web.join("node_modules/playwright-core").exists(),
+        "tests/web/node_modules is missing: run ci/install-deps (it installs Chromium and runs npm ci there)"
+    );
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        Path::new(&chromium).exists(),
+        "{chromium} is missing: run ci/install-deps (Debian's chromium)"
+    );
+    (web, chromium)
+}

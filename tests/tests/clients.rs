@@ -13,33 +13,11 @@ struct Remote {
 }
 
 fn run_rclone(remote: &Remote, args: &[&str]) -> std::process::Output {
-    let obscured = Command::new("rclone")
-        .args(["obscure", PASSWORD])
-        .output()
-        .expect("rclone is installed (ci/install-deps)");
-    let obscured = String::from_utf8(obscured.stdout).unwrap();
-    let mut cmd = Command::new("rclone");
-    cmd.args(args)
-        .env("RCLONE_CONFIG", "/dev/null")
-        .env("RCLONE_CONFIG_MC_TYPE", "webdav")
-        .env("RCLONE_CONFIG_MC_URL", &remote.url)
-        .env("RCLONE_CONFIG_MC_VENDOR", "other")
-        .env("RCLONE_CONFIG_MC_USER", "alice")
-        .env("RCLONE_CONFIG_MC_PASS", obscured.trim());
-    if let Some(ca) = &remote.ca {
-        cmd.arg("--ca-cert").arg(ca);
-    }
-    cmd.output().unwrap()
+    microcloud_tests::run_rclone(&remote.url, remote.ca.as_deref(), args)
 }
 
 fn rclone(remote: &Remote, args: &[&str]) -> String {
-    let out = run_rclone(remote, args);
-    assert!(
-        out.status.success(),
-        "rclone {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    microcloud_tests::rclone(&remote.url, remote.ca.as_deref(), args)
 }
 
 fn write_tree(root: &Path) -> Vec<(String, Vec<u8>)> {

@@ -72,31 +72,10 @@ fn local_tree(root: &Path) -> BTreeMap<String, String> {
     out
 }
 
+/// rclone on the gateway's WebDAV, with more transfers than its default (1,000 small files).
 fn rclone(gw: &Gateway, args: &[&str]) -> String {
-    let obscured = Command::new("rclone")
-        .args(["obscure", PASSWORD])
-        .output()
-        .expect("rclone is installed (ci/install-deps)");
-    let out = Command::new("rclone")
-        .args(args)
-        .args(["--transfers", "8", "--checkers", "8"])
-        .env("RCLONE_CONFIG", "/dev/null")
-        .env("RCLONE_CONFIG_MC_TYPE", "webdav")
-        .env("RCLONE_CONFIG_MC_URL", gw.dav())
-        .env("RCLONE_CONFIG_MC_VENDOR", "other")
-        .env("RCLONE_CONFIG_MC_USER", "alice")
-        .env(
-            "RCLONE_CONFIG_MC_PASS",
-            String::from_utf8(obscured.stdout).unwrap().trim(),
-        )
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "rclone {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    let args = [args, &["--transfers", "8", "--checkers", "8"]].concat();
+    microcloud_tests::rclone(&gw.dav(), None, &args)
 }
 
 /// A file overwritten 10 times over WebDAV lists 10 versions with the device that wrote each, and

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use microcloud_tests::page::{
-    assert_refused_without_session_or_csrf, onboard, Client, ADMIN_PASSWORD,
+    assert_refused_without_session_or_csrf, browser_tools, onboard, Client, ADMIN_PASSWORD,
 };
 use microcloud_tests::{content_for, Gateway, PASSWORD};
 use reqwest::{Method, StatusCode};
@@ -585,43 +585,25 @@ async fn malformed_and_oversized_input_gets_a_clear_json_error() {
         (r.status, r.json()["field"].clone()),
         (StatusCode::BAD_REQUEST, json!("action"))
     );
-    let r = s
-        .admin
-        .call(
-            Method::POST,
-            "/api/guard/424242",
-            Some(json!({"action": "keep"})),
-        )
-        .await;
-    assert_eq!(r.status, 404, "{}", r.body);
-    let r = s
-        .admin
-        .call(
-            Method::POST,
-            "/api/guard/x",
-            Some(json!({"action": "keep"})),
-        )
-        .await;
-    assert_eq!(r.status, 404, "{}", r.body);
+    // Trips that do not exist.
+    for url in ["/api/guard/424242", "/api/guard/x"] {
+        let r = s
+            .admin
+            .call(Method::POST, url, Some(json!({"action": "keep"})))
+            .await;
+        assert_eq!(r.status, 404, "{url}: {}", r.body);
+    }
     // Nothing in the trash here; nothing was ever here.
-    let r = s
-        .alice
-        .call(
-            Method::POST,
-            "/api/trash/restore",
-            Some(json!({"path": "/a.txt"})),
-        )
-        .await;
-    assert_eq!(r.status, 404, "{}", r.body);
-    let r = s
-        .alice
-        .call(
-            Method::POST,
+    for (url, body) in [
+        ("/api/trash/restore", json!({"path": "/a.txt"})),
+        (
             "/api/rollback",
-            Some(json!({"path": "/never", "at": rfc3339(now_ns() - 1_000_000_000)})),
-        )
-        .await;
-    assert_eq!(r.status, 404, "{}", r.body);
+            json!({"path": "/never", "at": rfc3339(now_ns() - 1_000_000_000)}),
+        ),
+    ] {
+        let r = s.alice.call(Method::POST, url, Some(body)).await;
+        assert_eq!(r.status, 404, "{url}: {}", r.body);
+    }
     // The box is still fine, and still has the file as it was.
     s.assert_content("alice", "/a.txt", b"two").await;
 }
@@ -1033,21 +1015,6 @@ async fn the_dashboard_warns_of_a_guard_trip_and_the_admin_rolls_the_user_back_i
             .any(|v| v["blake3"] == hex(&content_for(&names[0], 4000))),
         "{l}"
     );
-}
-
-/// The browser scripts' folder and Chromium (as web.rs checks them).
-fn browser_tools(repo: &Path) -> (std::path::PathBuf, String) {
-    let web = repo.join("tests/web");
-    assert!(
-        web.join("node_modules/playwright-core").exists(),
-        "tests/web/node_modules is missing: run ci/install-deps (it installs Chromium and runs npm ci there)"
-    );
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        Path::new(&chromium).exists(),
-        "{chromium} is missing: run ci/install-deps (Debian's chromium)"
-    );
-    (web, chromium)
 }
 
 /// The browser's part, given to node on its standard input as an ES module (run in tests/web,

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use microcloud_tests::garage::Garage;
 use microcloud_tests::page::{
-    assert_refused_without_session_or_csrf, onboard, setup_code, Client, ADMIN_PASSWORD, KEY,
+    assert_refused_without_session_or_csrf, browser_tools, onboard, setup_code, Client,
+    ADMIN_PASSWORD, KEY,
 };
 use microcloud_tests::{content_for, microcloud, s3, Gateway, PASSWORD};
 use reqwest::{Method, StatusCode};
@@ -418,21 +419,6 @@ async fn every_admin_endpoint_needs_a_session_an_admin_and_a_fresh_csrf_token() 
     for s in [secret, ADMIN_PASSWORD, PASSWORD, "bob's new one"] {
         assert!(!logged.contains(s), "the gateway logged a secret ({s})");
     }
-}
-
-/// The browser scripts' folder and Chromium, checked to be there.
-fn browser_tools(repo: &Path) -> (std::path::PathBuf, String) {
-    let web = repo.join("tests/web");
-    assert!(
-        web.join("node_modules/playwright-core").exists(),
-        "tests/web/node_modules is missing: run ci/install-deps (it installs Chromium and runs npm ci there)"
-    );
-    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        Path::new(&chromium).exists(),
-        "{chromium} is missing: run ci/install-deps (Debian's chromium)"
-    );
-    (web, chromium)
 }
 
 /// The browser run: onboarding, a Garage destination, an upload from the file page watched from
