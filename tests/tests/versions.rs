@@ -227,7 +227,7 @@ async fn a_ransomware_run_trips_the_guard_and_one_rollback_restores_every_byte()
         &gw,
         &["copy", "--ignore-times", evil.to_str().unwrap(), "mc:docs"],
     );
-    // ... then renamed to `.locked`, with curl's MOVE over one connection.
+    // ... then renamed to `.locked`, with curl's MOVE.
     let config = tmp.path().join("moves.curl");
     let mut text = String::new();
     for (k, rel) in local_tree(&src).keys().enumerate() {
@@ -240,8 +240,9 @@ async fn a_ransomware_run_trips_the_guard_and_one_rollback_restores_every_byte()
         ));
     }
     std::fs::write(&config, text).unwrap();
+    // Eight at a time, as ransomware does not wait for one file before the next.
     let out = Command::new("curl")
-        .arg("-K")
+        .args(["--parallel", "--parallel-max", "8", "-K"])
         .arg(&config)
         .output()
         .unwrap();
