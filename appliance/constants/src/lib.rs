@@ -28,7 +28,7 @@ pub const UPLINK_STATE_FILE: &str = "uplink.sqlite";
 pub const UPLINK_SOCKET_FILE: &str = "uplink.sock";
 
 /// Version of the catalog schema this build writes; the store refuses a newer one.
-pub const CATALOG_SCHEMA_VERSION: i64 = 5;
+pub const CATALOG_SCHEMA_VERSION: i64 = 6;
 
 /// Where the LAN service listens when `--listen` is not given (loopback, for development).
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";

@@ -123,6 +123,32 @@ pub enum StoreError {
         expected: String,
         got: String,
     },
+    /// A workspace write based on a version that is not the current one any more.
+    #[error("the workspace changed since version {based_on} (it is at version {current} now)")]
+    StaleWorkspace { based_on: i64, current: i64 },
+    /// A workspace document that is not acceptable.
+    #[error("bad workspace: {why}")]
+    BadWorkspace { why: String },
+    /// No inbox entry of this id (for this user).
+    #[error("no inbox entry #{id}")]
+    NoSuchEntry { id: i64 },
+    /// The entry was opened, accepted, declined or expired already.
+    #[error("inbox entry #{id} is {state} already")]
+    EntryDecided { id: i64, state: &'static str },
+    /// What an entry sent was deleted or moved by its sender since.
+    #[error("inbox entry #{id}: /{path} was deleted or moved since it was sent")]
+    EntryGone { id: i64, path: String },
+    /// A hand-off that makes no sense (to oneself, to the device one is on).
+    #[error("{0}")]
+    BadHandoff(&'static str),
+    /// Accepting would take the recipient over their space.
+    #[error("{user} has no room for this: {used} of {limit} bytes in use, {needed} more needed")]
+    OverSpace {
+        user: String,
+        used: u64,
+        limit: u64,
+        needed: u64,
+    },
     /// A SQLite error from the catalog.
     #[error("catalog: {0}")]
     Sql(SqlError),

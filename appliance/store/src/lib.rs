@@ -19,6 +19,7 @@ pub mod downstream;
 mod error;
 mod gc;
 mod guard;
+pub mod handoff;
 mod history;
 mod journal;
 pub mod namespace;
@@ -28,6 +29,7 @@ mod stats;
 mod upload;
 mod users;
 pub mod versions;
+pub mod workspace;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -49,12 +51,14 @@ pub use downstream::{
 };
 pub use error::{Result, SqlError, StoreError};
 pub use guard::GuardTrip;
+pub use handoff::{Entry as InboxEntry, Inbox, Mode as HandoffMode, Sending, State as InboxState};
 use rusqlite::Connection;
 pub(crate) use stats::stats_on;
 pub use stats::Stats;
 pub use upload::{Refill, Upload, UploadOptions};
 pub use users::{check_user_name, User};
 pub use versions::{Expired, Policy, RollbackReport, Version, VersionSpace};
+pub use workspace::{Event, EventPage, Workspace};
 use writer::Writer;
 
 /// A user's id in the catalog.
@@ -183,6 +187,8 @@ pub(crate) struct Inner {
     started: SystemTime,
     /// The ransomware guard's windows.
     guard: guard::Guard,
+    /// The newest event id (see `workspace`): event streams wait on it.
+    events: tokio::sync::watch::Sender<i64>,
 }
 
 /// Handle to an open store; cheap to clone, shared by every request.
@@ -236,6 +242,8 @@ impl Store {
             conn.query_row("SELECT blob_bytes, dirty_bytes FROM stats", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })?;
+        let last_event: i64 =
+            conn.query_row("SELECT COALESCE(MAX(id), 0) FROM events", [], |r| r.get(0))?;
         let changed = Arc::new(tokio::sync::Notify::new());
         let inner = Inner {
             dir: dir.to_owned(),
@@ -255,6 +263,7 @@ impl Store {
             throttled_ns: AtomicU64::new(0),
             started: SystemTime::now(),
             guard: guard::Guard::default(),
+            events: tokio::sync::watch::Sender::new(last_event),
         };
         Ok(Store {
             inner: Arc::new(inner),
@@ -324,6 +333,25 @@ impl Store {
                 });
             }
             namespace::children(c, dir.id)
+        })
+    }
+
+    /// One page of the directory at `path` (see [`namespace::ListQuery`]) and how many entries
+    /// match in all: a tablet shows the first rows of a huge folder without reading it whole.
+    pub fn list_page(
+        &self,
+        user: UserId,
+        path: &str,
+        q: &namespace::ListQuery,
+    ) -> Result<(u64, Vec<Node>)> {
+        self.read(|c| {
+            let dir = namespace::lookup(c, user, path)?;
+            if !dir.is_dir {
+                return Err(StoreError::NotDir {
+                    path: path.to_owned(),
+                });
+            }
+            namespace::children_page(c, dir.id, q)
         })
     }
 

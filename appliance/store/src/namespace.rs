@@ -69,6 +69,61 @@ pub(crate) fn children(conn: &Connection, parent: i64) -> Result<Vec<Node>> {
     Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
 }
 
+/// How a folder page is sorted (folders always come first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Sort {
+    /// By name.
+    #[default]
+    Name,
+    /// By size.
+    Size,
+    /// By modification time.
+    Modified,
+}
+
+/// One page of a folder: which entries, in what order.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    /// The order.
+    pub sort: Sort,
+    /// Largest, newest or last name first.
+    pub desc: bool,
+    /// Only names containing this (ASCII letters in any case).
+    pub search: Option<String>,
+    /// Entries skipped.
+    pub offset: u64,
+    /// Entries returned at most.
+    pub limit: u64,
+}
+
+/// The entries of directory `dir` that `q` asks for, and how many match in all.
+pub(crate) fn children_page(
+    conn: &Connection,
+    dir: i64,
+    q: &ListQuery,
+) -> Result<(u64, Vec<Node>)> {
+    let key = match q.sort {
+        Sort::Name => "n.name",
+        Sort::Size => "COALESCE(b.size, 0)",
+        Sort::Modified => "n.mtime_ns",
+    };
+    let order = if q.desc { "DESC" } else { "ASC" };
+    let filter = "n.parent_id = ?1 AND (?2 IS NULL OR instr(lower(n.name), lower(?2)) > 0)";
+    let total: i64 = conn
+        .prepare_cached(&format!("SELECT COUNT(*) FROM nodes n WHERE {filter}"))?
+        .query_row(params![dir, q.search], |r| r.get(0))?;
+    let sql = format!(
+        "SELECT {NODE_COLUMNS} FROM nodes n LEFT JOIN blobs b ON b.id = n.blob_id WHERE {filter} \
+         ORDER BY n.is_dir DESC, {key} {order}, n.name {order} LIMIT ?3 OFFSET ?4"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(
+        params![dir, q.search, q.limit as i64, q.offset as i64],
+        node_from_row,
+    )?;
+    Ok((total as u64, rows.collect::<rusqlite::Result<Vec<_>>>()?))
+}
+
 /// Resolves `path` for `user`; `None` when the last component is missing.
 pub(crate) fn resolve(conn: &Connection, user: UserId, path: &str) -> Result<Option<Node>> {
     let comps = components(path)?;

@@ -233,6 +233,57 @@ CREATE TABLE guard_trips (
 );
 "#;
 
+/// Version 6: several tablets and hand-offs. `workspaces` holds what each user has open (a JSON
+/// document the page owns, with a version for compare-and-swap writes). `events` is what each
+/// user's devices hear, in order: the row id is the event stream's id, so a device that
+/// reconnects gets exactly what it missed (`device_id` NULL: all of the user's devices).
+/// `inbox` holds what was sent to a device or handed to a person until it is opened, accepted,
+/// declined or expires. `users.space_bytes` is an optional limit on a user's files.
+const SCHEMA_V6: &str = r#"
+CREATE TABLE workspaces (
+    user_id     INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+    version     INTEGER NOT NULL,
+    doc         TEXT NOT NULL,
+    device      TEXT,
+    updated_ns  INTEGER NOT NULL
+);
+CREATE TABLE events (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    user_id    INTEGER NOT NULL,
+    device_id  INTEGER,
+    kind       TEXT NOT NULL,     -- workspace | inbox
+    data       TEXT NOT NULL,     -- JSON, as the stream sends it
+    at_ns      INTEGER NOT NULL
+);
+CREATE INDEX events_user ON events(user_id, id);
+CREATE TABLE inbox (
+    id           INTEGER PRIMARY KEY,
+    from_user    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    from_device  TEXT,
+    to_user      INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    to_device_id INTEGER,          -- set: sent to one of the sender's own devices
+    to_device    TEXT,
+    kind         TEXT NOT NULL,    -- file | folder | workspace
+    path         TEXT,             -- the sender's path, canonical
+    node_id      INTEGER,          -- the node sent: another node there later means it is gone
+    name         TEXT NOT NULL,
+    view         TEXT,             -- JSON view state
+    workspace    TEXT,             -- JSON workspace document
+    mode         TEXT NOT NULL,    -- open | copy | move
+    state        TEXT NOT NULL,    -- pending | opened | accepted | declined | expired | gone
+    size         INTEGER NOT NULL DEFAULT 0,
+    files        INTEGER NOT NULL DEFAULT 0,
+    created_ns   INTEGER NOT NULL,
+    expires_ns   INTEGER NOT NULL,
+    decided_ns   INTEGER,
+    result_path  TEXT
+);
+CREATE INDEX inbox_to ON inbox(to_user, id);
+CREATE INDEX inbox_from ON inbox(from_user, id);
+CREATE INDEX inbox_state ON inbox(state, expires_ns);
+ALTER TABLE users ADD COLUMN space_bytes INTEGER;
+"#;
+
 /// Connection settings every connection gets; `synchronous = FULL` makes each commit durable (the
 /// writer lowers it only for groups made of relaxed bookkeeping, see `writer`).
 pub(crate) fn configure(conn: &Connection) -> Result<()> {
@@ -303,6 +354,9 @@ pub(crate) fn migrate(conn: &mut Connection, path: &std::path::Path) -> Result<(
         }
         if version < 5 {
             tx.execute_batch(SCHEMA_V5)?;
+        }
+        if version < 6 {
+            tx.execute_batch(SCHEMA_V6)?;
         }
         tx.execute(
             "INSERT INTO meta(key, value) VALUES ('schema_version', ?1) \
