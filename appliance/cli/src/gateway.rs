@@ -201,7 +201,7 @@ pub fn run(args: Args) -> Result<(), CliError> {
             Err(e) => log::warn!("blob garbage collection: {e}"),
         });
 
-        // Versions past their retention go once an hour (and a minute after the start, so a box
+        // Versions past their retention and inbox entries past 10 days go once an hour (and a minute after the start, so a box
         // that is switched on only now and then still expires them).
         let expiry_store = store.clone();
         tokio::spawn(async move {
@@ -218,6 +218,15 @@ pub fn run(args: Args) -> Result<(), CliError> {
                     ),
                     Ok(_) => {}
                     Err(e) => log::warn!("retention: expiring versions: {e}"),
+                }
+                // Sends nobody acted on in 10 days expire, as do old events of the streams.
+                match expiry_store.expire_inbox(now).await {
+                    Ok(0) => {}
+                    Ok(n) => log::info!("inbox: {n} sends expired after 10 days unopened"),
+                    Err(e) => log::warn!("inbox: expiring sends: {e}"),
+                }
+                if let Err(e) = expiry_store.prune_events(now).await {
+                    log::warn!("events: pruning old events: {e}");
                 }
             }
         });

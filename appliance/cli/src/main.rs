@@ -10,6 +10,7 @@ mod discovery;
 mod flush;
 mod front;
 mod gateway;
+mod handoff;
 mod metrics;
 mod redirect;
 mod remote;
@@ -99,6 +100,11 @@ enum Command {
     Retention(versions::RetentionArgs),
     /// The ransomware guard's trips, and the owner's decision: roll the user back, or keep.
     Guard(versions::GuardArgs),
+    /// Send a file or folder to one of the user's devices (it opens there), or hand it to another
+    /// user, who accepts a copy or, with --move, the ownership.
+    Handoff(handoff::HandoffArgs),
+    /// What was sent to a user or by them, and accepting or declining it.
+    Inbox(handoff::InboxArgs),
     /// Show the box's certificate authority (its file and SHA-256 fingerprint, which a tablet
     /// checks when it trusts it) and the names, addresses and end of the server certificate.
     Tls(tls::Args),
@@ -159,6 +165,8 @@ fn main() -> ExitCode {
         Command::Rollback(a) => versions::rollback(a),
         Command::Retention(a) => versions::retention(a),
         Command::Guard(a) => versions::guard(a),
+        Command::Handoff(a) => handoff::handoff(a),
+        Command::Inbox(a) => handoff::inbox(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

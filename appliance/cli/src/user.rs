@@ -25,6 +25,17 @@ pub enum Command {
         #[command(flatten)]
         data: DataArg,
     },
+    /// Limit the space a user's files may take ("50G"; "none" for no limit). Hand-offs that
+    /// would take them past it are refused when they accept.
+    Space {
+        /// Login name.
+        name: String,
+        /// The limit: a size such as 500M or 2T, or "none".
+        #[arg(value_parser = parse_space)]
+        limit: SpaceLimit,
+        #[command(flatten)]
+        data: DataArg,
+    },
     /// Set a user's password (read like `add` does).
     Passwd {
         /// Login name.
@@ -32,6 +43,19 @@ pub enum Command {
         #[command(flatten)]
         data: DataArg,
     },
+}
+
+/// A user's space limit as given: a size, or none.
+#[derive(Clone, Copy)]
+pub struct SpaceLimit(Option<u64>);
+
+fn parse_space(s: &str) -> Result<SpaceLimit, String> {
+    if s.eq_ignore_ascii_case("none") {
+        return Ok(SpaceLimit(None));
+    }
+    microcloud_remotes::size::parse_size(s)
+        .map(|b| SpaceLimit(Some(b)))
+        .map_err(|e| format!("{e} (or \"none\")"))
 }
 
 fn read_password() -> Result<String, CliError> {
@@ -83,6 +107,14 @@ pub fn run(cmd: Command) -> Result<(), CliError> {
             let store = Store::open(&data.data, OpenOptions::default())?;
             for u in store.users()? {
                 println!("{}{}", u.name, if u.admin { "\tadmin" } else { "" });
+            }
+        }
+        Command::Space { name, limit, data } => {
+            let store = Store::open(&data.data, OpenOptions::default())?;
+            crate::versions::runtime()?.block_on(store.set_user_space(&name, limit.0))?;
+            match limit.0 {
+                Some(b) => println!("{name} may use {} ({b} bytes)", indicatif::HumanBytes(b)),
+                None => println!("{name}'s space is not limited"),
             }
         }
         Command::Passwd { name, data } => {

@@ -127,7 +127,7 @@ fn parse_cap(s: &str) -> Result<u64, String> {
 
 /// The store, with evicted content fetched back through the uplink's socket (a rollback makes
 /// sure every content it restores can be had before it changes anything).
-fn open(data: &DataArg) -> Result<Store, CliError> {
+pub(crate) fn open(data: &DataArg) -> Result<Store, CliError> {
     let store = Store::open(&data.data, OpenOptions::default())?;
     store.set_fetcher(std::sync::Arc::new(
         microcloud_uplink_api::SocketFetcher::new(microcloud_uplink_api::Client::new(&data.data)),
@@ -135,7 +135,7 @@ fn open(data: &DataArg) -> Result<Store, CliError> {
     Ok(store)
 }
 
-fn user_id(store: &Store, name: &str) -> Result<UserId, CliError> {
+pub(crate) fn user_id(store: &Store, name: &str) -> Result<UserId, CliError> {
     Ok(store
         .user(name)?
         .ok_or_else(|| StoreError::NoSuchUser {
@@ -144,7 +144,7 @@ fn user_id(store: &Store, name: &str) -> Result<UserId, CliError> {
         .id)
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
     crate::remote::runtime()
 }
 

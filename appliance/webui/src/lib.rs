@@ -19,6 +19,7 @@ mod api;
 mod assets;
 pub mod pairing;
 pub mod sessions;
+mod streams;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -110,6 +111,8 @@ pub struct Web {
     /// Versions' space and when it was read: a pass over the content table, which the
     /// dashboard would otherwise make every second.
     version_space: std::sync::Mutex<Option<(std::time::Instant, microcloud_store::VersionSpace)>>,
+    /// The open event streams (which devices are online).
+    streams: Arc<streams::Streams>,
 }
 
 /// The page and its API, over the services it is handed.
@@ -136,6 +139,7 @@ impl Page {
                 options,
                 onboarding: tokio::sync::Mutex::new(()),
                 version_space: Default::default(),
+                streams: Default::default(),
             }),
         }
     }

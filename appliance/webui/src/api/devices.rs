@@ -3,11 +3,6 @@
 
 use super::*;
 
-/// A catalog time (ns since the epoch) in whole seconds, for the page to format.
-fn secs(ns: i64) -> i64 {
-    ns / 1_000_000_000
-}
-
 fn device_json(d: &microcloud_store::Device, this: bool) -> serde_json::Value {
     json!({
         "user": d.user,

@@ -5,6 +5,7 @@ mod dashboard;
 mod destinations;
 mod devices;
 mod files;
+mod handoff;
 mod lan;
 mod metrics_token;
 mod pairing;
@@ -63,6 +64,18 @@ pub fn router(web: Arc<Web>) -> Router {
                 .delete(account::sign_out),
         )
         .route("/api/files", get(files::files))
+        .route("/api/preview", get(files::preview))
+        .route(
+            "/api/workspace",
+            get(handoff::workspace).put(handoff::put_workspace),
+        )
+        .route("/api/events", get(handoff::events))
+        .route("/api/devices/mine", get(handoff::my_devices))
+        .route("/api/inbox", get(handoff::inbox))
+        .route("/api/inbox/{id}/accept", post(handoff::accept))
+        .route("/api/inbox/{id}/decline", post(handoff::decline))
+        .route("/api/send", post(handoff::send))
+        .route("/api/handoff", post(handoff::handoff))
         .route("/api/status", get(dashboard::status))
         .route(
             "/api/destinations",
@@ -222,7 +235,17 @@ impl From<StoreError> for ApiError {
             | StoreError::NotInTrash { .. }
             | StoreError::NoSuchTrip { .. }
             | StoreError::NeverExisted { .. }
+            | StoreError::NoSuchEntry { .. }
             | StoreError::NothingThen { .. } => ApiError::new(StatusCode::NOT_FOUND, e.to_string()),
+            StoreError::BadHandoff(_) => ApiError::bad(e.to_string(), "to"),
+            StoreError::BadWorkspace { .. } => ApiError::bad(e.to_string(), "items"),
+            StoreError::EntryDecided { .. } | StoreError::StaleWorkspace { .. } => {
+                ApiError::new(StatusCode::CONFLICT, e.to_string())
+            }
+            StoreError::EntryGone { .. } => ApiError::new(StatusCode::GONE, e.to_string()),
+            StoreError::OverSpace { .. } => {
+                ApiError::new(StatusCode::INSUFFICIENT_STORAGE, e.to_string())
+            }
             StoreError::NotDir { .. } | StoreError::IsDir { .. } => {
                 ApiError::bad(e.to_string(), "path")
             }
@@ -313,6 +336,51 @@ impl<T: serde::de::DeserializeOwned> axum::extract::FromRequest<Arc<Web>> for Bo
             .map(Body)
             .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("malformed request: {e}")))
     }
+}
+
+// ---- paths and ids ------------------------------------------------------------------------------
+
+/// Longest path the page may send (the store refuses more than 768 bytes anyway; this bounds
+/// the work before it looks).
+const MAX_PATH: usize = 4096;
+/// A catalog time (ns since the epoch) in whole seconds, for the page to format.
+fn secs(ns: i64) -> i64 {
+    ns.div_euclid(1_000_000_000)
+}
+
+/// A path the page sent, as the store's canonical path ("" for the user's root). Dot segments
+/// and NUL are refused outright (as `/api/files` does); the store's naming rule does the rest.
+fn user_path(p: &str) -> ApiResult<String> {
+    if p.len() > MAX_PATH {
+        return Err(ApiError::bad("the path is too long", "path"));
+    }
+    if p.split('/').any(|s| s == ".." || s == ".") || p.contains('\0') || p.contains('\\') {
+        return Err(ApiError::bad("bad path", "path"));
+    }
+    microcloud_store::namespace::canonical(p).map_err(|e| ApiError::bad(e.to_string(), "path"))
+}
+
+/// "/a/b" for the store's "a/b".
+fn shown(canonical: &str) -> String {
+    format!("/{canonical}")
+}
+
+/// An id in a URL, refused with a JSON error (axum's own rejection is plain text).
+fn parse_id(s: &str, what: &str) -> ApiResult<i64> {
+    s.parse::<i64>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no {what} {s:?}")))
+}
+
+/// Runs a catalog read off the async threads (a big trash or a long history is a real query).
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> ApiResult<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::internal("reading the catalog", e))?
+        .map_err(ApiError::from)
 }
 
 // ---- sessions ----------------------------------------------------------------------------------
@@ -486,6 +554,12 @@ pub(crate) fn fuzz_json_bodies(data: &[u8]) {
     }
     let _ = serde_json::from_slice::<pairing::ClaimStatusBody>(data);
     let _ = serde_json::from_slice::<versions::UndeleteBody>(data);
+    if let Ok(b) = serde_json::from_slice::<handoff::WorkspaceBody>(data) {
+        let _ = b.checked();
+    }
+    let _ = serde_json::from_slice::<handoff::SendBody>(data);
+    let _ = serde_json::from_slice::<handoff::HandoffBody>(data);
+    let _ = serde_json::from_slice::<handoff::AcceptBody>(data);
     let _ = serde_json::from_slice::<versions::DecisionBody>(data);
     if let Ok(b) = serde_json::from_slice::<versions::RollbackBody>(data) {
         let _ = versions::parse_moment(&b.at);

@@ -18,54 +18,11 @@ use super::*;
 const MAX_VERSIONS: usize = 500;
 /// At most this many trash entries in an answer (most recently deleted first).
 const MAX_TRASH: usize = 2000;
-/// Longest path the page may send (the store refuses more than 768 bytes anyway; this bounds
-/// the work before it looks).
-const MAX_PATH: usize = 4096;
 /// How long the versions' space figures are reused: they cost a pass over the content table,
 /// and the dashboard asks every second.
 const SPACE_TTL: Duration = Duration::from_secs(10);
 /// Chunk size when streaming a version's content from its blob file.
 const CHUNK: usize = 64 * 1024;
-
-/// A catalog time (ns since the epoch) in whole seconds, for the page to format.
-fn secs(ns: i64) -> i64 {
-    ns.div_euclid(1_000_000_000)
-}
-
-/// A path the page sent, as the store's canonical path ("" for the user's root). Dot segments
-/// and NUL are refused outright (as `/api/files` does); the store's naming rule does the rest.
-fn user_path(p: &str) -> ApiResult<String> {
-    if p.len() > MAX_PATH {
-        return Err(ApiError::bad("the path is too long", "path"));
-    }
-    if p.split('/').any(|s| s == ".." || s == ".") || p.contains('\0') || p.contains('\\') {
-        return Err(ApiError::bad("bad path", "path"));
-    }
-    microcloud_store::namespace::canonical(p).map_err(|e| ApiError::bad(e.to_string(), "path"))
-}
-
-/// "/a/b" for the store's "a/b".
-fn shown(canonical: &str) -> String {
-    format!("/{canonical}")
-}
-
-/// An id in a URL, refused with a JSON error (axum's own rejection is plain text).
-fn parse_id(s: &str, what: &str) -> ApiResult<i64> {
-    s.parse::<i64>()
-        .ok()
-        .filter(|n| *n > 0)
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no {what} {s:?}")))
-}
-
-/// Runs a catalog read off the async threads (a big trash or a long history is a real query).
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-) -> ApiResult<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| ApiError::internal("reading versions", e))?
-        .map_err(ApiError::from)
-}
 
 pub(super) fn version_json(v: &Version) -> serde_json::Value {
     json!({
