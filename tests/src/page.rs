@@ -239,3 +239,95 @@ pub fn browser_tools(repo: &Path) -> (std::path::PathBuf, String) {
     );
     (web, chromium)
 }
+
+/// A gateway (without uplink) set up by `owner`, with users `names` added on the page and each
+/// signed in: the administrator's client and the users' clients, in order.
+pub async fn box_with_users(data: &Path, names: &[&str]) -> (Gateway, Client, Vec<Client>) {
+    let gw = Gateway::start(data, &["--no-uplink"]);
+    let mut admin = Client::new(&gw);
+    onboard(&mut admin, data).await;
+    let mut users = Vec::new();
+    for name in names {
+        let a = admin
+            .call(
+                Method::POST,
+                "/api/users",
+                Some(json!({"name": name, "password": crate::PASSWORD, "admin": false})),
+            )
+            .await;
+        assert_eq!(a.status, 201, "{}", a.body);
+        let mut c = Client::new(&gw);
+        assert_eq!(c.sign_in(name, crate::PASSWORD).await.status, 200);
+        users.push(c);
+    }
+    (gw, admin, users)
+}
+
+/// One server-sent event.
+#[derive(Debug, Clone)]
+pub struct Sse {
+    pub id: Option<i64>,
+    pub event: String,
+    pub data: Value,
+}
+
+/// A client's `/api/events` stream, read event by event.
+pub struct EventStream {
+    body: std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
+    buf: String,
+}
+
+impl EventStream {
+    /// Opens the stream as `c`, resuming after `last_id` when given (`Last-Event-ID`).
+    pub async fn open(c: &Client, last_id: Option<i64>) -> EventStream {
+        let mut req = c.request(Method::GET, "/api/events");
+        if let Some(id) = last_id {
+            req = req.header("last-event-id", id.to_string());
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status(), 200, "GET /api/events");
+        assert!(resp
+            .headers()
+            .get("content-type")
+            .is_some_and(|v| v.to_str().unwrap().starts_with("text/event-stream")));
+        EventStream {
+            body: Box::pin(resp.bytes_stream()),
+            buf: String::new(),
+        }
+    }
+
+    /// The next event (comments skipped), `None` when the server ended the stream, or panics
+    /// after `wait`.
+    pub async fn next(&mut self, wait: std::time::Duration) -> Option<Sse> {
+        use futures_util::StreamExt;
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if let Some(end) = self.buf.find("\n\n") {
+                let block: String = self.buf.drain(..end + 2).collect();
+                let (mut id, mut event, mut data) = (None, "message".to_owned(), String::new());
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("id:") {
+                        id = v.trim().parse().ok();
+                    } else if let Some(v) = line.strip_prefix("event:") {
+                        event = v.trim().to_owned();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.trim_start());
+                    }
+                }
+                if data.is_empty() && id.is_none() {
+                    continue; // a keep-alive comment
+                }
+                return Some(Sse {
+                    id,
+                    event,
+                    data: serde_json::from_str(&data).unwrap_or(Value::Null),
+                });
+            }
+            match tokio::time::timeout_at(deadline, self.body.next()).await {
+                Err(_) => panic!("no event within {wait:?}"),
+                Ok(None) | Ok(Some(Err(_))) => return None,
+                Ok(Some(Ok(b))) => self.buf.push_str(&String::from_utf8_lossy(&b)),
+            }
+        }
+    }
+}
