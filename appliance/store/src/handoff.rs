@@ -13,8 +13,11 @@
 //!   it. The sender keeps no version of what they gave away (a rollback must not bring back a
 //!   second owner); what the recipient's space had is never replaced (a free name is chosen).
 //!
-//! The journal gets the same entries a WebDAV client's changes would make (the sender's deletes,
-//! the recipient's mkdirs and puts), so the uplink persists the result like any change.
+//! The journal gets the same entries a WebDAV client's changes would make (the recipient's mkdirs
+//! and puts, then the sender's deletes), so the uplink persists the result like any change. A
+//! transfer keeps its content on the box until the recipient's copy is in the clouds: content
+//! evicted before is fetched back first, and its level is lowered to `local` in the transaction,
+//! so that deleting the sender's objects can never take the last copy.
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{json, Value};
@@ -249,6 +252,18 @@ fn weigh(c: &Connection, node: &Node) -> Result<(u64, u64)> {
     Ok((files as u64, bytes as u64))
 }
 
+/// The blobs of the files at or below `node`, each with whether its content is on the box.
+fn subtree_blobs(c: &Connection, node: i64) -> Result<Vec<(i64, bool)>> {
+    let mut stmt = c.prepare_cached(
+        "WITH RECURSIVE t(id, blob_id) AS ( \
+             SELECT id, blob_id FROM nodes WHERE id = ?1 \
+             UNION ALL SELECT n.id, n.blob_id FROM nodes n JOIN t ON n.parent_id = t.id) \
+         SELECT DISTINCT b.id, b.local FROM t JOIN blobs b ON b.id = t.blob_id",
+    )?;
+    let rows = stmt.query_map([node], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
 /// Bytes of all of `user`'s files.
 fn used_by(c: &Connection, user: UserId) -> Result<u64> {
     let used: i64 = c
@@ -421,15 +436,21 @@ fn transfer(
             }
         }
         Mode::Move | Mode::Open => {
-            // The sender's side goes first in the journal, deepest first, as a client deleting
-            // the tree would; the nodes themselves change owner in place.
-            for (node, rel) in nodes.iter().rev() {
-                let path = join(src_path, rel);
-                if node.is_dir {
-                    journal(c, sender, "rmdir", &path, None, None, true, now)?;
-                } else {
-                    journal(c, sender, "delete", &path, None, None, false, now)?;
+            // Once the sender's objects go, the content may be nowhere but here: it is kept on
+            // the box (its level lowered to local) until the uplink has the recipient's copy.
+            // `accept` fetched evicted content back before this transaction.
+            let mut pin = c.prepare_cached(
+                "UPDATE blobs SET durability = 'local' WHERE id = ?1 AND durability != 'local'",
+            )?;
+            for (blob, local) in subtree_blobs(c, src.id)? {
+                if !local {
+                    return Err(StoreError::Unavailable {
+                        what: format!("/{src_path}"),
+                        why: "some of its content left the box while it was handed on; try again"
+                            .into(),
+                    });
                 }
+                pin.execute([blob])?;
             }
             let old_parent: i64 = c
                 .prepare_cached("SELECT parent_id FROM nodes WHERE id = ?1")?
@@ -448,12 +469,23 @@ fn transfer(
                 c.prepare_cached("UPDATE nodes SET mtime_ns = ?2 WHERE id = ?1")?
                     .execute(params![dir, now])?;
             }
+            // The recipient's side goes first in the journal, so that the uplink has their
+            // copy under way before the sender's objects are deleted (deepest first, as a
+            // client deleting the tree would).
             for (node, rel) in &nodes {
                 let path = join(&dest, rel);
                 if node.is_dir {
                     journal(c, recipient, "mkdir", &path, None, None, true, now)?;
                 } else {
                     journal(c, recipient, "put", &path, None, node.blob_id, false, now)?;
+                }
+            }
+            for (node, rel) in nodes.iter().rev() {
+                let path = join(src_path, rel);
+                if node.is_dir {
+                    journal(c, sender, "rmdir", &path, None, None, true, now)?;
+                } else {
+                    journal(c, sender, "delete", &path, None, None, false, now)?;
                 }
             }
         }
@@ -617,6 +649,26 @@ impl Store {
     /// The recipient acts on entry `id`: a device's entry becomes `opened`; a person's is copied
     /// or moved into `user`'s directory `into` (see the module doc), in one transaction.
     pub async fn accept(&self, user: UserId, id: i64, into: &str) -> Result<Entry> {
+        // A transfer may delete the sender's objects in the clouds: content evicted from the box
+        // comes back first (a copy leaves the sender's objects, which the uplink reads from).
+        let evicted: Vec<i64> = self.read(|c| {
+            let entry = entry_on(c, user, id)?;
+            if entry.mode != Mode::Move || entry.state != State::Pending {
+                return Ok(vec![]);
+            }
+            let from = user_id(c, &entry.from_user)?;
+            Ok(match source_of(c, from, id)? {
+                Some(src) => subtree_blobs(c, src.id)?
+                    .into_iter()
+                    .filter(|(_, local)| !local)
+                    .map(|(b, _)| b)
+                    .collect(),
+                None => vec![],
+            })
+        })?;
+        for blob in evicted {
+            self.local_content(blob).await?;
+        }
         let into = into.to_owned();
         let (outcome, last) = self
             .writer()

@@ -205,9 +205,13 @@ async fn progress(State(s): State<Shared>) -> Response {
             // Counting the queue costs a scan: at most ten lines a second. Events meanwhile wait
             // in the channel (a lagging one still says that something moved).
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            // A replica can finish without a catalog commit (its blob's level did not change:
+            // another key of the same content holds it back), so the queue is also counted once
+            // a second: a follower never waits on a count that went stale.
             tokio::select! {
                 r = rx.recv() => if matches!(r, Err(broadcast::error::RecvError::Closed)) { return None },
                 _ = stop.wait_for(|s| *s) => return None,
+                _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
             }
             while rx.try_recv().is_ok() {}
         }
