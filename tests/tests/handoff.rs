@@ -291,6 +291,34 @@ async fn entry(c: &mut Client, method: Method, path: &str, body: Value) -> (Stat
     (a.status, v)
 }
 
+async fn send(c: &mut Client, body: Value) -> (StatusCode, Value) {
+    entry(c, Method::POST, "/api/send", body).await
+}
+
+async fn hand(c: &mut Client, body: Value) -> (StatusCode, Value) {
+    entry(c, Method::POST, "/api/handoff", body).await
+}
+
+async fn accept(c: &mut Client, id: impl std::fmt::Display) -> (StatusCode, Value) {
+    entry(
+        c,
+        Method::POST,
+        &format!("/api/inbox/{id}/accept"),
+        json!({}),
+    )
+    .await
+}
+
+async fn decline(c: &mut Client, id: impl std::fmt::Display) -> (StatusCode, Value) {
+    entry(
+        c,
+        Method::POST,
+        &format!("/api/inbox/{id}/decline"),
+        json!({}),
+    )
+    .await
+}
+
 #[tokio::test]
 async fn sends_wait_for_an_offline_tablet_and_hand_offs_arrive_byte_for_byte() {
     let data = tempfile::tempdir().unwrap();
@@ -316,10 +344,8 @@ async fn sends_wait_for_an_offline_tablet_and_hand_offs_arrive_byte_for_byte() {
     }
 
     // Sent to tablet 2 while it is offline: it waits in its inbox with its position.
-    let (st, e) = entry(
+    let (st, e) = send(
         &mut t1,
-        Method::POST,
-        "/api/send",
         json!({"device": "tablet-2", "path": "/film.mp4", "view": {"time": 42.5}}),
     )
     .await;
@@ -344,36 +370,18 @@ async fn sends_wait_for_an_offline_tablet_and_hand_offs_arrive_byte_for_byte() {
     );
     // Online now: a second send reaches its stream at once.
     let mut s2 = EventStream::open(&t2, None).await;
-    let (st, e2) = entry(
-        &mut t1,
-        Method::POST,
-        "/api/send",
-        json!({"device": "tablet-2", "path": "/Project"}),
-    )
-    .await;
+    let (st, e2) = send(&mut t1, json!({"device": "tablet-2", "path": "/Project"})).await;
     assert_eq!(st, 201);
     let ev = s2.next(WAIT).await.unwrap();
     assert_eq!(ev.event, "inbox");
     assert_eq!(ev.data["id"], e2["id"]);
     assert_eq!(ev.data["kind"], "folder");
-    let (st, opened) = entry(
-        &mut t2,
-        Method::POST,
-        &format!("/api/inbox/{id}/accept"),
-        json!({}),
-    )
-    .await;
+    let (st, opened) = accept(&mut t2, id).await;
     assert_eq!(
         (st, opened["state"].as_str()),
         (StatusCode::OK, Some("opened"))
     );
-    let (st, _) = entry(
-        &mut t2,
-        Method::POST,
-        &format!("/api/inbox/{id}/accept"),
-        json!({}),
-    )
-    .await;
+    let (st, _) = accept(&mut t2, id).await;
     assert_eq!(st, 409, "opened once");
 
     // Bad sends: to the device one is on, to an unknown one, of a missing path, malformed.
@@ -394,7 +402,7 @@ async fn sends_wait_for_an_offline_tablet_and_hand_offs_arrive_byte_for_byte() {
         (json!({"device": "", "path": "/film.mp4"}), 400),
         (json!({"path": "/film.mp4"}), 400),
     ] {
-        let (st, e) = entry(&mut t1, Method::POST, "/api/send", body.clone()).await;
+        let (st, e) = send(&mut t1, body.clone()).await;
         assert_eq!(st.as_u16(), status, "{body}: {e}");
         assert!(e["error"].as_str().is_some_and(|s| !s.is_empty()), "{e}");
     }
@@ -408,13 +416,7 @@ async fn sends_wait_for_an_offline_tablet_and_hand_offs_arrive_byte_for_byte() {
     assert_eq!(a.status(), 413);
 
     // A copy of a folder for bob: it waits; bob accepts; the bytes are his, ann keeps hers.
-    let (st, h) = entry(
-        &mut ann,
-        Method::POST,
-        "/api/handoff",
-        json!({"user": "bob", "path": "/Project"}),
-    )
-    .await;
+    let (st, h) = hand(&mut ann, json!({"user": "bob", "path": "/Project"})).await;
     assert_eq!(st, 201, "{h}");
     assert_eq!(
         (h["files"].as_i64(), h["mode"].as_str()),
@@ -422,52 +424,16 @@ async fn sends_wait_for_an_offline_tablet_and_hand_offs_arrive_byte_for_byte() {
     );
     let hid = h["id"].as_i64().unwrap();
     // Not cat's to see or act on; not ann's to accept.
-    assert_eq!(
-        entry(
-            &mut cat,
-            Method::POST,
-            &format!("/api/inbox/{hid}/accept"),
-            json!({})
-        )
-        .await
-        .0,
-        404
-    );
-    assert_eq!(
-        entry(
-            &mut cat,
-            Method::POST,
-            &format!("/api/inbox/{hid}/decline"),
-            json!({})
-        )
-        .await
-        .0,
-        404
-    );
+    assert_eq!(accept(&mut cat, hid).await.0, 404);
+    assert_eq!(decline(&mut cat, hid).await.0, 404);
     assert!(
         cat.call(Method::GET, "/api/inbox", None).await.json()["received"]
             .as_array()
             .unwrap()
             .is_empty()
     );
-    assert_eq!(
-        entry(
-            &mut ann,
-            Method::POST,
-            &format!("/api/inbox/{hid}/accept"),
-            json!({})
-        )
-        .await
-        .0,
-        404
-    );
-    let (st, done) = entry(
-        &mut bob,
-        Method::POST,
-        &format!("/api/inbox/{hid}/accept"),
-        json!({}),
-    )
-    .await;
+    assert_eq!(accept(&mut ann, hid).await.0, 404);
+    let (st, done) = accept(&mut bob, hid).await;
     assert_eq!(st, 200, "{done}");
     assert_eq!(done["result_path"], "/Project");
     for (p, b) in &files {
@@ -487,10 +453,8 @@ async fn sends_wait_for_an_offline_tablet_and_hand_offs_arrive_byte_for_byte() {
     assert_eq!(sent["sent"][0]["state"], "accepted");
 
     // Ownership of the same folder to cat: once she accepts, it is hers and no longer ann's.
-    let (st, m) = entry(
+    let (st, m) = hand(
         &mut ann,
-        Method::POST,
-        "/api/handoff",
         json!({"user": "cat", "path": "/Project", "move": true}),
     )
     .await;
@@ -500,13 +464,7 @@ async fn sends_wait_for_an_offline_tablet_and_hand_offs_arrive_byte_for_byte() {
         dav_get(&gw, "ann", &files[0].0).await.is_some(),
         "ann's until cat accepts"
     );
-    let (st, done) = entry(
-        &mut cat,
-        Method::POST,
-        &format!("/api/inbox/{mid}/accept"),
-        json!({}),
-    )
-    .await;
+    let (st, done) = accept(&mut cat, mid).await;
     assert_eq!(st, 200, "{done}");
     for (p, b) in &files {
         assert_eq!(
@@ -533,16 +491,10 @@ async fn sends_wait_for_an_offline_tablet_and_hand_offs_arrive_byte_for_byte() {
         (json!({"user": "bob;rm", "path": "/film.mp4"}), 400),
         (json!({"user": "bob", "workspace": true, "move": true}), 400),
     ] {
-        let (st, e) = entry(&mut ann, Method::POST, "/api/handoff", body.clone()).await;
+        let (st, e) = hand(&mut ann, body.clone()).await;
         assert_eq!(st.as_u16(), status, "{body}: {e}");
     }
-    let (_, gone) = entry(
-        &mut ann,
-        Method::POST,
-        "/api/handoff",
-        json!({"user": "bob", "path": "/film.mp4"}),
-    )
-    .await;
+    let (_, gone) = hand(&mut ann, json!({"user": "bob", "path": "/film.mp4"})).await;
     let r = reqwest::Client::new()
         .delete(format!("{}film.mp4", gw.dav()))
         .basic_auth("ann", Some(PASSWORD))
@@ -550,13 +502,7 @@ async fn sends_wait_for_an_offline_tablet_and_hand_offs_arrive_byte_for_byte() {
         .await
         .unwrap();
     assert_eq!(r.status(), 204);
-    let (st, e) = entry(
-        &mut bob,
-        Method::POST,
-        &format!("/api/inbox/{}/accept", gone["id"]),
-        json!({}),
-    )
-    .await;
+    let (st, e) = accept(&mut bob, &gone["id"]).await;
     assert_eq!(st, 410, "{e}");
     assert_eq!(dav_get(&gw, "bob", "/film.mp4").await, None);
     dav_put(&gw, "ann", "/big.bin", &content_for("big", 2 << 20)).await;
@@ -571,45 +517,17 @@ async fn sends_wait_for_an_offline_tablet_and_hand_offs_arrive_byte_for_byte() {
         ],
         "",
     );
-    let (_, over) = entry(
-        &mut ann,
-        Method::POST,
-        "/api/handoff",
-        json!({"user": "bob", "path": "/big.bin"}),
-    )
-    .await;
-    let (st, e) = entry(
-        &mut bob,
-        Method::POST,
-        &format!("/api/inbox/{}/accept", over["id"]),
-        json!({}),
-    )
-    .await;
+    let (_, over) = hand(&mut ann, json!({"user": "bob", "path": "/big.bin"})).await;
+    let (st, e) = accept(&mut bob, &over["id"]).await;
     assert_eq!(st, 507, "{e}");
     assert!(e["error"].as_str().unwrap().contains("no room"), "{e}");
     assert_eq!(dav_get(&gw, "bob", "/big.bin").await, None);
-    let (st, e) = entry(
-        &mut bob,
-        Method::POST,
-        &format!("/api/inbox/{}/decline", over["id"]),
-        json!({}),
-    )
-    .await;
+    let (st, e) = decline(&mut bob, &over["id"]).await;
     assert_eq!(
         (st, e["state"].as_str()),
         (StatusCode::OK, Some("declined"))
     );
-    assert_eq!(
-        entry(
-            &mut bob,
-            Method::POST,
-            &format!("/api/inbox/{}/accept", over["id"]),
-            json!({})
-        )
-        .await
-        .0,
-        409
-    );
+    assert_eq!(accept(&mut bob, &over["id"]).await.0, 409);
     for bad in [
         "/api/inbox/0/accept",
         "/api/inbox/x/accept",
@@ -629,26 +547,16 @@ async fn sends_wait_for_an_offline_tablet_and_hand_offs_arrive_byte_for_byte() {
     assert_eq!(r.status, 200);
     assert_eq!(t2.call(Method::GET, "/api/inbox", None).await.status, 401);
     assert_eq!(
-        entry(
-            &mut t2,
-            Method::POST,
-            "/api/send",
-            json!({"device": "tablet-1", "path": "/big.bin"})
-        )
-        .await
-        .0,
+        send(&mut t2, json!({"device": "tablet-1", "path": "/big.bin"}))
+            .await
+            .0,
         401
     );
     // Sending to a revoked tablet: not found.
     assert_eq!(
-        entry(
-            &mut t1,
-            Method::POST,
-            "/api/send",
-            json!({"device": "tablet-2", "path": "/big.bin"})
-        )
-        .await
-        .0,
+        send(&mut t1, json!({"device": "tablet-2", "path": "/big.bin"}))
+            .await
+            .0,
         404
     );
 
@@ -656,15 +564,10 @@ async fn sends_wait_for_an_offline_tablet_and_hand_offs_arrive_byte_for_byte() {
     let mut created = 0;
     let mut refused = 0;
     for _ in 0..520 {
-        match entry(
-            &mut ann,
-            Method::POST,
-            "/api/handoff",
-            json!({"user": "bob", "path": "/big.bin"}),
-        )
-        .await
-        .0
-        .as_u16()
+        match hand(&mut ann, json!({"user": "bob", "path": "/big.bin"}))
+            .await
+            .0
+            .as_u16()
         {
             201 => created += 1,
             400 => refused += 1,

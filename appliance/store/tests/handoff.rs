@@ -1,12 +1,11 @@
 //! Workspaces, event streams, the inbox and hand-offs, on the store alone.
 
-use bytes::Bytes;
 use microcloud_store::namespace::{ListQuery, Sort};
-use microcloud_store::{
-    ChangeKind, Content, HandoffMode, InboxState, OpenOptions, Sending, Store, StoreError,
-    UploadOptions, UserId,
-};
+use microcloud_store::{ChangeKind, HandoffMode, InboxState, Sending, Store, StoreError, UserId};
 use serde_json::json;
+
+mod common;
+use common::{put, read, store};
 
 const DAY: i64 = 86_400 * 1_000_000_000;
 
@@ -18,15 +17,7 @@ struct Box {
 }
 
 fn open() -> Box {
-    let dir = tempfile::tempdir().unwrap();
-    let s = Store::open(
-        dir.path(),
-        OpenOptions {
-            create: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let (dir, s, _alice) = store();
     let ann = s.add_user("ann", "$argon2id$placeholder", false).unwrap();
     let bob = s.add_user("bob", "$argon2id$placeholder", false).unwrap();
     s.add_device("ann", "tablet-1", [1; 32]).unwrap();
@@ -36,23 +27,6 @@ fn open() -> Box {
         s,
         ann,
         bob,
-    }
-}
-
-async fn put(s: &Store, u: UserId, path: &str, data: &[u8]) {
-    let mut up = s.begin_upload(u, path, UploadOptions::default()).unwrap();
-    up.write(Bytes::copy_from_slice(data)).await.unwrap();
-    up.commit().await.unwrap();
-}
-
-fn read(s: &Store, u: UserId, path: &str) -> Vec<u8> {
-    match s
-        .content(s.lookup(u, path).unwrap().blob_id.unwrap())
-        .unwrap()
-    {
-        Content::Inline(b) => b.to_vec(),
-        Content::File(p) => std::fs::read(p).unwrap(),
-        Content::Evicted { .. } => panic!("evicted"),
     }
 }
 

@@ -1,38 +1,10 @@
 //! The store's own contract, without HTTP: namespace changes, content, totals, and cleanup.
 
 use bytes::Bytes;
-use microcloud_store::{Content, OpenOptions, Store, StoreError, UploadOptions, UserId};
+use microcloud_store::{Content, OpenOptions, Store, StoreError, UploadOptions};
 
-fn store() -> (tempfile::TempDir, Store, UserId) {
-    let dir = tempfile::tempdir().unwrap();
-    let s = Store::open(
-        dir.path(),
-        OpenOptions {
-            create: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    let u = s.add_user("alice", "$argon2id$placeholder", false).unwrap();
-    (dir, s, u)
-}
-
-async fn put(s: &Store, u: UserId, path: &str, data: &[u8]) -> microcloud_store::Node {
-    let mut up = s
-        .begin_upload(
-            u,
-            path,
-            UploadOptions {
-                expected_size: Some(data.len() as u64),
-                ..Default::default()
-            },
-        )
-        .unwrap();
-    for chunk in data.chunks(300_000) {
-        up.write(Bytes::copy_from_slice(chunk)).await.unwrap();
-    }
-    up.commit().await.unwrap()
-}
+mod common;
+use common::{put, store};
 
 #[tokio::test]
 async fn small_content_lives_in_the_catalog_and_large_in_files() {

@@ -3,60 +3,12 @@
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 
-use bytes::Bytes;
-use microcloud_store::{
-    ChangeKind, Content, OpenOptions, Policy, Store, StoreError, UploadOptions, UserId,
-};
+use microcloud_store::{ChangeKind, Policy, Store, StoreError};
 
 const DAY: i64 = 86_400 * 1_000_000_000;
 
-fn store() -> (tempfile::TempDir, Store, UserId) {
-    let dir = tempfile::tempdir().unwrap();
-    let s = Store::open(
-        dir.path(),
-        OpenOptions {
-            create: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    let u = s.add_user("alice", "$argon2id$placeholder", false).unwrap();
-    (dir, s, u)
-}
-
-async fn put_as(s: &Store, u: UserId, path: &str, data: &[u8], device: Option<&str>) {
-    let mut up = s
-        .begin_upload(
-            u,
-            path,
-            UploadOptions {
-                expected_size: Some(data.len() as u64),
-                device: device.map(str::to_owned),
-                ..Default::default()
-            },
-        )
-        .unwrap();
-    for chunk in data.chunks(300_000) {
-        up.write(Bytes::copy_from_slice(chunk)).await.unwrap();
-    }
-    up.commit().await.unwrap();
-}
-
-async fn put(s: &Store, u: UserId, path: &str, data: &[u8]) {
-    put_as(s, u, path, data, None).await
-}
-
-fn bytes_of(s: &Store, blob: i64) -> Vec<u8> {
-    match s.content(blob).unwrap() {
-        Content::Inline(b) => b.to_vec(),
-        Content::File(p) => std::fs::read(p).unwrap(),
-        Content::Evicted { .. } => panic!("evicted"),
-    }
-}
-
-fn read(s: &Store, u: UserId, path: &str) -> Vec<u8> {
-    bytes_of(s, s.lookup(u, path).unwrap().blob_id.unwrap())
-}
+mod common;
+use common::{put, put_as, read, store};
 
 /// Every file of `user` below `base`, path → BLAKE3.
 fn tree(s: &Store, user: &str, base: &str) -> BTreeMap<String, String> {
