@@ -378,16 +378,26 @@ enum Outcome {
 
 /// Copies (`mode` Copy) or moves `src` of `sender` into `recipient`'s directory `into`, under a
 /// free name; returns the recipient's canonical path.
+/// What is handed on: the sender, their node and its canonical path.
+struct Source<'a> {
+    sender: UserId,
+    node: &'a Node,
+    path: &'a str,
+}
+
 fn transfer(
     c: &Connection,
-    sender: UserId,
-    src: &Node,
-    src_path: &str,
+    from: Source,
     recipient: UserId,
     into: &str,
     mode: Mode,
     now: i64,
 ) -> Result<String> {
+    let Source {
+        sender,
+        node: src,
+        path: src_path,
+    } = from;
     let dest_dir = namespace::lookup(c, recipient, into)?;
     if !dest_dir.is_dir {
         return Err(StoreError::NotDir {
@@ -719,7 +729,12 @@ impl Store {
                             }
                         }
                         let src_path = canonical(entry.path.as_deref().unwrap_or("/"))?;
-                        Some(transfer(c, from, &src, &src_path, user, &into, mode, now)?)
+                        let source = Source {
+                            sender: from,
+                            node: &src,
+                            path: &src_path,
+                        };
+                        Some(transfer(c, source, user, &into, mode, now)?)
                     }
                 };
                 let result = result.map(|p| format!("/{p}"));
