@@ -341,6 +341,25 @@ fn source_of(c: &Connection, sender: UserId, entry_id: i64) -> Result<Option<Nod
     Ok(node.filter(|n| Some(n.id) == node_id))
 }
 
+/// The files and folders a workspace document has open that `sender` still has, once each.
+fn workspace_items(c: &Connection, sender: UserId, ws: &Value) -> Result<Vec<(Node, String)>> {
+    let mut out: Vec<(Node, String)> = Vec::new();
+    let items = ws["items"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    for item in items {
+        let Some(path) = item["path"].as_str() else {
+            continue;
+        };
+        let Ok(path) = canonical(path) else { continue };
+        let node = namespace::resolve(c, sender, &path).unwrap_or(None);
+        if let Some(node) = node.filter(|_| !path.is_empty()) {
+            if !out.iter().any(|(n, _)| n.id == node.id) {
+                out.push((node, path));
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// The nodes at or below `root`, parents before children, with paths relative to it.
 fn subtree(c: &Connection, root: &Node) -> Result<Vec<(Node, String)>> {
     let mut out = vec![(root.clone(), String::new())];
@@ -710,31 +729,62 @@ impl Store {
                     let last = announce_entry(c, &e, now)?;
                     return Ok((Outcome::Gone(e), last));
                 }
-                let result = match (entry.mode, source) {
-                    (Mode::Open, _) | (_, None) => None,
-                    (mode, Some(src)) => {
-                        let limit: Option<i64> = c
-                            .prepare_cached("SELECT space_bytes FROM users WHERE id = ?1")?
-                            .query_row([user.0], |r| r.get(0))?;
-                        if let Some(limit) = limit {
-                            let (_, needed) = weigh(c, &src)?;
-                            let used = used_by(c, user)?;
-                            if used + needed > limit as u64 {
-                                return Err(StoreError::OverSpace {
-                                    user: entry.to_user.clone(),
-                                    used,
-                                    limit: limit as u64,
-                                    needed,
-                                });
-                            }
-                        }
-                        let src_path = canonical(entry.path.as_deref().unwrap_or("/"))?;
+                // What lands: the file or folder sent, or the files a workspace had open (into
+                // a folder of their own, as a workspace is not one place).
+                let sources: Vec<(Node, String)> = match (entry.mode, &entry.workspace, source) {
+                    (Mode::Open, _, _) => vec![],
+                    (_, Some(ws), _) => workspace_items(c, from, ws)?,
+                    (_, None, Some(src)) => {
+                        vec![(src, canonical(entry.path.as_deref().unwrap_or("/"))?)]
+                    }
+                    (_, None, None) => vec![],
+                };
+                let limit: Option<i64> = c
+                    .prepare_cached("SELECT space_bytes FROM users WHERE id = ?1")?
+                    .query_row([user.0], |r| r.get(0))?;
+                if let (Some(limit), false) = (limit, sources.is_empty()) {
+                    let mut needed = 0;
+                    for (src, _) in &sources {
+                        needed += weigh(c, src)?.1;
+                    }
+                    let used = used_by(c, user)?;
+                    if used + needed > limit as u64 {
+                        return Err(StoreError::OverSpace {
+                            user: entry.to_user.clone(),
+                            used,
+                            limit: limit as u64,
+                            needed,
+                        });
+                    }
+                }
+                let result = if entry.workspace.is_some() && entry.mode != Mode::Open {
+                    let dir = namespace::lookup(c, user, &into)?;
+                    if !dir.is_dir {
+                        return Err(StoreError::NotDir { path: into.clone() });
+                    }
+                    let name = free_name(c, dir.id, &entry.name, true)?;
+                    let folder = join(&canonical(&into)?, &name);
+                    namespace::mkdir(c, user, &folder, now)?;
+                    for (src, path) in &sources {
                         let source = Source {
                             sender: from,
-                            node: &src,
-                            path: &src_path,
+                            node: src,
+                            path,
                         };
-                        Some(transfer(c, source, user, &into, mode, now)?)
+                        transfer(c, source, user, &folder, Mode::Copy, now)?;
+                    }
+                    Some(folder)
+                } else {
+                    match sources.first() {
+                        Some((src, path)) => {
+                            let source = Source {
+                                sender: from,
+                                node: src,
+                                path,
+                            };
+                            Some(transfer(c, source, user, &into, entry.mode, now)?)
+                        }
+                        None => None,
                     }
                 };
                 let result = result.map(|p| format!("/{p}"));

@@ -429,3 +429,43 @@ async fn a_folder_page_is_sorted_searched_and_counted() {
     });
     assert!(past.is_empty());
 }
+
+#[tokio::test]
+async fn a_workspace_handed_to_a_person_brings_the_files_it_had_open() {
+    let b = open();
+    folder(&b).await;
+    let doc = json!({"items": [
+        {"path": "/Project/a.txt", "kind": "text", "view": {"scroll": 0.5}},
+        {"path": "/Project/sub", "kind": "folder"},
+        {"path": "/deleted.pdf", "kind": "pdf"},
+        {"path": "/Project/a.txt", "kind": "text"},
+    ], "front": 0});
+    b.s.put_workspace(b.ann, 0, &doc, Some("tablet-1"))
+        .await
+        .unwrap();
+    let e =
+        b.s.send(Sending {
+            path: None,
+            ..to_person(b.ann, "bob", "/", HandoffMode::Copy)
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        (e.kind.as_str(), e.name.as_str()),
+        ("workspace", "ann's workspace")
+    );
+    assert_eq!(e.workspace, Some(doc));
+    let done = b.s.accept(b.bob, e.id, "/").await.unwrap();
+    assert_eq!(done.result_path.as_deref(), Some("/ann's workspace"));
+    assert_eq!(read(&b.s, b.bob, "/ann's workspace/a.txt"), b"alpha");
+    assert_eq!(
+        read(&b.s, b.bob, "/ann's workspace/sub/b.bin"),
+        vec![7u8; 300_000]
+    );
+    assert_eq!(b.s.list(b.bob, "/ann's workspace").unwrap().len(), 2);
+    assert_eq!(
+        read(&b.s, b.ann, "/Project/a.txt"),
+        b"alpha",
+        "ann keeps hers"
+    );
+}
