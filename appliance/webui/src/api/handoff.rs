@@ -85,8 +85,16 @@ fn with_etag(ws: &Workspace) -> Response {
 pub(super) async fn workspace(State(web): AppState, s: Signed) -> ApiResult<Response> {
     let store = web.store.clone();
     let id = s.user.id;
-    let ws = blocking(move || store.workspace(id)).await?;
-    Ok(with_etag(&ws))
+    // The newest event id is read first: a stream opened `?after=` it misses nothing that
+    // happened after this answer (and may repeat what it already shows, by version).
+    let (event, ws) = blocking(move || Ok((store.poll_events()?, store.workspace(id)?))).await?;
+    let mut body = ws.to_json();
+    body["event"] = json!(event);
+    let mut r = Json(body).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", ws.version)) {
+        r.headers_mut().insert(header::ETAG, v);
+    }
+    Ok(r)
 }
 
 /// The version an `If-Match` header names: `"7"`, `W/"7"` or `7`.
