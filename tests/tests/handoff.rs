@@ -103,7 +103,10 @@ async fn the_workspace_follows_ann_to_her_other_tablet_and_the_stream_resumes_ex
     assert_eq!(ws.status, 200);
     assert_eq!(ws.json()["version"], 0);
     assert_eq!(ws.headers["etag"], "\"0\"");
-    assert!(ws.json()["event"].is_i64(), "the newest event id, to resume after");
+    assert!(
+        ws.json()["event"].is_i64(),
+        "the newest event id, to resume after"
+    );
 
     // tablet 2 listens; tablet 1 opens the report at page 7; tablet 2 hears it, naming tablet 1.
     let mut s2 = EventStream::open(&t2, None).await;

@@ -673,7 +673,7 @@ async function stepSignOut(page) {
     await page.getByTestId('signin-submit').click();
     await landOn(page, 'page-files', `the files page shows for ${USER2}`, 'form-signin');
     const links = await page.locator('#nav a').count();
-    if (links !== 2 || !(await page.getByTestId('nav-files').count()) || !(await page.getByTestId('nav-devices').count())) throw new Error(`${USER2} (not an administrator) sees ${links} navigation links, expected Files and Devices only`);
+    if (links !== 3 || !(await page.getByTestId('nav-files').count()) || !(await page.getByTestId('nav-inbox').count()) || !(await page.getByTestId('nav-devices').count())) throw new Error(`${USER2} (not an administrator) sees ${links} navigation links, expected Files, Inbox and Devices only`);
     await page.goto(`${BASE}/#/dashboard`, { waitUntil: 'domcontentloaded' });
     await visible(page, 'page-files', `the files page instead of the dashboard for ${USER2}`);
     const st = await page.evaluate(() => fetch('/api/status', { credentials: 'same-origin' }).then((r) => r.status));
@@ -682,7 +682,7 @@ async function stepSignOut(page) {
       (await page.getByTestId('files-empty').count()) + (await page.locator('[data-testid="file-list"] table').count()) > 0);
     if (await page.getByTestId(`file-row-${UPLOAD_NAME || 'no-such-file'}`).count()) throw new Error(`${USER2} sees ${ADMIN}'s file ${UPLOAD_NAME}`);
     await signOut(page);
-    log(`ok: ${USER2} (not an administrator) sees Files only, not the dashboard, not ${ADMIN}'s files`);
+    log(`ok: ${USER2} (not an administrator) sees Files, Inbox and Devices only, not the dashboard, not ${ADMIN}'s files`);
   }
 }
 

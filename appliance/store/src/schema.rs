@@ -238,7 +238,8 @@ CREATE TABLE guard_trips (
 /// user's devices hear, in order: the row id is the event stream's id, so a device that
 /// reconnects gets exactly what it missed (`device_id` NULL: all of the user's devices).
 /// `inbox` holds what was sent to a device or handed to a person until it is opened, accepted,
-/// declined or expires. `users.space_bytes` is an optional limit on a user's files.
+/// declined or expires. `users.space_bytes` is an optional limit on a user's files. `nodes_listing`
+/// pages a huge folder without sorting it.
 const SCHEMA_V6: &str = r#"
 CREATE TABLE workspaces (
     user_id     INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
@@ -281,6 +282,8 @@ CREATE TABLE inbox (
 CREATE INDEX inbox_to ON inbox(to_user, id);
 CREATE INDEX inbox_from ON inbox(from_user, id);
 CREATE INDEX inbox_state ON inbox(state, expires_ns);
+-- A page of a folder walks folders, then files, in name order, without sorting the folder.
+CREATE INDEX nodes_listing ON nodes(parent_id, is_dir, name);
 ALTER TABLE users ADD COLUMN space_bytes INTEGER;
 "#;
 

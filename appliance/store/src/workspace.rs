@@ -28,7 +28,7 @@ pub const EVENTS_PER_USER: i64 = 10_000;
 pub struct Workspace {
     /// 0 before the first write; each write adds one.
     pub version: i64,
-    /// The document (JSON text; `{}` before the first write).
+    /// The document (JSON text; no items before the first write).
     pub doc: String,
     /// The device that wrote it last, when it was one.
     pub device: Option<String>,
@@ -85,7 +85,7 @@ fn workspace_on(c: &Connection, user: UserId) -> Result<Workspace> {
     .optional()?
     .unwrap_or(Workspace {
         version: 0,
-        doc: "{}".into(),
+        doc: r#"{"items":[],"front":null}"#.into(),
         device: None,
         updated_ns: None,
     }))

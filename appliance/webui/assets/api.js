@@ -29,14 +29,16 @@ export const OFFLINE = 'The microcloud box did not answer. Check that it is swit
 /**
  * One JSON request. Returns { ok, status, data, error, field }; never throws.
  * opts.quiet401: a 401 is an answer (wrong password), not a lost session.
+ * opts.headers: more request headers (WebDAV's Destination, If-Match).
+ * opts.keepalive: the request may outlive the page (the last change as a tablet closes it).
  */
 export async function api(method, path, body, opts = {}) {
   const changes = method !== 'GET' && method !== 'HEAD';
   for (let attempt = 0; ; attempt++) {
-    const headers = { Accept: 'application/json' };
+    const headers = { Accept: 'application/json', ...(opts.headers || {}) };
     const csrf = state && state.csrf;
     if (changes && csrf) headers['X-CSRF-Token'] = csrf;
-    const init = { method, headers, credentials: 'same-origin', cache: 'no-store' };
+    const init = { method, headers, credentials: 'same-origin', cache: 'no-store', keepalive: !!opts.keepalive };
     if (body !== undefined) {
       headers['Content-Type'] = 'application/json';
       init.body = JSON.stringify(body);

@@ -38,3 +38,14 @@ export function pageHead(title, ...extra) {
 export function errorBox(text, testid) {
   return h('p', { class: 'error-box', role: 'alert', testid: testid || 'page-error', text });
 }
+
+/** A status line (role status, or alert for errors): say(el, text, 'ok'|'error'|'busy'|''). */
+export function statusLine(testid) {
+  return h('p', { class: 'form-msg', role: 'status', 'aria-live': 'polite', testid });
+}
+
+export function say(el, text, kind) {
+  el.textContent = text || '';
+  el.className = 'form-msg' + (kind ? ` is-${kind}` : '');
+  el.setAttribute('role', kind === 'error' ? 'alert' : 'status');
+}

@@ -1,35 +1,22 @@
-// The files page: browsing, new folders, uploads (by the file input or dropped), downloads,
-// deletes, each file's versions (a drawer), the folder as it was at a moment, and the way to the
+// The files page: browsing (folders of any size: filelist.js), searching and sorting, new
+// folders, uploads (by the file input or dropped), downloads, rename, move, delete (one or a
+// selection), opening a file in the viewer, sending it to another tablet or handing it to a
+// person, each file's versions (a drawer), the folder as it was at a moment, and the way to the
 // trash. Uploads go on across page changes.
 
-import { h, main, pageHead, errorBox } from './dom.js';
+import { h, main, pageHead, statusLine, say } from './dom.js';
 import { humanBytes, humanTime } from './format.js';
 import { api, state, sessionLost } from './api.js';
 import { messageLine, clearMessages, showError, value, onSubmit } from './forms.js';
 import { openVersions, folderRollback } from './versions.js';
-
-/** "/a b/c" -> "/api/dav/a%20b/c": every segment percent-encoded on its own. */
-function davUrl(path) {
-  return '/api/dav/' + segments(path).map(encodeURIComponent).join('/');
-}
-
-function segments(path) {
-  return String(path).split('/').filter((s) => s !== '');
-}
-
-function joinPath(dir, name) {
-  return '/' + [...segments(dir), name].join('/');
-}
-
-function filesHash(path) {
-  const segs = segments(path).map(encodeURIComponent);
-  return '#/files' + (segs.length ? '/' + segs.join('/') : '');
-}
-
-function trashHash(path) {
-  const segs = segments(path).map(encodeURIComponent);
-  return '#/trash' + (segs.length ? '/' + segs.join('/') : '');
-}
+import { segments, joinPath, davUrl, filesHash, trashHash, pathOfRest, nameProblem } from './paths.js';
+import { fileList } from './filelist.js';
+import { renameDialog, moveDialog, deleteDialog } from './fileops.js';
+import { openDialog } from './dialog.js';
+import { openItem } from './open.js';
+import { openSendDialog, openHandoffDialog } from './send.js';
+import { kindOf } from './kinds.js';
+import { workspace } from './workspace.js';
 
 /** Uploads live across page changes: { name, path, el, bar, status, done, failed }. */
 const uploads = [];
@@ -37,6 +24,8 @@ const uploadQueue = [];
 let uploading = 0;
 const MAX_PARALLEL_UPLOADS = 2;
 let filesRefresh = null; // set while the files page shows: refreshes its listing now
+/** Select all lists every name of the folder: up to this many. */
+const SELECT_ALL_MAX = 5000;
 
 window.addEventListener('beforeunload', (e) => {
   if (uploads.some((u) => !u.done && !u.failed)) {
@@ -116,7 +105,7 @@ function upload(u) {
 }
 
 export function renderFiles(rest, alive) {
-  const path = '/' + rest.filter((s) => s !== '').map((s) => { try { return decodeURIComponent(s); } catch (e) { return s; } }).join('/');
+  const path = pathOfRest(rest);
   const segs = segments(path);
 
   const crumbs = h('nav', { class: 'crumbs', 'aria-label': 'Folder', testid: 'breadcrumb' },
@@ -137,12 +126,12 @@ export function renderFiles(rest, alive) {
   onSubmit(mkdir, async (form) => {
     clearMessages(form);
     const name = value(form, 'name').trim();
-    if (!name) { showError(form, 'Type a name for the folder.', 'name'); return; }
-    if (name.includes('/') || name === '.' || name === '..') { showError(form, 'A folder name cannot contain "/" or be "." or "..".', 'name'); return; }
+    const problem = nameProblem(name);
+    if (problem) { showError(form, name ? problem : 'Type a name for the folder.', 'name'); return; }
     const r = await davRequest('MKCOL', joinPath(path, name));
     if (!r.ok) { showError(form, r.error, 'name'); return; }
     form.reset();
-    refresh();
+    list.reload();
   });
 
   // Upload.
@@ -165,9 +154,83 @@ export function renderFiles(rest, alive) {
     uploadsBox.hidden = uploads.length === 0;
   });
 
-  const listing = h('div', { class: 'listing', testid: 'file-list' }, h('p', { class: 'loading', text: 'Loading…' }));
+  let keepDays = null; // how long versions are kept, from the listing
+  /** Names checked in this folder (kept while scrolling and searching). */
+  const selected = new Set();
+  let confirming = null; // name of the entry whose delete is being confirmed
+
+  const list = fileList({
+    path,
+    alive,
+    row,
+    rowState: (e) => `${selected.has(String(e.name)) ? 's' : ''}${confirming === String(e.name) ? 'c' : ''}`,
+    onAnswer: (d) => { if (typeof d.keep_days === 'number') keepDays = d.keep_days; },
+    onTotal: (total, q) => {
+      count.textContent = q ? `${total} match${total === 1 ? '' : 'es'}` : `${total} item${total === 1 ? '' : 's'}`;
+      list.selectAll.disabled = total === 0 || total > SELECT_ALL_MAX;
+      list.selectAll.title = total > SELECT_ALL_MAX ? `Select all works on folders of up to ${SELECT_ALL_MAX.toLocaleString()} items` : '';
+    },
+  });
+
+  // Search within the folder, on the box's side (a folder may hold 100,000 names).
+  const search = h('input', { type: 'search', class: 'input', id: 'files-search', placeholder: 'Search in this folder', autocomplete: 'off', spellcheck: 'false', enterkeyhint: 'search', testid: 'files-search' });
+  let searchTimer = null;
+  search.addEventListener('input', () => {
+    if (searchTimer) clearTimeout(searchTimer);
+    searchTimer = setTimeout(() => list.setQuery(search.value.trim()), 250);
+  });
+  const count = h('span', { class: 'muted list-count', testid: 'files-count', 'aria-live': 'polite' });
+
+  // What a selection can do, above the list while anything is checked.
+  const selCount = h('span', { class: 'selection-count', testid: 'selection-count' });
+  const selMove = h('button', { type: 'button', class: 'btn btn-small', testid: 'selection-move', text: 'Move…' });
+  const selDelete = h('button', { type: 'button', class: 'btn btn-small btn-danger', testid: 'selection-delete', text: 'Delete…' });
+  const selClear = h('button', { type: 'button', class: 'btn btn-small btn-quiet', testid: 'selection-clear', text: 'Clear' });
+  const selBar = h('div', { class: 'selection-bar', testid: 'selection-bar', hidden: true }, selCount, h('span', { class: 'row-actions' }, selMove, selDelete, selClear));
+  selMove.addEventListener('click', () => moveDialog(path, [...selected], loadedFolders(), afterChange));
+  selDelete.addEventListener('click', () => deleteDialog(path, [...selected], keepDays, afterChange));
+  selClear.addEventListener('click', () => { selected.clear(); selectionChanged(); });
+  list.selectAll.addEventListener('change', async () => {
+    const box = list.selectAll;
+    if (!box.checked) { selected.clear(); selectionChanged(); return; }
+    box.disabled = true;
+    const names = await list.allNames(SELECT_ALL_MAX);
+    box.disabled = false;
+    if (!alive()) return;
+    if (!names) { box.checked = false; say(msg, 'Everything in this folder could not be listed just now. Try again.', 'error'); return; }
+    for (const n of names) selected.add(n);
+    selectionChanged();
+  });
+
+  function selectionChanged() {
+    const n = selected.size;
+    selBar.hidden = n === 0;
+    selCount.textContent = `${n} selected`;
+    const total = list.total() || 0;
+    list.selectAll.checked = n > 0 && n >= total;
+    list.selectAll.indeterminate = n > 0 && n < total;
+    list.redraw();
+  }
+
+  /** After a rename, move or delete here: a line saying what happened, and the list again. */
+  function afterChange(text, kept) {
+    if (text) say(msg, text, 'ok');
+    selected.clear();
+    for (const k of kept || []) selected.add(k);
+    selectionChanged();
+    list.reload();
+  }
+
+  // Names of folders on screen: suggestions for "Move to".
+  const folderNames = new Set();
+  function loadedFolders() {
+    return [...folderNames];
+  }
+
+  const msg = statusLine('files-msg');
+  const notes = h('div', { class: 'notes' });
   const drop = h('div', { class: 'dropzone', testid: 'dropzone' },
-    listing,
+    list.el,
     h('p', { class: 'drop-hint', text: 'Drop files here to upload them to this folder.' }));
   let depth = 0;
   drop.addEventListener('dragenter', (e) => { if (hasFiles(e)) { e.preventDefault(); depth++; drop.classList.add('is-over'); } });
@@ -201,133 +264,137 @@ export function renderFiles(rest, alive) {
   // The versions drawer of one file at a time.
   const drawerSlot = h('div', { class: 'drawer-slot' });
   let closeDrawer = null;
-  let keepDays = null; // how long versions are kept, from the listing
-  const rollback = folderRollback(path, alive, () => { lastJson = ''; refresh(); }, () => keepDays);
+  const rollback = folderRollback(path, alive, () => list.reload(), () => keepDays);
   const trashLink = h('a', { class: 'btn', href: trashHash(path), testid: 'open-trash', text: segs.length ? 'Deleted files here' : 'Trash' });
+  const sendFolder = segs.length ? h('button', { type: 'button', class: 'btn', testid: 'folder-menu', text: 'This folder…' }) : null;
+  if (sendFolder) sendFolder.addEventListener('click', () => folderMenu());
 
   main.append(h('section', { testid: 'page-files' },
-    pageHead('Files', h('div', { class: 'actions' }, trashLink)),
+    pageHead('Files', h('div', { class: 'actions' }, sendFolder, trashLink)),
     crumbs,
     h('div', { class: 'toolbar' }, h('div', { class: 'upload-pick' }, pickLabel, picker), mkdir),
     rollback,
     dropNote,
     uploadsBox,
+    h('div', { class: 'list-tools' },
+      h('label', { for: 'files-search', class: 'sr-only', text: 'Search in this folder' }), search, count),
+    selBar,
+    msg,
+    notes,
     drop,
     drawerSlot));
 
-  let lastJson = '';
-  let entries = [];
-  let confirming = null; // name of the entry whose delete is being confirmed
-  let deleteError = null; // { name, text }
-  let timer = null;
-  let loading = false;
-
-  let again = false; // a change was made while a listing was on its way: list once more
-  async function refresh() {
-    if (!alive()) return;
-    if (loading) { again = true; return; }
-    loading = true;
-    const r = await api('GET', '/api/files?path=' + encodeURIComponent(path));
-    loading = false;
-    if (!alive()) return;
-    if (again) { again = false; lastJson = ''; refresh(); return; }
-    if (!r.ok) {
-      if (r.status !== 401) {
-        lastJson = '';
-        listing.replaceChildren(errorBox(r.status === 404 ? 'This folder does not exist (any more).' : r.error, 'files-error'),
-          h('a', { href: filesHash('/'), text: 'Back to Home' }));
-      }
-      return;
-    }
-    if (r.data && typeof r.data.keep_days === 'number') keepDays = r.data.keep_days;
-    const json = JSON.stringify(r.data && r.data.entries);
-    if (json === lastJson) return;
-    lastJson = json;
-    entries = Array.isArray(r.data.entries) ? r.data.entries.slice() : [];
-    // Folders first, then by name (the box sends them so, but keep it true here too).
-    entries.sort((a, b) => (b.dir === true) - (a.dir === true) || String(a.name).localeCompare(String(b.name)));
-    draw();
+  function folderMenu() {
+    const d = openDialog(`“${segs[segs.length - 1]}”`, 'folder-menu-dialog');
+    d.body.append(h('div', { class: 'menu' },
+      menuButton('Send to…', 'menu-send', () => { d.close(); openSendDialog({ path, kind: 'folder', view: {} }); }),
+      menuButton('Hand to a person…', 'menu-handoff', () => { d.close(); openHandoffDialog({ path, kind: 'folder' }); })));
   }
 
-  function draw() {
-    if (entries.length === 0) {
-      listing.replaceChildren(h('p', { class: 'empty', testid: 'files-empty', text: 'This folder is empty. Upload files with the button above or drop them here.' }));
-      return;
-    }
-    const rows = entries.map(row);
-    listing.replaceChildren(h('table', { class: 'files' },
-      h('thead', {}, h('tr', {},
-        h('th', { scope: 'col', text: 'Name' }),
-        h('th', { scope: 'col', class: 'num', text: 'Size' }),
-        h('th', { scope: 'col', class: 'col-modified', text: 'Modified' }),
-        h('th', { scope: 'col', text: 'Kept' }),
-        h('th', { scope: 'col', class: 'col-actions' }, h('span', { class: 'sr-only', text: 'Actions' })))),
-      h('tbody', {}, rows)));
+  function menuButton(label, testid, run) {
+    const b = h('button', { type: 'button', class: 'btn menu-item', testid, text: label });
+    b.addEventListener('click', run);
+    return b;
+  }
+
+  /** The place in a file the workspace remembers, so that sending it sends that place too. */
+  function placeOf(p) {
+    const ws = workspace();
+    const it = ws && ws.doc.items.find((i) => i.path === p);
+    return it ? it.view : {};
+  }
+
+  function entryMenu(e) {
+    const name = String(e.name);
+    const p = joinPath(path, name);
+    const kind = kindOf(name, !!e.dir);
+    const d = openDialog(`“${name}”`, 'entry-menu');
+    d.body.append(h('div', { class: 'menu' },
+      e.dir
+        ? menuButton('Open', 'menu-open', () => { d.close(); location.hash = filesHash(p); })
+        : menuButton('Open', 'menu-open', () => { d.close(); openItem({ path: p, kind, view: placeOf(p) }); }),
+      menuButton('Rename…', 'menu-rename', () => { d.close(); renameDialog(path, name, afterChange); }),
+      menuButton('Move…', 'menu-move', () => { d.close(); moveDialog(path, [name], loadedFolders().filter((f) => f !== name), afterChange); }),
+      menuButton('Send to…', 'menu-send', () => { d.close(); openSendDialog({ path: p, kind, view: placeOf(p) }); }),
+      menuButton('Hand to a person…', 'menu-handoff', () => { d.close(); openHandoffDialog({ path: p, kind }); }),
+      e.dir ? null : menuButton('Versions', 'menu-versions', () => { d.close(); showVersions(p); }),
+      e.dir ? null : h('a', { class: 'btn menu-item', href: davUrl(p) + '?download=1', download: name, testid: 'menu-download', text: 'Download' })));
+  }
+
+  function showVersions(p) {
+    if (closeDrawer) closeDrawer();
+    closeDrawer = openVersions(drawerSlot, p, alive, () => list.reload());
   }
 
   function row(e) {
     const name = String(e.name);
     const p = joinPath(path, name);
-    const nameCell = e.dir
-      ? h('a', { href: filesHash(p), class: 'entry-name is-dir', testid: `open-${name}` }, h('span', { class: 'icon icon-dir', 'aria-hidden': 'true' }), name)
-      : h('span', { class: 'entry-name' }, h('span', { class: 'icon icon-file', 'aria-hidden': 'true' }), name);
+    if (e.dir) folderNames.add(name);
+    if (confirming === name) return confirmRow(e, name, p);
+    const check = h('input', { type: 'checkbox', class: 'row-check', testid: `select-${name}`, 'aria-label': `Select ${name}`, checked: selected.has(name) });
+    check.addEventListener('change', () => {
+      if (check.checked) selected.add(name);
+      else selected.delete(name);
+      selectionChanged();
+    });
+    let nameCell;
+    if (e.dir) {
+      nameCell = h('a', { href: filesHash(p), class: 'entry-name is-dir', testid: `open-${name}`, title: name }, h('span', { class: 'icon icon-dir', 'aria-hidden': 'true' }), h('span', { class: 'entry-text', text: name }));
+    } else {
+      nameCell = h('button', { type: 'button', class: 'entry-name is-file', testid: `view-${name}`, title: name }, h('span', { class: `icon icon-file kind-${kindOf(name, false)}`, 'aria-hidden': 'true' }), h('span', { class: 'entry-text', text: name }));
+      nameCell.addEventListener('click', () => openItem({ path: p, kind: kindOf(name, false), view: placeOf(p) }));
+    }
     const dur = e.durability;
     const badge = dur
       ? h('span', { class: `badge dur-${String(dur).replace(/[^a-z0-9]/gi, '-')}`, testid: `durability-${name}`, title: durabilityTitle(dur), text: String(dur) })
       : h('span', { class: 'muted', testid: `durability-${name}`, text: e.dir ? '' : '–' });
-    let actions;
-    if (confirming === name) {
-      const yes = h('button', { type: 'button', class: 'btn btn-small btn-danger', testid: `confirm-delete-${name}`, text: 'Yes, delete' });
-      const no = h('button', { type: 'button', class: 'btn btn-small btn-quiet', testid: `cancel-delete-${name}`, text: 'Cancel' });
-      no.addEventListener('click', () => { confirming = null; draw(); });
-      yes.addEventListener('click', async () => {
-        yes.disabled = true;
-        no.disabled = true;
-        const r = await davRequest('DELETE', p);
-        if (!alive()) return;
-        confirming = null;
-        deleteError = r.ok ? null : { name, text: r.error };
-        lastJson = '';
-        draw();
-        refresh();
-      });
-      actions = h('div', { class: 'row-actions confirm' },
-        h('span', { class: 'confirm-question', text: e.dir ? `Delete “${name}” and everything in it?` : `Delete “${name}”?` }), yes, no);
-    } else {
-      const del = h('button', { type: 'button', class: 'btn btn-small btn-danger-quiet', testid: `delete-${name}`, text: 'Delete', 'aria-label': `Delete ${name}` });
-      del.addEventListener('click', () => { confirming = name; deleteError = null; draw(); });
-      let versions = null;
-      if (!e.dir) {
-        versions = h('button', { type: 'button', class: 'btn btn-small', testid: `versions-${name}`, 'aria-label': `Versions of ${name}`, text: 'Versions' });
-        versions.addEventListener('click', () => {
-          if (closeDrawer) closeDrawer();
-          closeDrawer = openVersions(drawerSlot, p, alive, () => { lastJson = ''; refresh(); });
-        });
-      }
-      actions = h('div', { class: 'row-actions' },
-        versions,
-        e.dir ? null : h('a', { class: 'btn btn-small', href: davUrl(p) + '?download=1', download: name, testid: `download-${name}`, 'aria-label': `Download ${name}`, text: 'Download' }),
-        del,
-        deleteError && deleteError.name === name ? h('span', { class: 'inline-error', role: 'alert', testid: `error-delete-${name}`, text: deleteError.text }) : null);
+    const del = h('button', { type: 'button', class: 'btn btn-small btn-danger-quiet', testid: `delete-${name}`, text: 'Delete', 'aria-label': `Delete ${name}` });
+    del.addEventListener('click', () => { confirming = name; notes.replaceChildren(); list.redraw(); });
+    const more = h('button', { type: 'button', class: 'btn btn-small', testid: `more-${name}`, 'aria-label': `More for ${name}`, text: '⋯' });
+    more.addEventListener('click', () => entryMenu(e));
+    let versions = null;
+    if (!e.dir) {
+      versions = h('button', { type: 'button', class: 'btn btn-small row-extra', testid: `versions-${name}`, 'aria-label': `Versions of ${name}`, text: 'Versions' });
+      versions.addEventListener('click', () => showVersions(p));
     }
     return h('tr', { testid: `file-row-${name}`, class: e.dir ? 'is-dir' : '' },
+      h('td', { class: 'col-check' }, check),
       h('td', { class: 'col-name' }, nameCell),
       h('td', { class: 'num', testid: `size-${name}`, text: e.dir ? '' : humanBytes(e.size) }),
       h('td', { class: 'col-modified', text: humanTime(e.modified) }),
       h('td', { class: 'col-dur' }, badge),
-      h('td', { class: 'col-actions' }, actions));
+      h('td', { class: 'col-actions' }, h('div', { class: 'row-actions' },
+        versions,
+        e.dir ? null : h('a', { class: 'btn btn-small row-extra', href: davUrl(p) + '?download=1', download: name, testid: `download-${name}`, 'aria-label': `Download ${name}`, text: 'Download' }),
+        del,
+        more)));
   }
 
-  async function loop() {
-    timer = null;
-    if (!alive()) return;
-    if (document.visibilityState === 'visible') await refresh();
-    if (alive()) timer = setTimeout(loop, 2000);
+  function confirmRow(e, name, p) {
+    const yes = h('button', { type: 'button', class: 'btn btn-small btn-danger', testid: `confirm-delete-${name}`, text: 'Yes, delete' });
+    const no = h('button', { type: 'button', class: 'btn btn-small btn-quiet', testid: `cancel-delete-${name}`, text: 'Cancel' });
+    no.addEventListener('click', () => { confirming = null; list.redraw(); });
+    yes.addEventListener('click', async () => {
+      yes.disabled = true;
+      no.disabled = true;
+      const r = await davRequest('DELETE', p);
+      if (!alive()) return;
+      confirming = null;
+      selected.delete(name);
+      notes.replaceChildren(r.ok ? '' : h('p', { class: 'error-box', role: 'alert', testid: `error-delete-${name}`, text: `“${name}” was not deleted: ${r.error}` }));
+      if (r.ok) say(msg, `Deleted “${name}”. It is in the trash.`, 'ok');
+      selectionChanged();
+      list.reload();
+    });
+    return h('tr', { testid: `file-row-${name}`, class: 'is-confirm' },
+      h('td', { colspan: 6 }, h('div', { class: 'confirm' },
+        h('span', { class: 'confirm-question', text: e.dir ? `Delete “${name}” and everything in it?` : `Delete “${name}”?` }), yes, no)));
   }
-  filesRefresh = () => { lastJson = ''; refresh(); };
-  loop();
+
+  filesRefresh = () => list.reload();
   return () => {
-    if (timer) clearTimeout(timer);
+    list.stop();
+    if (searchTimer) clearTimeout(searchTimer);
     if (closeDrawer) closeDrawer();
     filesRefresh = null;
   };

@@ -6,32 +6,48 @@
 // every request that changes something carries the X-CSRF-Token header.
 
 import { main, errorBox } from './dom.js';
-import { api, state, loadState, onSessionLost } from './api.js';
-import { setPages, show, redirect, stopView } from './router.js';
+import { api, state, loadState, onSessionLost, OFFLINE } from './api.js';
+import { setPages, show, redirect, stopView, onChrome } from './router.js';
 import { renderSetup, renderSignin } from './signin.js';
-import { renderDashboard } from './dashboard.js';
 import { renderFiles } from './files.js';
-import { renderTrash } from './trash.js';
-import { renderDestinations } from './destinations.js';
-import { renderUsers } from './users.js';
-import { renderDevices } from './devices.js';
-import { renderPair, isPairPage } from './pair.js';
-import { renderSsh } from './ssh.js';
-import { renderSystem } from './system.js';
+import { renderInbox, inboxCount } from './inbox.js';
+import { syncLive } from './live.js';
+
+/**
+ * A page whose module is fetched the first time it shows: a tablet opening its files waits for
+ * no administrator's page. Returns a render function like the others.
+ */
+function later(load, name) {
+  return (rest, alive) => {
+    let stop = null;
+    let stopped = false;
+    load().then((m) => {
+      if (alive() && !stopped) stop = m[name](rest, alive) || null;
+    }, () => {
+      if (alive() && !stopped) main.replaceChildren(errorBox(OFFLINE, 'offline'));
+    });
+    return () => {
+      stopped = true;
+      if (stop) stop();
+    };
+  };
+}
 
 const PAGES = [
-  { route: 'dashboard', label: 'Dashboard', admin: true, render: renderDashboard },
+  { route: 'dashboard', label: 'Dashboard', admin: true, render: later(() => import('./dashboard.js'), 'renderDashboard') },
   { route: 'files', label: 'Files', admin: false, render: renderFiles },
   // Reached from the files page's "Trash" button; the navigation shows Files as current.
-  { route: 'trash', label: 'Trash', admin: false, render: renderTrash, under: 'files' },
-  { route: 'destinations', label: 'Destinations', admin: true, render: renderDestinations },
-  { route: 'users', label: 'Users', admin: true, render: renderUsers },
-  { route: 'devices', label: 'Devices', admin: false, render: renderDevices },
-  { route: 'ssh', label: 'SSH keys', admin: true, render: renderSsh },
-  { route: 'system', label: 'System', admin: true, render: renderSystem },
+  { route: 'trash', label: 'Trash', admin: false, render: later(() => import('./trash.js'), 'renderTrash'), under: 'files' },
+  { route: 'inbox', label: 'Inbox', admin: false, render: renderInbox, badge: inboxCount },
+  { route: 'destinations', label: 'Destinations', admin: true, render: later(() => import('./destinations.js'), 'renderDestinations') },
+  { route: 'users', label: 'Users', admin: true, render: later(() => import('./users.js'), 'renderUsers') },
+  { route: 'devices', label: 'Devices', admin: false, render: later(() => import('./devices.js'), 'renderDevices') },
+  { route: 'ssh', label: 'SSH keys', admin: true, render: later(() => import('./ssh.js'), 'renderSsh') },
+  { route: 'system', label: 'System', admin: true, render: later(() => import('./system.js'), 'renderSystem') },
 ];
 
 setPages(PAGES, renderSetup, renderSignin);
+onChrome(syncLive);
 onSessionLost(() => show());
 
 window.addEventListener('hashchange', () => show());
@@ -58,9 +74,9 @@ setInterval(() => {
   if (state && state.user && state.device) api('GET', '/api/session');
 }, 3000);
 
-if (isPairPage()) {
+if (location.pathname === '/pair') {
   // The new tablet's pairing page stands alone: no session yet, no navigation.
-  loadState().then(() => renderPair());
+  Promise.all([loadState(), import('./pair.js')]).then(([, m]) => m.renderPair());
 } else {
   show();
 }

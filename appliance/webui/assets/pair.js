@@ -155,8 +155,3 @@ export function renderPair() {
   }
 }
 
-/** Whether this page load is the new tablet's pairing page. */
-export function isPairPage() {
-  return location.pathname === '/pair';
-}
-

@@ -20,6 +20,12 @@ let generation = 0;
 let PAGES = [];
 let renderSetup = null;
 let renderSignin = null;
+/** Runs whenever the header is drawn, as the session may have changed (live.js follows it). */
+let chromeHook = null;
+
+export function onChrome(fn) {
+  chromeHook = fn;
+}
 
 export function setPages(pages, setup, signin) {
   PAGES = pages;
@@ -67,6 +73,7 @@ export function renderChrome() {
   document.getElementById('hostname').textContent = host;
   document.title = host ? `${host} · microcloud` : 'microcloud';
   const user = state && !state.onboarding ? state.user : null;
+  if (chromeHook) chromeHook();
   if (!user) {
     nav.hidden = true;
     who.hidden = true;
@@ -77,8 +84,13 @@ export function renderChrome() {
   document.getElementById('user-name').textContent = user.name + (user.admin ? ' · admin' : '');
   const { route } = currentRoute();
   const here = (PAGES.find((p) => p.route === route) || {}).under || route;
-  nav.replaceChildren(...PAGES.filter((p) => (user.admin || !p.admin) && !p.under).map((p) =>
-    h('a', { href: '#/' + p.route, class: 'nav-link', testid: `nav-${p.route}`, 'aria-current': p.route === here ? 'page' : null, text: p.label })));
+  nav.replaceChildren(...PAGES.filter((p) => (user.admin || !p.admin) && !p.under).map((p) => {
+    // A count beside the label (the inbox's): kept up to date by the page's own module.
+    const n = p.badge ? p.badge() : 0;
+    return h('a', { href: '#/' + p.route, class: 'nav-link', testid: `nav-${p.route}`, 'aria-current': p.route === here ? 'page' : null },
+      p.label,
+      p.badge ? h('span', { class: 'nav-badge', testid: `nav-${p.route}-badge`, hidden: !n, text: n ? String(n) : '' }) : null);
+  }));
   nav.hidden = false;
 }
 

@@ -6,28 +6,10 @@ import { h, main, pageHead, errorBox } from './dom.js';
 import { humanBytes, exactTime } from './format.js';
 import { api } from './api.js';
 import { versionUrl, reportText } from './versions.js';
-
-function segments(path) {
-  return String(path).split('/').filter((s) => s !== '');
-}
-
-function parentOf(path) {
-  const segs = segments(path);
-  return '/' + segs.slice(0, -1).join('/');
-}
-
-function filesHash(path) {
-  const segs = segments(path).map(encodeURIComponent);
-  return '#/files' + (segs.length ? '/' + segs.join('/') : '');
-}
-
-function trashHash(path) {
-  const segs = segments(path).map(encodeURIComponent);
-  return '#/trash' + (segs.length ? '/' + segs.join('/') : '');
-}
+import { segments, parentOf, filesHash, trashHash, pathOfRest } from './paths.js';
 
 export function renderTrash(rest, alive) {
-  const base = '/' + rest.filter((s) => s !== '').map((s) => { try { return decodeURIComponent(s); } catch (e) { return s; } }).join('/');
+  const base = pathOfRest(rest);
   const whole = base === '/';
   const msg = h('p', { class: 'form-msg', role: 'status', 'aria-live': 'polite', testid: 'trash-msg' });
   const list = h('div', { class: 'trash', testid: 'trash-list' }, h('p', { class: 'loading', text: 'Loading…' }));

@@ -113,7 +113,9 @@ pub(super) async fn files(
 }
 
 /// Markdown as HTML for an `<iframe sandbox>`: raw HTML in the file is shown as text and links
-/// keep only safe schemes, and the answer's own policy forbids scripts besides.
+/// keep only safe schemes, and the answer's own policy forbids scripts besides. It stays
+/// same-origin (no script can run in it) so that the page can read and restore its scroll
+/// position.
 pub(super) fn markdown_html(text: &str) -> String {
     use pulldown_cmark::{CowStr, Event, Options, Parser, Tag};
     let safe = |url: &CowStr| {
@@ -212,7 +214,7 @@ pub(super) async fn preview(
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
-            "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; frame-ancestors 'self'",
+            "sandbox allow-same-origin; default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; frame-ancestors 'self'",
         ),
     );
     h.insert(

@@ -54,7 +54,7 @@ pub fn router(web: Arc<Web>) -> Router {
         .route("/api/pairings/{id}/refuse", post(pairing::refuse))
         .route("/api/pair/claim", post(pairing::claim))
         .route("/api/pair/status", post(pairing::claim_status))
-        .route("/assets/{name}", get(asset))
+        .route("/assets/{*name}", get(asset))
         .route("/api/state", get(account::state))
         .route("/api/onboarding", post(account::onboarding))
         .route(
@@ -150,7 +150,9 @@ pub(crate) fn add_security_headers(h: &mut http::HeaderMap) {
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // DENY unless the answer says otherwise (the Markdown preview may be framed by the page).
+    h.entry(header::X_FRAME_OPTIONS)
+        .or_insert(HeaderValue::from_static("DENY"));
     h.insert(
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
@@ -332,7 +334,9 @@ impl<T: serde::de::DeserializeOwned> axum::extract::FromRequest<Arc<Web>> for Bo
                 format!("the request body is larger than {} KiB", MAX_BODY / 1024),
             ));
         }
-        serde_json::from_slice(&kept)
+        // No body at all reads as `{}`: a change whose fields are all optional needs none.
+        let text: &[u8] = if kept.is_empty() { b"{}" } else { &kept };
+        serde_json::from_slice(text)
             .map(Body)
             .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("malformed request: {e}")))
     }

@@ -1,0 +1,107 @@
+// How soon the files page shows a folder's first rows, in a real Chromium: the milliseconds from
+// the start of the navigation to the first file row in the list being on screen, measured in
+// the page itself (a MutationObserver, then the next animation frame, on the page's clock whose
+// zero is the navigation's start). For a benchmark of big folders (goal: under 300 ms at
+// 100,000 files).
+//
+//   MC_URL=http://127.0.0.1:PORT MC_USER=ann MC_PASSWORD=... node firstrows.mjs /Big [--runs 5]
+//
+// Environment: MC_URL (the gateway), MC_USER and MC_PASSWORD (signed in through the API), or
+// MC_COOKIE (a session cookie's value instead), CHROMIUM (default /usr/bin/chromium),
+// MC_VIEWPORT ("1024x768", the default, or e.g. "390x844").
+// Prints one JSON object on stdout: { folder, runs: [ms...], median_ms, total, rows_in_dom,
+// parts: [{ assets_ms, state_ms, files_ms }...] } (when, in each run, the page's own files had
+// all come, its state, and the folder's first page: where the time went);
+// exits 1 (a line on stderr) when a run shows no row within 20 s.
+import { chromium } from 'playwright-core';
+
+const env = process.env;
+const args = process.argv.slice(2);
+let runs = 3;
+let folder = null;
+for (let i = 0; i < args.length; i++) {
+  if (args[i] === '--runs') runs = Math.max(1, Number(args[++i]) || 1);
+  else if (!folder) folder = args[i];
+}
+if (!folder || !env.MC_URL || (!env.MC_COOKIE && !(env.MC_USER && env.MC_PASSWORD))) {
+  console.error('usage: MC_URL=... (MC_USER=... MC_PASSWORD=... | MC_COOKIE=...) node firstrows.mjs /folder [--runs N]');
+  process.exit(2);
+}
+const BASE = env.MC_URL.replace(/\/+$/, '');
+const [width, height] = (env.MC_VIEWPORT || '1024x768').split('x').map(Number);
+
+async function cookie() {
+  if (env.MC_COOKIE) return env.MC_COOKIE;
+  const r = await fetch(`${BASE}/api/session`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ name: env.MC_USER, password: env.MC_PASSWORD }),
+  });
+  const set = r.headers.get('set-cookie') || '';
+  const m = /mc_session=([^;]+)/.exec(set);
+  if (!r.ok || !m) throw new Error(`signing in as ${env.MC_USER} answered ${r.status}`);
+  return m[1];
+}
+
+/** Runs in the page before its scripts: notes when the first real row is on screen. */
+function watchFirstRow() {
+  window.__firstRow = null;
+  const seen = () => {
+    const row = document.querySelector('[data-testid="file-list"] tr.row[data-index]:not(.is-loading)');
+    if (!row) return false;
+    requestAnimationFrame(() => {
+      const r = row.getBoundingClientRect();
+      if (window.__firstRow === null && r.height > 0 && r.top < innerHeight && r.bottom > 0) window.__firstRow = performance.now();
+    });
+    return true;
+  };
+  new MutationObserver((_, obs) => { if (seen()) obs.disconnect(); })
+    .observe(document, { childList: true, subtree: true });
+}
+
+function hashOf(path) {
+  const segs = String(path).split('/').filter(Boolean).map(encodeURIComponent);
+  return '#/files' + (segs.length ? '/' + segs.join('/') : '');
+}
+
+const browser = await chromium.launch({ executablePath: env.CHROMIUM || '/usr/bin/chromium', args: ['--no-sandbox'] });
+let failed = false;
+try {
+  const value = await cookie();
+  const times = [];
+  const parts = [];
+  let total = null;
+  let rows = null;
+  for (let i = 0; i < runs; i++) {
+    // A fresh context each run: nothing cached from the run before.
+    const ctx = await browser.newContext({ viewport: { width, height } });
+    await ctx.addCookies([{ name: 'mc_session', value, url: BASE }]);
+    await ctx.addInitScript(watchFirstRow);
+    const page = await ctx.newPage();
+    await page.goto(`${BASE}/${hashOf(folder)}`, { waitUntil: 'commit' });
+    await page.waitForFunction(() => window.__firstRow !== null, null, { timeout: 20000, polling: 50 });
+    times.push(Math.round(await page.evaluate(() => window.__firstRow)));
+    // Where the time went: the page's own files, its state, the folder's first page.
+    parts.push(await page.evaluate(() => {
+      const res = performance.getEntriesByType('resource');
+      const end = (pred) => Math.round(Math.max(0, ...res.filter(pred).map((r) => r.responseEnd)));
+      const first = (pred) => { const r = res.find(pred); return r ? Math.round(r.responseEnd) : null; };
+      return {
+        assets_ms: end((r) => new URL(r.name).pathname.startsWith('/assets/')),
+        state_ms: first((r) => new URL(r.name).pathname === '/api/state'),
+        files_ms: first((r) => new URL(r.name).pathname === '/api/files'),
+      };
+    }));
+    total = Number(await page.getByTestId('file-list').getAttribute('data-total'));
+    rows = await page.locator('[data-testid="file-list"] tr.row').count();
+    await ctx.close();
+  }
+  const sorted = times.slice().sort((a, b) => a - b);
+  console.log(JSON.stringify({ folder, runs: times, median_ms: sorted[Math.floor(sorted.length / 2)], total, rows_in_dom: rows, parts }));
+} catch (e) {
+  failed = true;
+  console.error(`firstrows: ${String(e.message || e).split('\n')[0]}`);
+} finally {
+  await browser.close();
+}
+process.exit(failed ? 1 : 0);
