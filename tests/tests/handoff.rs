@@ -287,6 +287,37 @@ async fn the_workspace_follows_ann_to_her_other_tablet_and_the_stream_resumes_ex
         streams.push(EventStream::open(&ann, None).await);
     }
     assert!(streams[0].next(WAIT).await.is_none(), "the oldest ended");
+
+    // Open streams do not hold up a stop: SIGTERM ends them, and the gateway exits at once
+    // instead of waiting out the 30 s drain of requests in flight.
+    let pid = gw.pid().unwrap();
+    let t0 = Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert!(streams[8].next(WAIT).await.is_none(), "the stream ended");
+    let exited = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| {
+            s.rsplit(')')
+                .next()
+                .unwrap_or("")
+                .trim_start()
+                .starts_with('Z')
+        })
+    };
+    while !exited() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(15),
+            "the gateway still runs"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    println!(
+        "the gateway stopped {:?} after SIGTERM with 8 streams open",
+        t0.elapsed()
+    );
 }
 
 async fn entry(c: &mut Client, method: Method, path: &str, body: Value) -> (StatusCode, Value) {

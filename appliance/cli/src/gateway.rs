@@ -274,6 +274,13 @@ pub fn run(args: Args) -> Result<(), CliError> {
             crate::front::SocketUplink::new(&dir),
             options,
         );
+        // Event streams never end by themselves: on SIGTERM they end at once, so that stopping
+        // the gateway does not wait out the drain of requests in flight.
+        let closing = page.clone();
+        tokio::spawn(async move {
+            crate::agent::shutdown_signal().await;
+            closing.close_streams();
+        });
         let router = crate::front::router(lan, page);
         let plain = match &https {
             Some((_, bound, cert)) if args.redirect_http => crate::redirect::router(

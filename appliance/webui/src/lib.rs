@@ -113,6 +113,8 @@ pub struct Web {
     version_space: std::sync::Mutex<Option<(std::time::Instant, microcloud_store::VersionSpace)>>,
     /// The open event streams (which devices are online).
     streams: Arc<streams::Streams>,
+    /// The gateway is stopping: event streams end.
+    closing: std::sync::atomic::AtomicBool,
 }
 
 /// The page and its API, over the services it is handed.
@@ -140,6 +142,7 @@ impl Page {
                 onboarding: tokio::sync::Mutex::new(()),
                 version_space: Default::default(),
                 streams: Default::default(),
+                closing: Default::default(),
             }),
         }
     }
@@ -157,6 +160,13 @@ impl Page {
     }
 
     /// The page's security headers, for answers the gateway makes beside the page.
+    /// Ends every event stream within half a second (the gateway is stopping).
+    pub fn close_streams(&self) {
+        self.web
+            .closing
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
     pub fn add_security_headers(headers: &mut HeaderMap) {
         api::add_security_headers(headers)
     }

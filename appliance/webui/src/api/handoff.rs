@@ -187,6 +187,7 @@ impl Listener {
     /// Whether the session may still listen.
     fn allowed(&self) -> bool {
         !self.ticket.ended()
+            && !self.web.closing.load(std::sync::atomic::Ordering::Relaxed)
             && check_session(&self.web, &Method::GET, &self.headers)
                 .is_ok_and(|s| s.user.id == self.user)
     }
