@@ -45,7 +45,7 @@ export async function api(method, path, body, opts = {}) {
     }
     let res;
     try {
-      res = await fetch(path, init);
+      res = await ((method === 'GET' && body === undefined && attempt === 0 && early(path)) || fetch(path, init));
     } catch (e) {
       return { ok: false, status: 0, data: null, error: OFFLINE, field: null };
     }
@@ -88,9 +88,21 @@ function failure(res, data, opts) {
   return { ok: false, status: res.status, data, error, field };
 }
 
+/**
+ * The answer boot.js asked for early for this very GET, taken once (later asks go to the box), or
+ * null. A failed early request counts as none: the page asks again.
+ */
+function early(url) {
+  const m = globalThis.microcloudEarly;
+  const p = m && m.get(url);
+  if (!p) return null;
+  m.delete(url);
+  return p.catch(() => fetch(url, { credentials: 'same-origin', cache: 'no-store', headers: { Accept: 'application/json' } }));
+}
+
 export async function fetchState() {
   try {
-    const res = await fetch('/api/state', { credentials: 'same-origin', cache: 'no-store', headers: { Accept: 'application/json' } });
+    const res = await (early('/api/state') || fetch('/api/state', { credentials: 'same-origin', cache: 'no-store', headers: { Accept: 'application/json' } }));
     if (!res.ok) return null;
     return await res.json();
   } catch (e) {
