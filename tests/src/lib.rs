@@ -581,3 +581,34 @@ pub fn rclone(url: &str, ca: Option<&Path>, args: &[&str]) -> String {
     );
     String::from_utf8(out.stdout).unwrap()
 }
+
+/// PUT `body` at `path` of `user`'s space over WebDAV (Basic credentials, [`PASSWORD`]) with
+/// `http`; panics unless it was stored.
+pub async fn dav_put(http: &reqwest::Client, gw: &Gateway, user: &str, path: &str, body: &[u8]) {
+    let r = http
+        .put(format!("{}{}", gw.dav(), path.trim_start_matches('/')))
+        .basic_auth(user, Some(PASSWORD))
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.status().is_success(),
+        "PUT {path} as {user}: {}",
+        r.status()
+    );
+}
+
+/// MKCOL `path` in `user`'s space over WebDAV; panics unless it answered 201.
+pub async fn dav_mkcol(http: &reqwest::Client, gw: &Gateway, user: &str, path: &str) {
+    let r = http
+        .request(
+            reqwest::Method::from_bytes(b"MKCOL").unwrap(),
+            format!("{}{}", gw.dav(), path.trim_start_matches('/')),
+        )
+        .basic_auth(user, Some(PASSWORD))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "MKCOL {path} as {user}");
+}

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use microcloud_tests::page::{
     assert_refused_without_session_or_csrf, box_with_users, pair_tablet, Client, EventStream,
 };
-use microcloud_tests::{bin, content_for, microcloud, Gateway, PASSWORD};
+use microcloud_tests::{bin, content_for, dav_mkcol, dav_put, microcloud, Gateway, PASSWORD};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -25,34 +25,6 @@ thread_local! {
 
 fn http() -> reqwest::Client {
     CLIENT.with(Clone::clone)
-}
-
-async fn dav_put(gw: &Gateway, user: &str, path: &str, body: &[u8]) {
-    let r = http()
-        .put(format!("{}{}", gw.dav(), path.trim_start_matches('/')))
-        .basic_auth(user, Some(PASSWORD))
-        .body(body.to_vec())
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        r.status().is_success(),
-        "PUT {path} as {user}: {}",
-        r.status()
-    );
-}
-
-async fn dav_mkcol(gw: &Gateway, user: &str, path: &str) {
-    let r = reqwest::Client::new()
-        .request(
-            Method::from_bytes(b"MKCOL").unwrap(),
-            format!("{}{}", gw.dav(), path.trim_start_matches('/')),
-        )
-        .basic_auth(user, Some(PASSWORD))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201, "MKCOL {path} as {user}");
 }
 
 /// A file's bytes as `user` sees them over WebDAV (`None`: not there).
@@ -364,9 +336,9 @@ async fn sends_wait_for_an_offline_tablet_and_hand_offs_arrive_byte_for_byte() {
     let (mut t1, _) = pair_tablet(&gw, &mut ann, "tablet-1").await;
     let (mut t2, _) = pair_tablet(&gw, &mut ann, "tablet-2").await;
     let video = content_for("video", 3 << 20);
-    dav_put(&gw, "ann", "/film.mp4", &video).await;
-    dav_mkcol(&gw, "ann", "/Project").await;
-    dav_mkcol(&gw, "ann", "/Project/sub").await;
+    dav_put(&http(), &gw, "ann", "/film.mp4", &video).await;
+    dav_mkcol(&http(), &gw, "ann", "/Project").await;
+    dav_mkcol(&http(), &gw, "ann", "/Project/sub").await;
     let files: Vec<(String, Vec<u8>)> = (0..20)
         .map(|i| {
             let p = format!("/Project/{}f{i}.bin", if i % 2 == 0 { "sub/" } else { "" });
@@ -375,7 +347,7 @@ async fn sends_wait_for_an_offline_tablet_and_hand_offs_arrive_byte_for_byte() {
         })
         .collect();
     for (p, b) in &files {
-        dav_put(&gw, "ann", p, b).await;
+        dav_put(&http(), &gw, "ann", p, b).await;
     }
 
     // Sent to tablet 2 while it is offline: it waits in its inbox with its position.
@@ -540,7 +512,14 @@ async fn sends_wait_for_an_offline_tablet_and_hand_offs_arrive_byte_for_byte() {
     let (st, e) = accept(&mut bob, &gone["id"]).await;
     assert_eq!(st, 410, "{e}");
     assert_eq!(dav_get(&gw, "bob", "/film.mp4").await, None);
-    dav_put(&gw, "ann", "/big.bin", &content_for("big", 2 << 20)).await;
+    dav_put(
+        &http(),
+        &gw,
+        "ann",
+        "/big.bin",
+        &content_for("big", 2 << 20),
+    )
+    .await;
     microcloud(
         &[
             "user",
@@ -657,10 +636,10 @@ async fn a_transfer_killed_at_any_moment_leaves_exactly_one_owner() {
     microcloud_tests::add_user(data.path(), "ann");
     microcloud_tests::add_user(data.path(), "bob");
     let gw = Gateway::start(data.path(), &["--no-uplink"]);
-    dav_mkcol(&gw, "ann", "/Big").await;
+    dav_mkcol(&http(), &gw, "ann", "/Big").await;
     let mut files = vec![];
     for dir in 0..10 {
-        dav_mkcol(&gw, "ann", &format!("/Big/d{dir}")).await;
+        dav_mkcol(&http(), &gw, "ann", &format!("/Big/d{dir}")).await;
         for i in 0..100 {
             let p = format!("/Big/d{dir}/f{i}.txt");
             let b = content_for(&p, 100 + i);
@@ -668,8 +647,14 @@ async fn a_transfer_killed_at_any_moment_leaves_exactly_one_owner() {
         }
     }
     // Sixteen at a time, as a sync client would.
+    let client = http();
     for chunk in files.chunks(16) {
-        futures_util::future::join_all(chunk.iter().map(|(p, b)| dav_put(&gw, "ann", p, b))).await;
+        futures_util::future::join_all(
+            chunk
+                .iter()
+                .map(|(p, b)| dav_put(&client, &gw, "ann", p, b)),
+        )
+        .await;
     }
     drop(gw);
 
@@ -779,6 +764,7 @@ async fn the_cli_hands_off_and_lists_the_inbox_with_help_and_clear_errors() {
     );
     let gw = Gateway::start(data.path(), &["--no-uplink"]);
     dav_put(
+        &http(),
         &gw,
         "ann",
         "/notes.md",

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use microcloud_tests::page::{box_with_users, browser_tools, pair_tablet, Client};
-use microcloud_tests::{content_for, Gateway, PASSWORD};
+use microcloud_tests::{content_for, dav_mkcol, dav_put};
 use reqwest::Method;
 use serde_json::Value;
 
@@ -72,30 +72,6 @@ fn video(_dir: &Path) -> Vec<u8> {
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
-async fn dav_put(gw: &Gateway, user: &str, path: &str, body: Vec<u8>) {
-    let r = reqwest::Client::new()
-        .put(format!("{}{}", gw.dav(), path.trim_start_matches('/')))
-        .basic_auth(user, Some(PASSWORD))
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success(), "PUT {path}: {}", r.status());
-}
-
-async fn dav_mkcol(gw: &Gateway, user: &str, path: &str) {
-    let r = reqwest::Client::new()
-        .request(
-            Method::from_bytes(b"MKCOL").unwrap(),
-            format!("{}{}", gw.dav(), path.trim_start_matches('/')),
-        )
-        .basic_auth(user, Some(PASSWORD))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201, "MKCOL {path}");
-}
-
 /// A file's bytes through the page's WebDAV (`/api/dav/`), as `c`'s session sees them.
 async fn page_get(c: &Client, path: &str) -> (reqwest::StatusCode, Vec<u8>) {
     let r = c
@@ -134,18 +110,19 @@ async fn browser_continues_on_another_tablet_sends_to_an_offline_one_and_hands_a
     // ann's files: the report, the video, and a folder with a sub-folder, content large enough
     // for blob files and small enough to sit in the catalog.
     let report = pdf(10);
-    dav_put(&gw, "ann", "/report.pdf", report.clone()).await;
-    dav_put(&gw, "ann", "/clip.webm", video(scratch.path())).await;
+    let http = reqwest::Client::new();
+    dav_put(&http, &gw, "ann", "/report.pdf", &report).await;
+    dav_put(&http, &gw, "ann", "/clip.webm", &video(scratch.path())).await;
     let folder: Vec<(&str, Vec<u8>)> = vec![
         ("plan.txt", b"the plan, in one line\n".to_vec()),
         ("notes.md", b"# Notes\n\nfor bob\n".to_vec()),
         ("drawing.bin", content_for("drawing", 300_000)),
         ("Sub/deep.bin", content_for("deep", 120_000)),
     ];
-    dav_mkcol(&gw, "ann", "/Projects").await;
-    dav_mkcol(&gw, "ann", "/Projects/Sub").await;
+    dav_mkcol(&http, &gw, "ann", "/Projects").await;
+    dav_mkcol(&http, &gw, "ann", "/Projects/Sub").await;
     for (name, body) in &folder {
-        dav_put(&gw, "ann", &format!("/Projects/{name}"), body.clone()).await;
+        dav_put(&http, &gw, "ann", &format!("/Projects/{name}"), body).await;
     }
 
     let shots = repo.join("target/screenshots/handoff");
