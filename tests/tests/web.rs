@@ -19,6 +19,51 @@ async fn the_setup_code_is_single_use_rate_limited_and_the_cli_can_end_onboardin
     let tmp = tempfile::tempdir().unwrap();
     let gw = Gateway::start(tmp.path(), &[]);
     let mut c = Client::new(&gw);
+    // The page runs one inline script (boot.js), allowed by its hash and no other; its files run
+    // by no inline script at all.
+    let page = c.call(Method::GET, "/", None).await;
+    assert_eq!(page.status, 200);
+    let csp = page.headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("default-src 'self'"), "{csp}");
+    assert_eq!(
+        csp.matches("script-src 'self' 'sha256-").count(),
+        1,
+        "{csp}"
+    );
+    assert!(
+        !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+        "{csp}"
+    );
+    assert_eq!(page.body.matches("<script>").count(), 1);
+    let css = c.call(Method::GET, "/assets/app.css", None).await;
+    assert_eq!(css.status, 200);
+    assert!(!css.headers["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("sha256"));
+    // A tablet that has a file of the page asks again and gets a 304 while it is unchanged.
+    let tag = css.headers["etag"].to_str().unwrap().to_owned();
+    let url = format!("http://{}/assets/app.css", gw.addr);
+    let http = reqwest::Client::new();
+    let again = http
+        .get(&url)
+        .header("if-none-match", &tag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    assert_eq!(again.headers()["etag"].to_str().unwrap(), tag);
+    assert!(again.bytes().await.unwrap().is_empty());
+    for other in ["\"0123\"", "W/\"x\"", "", "garbage"] {
+        let r = http
+            .get(&url)
+            .header("if-none-match", other)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "If-None-Match: {other}");
+        assert_eq!(r.bytes().await.unwrap().len(), css.body.len());
+    }
     let state = c.call(Method::GET, "/api/state", None).await.json();
     assert_eq!(state["onboarding"], true);
     assert_eq!(state["user"], Value::Null);

@@ -276,6 +276,8 @@ async function openPage(ctx, label) {
 async function stepOnboarding(page) {
   await page.goto(BASE + '/', { waitUntil: 'domcontentloaded' });
   await visible(page, 'page-setup', 'the onboarding form');
+  // The page's inline script (boot.js) ran: the Content-Security-Policy allows it by its hash.
+  if (!(await page.evaluate(() => globalThis.microcloudEarly instanceof Map))) throw new Error('the page\'s inline boot script did not run (refused by the Content-Security-Policy?)');
   const where = await text(page, 'setup-code-where');
   if (!where || !where.includes('microcloud setup-code')) throw new Error('the onboarding page does not say where to find the setup code');
   await shot(page, 'tablet-onboarding');

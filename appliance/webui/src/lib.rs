@@ -3,7 +3,8 @@
 //! It takes an owner from first boot (the one-time setup code, the first administrator) to a
 //! working gateway (cloud destinations, users, ssh keys, the box's name and clock), then shows
 //! whether their data is safe (the dashboard) and lets every user reach their files. The page is
-//! plain HTML, CSS and a little JavaScript compiled into the binary (`assets/`); the API is
+//! plain HTML, CSS and JavaScript modules (`page/`, served as their bundle in `assets/dist/`)
+//! compiled into the binary (`assets/`); the API is
 //! described in `API.md`. Accounts and files go through the same libraries as the CLI
 //! (`microcloud_accounts`, the store, the LAN service), destinations through the
 //! [`UplinkService`] the gateway hands it, checked by the one validation of

@@ -141,11 +141,14 @@ async fn security_headers(mut resp: Response) -> Response {
     resp
 }
 
+/// What the page may load: its own files, no inline script but the one `index.html` names by
+/// its hash, no plugin, no framing.
+const CSP: &str = "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
 /// The page's security headers, for answers made outside the router too (`/metrics`).
 pub(crate) fn add_security_headers(h: &mut http::HeaderMap) {
-    h.entry(header::CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static(
-        "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-    ));
+    h.entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(CSP));
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -506,29 +509,60 @@ fn with_cookie(mut resp: Response, cookie: String) -> Response {
 
 // ---- the page ----------------------------------------------------------------------------------
 
-async fn index(State(web): AppState) -> Response {
-    asset_response(&web, "index.html")
+async fn index(State(web): AppState, headers: http::HeaderMap) -> Response {
+    asset_response(&web, "index.html", &headers)
 }
 
-async fn asset(State(web): AppState, Path(name): Path<String>) -> Response {
+async fn asset(
+    State(web): AppState,
+    Path(name): Path<String>,
+    headers: http::HeaderMap,
+) -> Response {
     if name == "index.html" {
         return not_found().await.into_response();
     }
-    asset_response(&web, &name)
+    asset_response(&web, &name, &headers)
 }
 
-fn asset_response(web: &Web, name: &str) -> Response {
-    match assets::get(web.options.assets_dir.as_deref(), name) {
-        Some((bytes, kind)) => {
-            let mut r = bytes.into_response();
-            r.headers_mut()
-                .insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
-            r.headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-            r
-        }
-        None => ApiError::new(StatusCode::NOT_FOUND, "no such page").into_response(),
+/// A file of the page, with an `ETag` (its BLAKE3): a tablet that has it asks again
+/// (`no-cache`) and gets a 304 without the bytes while it is unchanged.
+fn asset_response(web: &Web, name: &str, req: &http::HeaderMap) -> Response {
+    let Some((bytes, kind)) = assets::get(web.options.assets_dir.as_deref(), name) else {
+        return ApiError::new(StatusCode::NOT_FOUND, "no such page").into_response();
+    };
+    let tag = format!("\"{}\"", &blake3::hash(&bytes).to_hex()[..32]);
+    // The page's one inline script (boot.js, which starts the first screen's requests while the
+    // rest loads) runs by its hash: no other inline script does.
+    let csp = (name == "index.html").then(|| {
+        let scripts: String = assets::inline_script_hashes(&bytes)
+            .iter()
+            .map(|h| format!(" 'sha256-{h}'"))
+            .collect();
+        format!("{CSP}; script-src 'self'{scripts}")
+    });
+    let unchanged = req
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim() == tag || t.trim() == "*");
+    let mut r = if unchanged {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        let mut r = bytes.into_response();
+        r.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+        r
+    };
+    let h = r.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if let Ok(v) = HeaderValue::from_str(&tag) {
+        h.insert(header::ETAG, v);
     }
+    if let Some(v) = csp.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        h.insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    r
 }
 
 async fn not_found() -> ApiError {

@@ -44,14 +44,17 @@ export async function api(method, path, body, opts = {}) {
       init.body = JSON.stringify(body);
     }
     let res;
+    let text = null;
+    const pre = method === 'GET' && body === undefined && attempt === 0 && early(path);
     try {
-      res = await ((method === 'GET' && body === undefined && attempt === 0 && early(path)) || fetch(path, init));
+      if (pre) ({ res, text } = await pre);
+      else res = await fetch(path, init);
     } catch (e) {
       return { ok: false, status: 0, data: null, error: OFFLINE, field: null };
     }
     let data = null;
     try {
-      const text = await res.text();
+      if (text === null) text = await res.text();
       if (text) data = JSON.parse(text);
     } catch (e) {
       data = null;
@@ -88,23 +91,29 @@ function failure(res, data, opts) {
   return { ok: false, status: res.status, data, error, field };
 }
 
+/** A GET of url, read whole: { res, text }. */
+function getText(url) {
+  return fetch(url, { credentials: 'same-origin', cache: 'no-store', headers: { Accept: 'application/json' } })
+    .then((res) => res.text().then((text) => ({ res, text })));
+}
+
 /**
- * The answer boot.js asked for early for this very GET, taken once (later asks go to the box), or
- * null. A failed early request counts as none: the page asks again.
+ * The answer boot.js asked for early for this very GET, as { res, text }, taken once (later asks
+ * go to the box), or null. A failed early request counts as none: the page asks again.
  */
 function early(url) {
   const m = globalThis.microcloudEarly;
   const p = m && m.get(url);
   if (!p) return null;
   m.delete(url);
-  return p.catch(() => fetch(url, { credentials: 'same-origin', cache: 'no-store', headers: { Accept: 'application/json' } }));
+  return p.catch(() => getText(url));
 }
 
 export async function fetchState() {
   try {
-    const res = await (early('/api/state') || fetch('/api/state', { credentials: 'same-origin', cache: 'no-store', headers: { Accept: 'application/json' } }));
+    const { res, text } = await (early('/api/state') || getText('/api/state'));
     if (!res.ok) return null;
-    return await res.json();
+    return JSON.parse(text);
   } catch (e) {
     return null;
   }

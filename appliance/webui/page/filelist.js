@@ -5,7 +5,7 @@
 // fetched as they scroll into view and kept; the ones on screen are asked again every few
 // seconds, so durability and new files show without a reload.
 
-import { h, errorBox } from './dom.js';
+import { h, errorBox, pageScrolled } from './dom.js';
 import { api } from './api.js';
 import { filesHash } from './paths.js';
 
@@ -193,25 +193,45 @@ export function fileList(opts) {
   function layout() {
     if (!alive() || total === null || total === 0 || table.parentNode !== el) return;
     const rh = rowHeight();
-    // Row 0 starts where the top spacer starts, whatever it stands in for.
-    const y0 = topSpacer.getBoundingClientRect().top;
+    // Row 0 starts where the top spacer starts, whatever it stands in for. Measuring that makes the
+    // browser lay the page out at once, so the first rows of an unscrolled page skip it: the list
+    // starts below the top of the screen, and drawing from row 0 as if it started at the top
+    // draws a few rows more than fit, with one layout fewer before the first paint.
+    const y0 = shown.length === 0 && !pageScrolled() ? 0 : topSpacer.getBoundingClientRect().top;
     const view = window.innerHeight;
-    let first = Math.max(0, Math.floor(-y0 / rh) - MARGIN);
-    let last = Math.min(total - 1, Math.ceil((view - y0) / rh) + MARGIN);
+    // The very first rows are only those on screen, so that the first paint lays out no more;
+    // the rows beyond the edges follow in the next frame.
+    const margin = shown.length === 0 ? 0 : MARGIN;
+    let first = Math.max(0, Math.floor(-y0 / rh) - margin);
+    let last = Math.min(total - 1, Math.ceil((view - y0) / rh) + margin);
     if (last < first) { first = Math.min(first, total - 1); last = Math.min(total - 1, first + MARGIN); }
     for (let n = Math.floor(first / PAGE); n <= Math.floor(last / PAGE); n++) {
       if (!pages.has(n)) ask(n, false);
     }
+    const firstDraw = shown.length === 0;
     place(first, last);
+    // (Asked for from within the next frame, so that they come in the one after.)
+    if (firstDraw && shown.length) requestAnimationFrame(() => schedule());
     topSpacer.style.height = `${first * rh}px`;
     bottomSpacer.style.height = `${(total - 1 - last) * rh}px`;
-    // The rows' true height (fonts, the phone's card layout) corrects the estimate once.
+    // The rows' true height (fonts, the phone's card layout) corrects the estimate, read when the
+    // browser lays the page out anyway rather than by making it do so now.
     const probe = shown.find((s) => s.tr.classList.contains('row'));
-    if (probe) {
-      const real = probe.tr.getBoundingClientRect().height;
-      if (real > 0 && Math.abs(real - rh) > 0.5) { rowH = real; schedule(); }
+    if (probe && probe.tr !== measured) {
+      if (measured) sizer.unobserve(measured);
+      measured = probe.tr;
+      sizer.observe(measured);
     }
   }
+
+  let measured = null;
+  const sizer = new ResizeObserver((seen) => {
+    if (!alive()) { sizer.disconnect(); return; }
+    for (const e of seen) {
+      const real = e.target.getBoundingClientRect().height;
+      if (real > 0 && Math.abs(real - rowHeight()) > 0.5) { rowH = real; schedule(); }
+    }
+  });
 
   function sigOf(i) {
     const e = entryAt(i);

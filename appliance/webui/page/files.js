@@ -5,7 +5,7 @@
 // trash. Uploads go on across page changes.
 
 import { h, main, pageHead, statusLine, say } from './dom.js';
-import { humanBytes, humanTime } from './format.js';
+import { humanBytes, humanTime, groupedNumber } from './format.js';
 import { api, state, sessionLost } from './api.js';
 import { messageLine, clearMessages, showError, value, onSubmit } from './forms.js';
 import { openVersions, folderRollback } from './versions.js';
@@ -168,7 +168,7 @@ export function renderFiles(rest, alive) {
     onTotal: (total, q) => {
       count.textContent = q ? `${total} match${total === 1 ? '' : 'es'}` : `${total} item${total === 1 ? '' : 's'}`;
       list.selectAll.disabled = total === 0 || total > SELECT_ALL_MAX;
-      list.selectAll.title = total > SELECT_ALL_MAX ? `Select all works on folders of up to ${SELECT_ALL_MAX.toLocaleString()} items` : '';
+      list.selectAll.title = total > SELECT_ALL_MAX ? `Select all works on folders of up to ${groupedNumber(SELECT_ALL_MAX)} items` : '';
     },
   });
 

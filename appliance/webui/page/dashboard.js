@@ -2,7 +2,7 @@
 // destination, versions' space, recent activity.
 
 import { h, main, pageHead } from './dom.js';
-import { humanBytes, humanAge, timeFormat, activityTime, exactTime, percent, percentText } from './format.js';
+import { humanBytes, humanAge, clockTime, activityTime, exactTime, percent, percentText } from './format.js';
 import { api } from './api.js';
 import { reportText } from './versions.js';
 
@@ -27,7 +27,7 @@ export function renderDashboard(rest, alive) {
       if (r.ok && r.data) {
         guard.show(Array.isArray(r.data.guard) ? r.data.guard : []);
         body.replaceChildren(...statusView(r.data));
-        updated.textContent = `updated ${timeFormat.format(new Date())}`;
+        updated.textContent = `updated ${clockTime(new Date())}`;
         updated.classList.remove('stale');
       } else if (r.status !== 401) {
         updated.textContent = `not updated: ${r.error}`;

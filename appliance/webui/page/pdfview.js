@@ -14,7 +14,7 @@ const ZOOMS = [0.5, 0.75, 1, 1.25, 1.5, 2, 3, 4];
 let lib = null;
 async function pdfjs() {
   if (!lib) {
-    lib = import('./vendor/pdfjs/pdf.min.mjs').then((m) => {
+    lib = import('/assets/vendor/pdfjs/pdf.min.mjs').then((m) => {
       m.GlobalWorkerOptions.workerSrc = WORKER;
       return m;
     });

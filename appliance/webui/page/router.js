@@ -1,7 +1,7 @@
 // Hash routing: which page shows, the header and the navigation. The pages themselves are
 // listed in main.js, which hands them over with setPages.
 
-import { h, main, errorBox } from './dom.js';
+import { h, main, errorBox, pageScrolled } from './dom.js';
 import { OFFLINE, state, loadState } from './api.js';
 
 const nav = document.getElementById('nav');
@@ -58,10 +58,19 @@ function startView(route, render, rest) {
   const my = generation;
   const alive = () => my === generation;
   view = { route, stop: null };
+  const before = document.activeElement;
   const stop = render(rest, alive);
   if (view && alive()) view.stop = stop || null;
-  main.focus({ preventScroll: true });
-  window.scrollTo(0, 0);
+  // Scrolling back up only when the last view was scrolled, and the focus in the next frame: either
+  // one now makes the browser lay out the page before the view has drawn (a whole extra layout,
+  // tens of ms of a tablet's first load).
+  if (pageScrolled()) window.scrollTo(0, 0);
+  requestAnimationFrame(() => {
+    if (!alive()) return;
+    const at = document.activeElement;
+    // A view that put the focus on one of its own fields (a form's first) keeps it.
+    if (!(at && at !== before && main.contains(at))) main.focus({ preventScroll: true });
+  });
 }
 
 export function homeRoute() {

@@ -2,6 +2,16 @@
 
 export const main = document.getElementById('main');
 
+// Whether the page is scrolled, kept from scroll events: reading window.scrollY makes the browser
+// lay the page out first, which before the first paint is a whole layout of its own.
+let scrolledBy = 0;
+window.addEventListener('scroll', () => { scrolledBy = window.scrollY; }, { passive: true });
+
+/** True when the page is scrolled down (as of its last scroll event). */
+export function pageScrolled() {
+  return scrolledBy > 0;
+}
+
 /** Builds an element. props: class, text, testid, on<event>, value, checked, attributes. */
 export function h(tag, props, ...kids) {
   const el = document.createElement(tag);

@@ -1,12 +1,15 @@
 // The first screen's requests, started while the page's modules are still on their way: the
 // session's state and, on a files route, the folder's first page. Without this the page asks for
 // them only once every module has arrived and run, one after the other, which on a tablet is
-// most of the wait before the first rows. This module imports nothing so that it runs at once;
-// api.js takes each answer (once) when the page asks for the very same URL, and otherwise the
-// answer is simply unused.
+// most of the wait before the first rows. It imports nothing, and ci/bundle-page puts it inline
+// in index.html so that it runs while the page is still being read; api.js takes each answer
+// (once) when the page asks for the very same URL, and otherwise the answer is simply unused.
 
 const early = new Map();
-const get = (url) => fetch(url, { credentials: 'same-origin', cache: 'no-store', headers: { Accept: 'application/json' } });
+// The body is read here too, so that when the page takes the answer it has all of it at once and
+// draws in the same task as it starts: no frame is painted, and laid out, in between.
+const get = (url) => fetch(url, { credentials: 'same-origin', cache: 'no-store', headers: { Accept: 'application/json' } })
+  .then((res) => res.text().then((text) => ({ res, text })));
 
 early.set('/api/state', get('/api/state'));
 
