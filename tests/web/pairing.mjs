@@ -24,6 +24,8 @@ const TIMEOUT = 20000;
 const SIZES = { tablet: { width: 1024, height: 768 }, phone: { width: 390, height: 844 } };
 const DEVICE = 'Test iPad';
 const problems = [];
+/** The open pages by label, to say where each stood when a step failed. */
+const pages = new Map();
 
 function log(s) { console.log(s); }
 
@@ -54,9 +56,21 @@ async function open(browser, label) {
   const ctx = await browser.newContext({ viewport: SIZES.tablet });
   const page = await ctx.newPage();
   page.setDefaultTimeout(TIMEOUT);
+  pages.set(label, page);
   page.on('pageerror', (e) => problems.push(`${label}: JavaScript error: ${String(e.message || e).split('\n')[0]}`));
   page.on('dialog', async (d) => { problems.push(`${label}: a ${d.type()} dialog`); await d.dismiss().catch(() => {}); });
   return { ctx, page };
+}
+
+/** Prints where each page stood (its address and what its main area said) when a step failed. */
+async function describePages() {
+  for (const [label, page] of pages) {
+    const seen = await Promise.race([
+      page.evaluate(() => `${location.href}: ${(document.getElementById('main') || document.body).innerText.replace(/\s+/g, ' ').slice(0, 600)}`),
+      new Promise((resolve) => setTimeout(() => resolve('(no answer)'), 3000)),
+    ]).catch((err) => `(closed: ${err.message})`);
+    console.error(`pairing: the ${label} showed ${seen}`);
+  }
 }
 
 async function main() {
@@ -136,8 +150,12 @@ async function main() {
     log(`ok: the new tablet uploaded ${name}`);
 
     // The approving tablet sees it in Devices and revokes it.
+    // Each click waits for its page: a second click sent while the first page change is still
+    // being drawn can land on whatever the redraw (and its scroll back to the top) put there.
     await a.page.getByTestId('nav-files').click();
+    await a.page.getByTestId('page-files').waitFor();
     await a.page.getByTestId('nav-devices').click();
+    await a.page.getByTestId('page-devices').waitFor();
     const row = a.page.getByTestId(`device-row-${ADMIN}-${DEVICE}`);
     await row.waitFor();
     await shotBoth(a.page, 'device-list');
@@ -158,6 +176,9 @@ async function main() {
     await shotBoth(b.page, 'pair-removed');
     if (problems.length) throw new Error(problems.join('; '));
     log('pairing: all steps passed');
+  } catch (e) {
+    await describePages();
+    throw e;
   } finally {
     await browser.close();
   }
