@@ -101,6 +101,30 @@ impl Garage {
         (self.key_id.clone(), self.secret.clone())
     }
 
+    /// `microcloud restore` of bucket `bucket` into the blank data directory `fresh` (the
+    /// destination is named after the bucket there); its output, after checking that it succeeded.
+    pub fn restore(&self, bucket: &str, fresh: &std::path::Path) -> String {
+        let creds = self.credentials();
+        let out = std::process::Command::new(crate::bin())
+            .args([
+                "restore",
+                "--data",
+                fresh.to_str().unwrap(),
+                "--from",
+                bucket,
+            ])
+            .args(["--endpoint", &self.endpoint(), "--region", self.region()])
+            .args(["--bucket", bucket, "--path-style"])
+            .env("AWS_ACCESS_KEY_ID", &creds.0)
+            .env("AWS_SECRET_ACCESS_KEY", &creds.1)
+            .output()
+            .expect("run microcloud restore");
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "restore: {text}");
+        text
+    }
+
     /// Creates bucket `name` and gives the test key read, write and owner rights on it.
     pub fn create_bucket(&self, name: &str) {
         // Right after the layout is applied Garage may still refuse writes for a moment.

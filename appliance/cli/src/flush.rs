@@ -1,4 +1,5 @@
-//! `microcloud flush`: wait until every file is safe at every destination.
+//! `microcloud flush`: wait until every file is safe at every destination and listed in its
+//! manifest (so that a box lost right after a flush restores all of it).
 
 use std::time::{Duration, Instant};
 
@@ -57,7 +58,8 @@ pub fn run(args: Args) -> Result<(), CliError> {
     );
     // The uplink tells how far it got whenever that moves (over its socket): nothing is polled.
     let mut last = None;
-    let followed = crate::remote::runtime()?.block_on(async {
+    let rt = crate::remote::runtime()?;
+    let followed = rt.block_on(async {
         let client = microcloud_uplink_api::Client::new(&dir);
         let follow = async {
             // An uplink that is starting (with its gateway, or restarted by systemd) gets a
@@ -114,8 +116,16 @@ pub fn run(args: Args) -> Result<(), CliError> {
                         p.conflicts
                     )));
                 }
+                // Uploaded is not yet restorable: a box lost now is rebuilt from each
+                // destination's manifest, which must list what was just flushed.
+                rt.block_on(microcloud_uplink_api::Client::new(&dir).publish_manifests())
+                    .map_err(|e| {
+                        CliError::Usage(format!(
+                            "every file is uploaded, but a destination's manifest (what a restore reads) could not be written: {e}; flush again"
+                        ))
+                    })?;
                 println!(
-                    "flushed: every file is at every destination ({:.1} s)",
+                    "flushed: every file is at every destination, and in its manifest ({:.1} s)",
                     start.elapsed().as_secs_f64()
                 );
                 Ok(())

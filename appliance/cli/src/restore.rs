@@ -39,16 +39,40 @@ pub fn run(args: Args) -> Result<(), CliError> {
         Ok::<_, CliError>(microcloud_uplink::manifest::restore(&store, &dest).await?)
     })?;
     println!(
-        "restored {} files ({} bytes) in {} directories for {} users from {} ({}); content is fetched from the cloud when first read",
+        "restored {} files ({} bytes) in {} directories for {} users from {}; content is fetched from the cloud when first read",
         report.files,
         report.bytes,
         report.dirs,
         report.users.len(),
         args.from,
-        if report.from_manifest { "manifest" } else { "bucket listing" }
     );
-    for k in &report.skipped {
-        println!("skipped {k}: no microcloud hash metadata");
+    if !report.from_manifest {
+        println!("the bucket had no manifest: every file was placed from the bucket's listing, without its versions or modification time");
+    } else if report.from_listing > 0 {
+        println!(
+            "{} of them were not yet in the bucket's manifest (uploaded or changed after it was written): placed from the bucket's listing, with the restore's time as their modification time",
+            report.from_listing
+        );
+    }
+    // A few lines each, then a count: a bucket full of foreign objects must not drown the rest.
+    const SHOWN: usize = 20;
+    for k in report.skipped.iter().take(SHOWN) {
+        println!("skipped {k}");
+    }
+    if report.skipped.len() > SHOWN {
+        println!(
+            "... and {} more objects skipped",
+            report.skipped.len() - SHOWN
+        );
+    }
+    for k in report.missing.iter().take(SHOWN) {
+        println!(
+            "not restored: {} is in the manifest but not in the bucket (deleted after the manifest was written, or lost)",
+            k.escape_debug()
+        );
+    }
+    if report.missing.len() > SHOWN {
+        println!("... and {} more not restored", report.missing.len() - SHOWN);
     }
     if !report.users.is_empty() {
         println!(

@@ -141,6 +141,14 @@ impl Client {
         self.send(Method::DELETE, &path, None).await.map(drop)
     }
 
+    /// Has the manifest of every destination written now; answers once they are (the error says
+    /// which destination failed and why).
+    pub async fn publish_manifests(&self) -> Result<(), ApiError> {
+        self.send(Method::POST, routes::MANIFESTS, None)
+            .await
+            .map(drop)
+    }
+
     /// Asks for blob `blob` to be made local; answers once it is.
     pub async fn fetch(&self, blob: i64) -> Result<(), ApiError> {
         let path = routes::BLOB_FETCH.replace("{id}", &blob.to_string());

@@ -7,6 +7,7 @@
 //! - `GET /v1/blobs/{id}`: read-through of evicted content, streamed while it is written back
 //!   (`204` when the caller should wait with `POST /v1/blobs/{id}/fetch` instead).
 //! - `GET /v1/progress`: what still waits for upload, a JSON line whenever it moved (`flush`).
+//! - `POST /v1/manifests`: write every destination's manifest now (`flush`, once all is uploaded).
 //! - `GET /v1/status`, `GET|POST /v1/destinations`, `POST /v1/destinations/test`,
 //!   `DELETE /v1/destinations/{name}`: what the page and the CLI ask of the uplink.
 //!
@@ -40,6 +41,8 @@ pub mod routes {
     pub const STATUS: &str = "/v1/status";
     /// What still waits for upload, one JSON line at once and one whenever it moved (`flush`).
     pub const PROGRESS: &str = "/v1/progress";
+    /// Writes every destination's manifest now, answering once they are written (POST).
+    pub const MANIFESTS: &str = "/v1/manifests";
     /// The destinations (GET lists, POST adds).
     pub const DESTINATIONS: &str = "/v1/destinations";
     /// Proves a destination works.

@@ -190,10 +190,12 @@ impl Uplink {
             socket,
         } = self;
         let (stop_tx, stop) = tokio::sync::watch::channel(false);
+        let publisher = manifest::Publisher::new(store.clone(), state.clone());
         let server = socket::spawn(
             socket,
             store.clone(),
             state.clone(),
+            publisher.clone(),
             wake.clone(),
             stop.clone(),
         );
@@ -254,8 +256,7 @@ impl Uplink {
             tokio::time::Instant::now() + settings.scrub_interval.min(Duration::from_secs(600));
         let mut scrub: Option<tokio::task::JoinHandle<()>> = None;
         let mut next_manifest = tokio::time::Instant::now() + settings.manifest_interval;
-        let mut manifests: Option<tokio::task::JoinHandle<HashMap<i64, blake3::Hash>>> = None;
-        let mut published: HashMap<i64, blake3::Hash> = HashMap::new();
+        let mut manifests: Option<tokio::task::JoinHandle<()>> = None;
         let mut secrets_checked = false;
         // A round runs at most every ROUND_PACE, however often the LAN service commits (each
         // notice wakes it): each journal intake is a commit of the uplink state.
@@ -347,30 +348,17 @@ impl Uplink {
                     done.notify_one();
                 }));
             }
-            if manifests.as_ref().is_some_and(|t| t.is_finished()) {
-                if let Some(Some(p)) = manifests
-                    .take()
-                    .map(|t| futures_util::FutureExt::now_or_never(t).and_then(Result::ok))
-                {
-                    published = p;
-                }
-            }
-            if tokio::time::Instant::now() >= next_manifest && manifests.is_none() {
+            if tokio::time::Instant::now() >= next_manifest
+                && manifests.as_ref().is_none_or(|t| t.is_finished())
+            {
                 next_manifest = tokio::time::Instant::now() + settings.manifest_interval;
-                let (store, state) = (store.clone(), state.clone());
-                let mut last = published.clone();
+                let publisher = publisher.clone();
                 manifests = Some(tokio::spawn(async move {
-                    for d in destinations::list_in(&state).unwrap_or_default() {
-                        let Ok(remote) = destinations::remote(&store, &d) else {
-                            continue;
-                        };
-                        match manifest::publish_with(&store, &state, &d, &remote, &mut last).await {
-                            Ok(true) => log::debug!("manifest of {} updated", d.name),
-                            Ok(false) => {}
-                            Err(e) => log::warn!("{e}"),
+                    if let Err(failed) = publisher.publish_all().await {
+                        for e in failed {
+                            log::warn!("{e}");
                         }
                     }
-                    last
                 }));
             }
             // Marks recorded outside the workers (scrub, a new destination) are pushed too.

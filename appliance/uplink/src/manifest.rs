@@ -7,10 +7,12 @@
 //! (`.microcloud/versions/<user>/<blake3>`, see `microcloud_uplink_state::version_key`), or for a
 //! version ended by a move, under any done key holding that content (it lives on at the new
 //! path). The uplink rewrites it when it changed, at most every `MANIFEST_INTERVAL`. Restore
-//! reads it (a version 1 manifest, without versions, still reads: the field defaults to empty),
-//! and falls back to listing the bucket and reading each object's hash metadata when there is
-//! none (versions are not brought back then: only the manifest says which path and times a
-//! version had).
+//! reads it (a version 1 manifest, without versions, still reads: the field defaults to empty)
+//! and reconciles it with the bucket's listing: an object the manifest does not describe as it is
+//! (uploaded after the manifest was written, or changed since) is placed from its own hash
+//! metadata, and what the manifest lists but the bucket lacks is reported. With no manifest at
+//! all, everything comes from the listing (versions are not brought back then: only the manifest
+//! says which path and times a version had). `flush` has the manifest written before it returns.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -271,6 +273,57 @@ pub(crate) async fn publish_with(
     Ok(true)
 }
 
+/// The uplink's one writer of manifests: the periodic rewrite and `flush` (over the socket) both
+/// go through it. One at a time, so that a manifest built earlier is never written over one built
+/// later (each is built and written under the lock).
+#[derive(Clone)]
+pub(crate) struct Publisher {
+    store: Store,
+    state: UplinkState,
+    /// What was last written, per destination id.
+    last: std::sync::Arc<tokio::sync::Mutex<HashMap<i64, blake3::Hash>>>,
+}
+
+impl Publisher {
+    pub(crate) fn new(store: Store, state: UplinkState) -> Publisher {
+        Publisher {
+            store,
+            state,
+            last: Default::default(),
+        }
+    }
+
+    /// Writes the manifest of every destination whose namespace changed since its last one.
+    /// Returns how many were written, or every destination that failed with why.
+    pub(crate) async fn publish_all(&self) -> Result<usize, Vec<UplinkError>> {
+        let mut last = self.last.lock().await;
+        let dests = destinations::list_in(&self.state).map_err(|e| vec![e.into()])?;
+        let (mut written, mut failed) = (0, Vec::new());
+        for d in dests {
+            let remote = match destinations::remote(&self.store, &d) {
+                Ok(r) => r,
+                Err(e) => {
+                    failed.push(e.into());
+                    continue;
+                }
+            };
+            match publish_with(&self.store, &self.state, &d, &remote, &mut last).await {
+                Ok(true) => {
+                    log::debug!("manifest of {} updated", d.name);
+                    written += 1;
+                }
+                Ok(false) => {}
+                Err(e) => failed.push(e),
+            }
+        }
+        if failed.is_empty() {
+            Ok(written)
+        } else {
+            Err(failed)
+        }
+    }
+}
+
 /// A version's kind by the name the manifest gives it.
 fn kind_of(s: &str) -> Option<Kind> {
     Some(match s {
@@ -295,88 +348,213 @@ pub struct RestoreReport {
     pub versions: u64,
     /// Bytes of those files.
     pub bytes: u64,
-    /// Whether the manifest was used (else the bucket was listed).
+    /// Whether there was a manifest (else everything came from the bucket's listing).
     pub from_manifest: bool,
-    /// Objects skipped (no hash metadata, not written by microcloud).
+    /// Files placed from the bucket's listing and their objects' metadata, because the manifest
+    /// did not list them as they are (written before they were uploaded, or before they changed).
+    pub from_listing: u64,
+    /// Objects skipped, with why (no hash metadata: not written by microcloud; a name the store
+    /// refuses; a path that clashes with another).
     pub skipped: Vec<String>,
+    /// Keys the manifest lists that the bucket does not hold (deleted after the manifest was
+    /// written, or lost): not restored.
+    pub missing: Vec<String>,
 }
 
-/// Reads what `dest` holds: its manifest, or else a listing with each object's metadata.
-async fn read_manifest(remote: &Remote) -> Result<(Manifest, bool, Vec<String>), RemoteError> {
-    match remote.get(MANIFEST_KEY, None).await {
+/// How many objects' metadata are asked for at once when the listing has objects the manifest
+/// does not describe.
+const HEADS_AT_ONCE: usize = 16;
+
+/// What a destination holds, as restore places it: its manifest reconciled with the bucket's
+/// listing. The manifest is written every few seconds, so the bucket may hold files it does not
+/// list yet (uploaded after it was written), others at newer content, and none of some it lists
+/// (deleted since). Every object that carries microcloud's hash metadata is placed; the rest is
+/// reported.
+struct Reconciled {
+    manifest: Manifest,
+    from_manifest: bool,
+    from_listing: u64,
+    skipped: Vec<String>,
+    missing: Vec<String>,
+}
+
+/// Records every folder above `path` as taken by a folder.
+fn occupy_dirs(user: &str, path: &str, dirs_at: &mut std::collections::HashSet<(String, String)>) {
+    let mut at = path;
+    while let Some((parent, _)) = at.rsplit_once('/') {
+        dirs_at.insert((user.to_owned(), parent.to_owned()));
+        at = parent;
+    }
+}
+
+async fn reconcile(remote: &Remote) -> Result<Reconciled, RemoteError> {
+    let manifest = match remote.get(MANIFEST_KEY, None).await {
         Ok(stream) => {
             let body = microcloud_remotes::collect(stream).await?;
-            let m = parse(&body).map_err(|e| RemoteError::Corrupt {
+            Some(parse(&body).map_err(|e| RemoteError::Corrupt {
                 remote: remote.name().into(),
                 key: MANIFEST_KEY.into(),
                 detail: e.to_string(),
-            })?;
-            return Ok((m, true, Vec::new()));
+            })?)
         }
-        Err(RemoteError::NotFound { .. }) => {}
+        Err(RemoteError::NotFound { .. }) => None,
         Err(e) => return Err(e),
-    }
-    let mut users: BTreeMap<String, ()> = BTreeMap::new();
-    let mut files = Vec::new();
-    let mut skipped = Vec::new();
-    for obj in remote.list("").await? {
-        if obj.key.starts_with('.') {
-            continue;
+    };
+    let from_manifest = manifest.is_some();
+    let mut m = manifest.unwrap_or_else(|| Manifest {
+        format: "microcloud-manifest".into(),
+        version: 1,
+        users: Vec::new(),
+        dirs: Vec::new(),
+        files: Vec::new(),
+        versions: Vec::new(),
+    });
+    let listing = remote.list("").await?;
+    let all_keys: std::collections::HashSet<String> =
+        listing.iter().map(|o| o.key.clone()).collect();
+    // Users' objects (a user's name never starts with '.'; microcloud's own keys all do).
+    let mut listed: BTreeMap<String, microcloud_remotes::ObjectInfo> = listing
+        .into_iter()
+        .filter(|o| !o.key.starts_with('.'))
+        .map(|o| (o.key.clone(), o))
+        .collect();
+    let mut missing = Vec::new();
+    // A manifest's file is taken as it says when the bucket holds that very object (same ETag
+    // and size); an object that changed since is described by its own metadata instead.
+    m.files.retain(|f| match listed.get(&f.key) {
+        Some(o) if o.size == f.size && f.etag.as_ref().is_none_or(|e| *e == o.etag) => {
+            listed.remove(&f.key);
+            true
         }
-        let Some((user, path)) = obj.key.split_once('/') else {
-            skipped.push(obj.key);
+        Some(_) => false,
+        None => {
+            missing.push(f.key.clone());
+            false
+        }
+    });
+    m.versions.retain(|v| {
+        let held = all_keys.contains(&v.key);
+        if !held {
+            missing.push(v.key.clone());
+        }
+        held
+    });
+    // What a placed file or directory occupies: its path, and every folder above it.
+    let mut files_at: std::collections::HashSet<(String, String)> = Default::default();
+    let mut dirs_at: std::collections::HashSet<(String, String)> = Default::default();
+    for d in &m.dirs {
+        dirs_at.insert((d.user.clone(), d.path.clone()));
+        occupy_dirs(&d.user, &d.path, &mut dirs_at);
+    }
+    for f in &m.files {
+        files_at.insert((f.user.clone(), f.path.clone()));
+        occupy_dirs(&f.user, &f.path, &mut dirs_at);
+    }
+    let mut skipped = Vec::new();
+    let heads: Vec<_> = futures_util::StreamExt::collect(futures_util::StreamExt::buffered(
+        futures_util::stream::iter(listed.into_values().map(|o| async move {
+            let info = remote.head(&o.key).await;
+            (o, info)
+        })),
+        HEADS_AT_ONCE,
+    ))
+    .await;
+    let mut from_listing = 0;
+    for (o, info) in heads {
+        let Some((user, path)) = o.key.split_once('/') else {
+            skipped.push(format!(
+                "{} (not under a user's name)",
+                o.key.escape_debug()
+            ));
             continue;
         };
-        let Some(info) = remote.head(&obj.key).await? else {
+        if microcloud_store::check_user_name(user).is_err() {
+            skipped.push(format!(
+                "{} (not a user name microcloud accepts)",
+                o.key.escape_debug()
+            ));
+            continue;
+        }
+        // Gone between the listing and the look at it: deleted meanwhile.
+        let Some(info) = info? else {
             continue;
         };
         let Some(b3) = info.blake3 else {
-            skipped.push(obj.key);
+            skipped.push(format!(
+                "{} (no microcloud hash metadata)",
+                o.key.escape_debug()
+            ));
             continue;
         };
-        users.insert(user.to_owned(), ());
-        files.push(ManifestFile {
+        // Objects of one bucket can clash where a namespace cannot (a file `a` and a file
+        // `a/b`, left by a change the uplink had not finished): the first placed wins.
+        let here = (user.to_owned(), path.to_owned());
+        let above_is_file = {
+            let mut at = path;
+            let mut clash = false;
+            while let Some((parent, _)) = at.rsplit_once('/') {
+                clash |= files_at.contains(&(user.to_owned(), parent.to_owned()));
+                at = parent;
+            }
+            clash
+        };
+        if files_at.contains(&here) || dirs_at.contains(&here) || above_is_file {
+            skipped.push(format!(
+                "{} (clashes with a file or folder restored at that path)",
+                o.key.escape_debug()
+            ));
+            continue;
+        }
+        if !m.users.iter().any(|u| u.name == user) {
+            m.users.push(ManifestUser {
+                name: user.to_owned(),
+                admin: false,
+            });
+        }
+        occupy_dirs(user, path, &mut dirs_at);
+        files_at.insert(here);
+        m.files.push(ManifestFile {
             user: user.to_owned(),
             path: path.to_owned(),
-            key: obj.key.clone(),
+            key: o.key.clone(),
             size: info.size,
             blake3: b3,
+            // Object metadata carries no modification time: the restore's time stands in.
             mtime_ns: crate::journal::now_ns(),
             etag: Some(info.etag),
         });
+        from_listing += 1;
     }
-    let users = users
-        .into_keys()
-        .map(|name| ManifestUser { name, admin: false })
-        .collect();
-    Ok((
-        Manifest {
-            format: "microcloud-manifest".into(),
-            version: 1,
-            users,
-            dirs: Vec::new(),
-            files,
-            versions: Vec::new(),
-        },
-        false,
+    Ok(Reconciled {
+        manifest: m,
+        from_manifest,
+        from_listing,
         skipped,
-    ))
+        missing,
+    })
 }
 
 /// Rebuilds an empty store from destination `dest` (already added to the store without files):
 /// users, directories and files come back; content stays in the cloud until it is read.
 pub async fn restore(store: &Store, dest: &Destination) -> Result<RestoreReport, UplinkError> {
     let remote = destinations::remote(store, dest)?;
-    let (m, from_manifest, skipped) =
-        read_manifest(&remote)
-            .await
-            .map_err(|source| UplinkError::Manifest {
-                destination: dest.name.clone(),
-                source,
-            })?;
+    let Reconciled {
+        manifest: m,
+        from_manifest,
+        from_listing,
+        skipped,
+        missing,
+    } = reconcile(&remote)
+        .await
+        .map_err(|source| UplinkError::Manifest {
+            destination: dest.name.clone(),
+            source,
+        })?;
     let mut report = RestoreReport {
         from_manifest,
+        from_listing,
         skipped,
+        missing,
         ..Default::default()
     };
     let mut plan = RestorePlan::default();
@@ -417,7 +595,10 @@ pub async fn restore(store: &Store, dest: &Destination) -> Result<RestoreReport,
             continue;
         }
         let Ok(hash) = blake3::Hash::from_hex(&f.blake3) else {
-            report.skipped.push(f.key.clone());
+            report.skipped.push(format!(
+                "{} (its hash is not BLAKE3 hex)",
+                f.key.escape_debug()
+            ));
             continue;
         };
         if let Some(why) = refused(&f.key, &f.path) {
@@ -441,7 +622,10 @@ pub async fn restore(store: &Store, dest: &Destination) -> Result<RestoreReport,
             continue;
         }
         let (Ok(hash), Some(kind)) = (blake3::Hash::from_hex(&v.blake3), kind_of(&v.kind)) else {
-            report.skipped.push(v.key.clone());
+            report.skipped.push(format!(
+                "{} (a version the manifest describes in a way this build does not know)",
+                v.key.escape_debug()
+            ));
             continue;
         };
         if let Some(why) = refused(&v.key, &v.path) {

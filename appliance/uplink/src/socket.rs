@@ -17,6 +17,7 @@ use tokio::sync::{broadcast, watch, Notify};
 
 use crate::destinations::{self, DestinationError};
 use crate::fetch::UplinkFetcher;
+use crate::manifest::Publisher;
 use crate::UplinkError;
 
 /// What the handlers share.
@@ -25,6 +26,7 @@ struct Shared {
     store: Store,
     state: UplinkState,
     fetcher: Arc<UplinkFetcher>,
+    publisher: Publisher,
     wake: Arc<Notify>,
     events: broadcast::Sender<()>,
     stop: watch::Receiver<bool>,
@@ -62,6 +64,7 @@ pub(crate) fn spawn(
     bound: Bound,
     store: Store,
     state: UplinkState,
+    publisher: Publisher,
     wake: Arc<Notify>,
     stop: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
@@ -85,6 +88,7 @@ pub(crate) fn spawn(
         fetcher: Arc::new(UplinkFetcher::new(store.clone(), state.clone())),
         store,
         state,
+        publisher,
         wake,
         events,
         stop: stop.clone(),
@@ -96,6 +100,7 @@ pub(crate) fn spawn(
         .route(routes::BLOB_FETCH, post(blob_fetch))
         .route(routes::STATUS, get(status))
         .route(routes::PROGRESS, get(progress))
+        .route(routes::MANIFESTS, post(manifests))
         .route(routes::DESTINATIONS, get(list).post(add))
         .route(routes::DESTINATION_TEST, post(test))
         .route(routes::DESTINATION, delete(remove))
@@ -227,6 +232,23 @@ async fn progress(State(s): State<Shared>) -> Response {
         Some((item, (rx, stop, s, false)))
     });
     axum::body::Body::from_stream(lines).into_response()
+}
+
+/// Writes every destination's manifest now (`flush` asks, once every file is uploaded, so that a
+/// box lost right after a flush restores everything it flushed).
+async fn manifests(State(s): State<Shared>) -> Result<http::StatusCode, Failure> {
+    match s.publisher.publish_all().await {
+        Ok(_) => Ok(http::StatusCode::NO_CONTENT),
+        Err(failed) => {
+            let message = failed
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ");
+            log::warn!("writing manifests: {message}");
+            Err(Failure(ErrorBody::Unavailable { message }))
+        }
+    }
 }
 
 fn blob_id(raw: &str) -> Result<i64, Failure> {

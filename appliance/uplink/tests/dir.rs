@@ -49,6 +49,43 @@ fn uplink_store(lan: &Store) -> Store {
     Store::open(lan.dir(), OpenOptions::default()).unwrap()
 }
 
+/// A new, empty store in `dir`.
+fn new_store(dir: &std::path::Path) -> Store {
+    Store::open(
+        dir,
+        OpenOptions {
+            create: true,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+/// An uplink running on a store of its own (see [`uplink_store`]) until stopped.
+struct Running {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    fn start(lan: &Store, settings: Settings) -> Running {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(
+            Uplink::new(uplink_store(lan), settings)
+                .unwrap()
+                .run(async {
+                    let _ = stopped.await;
+                }),
+        );
+        Running { stop, task }
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        self.task.await.unwrap();
+    }
+}
+
 /// Reads evicted `blob` as the LAN service does (streamed), with the stream's outcome.
 async fn read_streamed(s: &Store, blob: i64) -> (Vec<u8>, Result<(), String>) {
     let microcloud_store::ReadSource::Streaming(mut fs) = s.open_for_read(blob).await.unwrap()
@@ -87,14 +124,7 @@ async fn body(r: &Remote, key: &str) -> Option<Vec<u8>> {
 async fn files_reach_every_destination_and_follow_renames_and_deletes() {
     let data = tempfile::tempdir().unwrap();
     let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let store = Store::open(
-        data.path(),
-        OpenOptions {
-            create: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let store = new_store(data.path());
     let alice = store
         .add_user("alice", "$argon2id$placeholder", false)
         .unwrap();
@@ -109,19 +139,12 @@ async fn files_reach_every_destination_and_follow_renames_and_deletes() {
         .await
         .unwrap();
 
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let settings = Settings {
         multipart_threshold: 1 << 20,
         part_size: 256 << 10,
         ..Settings::default()
     };
-    let task = tokio::spawn(
-        Uplink::new(uplink_store(&store), settings)
-            .unwrap()
-            .run(async {
-                let _ = stopped.await;
-            }),
-    );
+    let uplink = Running::start(&store, settings);
 
     let big: Vec<u8> = (0..(3 << 20) + 12345)
         .map(|i| (i * 7 % 251) as u8)
@@ -198,36 +221,21 @@ async fn files_reach_every_destination_and_follow_renames_and_deletes() {
             "{d:?}"
         );
     }
-    let _ = stop.send(());
-    task.await.unwrap();
+    uplink.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_object_changed_behind_our_back_is_kept_and_reported() {
     let data = tempfile::tempdir().unwrap();
     let d1 = tempfile::tempdir().unwrap();
-    let store = Store::open(
-        data.path(),
-        OpenOptions {
-            create: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let store = new_store(data.path());
     let alice = store
         .add_user("alice", "$argon2id$placeholder", false)
         .unwrap();
     destinations::add(&store, dir_remote("one", d1.path()), None, true)
         .await
         .unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(
-        Uplink::new(uplink_store(&store), Settings::default())
-            .unwrap()
-            .run(async {
-                let _ = stopped.await;
-            }),
-    );
+    let uplink = Running::start(&store, Settings::default());
     put(&store, alice, "/doc.txt", b"version 1").await;
     settle(&store).await;
     // Someone else changes the object in the cloud.
@@ -264,36 +272,21 @@ async fn an_object_changed_behind_our_back_is_kept_and_reported() {
         "ours kept locally"
     );
     assert_ne!(local.durability, Durability::CloudAll);
-    let _ = stop.send(());
-    task.await.unwrap();
+    uplink.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scrub_finds_a_deleted_object_and_it_is_uploaded_again() {
     let data = tempfile::tempdir().unwrap();
     let d1 = tempfile::tempdir().unwrap();
-    let store = Store::open(
-        data.path(),
-        OpenOptions {
-            create: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let store = new_store(data.path());
     let alice = store
         .add_user("alice", "$argon2id$placeholder", false)
         .unwrap();
     let dest = destinations::add(&store, dir_remote("one", d1.path()), None, true)
         .await
         .unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(
-        Uplink::new(uplink_store(&store), Settings::default())
-            .unwrap()
-            .run(async {
-                let _ = stopped.await;
-            }),
-    );
+    let uplink = Running::start(&store, Settings::default());
     for i in 0..5 {
         put(
             &store,
@@ -325,22 +318,14 @@ async fn scrub_finds_a_deleted_object_and_it_is_uploaded_again() {
         .await
         .unwrap();
     assert_eq!((again.missing, again.corrupt), (0, 0));
-    let _ = stop.send(());
-    task.await.unwrap();
+    uplink.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn evicted_content_is_read_through_and_verified() {
     let data = tempfile::tempdir().unwrap();
     let d1 = tempfile::tempdir().unwrap();
-    let store = Store::open(
-        data.path(),
-        OpenOptions {
-            create: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let store = new_store(data.path());
     let alice = store
         .add_user("alice", "$argon2id$placeholder", false)
         .unwrap();
@@ -362,14 +347,7 @@ async fn evicted_content_is_read_through_and_verified() {
     }
     // Not yet safe anywhere (no uplink runs yet): nothing may be evicted.
     assert_eq!(store.evict(u64::MAX).await.unwrap(), 0);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(
-        Uplink::new(uplink_store(&store), Settings::default())
-            .unwrap()
-            .run(async {
-                let _ = stopped.await;
-            }),
-    );
+    let uplink = Running::start(&store, Settings::default());
     settle(&store).await;
     let used = store.used_bytes();
     assert_eq!(store.evict(u64::MAX).await.unwrap(), 3 * 1_500_000);
@@ -414,22 +392,14 @@ async fn evicted_content_is_read_through_and_verified() {
         store.content(blob1).unwrap(),
         microcloud_store::Content::Evicted { .. }
     ));
-    let _ = stop.send(());
-    task.await.unwrap();
+    uplink.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blank_box_is_restored_from_the_destination_alone() {
     let data = tempfile::tempdir().unwrap();
     let d1 = tempfile::tempdir().unwrap();
-    let store = Store::open(
-        data.path(),
-        OpenOptions {
-            create: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let store = new_store(data.path());
     let alice = store
         .add_user("alice", "$argon2id$placeholder", true)
         .unwrap();
@@ -439,14 +409,7 @@ async fn a_blank_box_is_restored_from_the_destination_alone() {
     let dest = destinations::add(&store, dir_remote("one", d1.path()), None, true)
         .await
         .unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(
-        Uplink::new(uplink_store(&store), Settings::default())
-            .unwrap()
-            .run(async {
-                let _ = stopped.await;
-            }),
-    );
+    let uplink = Running::start(&store, Settings::default());
     store.mkdir(alice, "/a").await.unwrap();
     store.mkdir(alice, "/a/b").await.unwrap();
     let mut files = Vec::new();
@@ -467,19 +430,11 @@ async fn a_blank_box_is_restored_from_the_destination_alone() {
             .await
             .unwrap()
     );
-    let _ = stop.send(());
-    task.await.unwrap();
+    uplink.stop().await;
 
     // A blank box.
     let data2 = tempfile::tempdir().unwrap();
-    let store2 = Store::open(
-        data2.path(),
-        OpenOptions {
-            create: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
+    let store2 = new_store(data2.path());
     let dest2 = destinations::add(&store2, dir_remote("one", d1.path()), None, false)
         .await
         .unwrap();
@@ -488,14 +443,7 @@ async fn a_blank_box_is_restored_from_the_destination_alone() {
         .unwrap();
     assert!(report.from_manifest);
     assert_eq!((report.files, report.users.len()), (3, 2));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(
-        Uplink::new(uplink_store(&store2), Settings::default())
-            .unwrap()
-            .run(async {
-                let _ = stopped.await;
-            }),
-    );
+    let uplink = Running::start(&store2, Settings::default());
     assert!(store2.user("alice").unwrap().unwrap().admin);
     assert!(
         store2
@@ -517,6 +465,112 @@ async fn a_blank_box_is_restored_from_the_destination_alone() {
     }
     // Nothing is uploaded again.
     assert_eq!(pending(&store2), 0);
-    let _ = stop.send(());
-    task.await.unwrap();
+    uplink.stop().await;
+}
+
+/// Restore reconciles the manifest with the bucket: objects uploaded or changed after the
+/// manifest was written are placed from their own metadata, keys the manifest lists that the
+/// bucket lost are reported, and objects that fit no namespace (no user, a user name microcloud
+/// refuses, a path taken by a folder) are skipped with why, never fatal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_places_what_the_manifest_missed_and_reports_what_it_cannot() {
+    let d1 = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let store = new_store(data.path());
+    let alice = store
+        .add_user("alice", "$argon2id$placeholder", true)
+        .unwrap();
+    let dest = destinations::add(&store, dir_remote("one", d1.path()), None, true)
+        .await
+        .unwrap();
+    let uplink = Running::start(&store, Settings::default());
+    store.mkdir(alice, "/docs").await.unwrap();
+    store.mkdir(alice, "/empty").await.unwrap();
+    for (p, d) in [
+        ("/docs/kept.txt", &b"kept"[..]),
+        ("/docs/changed.txt", b"old"),
+        ("/docs/lost.txt", b"lost"),
+    ] {
+        put(&store, alice, p, d).await;
+    }
+    settle(&store).await;
+    let remote = Remote::new(dir_remote("one", d1.path()), None).unwrap();
+    microcloud_uplink::manifest::publish(&store, &dest, &remote, &mut Default::default())
+        .await
+        .unwrap();
+    uplink.stop().await;
+    // After the manifest: the box uploaded a new file, changed one, and one object was lost;
+    // other tools left objects of their own.
+    let write = |key: &'static str, data: &'static [u8]| {
+        let remote = &remote;
+        async move {
+            let hex = blake3::hash(data).to_hex();
+            remote
+                .put(
+                    key,
+                    Bytes::from_static(data),
+                    &hex,
+                    &microcloud_remotes::Condition::None,
+                )
+                .await
+                .unwrap();
+        }
+    };
+    write("alice/docs/late.txt", b"uploaded after the manifest").await;
+    write("alice/docs/changed.txt", b"new content").await;
+    write("bob/fresh.txt", b"a user the manifest did not know").await;
+    write("loose.txt", b"no user").await;
+    write("Not A User!/x.txt", b"refused name").await;
+    write("alice/empty", b"a file where a folder is").await;
+    remote.delete("alice/docs/lost.txt").await.unwrap();
+
+    let data2 = tempfile::tempdir().unwrap();
+    let store2 = new_store(data2.path());
+    let dest2 = destinations::add(&store2, dir_remote("one", d1.path()), None, false)
+        .await
+        .unwrap();
+    let report = microcloud_uplink::manifest::restore(&store2, &dest2)
+        .await
+        .unwrap();
+    assert!(report.from_manifest);
+    assert_eq!((report.files, report.from_listing), (4, 3), "{report:?}");
+    assert_eq!(report.missing, vec!["alice/docs/lost.txt".to_owned()]);
+    assert_eq!(report.skipped.len(), 3, "{report:?}");
+    for (key, why) in [
+        ("loose.txt", "not under a user"),
+        ("Not A User!/x.txt", "not a user name"),
+        ("alice/empty", "clashes"),
+    ] {
+        assert!(
+            report
+                .skipped
+                .iter()
+                .any(|s| s.starts_with(key) && s.contains(why)),
+            "{key}: {report:?}"
+        );
+    }
+    let hash_at = |user: &str, path: &str| {
+        let uid = store2.user(user).unwrap().unwrap().id;
+        store2.lookup(uid, path).unwrap().hash.unwrap()
+    };
+    for (user, path, data) in [
+        ("alice", "/docs/kept.txt", &b"kept"[..]),
+        ("alice", "/docs/changed.txt", b"new content"),
+        ("alice", "/docs/late.txt", b"uploaded after the manifest"),
+        ("bob", "/fresh.txt", b"a user the manifest did not know"),
+    ] {
+        assert_eq!(
+            hash_at(user, path),
+            *blake3::hash(data).as_bytes(),
+            "{user}{path}"
+        );
+    }
+    assert!(!store2.user("bob").unwrap().unwrap().admin);
+    let uid = store2.user("alice").unwrap().unwrap().id;
+    assert!(store2.lookup(uid, "/docs/lost.txt").is_err());
+    // What was placed is recorded as held: nothing is uploaded again.
+    let uplink = Running::start(&store2, Settings::default());
+    settle(&store2).await;
+    assert_eq!(pending(&store2), 0);
+    uplink.stop().await;
 }
