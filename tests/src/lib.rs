@@ -2,6 +2,7 @@
 //! process on a data directory, talk to it over HTTP (including raw, deliberately malformed
 //! requests that an HTTP library would refuse to send), and make deterministic file content.
 
+pub mod distance;
 pub mod garage;
 pub mod lan;
 pub mod page;

@@ -88,7 +88,7 @@ pub fn render(store: &Store) -> String {
     let dests = microcloud_uplink::status::read(store.dir());
     match dests {
         Ok(st) => {
-            let families: [(&str, &str, &str); 5] = [
+            let families: [(&str, &str, &str); 9] = [
                 (
                     "microcloud_destination_up",
                     "gauge",
@@ -114,6 +114,26 @@ pub fn render(store: &Store) -> String {
                     "gauge",
                     "Objects changed in the cloud by someone else.",
                 ),
+                (
+                    "microcloud_destination_in_flight",
+                    "gauge",
+                    "Requests to the destination in flight now.",
+                ),
+                (
+                    "microcloud_destination_concurrency_limit",
+                    "gauge",
+                    "Requests the uplink may have in flight there (adapted to its distance and complaints).",
+                ),
+                (
+                    "microcloud_destination_rtt_seconds",
+                    "gauge",
+                    "Recent latency of small requests there: about one round trip.",
+                ),
+                (
+                    "microcloud_destination_slow_downs_total",
+                    "counter",
+                    "Times the destination asked to slow down (503 SlowDown, 429) since the uplink started.",
+                ),
             ];
             for (i, (name, kind, help)) in families.iter().enumerate() {
                 let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -123,7 +143,18 @@ pub fn render(store: &Store) -> String {
                         1 => d.pending_files as f64,
                         2 => d.pending_bytes as f64,
                         3 => d.oldest_pending_age_seconds,
-                        _ => d.conflicts as f64,
+                        4 => d.conflicts as f64,
+                        5 => d.in_flight as f64,
+                        // Not measured yet: no sample rather than a made-up zero.
+                        6 => match d.concurrency_limit {
+                            Some(l) => l as f64,
+                            None => continue,
+                        },
+                        7 => match d.rtt_ms {
+                            Some(ms) => ms / 1000.0,
+                            None => continue,
+                        },
+                        _ => d.slow_downs as f64,
                     };
                     let _ = writeln!(out, "{name}{{destination=\"{}\"}} {v}", d.name);
                 }

@@ -192,12 +192,21 @@ pub fn run(args: Args) -> Result<(), CliError> {
     }
     for d in &report.destinations {
         println!(
-            "cloud {}: {}, {} files ({}) pending, oldest {:.0} s{}{}",
+            "cloud {}: {}, {} files ({}) pending, oldest {:.0} s{}{}{}",
             d.name,
             d.state,
             d.pending_files,
             HumanBytes(d.pending_bytes),
             d.oldest_pending_age_seconds,
+            match (d.concurrency_limit, d.rtt_ms) {
+                (Some(limit), rtt) => format!(
+                    ", {} of {limit} requests in flight{}",
+                    d.in_flight,
+                    rtt.map(|r| format!(", round trip {r:.1} ms"))
+                        .unwrap_or_default()
+                ),
+                (None, _) => String::new(),
+            },
             if d.conflicts > 0 {
                 format!(", {} in conflict", d.conflicts)
             } else {

@@ -22,10 +22,15 @@ pub struct Args {
 /// it is never ignored.
 #[derive(clap::Args, Clone, Debug)]
 pub struct SettingsArgs {
-    /// Uploads in flight per destination.
+    /// Requests in flight per destination to start with (more as the destination's distance
+    /// shows it helps; never fewer unless the destination asks to slow down).
     #[arg(long, env = "MICROCLOUD_UPLINK_CONCURRENCY", default_value_t = 16,
           value_parser = clap::value_parser!(u16).range(1..=1024))]
     uplink_concurrency: u16,
+    /// Most requests in flight per destination (at least --uplink-concurrency).
+    #[arg(long, env = "MICROCLOUD_UPLINK_MAX_CONCURRENCY", default_value_t = 256,
+          value_parser = clap::value_parser!(u16).range(1..=4096))]
+    uplink_max_concurrency: u16,
     /// Files at least this large go up as multipart uploads (bytes, or with K/M/G; at least 5M).
     #[arg(long, env = "MICROCLOUD_MULTIPART_THRESHOLD", default_value = "32M",
           value_name = "SIZE", value_parser = part_bytes)]
@@ -62,6 +67,10 @@ impl SettingsArgs {
     pub fn settings(&self) -> Settings {
         Settings {
             concurrency: self.uplink_concurrency.into(),
+            max_concurrency: self
+                .uplink_max_concurrency
+                .max(self.uplink_concurrency)
+                .into(),
             multipart_threshold: self.multipart_threshold,
             part_size: self.part_size,
             part_concurrency: self.part_concurrency.into(),
@@ -75,6 +84,7 @@ impl SettingsArgs {
     pub fn to_args(&self) -> Vec<String> {
         vec![
             format!("--uplink-concurrency={}", self.uplink_concurrency),
+            format!("--uplink-max-concurrency={}", self.uplink_max_concurrency),
             format!("--multipart-threshold={}", self.multipart_threshold),
             format!("--part-size={}", self.part_size),
             format!("--part-concurrency={}", self.part_concurrency),

@@ -10,9 +10,17 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum RemoteError {
     /// The remote did not answer usefully: connection refused or reset, a timeout or a stalled
-    /// transfer, HTTP 5xx, 408 or 429, or a local directory whose root is missing (unmounted).
+    /// transfer, HTTP 5xx but 503, 408, or a local directory whose root is missing (unmounted).
     #[error("remote {remote}: {op} failed, remote unreachable: {detail}")]
     Unreachable {
+        remote: String,
+        op: String,
+        detail: String,
+    },
+    /// The remote asked to slow down (HTTP 429, 503 or S3's SlowDown): it is up, and busy.
+    /// Retrying later succeeds; sending fewer requests at once helps.
+    #[error("remote {remote}: {op} failed, remote busy (asked to slow down): {detail}")]
+    Busy {
         remote: String,
         op: String,
         detail: String,
@@ -56,8 +64,17 @@ pub enum RemoteError {
 }
 
 impl RemoteError {
-    /// Whether retrying later may succeed: true only for [`RemoteError::Unreachable`].
+    /// Whether retrying later may succeed: true only for [`RemoteError::Unreachable`] and
+    /// [`RemoteError::Busy`].
     pub fn is_transient(&self) -> bool {
-        matches!(self, RemoteError::Unreachable { .. })
+        matches!(
+            self,
+            RemoteError::Unreachable { .. } | RemoteError::Busy { .. }
+        )
+    }
+
+    /// Whether the remote asked to slow down ([`RemoteError::Busy`]).
+    pub fn is_busy(&self) -> bool {
+        matches!(self, RemoteError::Busy { .. })
     }
 }

@@ -599,8 +599,13 @@ impl S3 {
             (401 | 403, _) | (_, "InvalidAccessKeyId" | "SignatureDoesNotMatch") => {
                 RemoteError::Denied { remote, detail }
             }
+            (429 | 503, _) | (_, "SlowDown") => RemoteError::Busy {
+                remote,
+                op: resp.op.to_owned(),
+                detail,
+            },
             // A concurrent conditional write on AWS: retrying shows who won.
-            (408 | 429, _) | (500..=599, _) | (409, "ConditionalRequestConflict") => {
+            (408, _) | (500..=599, _) | (409, "ConditionalRequestConflict") => {
                 self.http.unreachable(resp.op, detail)
             }
             (300..=399, _) => RemoteError::Config {

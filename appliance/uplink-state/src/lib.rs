@@ -1116,9 +1116,30 @@ impl UplinkState {
     /// Levels are worked out again (content held only there drops before the commit).
     pub fn remove_destination(&self, store: &Store, name: &str) -> Result<bool> {
         self.write_bulk(store, |tx| {
+            let id: Option<i64> =
+                tx.c.query_row("SELECT id FROM destinations WHERE name = ?1", [name], |r| {
+                    r.get(0)
+                })
+                .optional()?;
             let n =
                 tx.c.execute("DELETE FROM destinations WHERE name = ?1", [name])?;
+            if let Some(id) = id {
+                tx.c.execute("DELETE FROM meta WHERE key = ?1", [status::flow_key(id)])?;
+            }
             Ok((n > 0, n > 0))
+        })
+    }
+
+    /// Records how the uplink's requests to destination `id` flow now (figures for `status` and
+    /// `/metrics`). Kept in `meta` (one row per destination, replaced), not in a column: older
+    /// builds read this state unchanged, so a rolled-back update still runs. Committed without
+    /// waiting for the disk: a power cut loses nothing but a figure.
+    pub fn set_destination_flow(&self, id: DestinationId, flow: &status::Flow) -> Result<()> {
+        let value = serde_json::to_string(flow).expect("figures serialize");
+        self.write(None, true, |tx| {
+            tx.c.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?
+                .execute(params![status::flow_key(id), value])?;
+            Ok(())
         })
     }
 

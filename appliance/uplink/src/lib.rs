@@ -4,7 +4,8 @@
 //! It learns about changes from the store's change journal ([`Store::changes_after`]) and keeps,
 //! per destination and object key, what the destination must hold (replicas), in its own state
 //! ([`microcloud_uplink_state`], `DATA/uplink.sqlite`). One worker per destination uploads
-//! oldest-dirty-first with a concurrency limit, backs off with jitter when the destination is
+//! oldest-dirty-first with an adaptive concurrency limit (more requests in flight the farther the
+//! destination, fewer when it complains), backs off with jitter when the destination is
 //! unreachable (never taking "unreachable" for "gone"), resumes multipart uploads from the parts
 //! recorded in that state, and uses conditional writes so that an object changed in the cloud by
 //! someone else is kept and reported as a conflict, never overwritten. A file's durability
@@ -80,8 +81,11 @@ pub enum UplinkError {
 /// uplink` takes them from its options and environment).
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Uploads in flight per destination.
+    /// Requests in flight per destination to start with; rising latency never takes it lower
+    /// (see the worker's limiter), only a destination's complaints do.
     pub concurrency: usize,
+    /// Most requests in flight per destination, however far away it is.
+    pub max_concurrency: usize,
     /// Files at least this large go up as multipart uploads.
     pub multipart_threshold: u64,
     /// Size of each multipart part.
@@ -104,6 +108,7 @@ impl Default for Settings {
     fn default() -> Settings {
         Settings {
             concurrency: 16,
+            max_concurrency: 256,
             multipart_threshold: 32 << 20,
             part_size: 16 << 20,
             part_concurrency: 4,

@@ -307,7 +307,19 @@ impl Publisher {
                     continue;
                 }
             };
-            match publish_with(&self.store, &self.state, &d, &remote, &mut last).await {
+            // A destination that asks to slow down is answered as S3 asks: again, a little later.
+            let mut result = publish_with(&self.store, &self.state, &d, &remote, &mut last).await;
+            for wait_ms in [200, 500, 1000, 2000] {
+                match &result {
+                    Err(UplinkError::Manifest { source, .. }) if source.is_busy() => {
+                        tokio::time::sleep(std::time::Duration::from_millis(wait_ms)).await;
+                        result =
+                            publish_with(&self.store, &self.state, &d, &remote, &mut last).await;
+                    }
+                    _ => break,
+                }
+            }
+            match result {
                 Ok(true) => {
                     log::debug!("manifest of {} updated", d.name);
                     written += 1;

@@ -25,13 +25,14 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use microcloud_remotes::{Condition, Remote, RemoteError};
 use microcloud_store::{Content, Store, StoreError};
+use microcloud_uplink_state::status::Flow;
 use microcloud_uplink_state::{
     is_version_key, DestinationState, NewConflict, ReplicaState, StateError, UplinkState,
 };
@@ -43,7 +44,9 @@ use crate::destinations::{self, Destination, DestinationError};
 use crate::journal::now_ns;
 use crate::{blocking, Settings};
 
+mod limit;
 mod multipart;
+use limit::Limiter;
 use multipart::{abort_multipart_of, abort_strays, multipart};
 
 /// Controls a running worker.
@@ -78,8 +81,15 @@ struct Ctx {
     /// One lock per version key being settled (by its own task or by the task of the live key it
     /// is copied from), dropped when nobody holds it.
     version_locks: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// How many requests may be in flight, adapted to the destination's distance and complaints.
+    flow: std::sync::Mutex<Limiter>,
 }
 
+/// How often, at most, the worker records how its requests flow.
+const FLOW_EVERY: Duration = Duration::from_secs(1);
+/// Bodies up to this size take about a round trip to send: their latency is a sample for the
+/// concurrency limit.
+const SMALL_REQUEST: u64 = 64 << 10;
 /// Due replicas read from the uplink state at once; the worker starts them from memory.
 const QUEUE_BATCH: usize = 256;
 /// How long replicas read from the uplink state are started from memory before it is read again,
@@ -175,6 +185,8 @@ impl Row {
 
 enum Outcome {
     Done,
+    /// The destination asked to slow down (503 SlowDown, 429): the replica is retried soon.
+    Busy(String),
     /// The destination could not be reached.
     Unreachable(String),
     /// This replica failed for its own reasons.
@@ -186,14 +198,22 @@ enum Outcome {
 struct Slot {
     busy: Arc<AtomicUsize>,
     wake: Arc<Notify>,
+    /// Bytes of content this request holds in memory, counted in `held` until it is done.
+    bytes: u64,
+    held: Arc<AtomicU64>,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
         self.busy.fetch_sub(1, Ordering::Relaxed);
+        self.held.fetch_sub(self.bytes, Ordering::Relaxed);
         self.wake.notify_one();
     }
 }
+
+/// Most content bytes all requests of one worker hold in memory at once: hundreds of small
+/// files in flight are cheap, hundreds of 30 MiB ones are not (the uplink's unit caps its memory).
+const HELD_BYTES: u64 = 128 << 20;
 
 /// Why one replica could not be processed.
 #[derive(Debug, thiserror::Error)]
@@ -237,6 +257,8 @@ pub(crate) fn spawn(
     }
     let wake = Arc::new(Notify::new());
     let stop = Arc::new(AtomicBool::new(false));
+    let (settings_concurrency, settings_max_concurrency) =
+        (settings.concurrency, settings.max_concurrency);
     let ctx = Arc::new(Ctx {
         store,
         state,
@@ -246,6 +268,7 @@ pub(crate) fn spawn(
         listings: std::sync::Mutex::new(HashMap::new()),
         raised,
         version_locks: std::sync::Mutex::new(HashMap::new()),
+        flow: std::sync::Mutex::new(Limiter::new(settings_concurrency, settings_max_concurrency)),
     });
     tokio::spawn(run(ctx, wake.clone(), stop.clone()));
     Ok(Handle { wake, stop })
@@ -267,6 +290,8 @@ async fn run(ctx: Arc<Ctx>, wake: Arc<Notify>, stop: Arc<AtomicBool>) {
     let mut inflight: HashSet<String> = HashSet::new();
     // Tasks still holding a slot (the others are only recording their result).
     let busy = Arc::new(AtomicUsize::new(0));
+    // Content bytes those tasks hold in memory.
+    let held = Arc::new(AtomicU64::new(0));
     // Due replicas read ahead from the uplink state, oldest first; `finished` are keys whose task
     // ended since (their rows here are out of date).
     let mut queue: VecDeque<Row> = VecDeque::new();
@@ -277,7 +302,39 @@ async fn run(ctx: Arc<Ctx>, wake: Arc<Notify>, stop: Arc<AtomicBool>) {
     let mut strays_cleaned = false;
     let mut state = DestinationState::Ok;
     let mut last_ok_written = Instant::now() - Duration::from_secs(3600);
+    let mut flow_written: (Instant, Flow) = (Instant::now() - FLOW_EVERY, Flow::default());
+    // Figures that moved since they were last recorded: the loop comes back to record them.
+    let mut flow_dirty;
+    let mut slow_downs: u64 = 0;
     loop {
+        // How the requests flow, for `status` and `/metrics`: when it moved, at most once a
+        // second, and again now and then so a reader can tell the figures are live.
+        {
+            let flow = {
+                let l = ctx.flow.lock().unwrap();
+                Flow {
+                    in_flight: busy.load(Ordering::Relaxed) as u64,
+                    limit: l.limit() as u64,
+                    rtt_ms: l.rtt().map(|d| (d.as_secs_f64() * 1e4).round() / 10.0),
+                    slow_downs,
+                    at_ns: 0,
+                }
+            };
+            let (at, last) = flow_written;
+            flow_dirty = flow != last;
+            if at.elapsed() >= FLOW_EVERY && (flow_dirty || at.elapsed() >= FLOW_EVERY * 5) {
+                flow_dirty = false;
+                flow_written = (Instant::now(), flow);
+                let (st, id) = (ctx.state.clone(), ctx.dest.id);
+                let recorded = Flow {
+                    at_ns: now_ns(),
+                    ..flow
+                };
+                if let Err(e) = blocking(move || st.set_destination_flow(id, &recorded)).await {
+                    log::warn!("uplink {name}: recording its figures: {e}");
+                }
+            }
+        }
         if stop.load(Ordering::Relaxed) {
             tasks.abort_all();
             return;
@@ -299,8 +356,10 @@ async fn run(ctx: Arc<Ctx>, wake: Arc<Notify>, stop: Arc<AtomicBool>) {
             // While the destination is failing, one request at a time tells when it is back.
             Some(_) => usize::from(tasks.is_empty()),
             None => ctx
-                .settings
-                .concurrency
+                .flow
+                .lock()
+                .unwrap()
+                .limit()
                 .saturating_sub(busy.load(Ordering::Relaxed)),
         };
         if may_start > 0 {
@@ -326,12 +385,27 @@ async fn run(ctx: Arc<Ctx>, wake: Arc<Notify>, stop: Arc<AtomicBool>) {
                 if inflight.contains(&row.key) || finished.contains(&row.key) {
                     continue;
                 }
+                // What it will hold in memory: the whole body, or its parts in flight.
+                let bytes = if row.size >= ctx.settings.multipart_threshold {
+                    ctx.settings.part_size * ctx.settings.part_concurrency as u64
+                } else {
+                    row.size
+                };
+                let now_held = held.load(Ordering::Relaxed);
+                if now_held > 0 && now_held + bytes > HELD_BYTES {
+                    // Waits for memory, first in line.
+                    queue.push_front(row);
+                    break;
+                }
+                held.fetch_add(bytes, Ordering::Relaxed);
                 started += 1;
                 inflight.insert(row.key.clone());
                 busy.fetch_add(1, Ordering::Relaxed);
                 let slot = Slot {
                     busy: busy.clone(),
                     wake: wake.clone(),
+                    bytes,
+                    held: held.clone(),
                 };
                 let c = ctx.clone();
                 tasks.spawn(async move {
@@ -350,11 +424,38 @@ async fn run(ctx: Arc<Ctx>, wake: Arc<Notify>, stop: Arc<AtomicBool>) {
             // looked for now and then.
             None => Duration::from_millis(200),
         };
+        let sleep_for = if flow_dirty {
+            sleep_for.min(FLOW_EVERY)
+        } else {
+            sleep_for
+        };
         tokio::select! {
             Some(joined) = tasks.join_next(), if !tasks.is_empty() => {
                 let Ok((key, outcome)) = joined else { continue };
                 inflight.remove(&key);
                 finished.insert(key);
+                if matches!(outcome, Outcome::Done) {
+                    // Itself included: its slot was given back before its bookkeeping.
+                    let out = busy.load(Ordering::Relaxed) + 1;
+                    ctx.flow.lock().unwrap().on_success(out);
+                }
+                let outcome = match outcome {
+                    Outcome::Busy(err) => {
+                        slow_downs += 1;
+                        if ctx.flow.lock().unwrap().on_overload() {
+                            log::debug!("uplink {name}: asked to slow down ({err})");
+                            continue;
+                        }
+                        // Already one request at a time: the destination is failing, not busy.
+                        Outcome::Unreachable(err)
+                    }
+                    Outcome::Unreachable(err) => {
+                        // A timeout with many requests out may be the destination drowning.
+                        ctx.flow.lock().unwrap().on_overload();
+                        Outcome::Unreachable(err)
+                    }
+                    o => o,
+                };
                 match outcome {
                     Outcome::Done | Outcome::Failed => {
                         if failures > 0 || down_until.is_some() {
@@ -379,6 +480,7 @@ async fn run(ctx: Arc<Ctx>, wake: Arc<Notify>, stop: Arc<AtomicBool>) {
                         state = new_state;
                         set_state(&ctx, new_state, Some(&err)).await;
                     }
+                    Outcome::Busy(_) => unreachable!("turned into a cut or unreachable above"),
                 }
             }
             _ = wake.notified() => {}
@@ -433,6 +535,11 @@ async fn process(ctx: &Ctx, row: Row, slot: Slot) -> Outcome {
     };
     match result {
         Ok(()) => Outcome::Done,
+        Err(ItemError::Remote(e)) if e.is_busy() => {
+            let msg = e.to_string();
+            record_error(ctx, &row, &msg, false).await;
+            Outcome::Busy(msg)
+        }
         Err(ItemError::Remote(e)) if e.is_transient() => {
             let msg = e.to_string();
             record_error(ctx, &row, &msg, false).await;
@@ -603,17 +710,18 @@ async fn upload(ctx: &Ctx, row: &Row, blob: i64, slot: Option<Slot>) -> Result<(
                 key: row.key.clone(),
             });
         }
-        if matches!(cond, Condition::IfAbsent) && ctx.listed_absent(&row.key) {
-            ctx.remote
-                .put_listed_absent(&row.key, data, &hex)
-                .await
-                .map_err(ItemError::from)
+        let sent = Instant::now();
+        let r = if matches!(cond, Condition::IfAbsent) && ctx.listed_absent(&row.key) {
+            ctx.remote.put_listed_absent(&row.key, data, &hex).await
         } else {
-            ctx.remote
-                .put(&row.key, data, &hex, &cond)
-                .await
-                .map_err(ItemError::from)
+            ctx.remote.put(&row.key, data, &hex, &cond).await
+        };
+        // A small body's time is round trips and the destination's queue: what the limit
+        // follows. (Large ones are bytes: the bandwidth's business.)
+        if r.is_ok() && row.size <= SMALL_REQUEST {
+            ctx.flow.lock().unwrap().sample(sent.elapsed());
         }
+        r.map_err(ItemError::from)
     };
     let etag = match result {
         Ok(etag) => etag,

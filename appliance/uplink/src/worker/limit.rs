@@ -1,0 +1,228 @@
+//! How many requests a worker keeps in flight to its destination: adaptive, as TCP's congestion
+//! window and Netflix's concurrency-limits are. A cloud tens of milliseconds away is bound by
+//! round trips, not by its own hardware: there, the only way to go faster is more requests at
+//! once. So the limit grows while requests come back as fast as ever (slow start: +1 per
+//! completion, doubling each round trip; then +1 per round trip), and shrinks when the
+//! destination complains: by half on a 503 SlowDown, a 429 or a timeout (at most once per round
+//! trip), by a tenth when small requests start to queue (their latency climbs well above the
+//! lowest seen lately).
+//!
+//! Latency alone never takes the limit below the configured concurrency (what the uplink used
+//! before it adapted): a nearby destination that is merely busy keeps today's pace. Only
+//! complaints go lower, down to one request at a time.
+
+use std::time::{Duration, Instant};
+
+/// A small request whose latency is this many times the lowest seen (plus [`QUEUE_SLACK`]) is
+/// taken as queued at the destination.
+const QUEUE_FACTOR: f64 = 1.5;
+/// Latency that is noise, not queueing (timer and scheduler jitter on a loaded box).
+const QUEUE_SLACK: Duration = Duration::from_millis(5);
+/// How long the lowest latency seen stays the reference (a route that got slower for good is
+/// taken as the new normal after one or two of these).
+const BASE_WINDOW: Duration = Duration::from_secs(10);
+/// Weight of a new latency sample in the recent average (about the last 10 samples).
+const RECENT_WEIGHT: f64 = 0.1;
+
+/// The limit and what it is worked out from.
+#[derive(Debug)]
+pub(crate) struct Limiter {
+    limit: f64,
+    /// Latency never takes the limit below this.
+    floor: f64,
+    ceiling: f64,
+    slow_start: bool,
+    /// Lowest latency of a small request in the current and the previous window.
+    base_now: Option<Duration>,
+    base_before: Option<Duration>,
+    window_start: Instant,
+    /// Recent latency of small requests (weighted average), seconds.
+    recent: Option<f64>,
+    last_cut: Instant,
+}
+
+impl Limiter {
+    /// Starts at `floor` (the configured concurrency) and never goes above `ceiling`.
+    pub(crate) fn new(floor: usize, ceiling: usize) -> Limiter {
+        let floor = floor.max(1) as f64;
+        Limiter {
+            limit: floor,
+            floor,
+            ceiling: (ceiling as f64).max(floor),
+            slow_start: true,
+            base_now: None,
+            base_before: None,
+            window_start: Instant::now(),
+            recent: None,
+            last_cut: Instant::now(),
+        }
+    }
+
+    /// Requests that may be in flight now.
+    pub(crate) fn limit(&self) -> usize {
+        self.limit as usize
+    }
+
+    /// Recent latency of small requests: about one round trip to the destination.
+    pub(crate) fn rtt(&self) -> Option<Duration> {
+        self.recent.map(Duration::from_secs_f64)
+    }
+
+    /// The lowest latency of a small request seen lately.
+    fn base(&self) -> Option<Duration> {
+        match (self.base_now, self.base_before) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// A small request (one whose time is round trips, not bytes) took `latency`.
+    pub(crate) fn sample(&mut self, latency: Duration) {
+        if self.window_start.elapsed() >= BASE_WINDOW {
+            self.base_before = self.base_now.take();
+            self.window_start = Instant::now();
+        }
+        self.base_now = Some(self.base_now.map_or(latency, |b| b.min(latency)));
+        let s = latency.as_secs_f64();
+        self.recent = Some(match self.recent {
+            Some(r) => r + RECENT_WEIGHT * (s - r),
+            None => s,
+        });
+    }
+
+    /// Whether small requests wait at the destination beyond their round trip.
+    fn queueing(&self) -> bool {
+        match (self.recent, self.base()) {
+            (Some(recent), Some(base)) => {
+                recent > base.as_secs_f64() * QUEUE_FACTOR + QUEUE_SLACK.as_secs_f64()
+            }
+            _ => false,
+        }
+    }
+
+    /// At most one cut per round trip: the requests already in flight answer for the old limit.
+    fn may_cut(&self) -> bool {
+        self.last_cut.elapsed() >= self.rtt().unwrap_or(Duration::from_millis(100))
+    }
+
+    /// A request succeeded while `in_flight` were out (itself included).
+    pub(crate) fn on_success(&mut self, in_flight: usize) {
+        if self.queueing() {
+            if self.may_cut() {
+                self.limit = (self.limit * 0.9).max(self.floor.min(self.limit));
+                self.slow_start = false;
+                self.last_cut = Instant::now();
+            }
+            return;
+        }
+        // A limit the worker does not use says nothing about the destination: it grows only
+        // while it is (nearly) reached, so that a trickle never earns a flood.
+        if (in_flight as f64) < self.limit * 0.75 {
+            return;
+        }
+        let step = if self.slow_start {
+            1.0
+        } else {
+            1.0 / self.limit
+        };
+        self.limit = (self.limit + step).min(self.ceiling);
+    }
+
+    /// The destination asked to slow down (503 SlowDown, 429) or a request timed out. Returns
+    /// false once the limit is one request already: then the destination is failing, not busy.
+    pub(crate) fn on_overload(&mut self) -> bool {
+        if self.limit <= 1.0 {
+            return false;
+        }
+        if self.may_cut() {
+            self.limit = (self.limit / 2.0).max(1.0);
+            self.slow_start = false;
+            self.last_cut = Instant::now();
+        }
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn grows_while_round_trips_hold_and_only_when_used() {
+        let mut l = Limiter::new(16, 256);
+        // Used in full, latency flat at 40 ms: slow start doubles it within a window's worth.
+        for _ in 0..16 {
+            l.sample(ms(40));
+            let n = l.limit();
+            l.on_success(n);
+        }
+        assert_eq!(l.limit(), 32);
+        for _ in 0..1000 {
+            l.sample(ms(41));
+            let n = l.limit();
+            l.on_success(n);
+        }
+        assert_eq!(l.limit(), 256, "capped at the ceiling");
+        // A trickle (2 in flight) never grows it.
+        let mut t = Limiter::new(16, 256);
+        for _ in 0..1000 {
+            t.sample(ms(40));
+            t.on_success(2);
+        }
+        assert_eq!(t.limit(), 16);
+    }
+
+    #[test]
+    fn queueing_shrinks_it_but_never_below_the_floor() {
+        let mut l = Limiter::new(16, 256);
+        for _ in 0..200 {
+            l.sample(ms(20));
+            let n = l.limit();
+            l.on_success(n);
+        }
+        let grown = l.limit();
+        assert!(grown > 100, "{grown}");
+        // Latency triples: the destination queues. Cuts come at most once per round trip.
+        l.last_cut = Instant::now() - Duration::from_secs(1);
+        for _ in 0..30 {
+            l.sample(ms(60));
+        }
+        l.on_success(grown);
+        assert!(l.limit() < grown, "{} < {grown}", l.limit());
+        let once = l.limit();
+        l.on_success(once);
+        assert_eq!(l.limit(), once, "not twice in one round trip");
+        for _ in 0..100 {
+            l.last_cut = Instant::now() - Duration::from_secs(1);
+            l.on_success(l.limit());
+        }
+        assert_eq!(l.limit(), 16, "latency alone stops at the floor");
+    }
+
+    #[test]
+    fn complaints_halve_it_down_to_one_then_it_is_failing() {
+        let mut l = Limiter::new(16, 256);
+        let mut cuts = 0;
+        loop {
+            l.last_cut = Instant::now() - Duration::from_secs(1);
+            if !l.on_overload() {
+                break;
+            }
+            cuts += 1;
+            assert!(cuts < 10);
+        }
+        assert_eq!((l.limit(), cuts), (1, 4), "16 -> 8 -> 4 -> 2 -> 1");
+    }
+
+    #[test]
+    fn an_unknown_latency_is_not_queueing() {
+        let mut l = Limiter::new(4, 8);
+        l.on_success(4);
+        assert_eq!(l.limit(), 5);
+        assert_eq!(l.rtt(), None);
+    }
+}
