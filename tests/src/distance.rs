@@ -207,7 +207,10 @@ async fn pump(
     };
     let writer = async move {
         while let Some((due, chunk)) = rx.recv().await {
-            tokio::time::sleep_until(due).await;
+            // The timer's granularity is a millisecond: no sleep at all for what is due.
+            if due > Instant::now() {
+                tokio::time::sleep_until(due).await;
+            }
             if let Some(p) = &pace {
                 p.take(chunk.len()).await;
             }

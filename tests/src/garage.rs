@@ -355,7 +355,7 @@ fn all_threads_stopped(pid: u32) -> bool {
 }
 
 /// Two distinct free TCP ports on 127.0.0.1 (held open together so they differ).
-fn free_ports() -> [u16; 2] {
+pub(crate) fn free_ports() -> [u16; 2] {
     let a = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
     let b = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
     [
@@ -366,7 +366,7 @@ fn free_ports() -> [u16; 2] {
 
 /// Whether an HTTP request to the S3 API gets an answer that is not a server error (an
 /// anonymous request is refused with 403 once the node is up; 503 while the layout settles).
-fn s3_answers(addr: SocketAddr) -> bool {
+pub(crate) fn s3_answers(addr: SocketAddr) -> bool {
     let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_secs(1)) else {
         return false;
     };
@@ -387,7 +387,7 @@ fn s3_answers(addr: SocketAddr) -> bool {
     matches!(status, Some(s) if s < 500)
 }
 
-fn write_private(path: &Path, content: &str) {
+pub(crate) fn write_private(path: &Path, content: &str) {
     use std::os::unix::fs::OpenOptionsExt;
     let mut f = std::fs::OpenOptions::new()
         .write(true)

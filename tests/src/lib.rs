@@ -4,6 +4,7 @@
 
 pub mod distance;
 pub mod garage;
+pub mod garage_cluster;
 pub mod lan;
 pub mod page;
 

@@ -17,9 +17,10 @@ pub enum RemoteError {
         op: String,
         detail: String,
     },
-    /// The remote asked to slow down (HTTP 429, 503 or S3's SlowDown): it is up, and busy.
-    /// Retrying later succeeds; sending fewer requests at once helps.
-    #[error("remote {remote}: {op} failed, remote busy (asked to slow down): {detail}")]
+    /// The remote asked to retry later (HTTP 429, 503 or S3's SlowDown): it answers, but is
+    /// overloaded (sending fewer requests at once helps) or cannot serve now (a cluster that
+    /// lost its quorum answers 503 too: the uplink then finds it down).
+    #[error("remote {remote}: {op} failed, remote overloaded or unavailable (it asked to retry later): {detail}")]
     Busy {
         remote: String,
         op: String,
