@@ -176,6 +176,13 @@ impl Gateway {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             let content = std::fs::read_to_string(&lock).unwrap_or_default();
+            // The gateway rewrites its lock file in place (it holds the lock on it, so it cannot
+            // rename a new one over it): a line without its newline is still being written.
+            let content = if content.ends_with('\n') {
+                content
+            } else {
+                String::new()
+            };
             let mut parts = content.split_whitespace();
             if parts.next() == Some(pid.as_str()) {
                 if let Some(url) = parts.next() {

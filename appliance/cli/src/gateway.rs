@@ -125,14 +125,15 @@ pub fn run(args: Args) -> Result<(), CliError> {
         };
         let _ = lock.set_len(0);
         let _ = lock.rewind();
-        match &https {
+        // One write of the whole line: readers (scripts, tests) poll this file, and a line written
+        // piece by piece (as `writeln!` does) can be read half-written.
+        let line = match &https {
             Some((_, bound, _)) => {
-                let _ = writeln!(&mut *lock, "{} http://{addr}/ https://{bound}/", std::process::id());
+                format!("{} http://{addr}/ https://{bound}/\n", std::process::id())
             }
-            None => {
-                let _ = writeln!(&mut *lock, "{} http://{addr}/", std::process::id());
-            }
-        }
+            None => format!("{} http://{addr}/\n", std::process::id()),
+        };
+        let _ = lock.write_all(line.as_bytes());
         let _ = lock.sync_data();
 
         let stats = store.stats()?;
