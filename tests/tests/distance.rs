@@ -131,14 +131,14 @@ async fn put_small(gw: &Gateway, n: usize) {
         .await;
 }
 
-/// 40 ms away, the uplink grows past its starting 16 requests in flight, says so in `status
+/// 80 ms away, the uplink grows past its starting 16 requests in flight, says so in `status
 /// --json` (limit and round trip) and `/metrics`, and every file arrives.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_far_cloud_gets_more_requests_in_flight() {
     let g = Garage::start();
     let tmp = tempfile::tempdir().unwrap();
     let line = Line {
-        rtt: Duration::from_millis(40),
+        rtt: Duration::from_millis(80),
         ..Line::default()
     };
     let (gw, _proxy) = far_box(&g, tmp.path(), "far", line).await;
@@ -149,9 +149,9 @@ async fn a_far_cloud_gets_more_requests_in_flight() {
     let d = &st["destinations"][0];
     assert_eq!(d["state"], "ok", "{st}");
     let limit = d["concurrency_limit"].as_u64().expect("a limit");
-    assert!(limit > 16, "the limit grew at 40 ms: {st}");
+    assert!(limit > 16, "the limit grew at 80 ms: {st}");
     let rtt = d["rtt_ms"].as_f64().expect("a round trip");
-    assert!(rtt >= 40.0, "the round trip is at least the line's: {st}");
+    assert!(rtt >= 80.0, "the round trip is at least the line's: {st}");
     let m = metrics(&reqwest::Client::new(), &gw).await;
     for family in [
         "microcloud_destination_concurrency_limit{destination=\"far\"}",
