@@ -6,14 +6,14 @@ import {
   requireFields,
   showError,
   value
-} from "./chunk-XFF4UI46.js";
+} from "./chunk-WAEYNTD3.js";
 import {
   api,
   errorBox,
   h,
   loadState,
   main
-} from "./chunk-HKOKOT5A.js";
+} from "./chunk-25QKMPFS.js";
 
 // pair.js
 var POLL_MS = 1e3;

@@ -1,6 +1,6 @@
 import {
   h
-} from "./chunk-HKOKOT5A.js";
+} from "./chunk-25QKMPFS.js";
 
 // forms.js
 function field(formId, o) {

@@ -2,13 +2,11 @@ import {
   filesHash,
   parentOf,
   pathOfRest,
-  segments,
-  trashHash
-} from "./chunk-L4SIYSMP.js";
-import {
   reportText,
+  segments,
+  trashHash,
   versionUrl
-} from "./chunk-F22VF3A6.js";
+} from "./chunk-O52VFFRZ.js";
 import {
   exactTime,
   humanBytes
@@ -19,7 +17,7 @@ import {
   h,
   main,
   pageHead
-} from "./chunk-HKOKOT5A.js";
+} from "./chunk-25QKMPFS.js";
 
 // trash.js
 function renderTrash(rest, alive) {

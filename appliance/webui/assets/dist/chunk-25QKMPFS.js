@@ -1,12 +1,4 @@
-// dom.js
-var main = document.getElementById("main");
-var scrolledBy = 0;
-window.addEventListener("scroll", () => {
-  scrolledBy = window.scrollY;
-}, { passive: true });
-function pageScrolled() {
-  return scrolledBy > 0;
-}
+// el.js
 function h(tag, props, ...kids) {
   const el = document.createElement(tag);
   if (props) {
@@ -31,6 +23,16 @@ function h(tag, props, ...kids) {
     el.append(kid instanceof Node ? kid : String(kid));
   }
   return el;
+}
+
+// dom.js
+var main = document.getElementById("main");
+var scrolledBy = 0;
+window.addEventListener("scroll", () => {
+  scrolledBy = window.scrollY;
+}, { passive: true });
+function pageScrolled() {
+  return scrolledBy > 0;
 }
 function pageHead(title, ...extra) {
   return h("div", { class: "page-head" }, h("h1", { text: title }), ...extra);
@@ -150,9 +152,9 @@ async function sessionLost() {
 }
 
 export {
+  h,
   main,
   pageScrolled,
-  h,
   pageHead,
   errorBox,
   statusLine,

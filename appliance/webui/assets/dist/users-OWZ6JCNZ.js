@@ -9,7 +9,7 @@ import {
   showError,
   showOk,
   value
-} from "./chunk-XFF4UI46.js";
+} from "./chunk-WAEYNTD3.js";
 import {
   api,
   errorBox,
@@ -18,7 +18,7 @@ import {
   main,
   pageHead,
   state
-} from "./chunk-HKOKOT5A.js";
+} from "./chunk-25QKMPFS.js";
 
 // users.js
 function renderUsers(rest, alive) {

@@ -1,6 +1,6 @@
 import {
   reportText
-} from "./chunk-F22VF3A6.js";
+} from "./chunk-O52VFFRZ.js";
 import {
   activityTime,
   clockTime,
@@ -15,7 +15,7 @@ import {
   h,
   main,
   pageHead
-} from "./chunk-HKOKOT5A.js";
+} from "./chunk-25QKMPFS.js";
 
 // dashboard.js
 var STATE_TEXT = { ok: "ok", retrying: "retrying", down: "down" };

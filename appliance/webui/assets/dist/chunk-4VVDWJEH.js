@@ -6,7 +6,7 @@ import {
   main,
   pageScrolled,
   state
-} from "./chunk-HKOKOT5A.js";
+} from "./chunk-25QKMPFS.js";
 
 // router.js
 var nav = document.getElementById("nav");

@@ -8,14 +8,14 @@ import {
   showError,
   showOk,
   value
-} from "./chunk-XFF4UI46.js";
+} from "./chunk-WAEYNTD3.js";
 import {
   api,
   errorBox,
   h,
   main,
   pageHead
-} from "./chunk-HKOKOT5A.js";
+} from "./chunk-25QKMPFS.js";
 
 // ssh.js
 function renderSsh(rest, alive) {

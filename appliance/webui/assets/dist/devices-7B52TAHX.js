@@ -4,7 +4,7 @@ import {
 } from "./chunk-I4NXG573.js";
 import {
   startPairing
-} from "./chunk-R3HFGJ4N.js";
+} from "./chunk-GDGXLDSH.js";
 import {
   clearMessages,
   field,
@@ -13,7 +13,7 @@ import {
   requireFields,
   showError,
   value
-} from "./chunk-XFF4UI46.js";
+} from "./chunk-WAEYNTD3.js";
 import {
   api,
   errorBox,
@@ -21,7 +21,7 @@ import {
   main,
   pageHead,
   state
-} from "./chunk-HKOKOT5A.js";
+} from "./chunk-25QKMPFS.js";
 
 // lan.js
 var REFRESH_MS = 5e3;

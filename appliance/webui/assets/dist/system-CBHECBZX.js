@@ -1,7 +1,7 @@
 import {
   renderChrome,
   show
-} from "./chunk-U2UVTWFW.js";
+} from "./chunk-4VVDWJEH.js";
 import {
   clearMessages,
   confirmButton,
@@ -12,7 +12,7 @@ import {
   showError,
   showOk,
   value
-} from "./chunk-XFF4UI46.js";
+} from "./chunk-WAEYNTD3.js";
 import {
   api,
   errorBox,
@@ -22,7 +22,7 @@ import {
   main,
   pageHead,
   setState
-} from "./chunk-HKOKOT5A.js";
+} from "./chunk-25QKMPFS.js";
 
 // system.js
 function renderSystem(rest, alive) {
