@@ -240,6 +240,41 @@ pub fn browser_tools(repo: &Path) -> (std::path::PathBuf, String) {
     (web, chromium)
 }
 
+/// Runs a browser script of `web` (`node SCRIPT ARGS...`, with `CHROMIUM` and `env` set) for at
+/// most `secs` seconds: whether it succeeded, its stdout and its stderr. Panics if it ran longer.
+pub async fn run_browser_script(
+    web: &Path,
+    chromium: &str,
+    script: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+    secs: u64,
+) -> (bool, String, String) {
+    let child = tokio::process::Command::new("node")
+        .arg(script)
+        .args(args)
+        .current_dir(web)
+        .env("CHROMIUM", chromium)
+        .envs(env.iter().copied())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("node {script}: {e}"));
+    let out = tokio::time::timeout(
+        std::time::Duration::from_secs(secs),
+        child.wait_with_output(),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("node {script} {args:?} ran longer than {secs} s"))
+    .unwrap_or_else(|e| panic!("node {script}: {e}"));
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// A gateway (without uplink) set up by `owner`, with users `names` added on the page and each
 /// signed in: the administrator's client and the users' clients, in order.
 pub async fn box_with_users(data: &Path, names: &[&str]) -> (Gateway, Client, Vec<Client>) {

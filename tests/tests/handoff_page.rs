@@ -5,9 +5,10 @@
 //! accepts. Every screen is saved at tablet and phone size (`target/screenshots/handoff/`).
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use microcloud_tests::page::{box_with_users, browser_tools, pair_tablet, Client};
+use microcloud_tests::page::{
+    box_with_users, browser_tools, pair_tablet, run_browser_script, Client,
+};
 use microcloud_tests::{content_for, dav_mkcol, dav_put};
 use reqwest::Method;
 use serde_json::Value;
@@ -127,34 +128,30 @@ async fn browser_continues_on_another_tablet_sends_to_an_offline_one_and_hands_a
 
     let shots = repo.join("target/screenshots/handoff");
     let _ = std::fs::remove_dir_all(&shots);
-    let child = tokio::process::Command::new("node")
-        .arg("handoff.mjs")
-        .current_dir(&web)
-        .env("CHROMIUM", &chromium)
-        .env("MC_URL", format!("http://{}", gw.addr))
-        .env("MC_T1_COOKIE", t1.cookie.as_deref().unwrap())
-        .env("MC_T2_COOKIE", t2.cookie.as_deref().unwrap())
-        .env("MC_BOB_COOKIE", bt.cookie.as_deref().unwrap())
-        .env("MC_PDF", "/report.pdf")
-        .env("MC_VIDEO", "/clip.webm")
-        .env("MC_FOLDER", "/Projects")
-        .env("MC_SEEK", SEEK.to_string())
-        .env("MC_SCREENSHOTS", &shots)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("run node");
-    let out = tokio::time::timeout(Duration::from_secs(240), child.wait_with_output())
-        .await
-        .expect("the browser run ended within 240 s")
-        .unwrap();
-    println!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "the browser run failed (see above)");
+    let url = format!("http://{}", gw.addr);
+    let shots_dir = shots.display().to_string();
+    let seek = SEEK.to_string();
+    let (ok, stdout, stderr) = run_browser_script(
+        &web,
+        &chromium,
+        "handoff.mjs",
+        &[],
+        &[
+            ("MC_URL", url.as_str()),
+            ("MC_T1_COOKIE", t1.cookie.as_deref().unwrap()),
+            ("MC_T2_COOKIE", t2.cookie.as_deref().unwrap()),
+            ("MC_BOB_COOKIE", bt.cookie.as_deref().unwrap()),
+            ("MC_PDF", "/report.pdf"),
+            ("MC_VIDEO", "/clip.webm"),
+            ("MC_FOLDER", "/Projects"),
+            ("MC_SEEK", seek.as_str()),
+            ("MC_SCREENSHOTS", shots_dir.as_str()),
+        ],
+        240,
+    )
+    .await;
+    println!("{stdout}{stderr}");
+    assert!(ok, "the browser run failed (see above)");
 
     // The send counts as opened on tablet 2, at ann's moment in the video.
     let sent = t1.call(Method::GET, "/api/inbox", None).await.json()["sent"].clone();

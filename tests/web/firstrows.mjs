@@ -12,32 +12,29 @@
 // Environment: MC_URL (the gateway), MC_USER and MC_PASSWORD (signed in through the API), or
 // MC_COOKIE (a session cookie's value instead), CHROMIUM (default /usr/bin/chromium),
 // MC_VIEWPORT ("1024x768", the default, or e.g. "390x844").
-// Prints one JSON object on stdout: { folder, runs: [ms...], median_ms, live_runs: [ms...]
-// (navigation start -> the live list's first row, which answers clicks), live_median_ms,
-// shift_px_max (how far the live first row lay from the first row drawn), open_runs: [ms...],
+// Prints one JSON object on stdout: { folder, runs: [ms...], median_ms, open_runs: [ms...],
 // open_median_ms, reload_runs: [ms...], reload_median_ms, total, rows_in_dom,
 // parts: [{ assets_ms, state_ms, files_ms }...] } (when, in each run, the page's own files had
 // all come, its state, and the folder's first page: where the time went);
-// first_from: [...] (per run, whether the first row was the inline first screen's or the live
-// list's), names_disagree (runs whose first screen showed other names than the live list's first),
-// errors: [...] (what the page logged as errors: scripts', refused Content-Security-Policy);
 // exits 1 (a line on stderr) when a run shows no row within 20 s.
-// --hold-modules: the page's modules are held back until the first row is on screen, so that the
-// first screen alone draws it (a test of that path; not a measurement).
+// --cpu-slowdown N: the page's main thread N times slower (a slower tablet);
+// --wifi: each request 10 ms later and the page's bytes at 40 Mbit/s (a tablet on Wi-Fi).
 import { chromium } from 'playwright-core';
 
 const env = process.env;
 const args = process.argv.slice(2);
 let runs = 3;
 let folder = null;
-let holdModules = false;
+let slowdown = 1;
+let wifi = false;
 for (let i = 0; i < args.length; i++) {
   if (args[i] === '--runs') runs = Math.max(1, Number(args[++i]) || 1);
-  else if (args[i] === '--hold-modules') holdModules = true;
+  else if (args[i] === '--cpu-slowdown') slowdown = Math.max(1, Number(args[++i]) || 1);
+  else if (args[i] === '--wifi') wifi = true;
   else if (!folder) folder = args[i];
 }
 if (!folder || !env.MC_URL || (!env.MC_COOKIE && !(env.MC_USER && env.MC_PASSWORD))) {
-  console.error('usage: MC_URL=... (MC_USER=... MC_PASSWORD=... | MC_COOKIE=...) node firstrows.mjs /folder [--runs N] [--hold-modules]');
+  console.error('usage: MC_URL=... (MC_USER=... MC_PASSWORD=... | MC_COOKIE=...) node firstrows.mjs /folder [--runs N] [--cpu-slowdown N] [--wifi]');
   process.exit(2);
 }
 const BASE = env.MC_URL.replace(/\/+$/, '');
@@ -60,49 +57,23 @@ async function cookie() {
  * Runs in the page before its scripts: notes when the first real row is on screen, and says so on
  * the console. (The harness listens for that line rather than polling the page: Playwright's
  * waiting functions put their own large script into the page as it loads, tens of ms of the
- * main thread that a tablet never spends.) A row counts whether the inline first screen drew it
- * (firstscreen.js, before the page's modules run) or the live list did; the live list's first row
- * is noted too ("live": from then on the rows answer clicks), with how far it lies from where the
- * first row was drawn (a first screen that the page then moves would be worse than none).
+ * main thread that a tablet never spends.)
  */
 function watchFirstRow() {
   window.__firstRow = null;
-  let firstTop = null;
-  let firstNames = null;
-  const namesIn = (row) => [...row.closest('tbody').querySelectorAll('tr.row[data-index] .entry-text')].map((e) => e.textContent);
-  const onScreen = (row) => {
-    const r = row.getBoundingClientRect();
-    return r.height > 0 && r.top < innerHeight && r.bottom > 0 ? r : null;
-  };
-  const look = () => {
-    const any = document.querySelector('.listing tr.row[data-index]:not(.is-loading)');
-    const live = document.querySelector('[data-testid="file-list"] tr.row[data-index]:not(.is-loading)');
-    if (any && window.__firstRow === null) {
-      requestAnimationFrame(() => {
-        const r = onScreen(any);
-        if (r && window.__firstRow === null) {
-          window.__firstRow = performance.now();
-          firstTop = r.top;
-          firstNames = namesIn(any);
-          const from = any.closest('[data-testid="first-screen"]') ? 'first-screen' : 'live';
-          console.debug(`microcloud-first-row ${window.__firstRow} ${from}`);
-        }
-      });
-    }
-    if (!live) return false;
+  const seen = () => {
+    const row = document.querySelector('[data-testid="file-list"] tr.row[data-index]:not(.is-loading)');
+    if (!row) return false;
     requestAnimationFrame(() => {
-      const r = onScreen(live);
-      if (!r) return;
-      const top = firstTop === null ? r.top : firstTop;
-      // The names the first screen showed, in order, are the live list's first ones.
-      const names = namesIn(live);
-      // (As far as both go: the live list's first drawing may hold fewer rows than fit.)
-      const agree = firstNames === null || (names.length > 0 && firstNames.slice(0, names.length).every((n, i) => names[i] === n));
-      console.debug(`microcloud-live-row ${performance.now()} ${Math.abs(r.top - top)} ${agree}`);
+      const r = row.getBoundingClientRect();
+      if (window.__firstRow === null && r.height > 0 && r.top < innerHeight && r.bottom > 0) {
+        window.__firstRow = performance.now();
+        console.debug(`microcloud-first-row ${window.__firstRow}`);
+      }
     });
     return true;
   };
-  new MutationObserver((_, obs) => { if (look()) obs.disconnect(); })
+  new MutationObserver((_, obs) => { if (seen()) obs.disconnect(); })
     .observe(document, { childList: true, subtree: true });
 }
 
@@ -118,12 +89,6 @@ try {
   const times = [];
   const opens = [];
   const reloads = [];
-  const lives = [];
-  const shifts = [];
-  const froms = [];
-  const errors = [];
-  let disagreed = 0;
-  let shownOnce = null;
   const parts = [];
   let total = null;
   let rows = null;
@@ -133,46 +98,29 @@ try {
     await ctx.addCookies([{ name: 'mc_session', value, url: BASE }]);
     await ctx.addInitScript(watchFirstRow);
     const page = await ctx.newPage();
-    let said = null;
-    let liveSaid = null;
-    page.on('console', (m) => {
-      const at = /^microcloud-first-row ([0-9.]+) (\S+)$/.exec(m.text());
-      if (at && said) said([Number(at[1]), at[2]]);
-      const lv = /^microcloud-live-row ([0-9.]+) ([0-9.]+) (true|false)$/.exec(m.text());
-      if (lv && liveSaid) liveSaid([Number(lv[1]), Number(lv[2]), lv[3] === 'true']);
-      // Any error the page logs (a script's, a refused Content-Security-Policy) fails the run.
-      // (Chromium asks for /favicon.ico by itself; the box has none.)
-      const where = (m.location() && m.location().url) || '';
-      if (m.type() === 'error' && !where.endsWith('/favicon.ico')) errors.push(`${m.text()} ${where}`.trim());
-    });
-    page.on('pageerror', (e) => errors.push(String(e.message || e)));
-    if (holdModules) {
-      // The page's modules wait until the first row is on screen: what shows is the first screen's.
-      await page.route('**/assets/dist/**', async (route) => {
-        await shownOnce;
-        await route.continue();
-      });
+    if (slowdown > 1 || wifi) {
+      const cdp = await ctx.newCDPSession(page);
+      // A slower device than this machine (as Lighthouse's 4x for a phone): Chromium runs the
+      // page's main thread that many times slower.
+      if (slowdown > 1) await cdp.send('Emulation.setCPUThrottlingRate', { rate: slowdown });
+      // A tablet on the box's Wi-Fi rather than on loopback: 10 ms more per request, 40 Mbit/s.
+      if (wifi) {
+        await cdp.send('Network.enable');
+        await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 10, downloadThroughput: 5e6, uploadThroughput: 5e6 });
+      }
     }
+    let said = null;
+    page.on('console', (m) => {
+      const at = /^microcloud-first-row ([0-9.]+)$/.exec(m.text());
+      if (at && said) said(Number(at[1]));
+    });
     const firstRow = () => new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`no row of ${folder} on screen within 20 s`)), 20000);
       said = (ms) => { clearTimeout(timer); said = null; resolve(ms); };
     });
-    const liveRow = () => new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no live row of ${folder} on screen within 20 s`)), 20000);
-      liveSaid = (v) => { clearTimeout(timer); liveSaid = null; resolve(v); };
-    });
     let shown = firstRow();
-    shownOnce = shown.catch(() => {});
-    const live = liveRow();
     await page.goto(`${BASE}/${hashOf(folder)}`, { waitUntil: 'commit' });
-    const [firstMs, from] = await shown;
-    times.push(Math.round(firstMs));
-    froms.push(from);
-    const [liveMs, moved, agree] = await live;
-    lives.push(Math.round(liveMs));
-    shifts.push(Math.round(moved));
-    if (!agree) disagreed++;
-    if (holdModules) await page.unroute('**/assets/dist/**');
+    times.push(Math.round(await shown));
     // Where the time went: the page's own files, its state, the folder's first page.
     parts.push(await page.evaluate(() => {
       const res = performance.getEntriesByType('resource');
@@ -211,14 +159,13 @@ try {
     // (The page is on the folder again, from the step above.)
     shown = firstRow();
     await page.reload({ waitUntil: 'commit' });
-    reloads.push(Math.round((await shown)[0]));
+    reloads.push(Math.round(await shown));
     await ctx.close();
   }
   const sorted = times.slice().sort((a, b) => a - b);
   const opened = opens.slice().sort((a, b) => a - b);
   const reloaded = reloads.slice().sort((a, b) => a - b);
-  const lived = lives.slice().sort((a, b) => a - b);
-  console.log(JSON.stringify({ folder, runs: times, median_ms: sorted[Math.floor(sorted.length / 2)], live_runs: lives, live_median_ms: lived[Math.floor(lived.length / 2)], shift_px_max: Math.max(...shifts), first_from: froms, names_disagree: disagreed, errors, open_runs: opens, open_median_ms: opened[Math.floor(opened.length / 2)], reload_runs: reloads, reload_median_ms: reloaded[Math.floor(reloaded.length / 2)], total, rows_in_dom: rows, parts }));
+  console.log(JSON.stringify({ folder, runs: times, median_ms: sorted[Math.floor(sorted.length / 2)], open_runs: opens, open_median_ms: opened[Math.floor(opened.length / 2)], reload_runs: reloads, reload_median_ms: reloaded[Math.floor(reloaded.length / 2)], total, rows_in_dom: rows, parts }));
 } catch (e) {
   failed = true;
   console.error(`firstrows: ${String(e.message || e).split('\n')[0]}`);

@@ -4,10 +4,6 @@
 // most of the wait before the first rows. It imports nothing, and ci/bundle-page puts it inline
 // in index.html so that it runs while the page is still being read; api.js takes each answer
 // (once) when the page asks for the very same URL, and otherwise the answer is simply unused.
-// On a files route it also draws the folder's first rows from those answers (firstscreen.js), so
-// that they show before the modules have run.
-
-import { drawFirstScreen } from './firstscreen.js';
 
 const early = new Map();
 // The body is read here too, so that when the page takes the answer it has all of it at once and
@@ -29,15 +25,7 @@ if (route[0] === 'files') {
     if (['name', 'size', 'modified'].includes(s) && (o === 'asc' || o === 'desc')) [sort, order] = [s, o];
   } catch (e) { /* no storage: the default */ }
   const params = new URLSearchParams({ path, offset: '0', limit: '200', sort, order });
-  const url = '/api/files?' + params.toString();
-  early.set(url, get(url));
-  Promise.all([early.get('/api/state'), early.get(url)]).then(([s, f]) => {
-    if (!s.res.ok || !f.res.ok) return;
-    const draw = () => drawFirstScreen(path, sort, order, JSON.parse(s.text), JSON.parse(f.text));
-    // The body is read once parsing is done, before the modules run (they run just after).
-    if (document.readyState !== 'loading') draw();
-    else document.addEventListener('readystatechange', draw, { once: true });
-  }).catch(() => { /* the page draws it all when it runs */ });
+  early.set('/api/files?' + params.toString(), get('/api/files?' + params.toString()));
 }
 
 globalThis.microcloudEarly = early;

@@ -8,7 +8,6 @@
 import { h, errorBox, pageScrolled } from './dom.js';
 import { api } from './api.js';
 import { filesHash } from './paths.js';
-import { fileColumns } from './firstscreen.js';
 
 export const PAGE = 200;
 const MARGIN = 15; // rows kept beyond each edge of the screen
@@ -62,7 +61,9 @@ export function fileList(opts) {
     return th;
   };
   const table = h('table', { class: 'files vlist' },
-    fileColumns(),
+    h('colgroup', {},
+      h('col', { class: 'c-check' }), h('col', { class: 'c-name' }), h('col', { class: 'c-size' }),
+      h('col', { class: 'c-modified' }), h('col', { class: 'c-dur' }), h('col', { class: 'c-actions' })),
     h('thead', {}, h('tr', {},
       h('th', { scope: 'col', class: 'col-check' }, selectAll),
       header('Name', 'name', 'col-name'),

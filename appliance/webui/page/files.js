@@ -17,7 +17,6 @@ import { openItem } from './open.js';
 import { openSendDialog, openHandoffDialog } from './send.js';
 import { kindOf } from './kinds.js';
 import { workspace } from './workspace.js';
-import { entryLabel, durabilityBadge, entryFacts, rollbackLabel, trashLabel } from './firstscreen.js';
 
 /** Uploads live across page changes: { name, path, el, bar, status, done, failed }. */
 const uploads = [];
@@ -266,7 +265,7 @@ export function renderFiles(rest, alive) {
   const drawerSlot = h('div', { class: 'drawer-slot' });
   let closeDrawer = null;
   const rollback = folderRollback(path, alive, () => list.reload(), () => keepDays);
-  const trashLink = h('a', { class: 'btn', href: trashHash(path), testid: 'open-trash', text: trashLabel(path) });
+  const trashLink = h('a', { class: 'btn', href: trashHash(path), testid: 'open-trash', text: segs.length ? 'Deleted files here' : 'Trash' });
   const sendFolder = segs.length ? h('button', { type: 'button', class: 'btn', testid: 'folder-menu', text: 'This folder…' }) : null;
   if (sendFolder) sendFolder.addEventListener('click', () => folderMenu());
 
@@ -340,12 +339,15 @@ export function renderFiles(rest, alive) {
     });
     let nameCell;
     if (e.dir) {
-      nameCell = h('a', { href: filesHash(p), class: 'entry-name is-dir', testid: `open-${name}`, title: name }, entryLabel(name, true));
+      nameCell = h('a', { href: filesHash(p), class: 'entry-name is-dir', testid: `open-${name}`, title: name }, h('span', { class: 'icon icon-dir', 'aria-hidden': 'true' }), h('span', { class: 'entry-text', text: name }));
     } else {
-      nameCell = h('button', { type: 'button', class: 'entry-name is-file', testid: `view-${name}`, title: name }, entryLabel(name, false));
+      nameCell = h('button', { type: 'button', class: 'entry-name is-file', testid: `view-${name}`, title: name }, h('span', { class: `icon icon-file kind-${kindOf(name, false)}`, 'aria-hidden': 'true' }), h('span', { class: 'entry-text', text: name }));
       nameCell.addEventListener('click', () => openItem({ path: p, kind: kindOf(name, false), view: placeOf(p) }));
     }
-    const badge = durabilityBadge(e, `durability-${name}`);
+    const dur = e.durability;
+    const badge = dur
+      ? h('span', { class: `badge dur-${String(dur).replace(/[^a-z0-9]/gi, '-')}`, testid: `durability-${name}`, title: durabilityTitle(dur), text: String(dur) })
+      : h('span', { class: 'muted', testid: `durability-${name}`, text: e.dir ? '' : '–' });
     const del = h('button', { type: 'button', class: 'btn btn-small btn-danger-quiet', testid: `delete-${name}`, text: 'Delete', 'aria-label': `Delete ${name}` });
     del.addEventListener('click', () => { confirming = name; notes.replaceChildren(); list.redraw(); });
     const more = h('button', { type: 'button', class: 'btn btn-small', testid: `more-${name}`, 'aria-label': `More for ${name}`, text: '⋯' });
@@ -358,7 +360,8 @@ export function renderFiles(rest, alive) {
     return h('tr', { testid: `file-row-${name}`, class: e.dir ? 'is-dir' : '' },
       h('td', { class: 'col-check' }, check),
       h('td', { class: 'col-name' }, nameCell),
-      entryFacts(e, `size-${name}`),
+      h('td', { class: 'num', testid: `size-${name}`, text: e.dir ? '' : humanBytes(e.size) }),
+      h('td', { class: 'col-modified', text: humanTime(e.modified) }),
       h('td', { class: 'col-dur' }, badge),
       h('td', { class: 'col-actions' }, h('div', { class: 'row-actions' },
         versions,
@@ -400,6 +403,13 @@ export function renderFiles(rest, alive) {
 function hasFiles(e) {
   const types = e.dataTransfer && e.dataTransfer.types;
   return !!types && Array.from(types).includes('Files');
+}
+
+function durabilityTitle(d) {
+  if (d === 'local') return 'Only on this box so far';
+  if (d === 'cloud:1') return 'On this box and at one destination';
+  if (d === 'cloud:all') return 'On this box and at every destination';
+  return String(d);
 }
 
 /** MKCOL / DELETE in the user's WebDAV space. */

@@ -3,7 +3,6 @@
 // needs to get a lost or spoiled file back, byte for byte, without an administrator.
 
 import { h } from './dom.js';
-import { rollbackLabel } from './firstscreen.js';
 import { humanBytes, exactTime } from './format.js';
 import { api } from './api.js';
 
@@ -157,7 +156,8 @@ function localInput(date) {
  */
 export function folderRollback(path, alive, onDone, keepDaysOf) {
   const whole = String(path) === '/' || String(path) === '';
-  const open = h('button', { type: 'button', class: 'btn', testid: 'rollback-open', text: rollbackLabel(path) });
+  const label = whole ? 'Restore all my files as they were at…' : 'Restore this folder as it was at…';
+  const open = h('button', { type: 'button', class: 'btn', testid: 'rollback-open', text: label });
   const box = h('div', { class: 'rollback', testid: 'rollback-box', hidden: true });
   const el = h('div', { class: 'rollback-wrap' }, open, box);
   open.addEventListener('click', () => {

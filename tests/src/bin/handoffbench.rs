@@ -1037,7 +1037,6 @@ fn report(a: ReportArgs) -> Res<()> {
     let mut list_ratios = vec![];
     let mut parts_lines = vec![];
     let mut opens_lines = vec![];
-    let mut lives_lines = vec![];
     let mut reloads_lines = vec![];
     for l in &lists {
         let n = l["files"].as_u64().unwrap_or(0);
@@ -1089,26 +1088,12 @@ fn report(a: ReportArgs) -> Res<()> {
         }
         // The same folder opened in a page already open (from its parent), as a tablet does; and
         // the page loaded again in the same browser, its files cached (a tablet that had it open).
-        // The cold load's live list too: its first row answers clicks (the first row may be the
-        // inline first screen's); no goal of its own, and how far the row moved between the two.
-        for (key, how, lines, goal) in [
-            (
-                "live",
-                "cold load, the live list's first row (answers clicks)",
-                &mut lives_lines,
-                false,
-            ),
-            (
-                "open",
-                "opened in the page already open",
-                &mut opens_lines,
-                true,
-            ),
+        for (key, how, lines) in [
+            ("open", "opened in the page already open", &mut opens_lines),
             (
                 "reload",
                 "the page loaded again in the same browser (its files cached)",
                 &mut reloads_lines,
-                true,
             ),
         ] {
             let ms = num(l, &["page", &format!("{key}_median_ms")]);
@@ -1127,17 +1112,8 @@ fn report(a: ReportArgs) -> Res<()> {
                         .join(", "))
                     .unwrap_or_default()
             );
-            let line = match (key, l["page"]["shift_px_max"].as_f64()) {
-                ("live", Some(px)) => {
-                    format!("{line}; it lay at most {px} px from the first row drawn")
-                }
-                _ => line,
-            };
             summary.push_str(&format!("      ({line})\n"));
             lines.push(line);
-            if !goal {
-                continue;
-            }
             let ok = ms < GOAL_FIRST_ROWS_MS;
             goals.insert(
                 format!("first_rows_{key}_{n}_ms"),
@@ -1164,9 +1140,32 @@ fn report(a: ReportArgs) -> Res<()> {
             }
         }
     }
-    if !lives_lines.is_empty() {
-        md.push_str("\nThe first row above may be drawn by the page's inline first screen, before its modules run; the live list, whose rows answer clicks, follows it in the same place:\n\n");
-        for l in &lives_lines {
+    // The same folders on Wi-Fi and on a slower tablet (tests/web/firstrows.mjs --wifi,
+    // --cpu-slowdown 4), when the script ran them.
+    let mut variant_lines = vec![];
+    for l in &lists {
+        let n = l["files"].as_u64().unwrap_or(0);
+        for v in l["variants"].as_array().into_iter().flatten() {
+            let line = format!(
+                "{n} files, firstrows.mjs {}: the first row on screen after {} ms (runs {})",
+                v["args"].as_str().unwrap_or("?"),
+                fmt(num(v, &["page", "median_ms"])),
+                v["page"]["runs"]
+                    .as_array()
+                    .map(|a| a
+                        .iter()
+                        .map(|x| x.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", "))
+                    .unwrap_or_default(),
+            );
+            summary.push_str(&format!("      ({line})\n"));
+            variant_lines.push(line);
+        }
+    }
+    if !variant_lines.is_empty() {
+        md.push_str("\nThe same cold loads on Wi-Fi (each request 10 ms later, 40 Mbit/s: Chromium's network emulation) and on a tablet 4x slower than this machine (Chromium's CPU throttling):\n\n");
+        for l in &variant_lines {
             md.push_str(&format!("- {l}\n"));
         }
     }

@@ -5,29 +5,23 @@ import {
   setPages,
   show,
   stopView
-} from "./chunk-4VVDWJEH.js";
+} from "./chunk-U2UVTWFW.js";
 import {
   baseName,
   cleanFolder,
   davUrl,
-  durabilityBadge,
-  entryFacts,
-  entryLabel,
-  fileColumns,
   filesHash,
-  folderRollback,
   joinPath,
-  kindOf,
   nameProblem,
-  openVersions,
   parentOf,
   pathOfRest,
-  sameView,
   segments,
-  trashHash,
-  trashLabel,
-  whereText
-} from "./chunk-O52VFFRZ.js";
+  trashHash
+} from "./chunk-L4SIYSMP.js";
+import {
+  folderRollback,
+  openVersions
+} from "./chunk-F22VF3A6.js";
 import {
   exactTime,
   groupedNumber,
@@ -43,7 +37,7 @@ import {
   requireFields,
   showError,
   value
-} from "./chunk-WAEYNTD3.js";
+} from "./chunk-XFF4UI46.js";
 import {
   OFFLINE,
   api,
@@ -60,7 +54,7 @@ import {
   sessionLost,
   state,
   statusLine
-} from "./chunk-25QKMPFS.js";
+} from "./chunk-HKOKOT5A.js";
 
 // signin.js
 function takeCarriedCode() {
@@ -249,7 +243,16 @@ function fileList(opts) {
   const table = h(
     "table",
     { class: "files vlist" },
-    fileColumns(),
+    h(
+      "colgroup",
+      {},
+      h("col", { class: "c-check" }),
+      h("col", { class: "c-name" }),
+      h("col", { class: "c-size" }),
+      h("col", { class: "c-modified" }),
+      h("col", { class: "c-dur" }),
+      h("col", { class: "c-actions" })
+    ),
     h("thead", {}, h(
       "tr",
       {},
@@ -553,6 +556,89 @@ function openDialog(title, testid, onClose) {
   });
   dialog.showModal();
   return { dialog, body, close, isOpen: () => dialog.open };
+}
+
+// kinds.js
+var BY_EXTENSION = new Map([
+  ...["pdf"].map((e) => [e, "pdf"]),
+  ...["png", "jpg", "jpeg", "gif", "webp", "avif", "bmp", "ico", "svg"].map((e) => [e, "image"]),
+  ...["mp4", "m4v", "webm", "mov", "ogv", "mkv"].map((e) => [e, "video"]),
+  ...["mp3", "m4a", "aac", "wav", "ogg", "oga", "opus", "flac"].map((e) => [e, "audio"]),
+  ...["md", "markdown"].map((e) => [e, "markdown"]),
+  ...[
+    "txt",
+    "text",
+    "log",
+    "csv",
+    "tsv",
+    "json",
+    "xml",
+    "yaml",
+    "yml",
+    "toml",
+    "ini",
+    "conf",
+    "cfg",
+    "sh",
+    "py",
+    "js",
+    "mjs",
+    "ts",
+    "rs",
+    "c",
+    "h",
+    "cc",
+    "cpp",
+    "hpp",
+    "go",
+    "java",
+    "kt",
+    "swift",
+    "rb",
+    "pl",
+    "php",
+    "sql",
+    "css",
+    "html",
+    "htm",
+    "tex",
+    "srt",
+    "vtt",
+    "diff",
+    "patch"
+  ].map((e) => [e, "text"])
+]);
+function kindOf(name, dir) {
+  if (dir) return "folder";
+  const m = /\.([^./]+)$/.exec(String(name).toLowerCase());
+  return m && BY_EXTENSION.get(m[1]) || "other";
+}
+function clock(seconds) {
+  const s = Math.max(0, Math.floor(Number(seconds) || 0));
+  const hh = Math.floor(s / 3600);
+  const mm = Math.floor(s % 3600 / 60);
+  const ss = String(s % 60).padStart(2, "0");
+  return hh ? `${hh}:${String(mm).padStart(2, "0")}:${ss}` : `${mm}:${ss}`;
+}
+function whereText(kind, view) {
+  if (!view || typeof view !== "object") return "";
+  if (kind === "pdf" && Number.isFinite(view.page)) return `page ${view.page}`;
+  if ((kind === "video" || kind === "audio") && Number.isFinite(view.time)) return `at ${clock(view.time)}`;
+  if ((kind === "text" || kind === "markdown") && Number.isFinite(view.scroll) && view.scroll > 0) return `${Math.round(view.scroll * 100)} % in`;
+  return "";
+}
+function sameView(a, b) {
+  if (!a || !b) return !a && !b;
+  const keys = /* @__PURE__ */ new Set([...Object.keys(a), ...Object.keys(b)]);
+  for (const k of keys) {
+    const x = a[k];
+    const y = b[k];
+    if (typeof x === "number" && typeof y === "number") {
+      const tolerance = k === "time" ? 0.5 : k === "scroll" ? 5e-3 : 1e-6;
+      if (Math.abs(x - y) > tolerance) return false;
+    } else if (x !== y) return false;
+  }
+  return true;
 }
 
 // workspace.js
@@ -1781,7 +1867,7 @@ function renderFiles(rest, alive) {
   const drawerSlot = h("div", { class: "drawer-slot" });
   let closeDrawer = null;
   const rollback = folderRollback(path, alive, () => list2.reload(), () => keepDays);
-  const trashLink = h("a", { class: "btn", href: trashHash(path), testid: "open-trash", text: trashLabel(path) });
+  const trashLink = h("a", { class: "btn", href: trashHash(path), testid: "open-trash", text: segs.length ? "Deleted files here" : "Trash" });
   const sendFolder = segs.length ? h("button", { type: "button", class: "btn", testid: "folder-menu", text: "This folder…" }) : null;
   if (sendFolder) sendFolder.addEventListener("click", () => folderMenu());
   main.append(h(
@@ -1886,12 +1972,13 @@ function renderFiles(rest, alive) {
     });
     let nameCell;
     if (e.dir) {
-      nameCell = h("a", { href: filesHash(p), class: "entry-name is-dir", testid: `open-${name}`, title: name }, entryLabel(name, true));
+      nameCell = h("a", { href: filesHash(p), class: "entry-name is-dir", testid: `open-${name}`, title: name }, h("span", { class: "icon icon-dir", "aria-hidden": "true" }), h("span", { class: "entry-text", text: name }));
     } else {
-      nameCell = h("button", { type: "button", class: "entry-name is-file", testid: `view-${name}`, title: name }, entryLabel(name, false));
+      nameCell = h("button", { type: "button", class: "entry-name is-file", testid: `view-${name}`, title: name }, h("span", { class: `icon icon-file kind-${kindOf(name, false)}`, "aria-hidden": "true" }), h("span", { class: "entry-text", text: name }));
       nameCell.addEventListener("click", () => openItem({ path: p, kind: kindOf(name, false), view: placeOf(p) }));
     }
-    const badge = durabilityBadge(e, `durability-${name}`);
+    const dur = e.durability;
+    const badge = dur ? h("span", { class: `badge dur-${String(dur).replace(/[^a-z0-9]/gi, "-")}`, testid: `durability-${name}`, title: durabilityTitle(dur), text: String(dur) }) : h("span", { class: "muted", testid: `durability-${name}`, text: e.dir ? "" : "–" });
     const del = h("button", { type: "button", class: "btn btn-small btn-danger-quiet", testid: `delete-${name}`, text: "Delete", "aria-label": `Delete ${name}` });
     del.addEventListener("click", () => {
       confirming = name;
@@ -1910,7 +1997,8 @@ function renderFiles(rest, alive) {
       { testid: `file-row-${name}`, class: e.dir ? "is-dir" : "" },
       h("td", { class: "col-check" }, check),
       h("td", { class: "col-name" }, nameCell),
-      entryFacts(e, `size-${name}`),
+      h("td", { class: "num", testid: `size-${name}`, text: e.dir ? "" : humanBytes(e.size) }),
+      h("td", { class: "col-modified", text: humanTime(e.modified) }),
       h("td", { class: "col-dur" }, badge),
       h("td", { class: "col-actions" }, h(
         "div",
@@ -1964,6 +2052,12 @@ function renderFiles(rest, alive) {
 function hasFiles(e) {
   const types = e.dataTransfer && e.dataTransfer.types;
   return !!types && Array.from(types).includes("Files");
+}
+function durabilityTitle(d) {
+  if (d === "local") return "Only on this box so far";
+  if (d === "cloud:1") return "On this box and at one destination";
+  if (d === "cloud:all") return "On this box and at every destination";
+  return String(d);
 }
 async function davRequest(method, path) {
   const r = await api(method, davUrl(path));
@@ -2421,16 +2515,16 @@ function later(load, name) {
   };
 }
 var PAGES = [
-  { route: "dashboard", label: "Dashboard", admin: true, render: later(() => import("./dashboard-CRTOLKG3.js"), "renderDashboard") },
+  { route: "dashboard", label: "Dashboard", admin: true, render: later(() => import("./dashboard-WAOGMRNK.js"), "renderDashboard") },
   { route: "files", label: "Files", admin: false, render: renderFiles },
   // Reached from the files page's "Trash" button; the navigation shows Files as current.
-  { route: "trash", label: "Trash", admin: false, render: later(() => import("./trash-5C7NBUWI.js"), "renderTrash"), under: "files" },
+  { route: "trash", label: "Trash", admin: false, render: later(() => import("./trash-M2V42DXV.js"), "renderTrash"), under: "files" },
   { route: "inbox", label: "Inbox", admin: false, render: renderInbox, badge: inboxCount },
-  { route: "destinations", label: "Destinations", admin: true, render: later(() => import("./destinations-2KKRRNCF.js"), "renderDestinations") },
-  { route: "users", label: "Users", admin: true, render: later(() => import("./users-OWZ6JCNZ.js"), "renderUsers") },
-  { route: "devices", label: "Devices", admin: false, render: later(() => import("./devices-7B52TAHX.js"), "renderDevices") },
-  { route: "ssh", label: "SSH keys", admin: true, render: later(() => import("./ssh-WIFTHYYV.js"), "renderSsh") },
-  { route: "system", label: "System", admin: true, render: later(() => import("./system-CBHECBZX.js"), "renderSystem") }
+  { route: "destinations", label: "Destinations", admin: true, render: later(() => import("./destinations-AO32D46Z.js"), "renderDestinations") },
+  { route: "users", label: "Users", admin: true, render: later(() => import("./users-DXBSU4IU.js"), "renderUsers") },
+  { route: "devices", label: "Devices", admin: false, render: later(() => import("./devices-7IW5KNIG.js"), "renderDevices") },
+  { route: "ssh", label: "SSH keys", admin: true, render: later(() => import("./ssh-6Z44STEE.js"), "renderSsh") },
+  { route: "system", label: "System", admin: true, render: later(() => import("./system-LVTMLFWT.js"), "renderSystem") }
 ];
 setPages(PAGES, renderSetup, renderSignin);
 onChrome(syncLive);
@@ -2454,7 +2548,7 @@ setInterval(() => {
   if (state && state.user && state.device) api("GET", "/api/session");
 }, 3e3);
 if (location.pathname === "/pair") {
-  Promise.all([loadState(), import("./pair-67V7FOWR.js")]).then(([, m]) => m.renderPair());
+  Promise.all([loadState(), import("./pair-ZDMDUVMZ.js")]).then(([, m]) => m.renderPair());
 } else {
   show();
 }

@@ -6,7 +6,7 @@ import {
   main,
   pageScrolled,
   state
-} from "./chunk-25QKMPFS.js";
+} from "./chunk-HKOKOT5A.js";
 
 // router.js
 var nav = document.getElementById("nav");

@@ -1,7 +1,7 @@
 import {
   renderChrome,
   show
-} from "./chunk-4VVDWJEH.js";
+} from "./chunk-U2UVTWFW.js";
 import {
   clearMessages,
   confirmButton,
@@ -12,7 +12,7 @@ import {
   showError,
   showOk,
   value
-} from "./chunk-WAEYNTD3.js";
+} from "./chunk-XFF4UI46.js";
 import {
   api,
   errorBox,
@@ -22,7 +22,7 @@ import {
   main,
   pageHead,
   setState
-} from "./chunk-25QKMPFS.js";
+} from "./chunk-HKOKOT5A.js";
 
 // system.js
 function renderSystem(rest, alive) {

@@ -9,7 +9,7 @@ import {
   showError,
   showOk,
   value
-} from "./chunk-WAEYNTD3.js";
+} from "./chunk-XFF4UI46.js";
 import {
   api,
   errorBox,
@@ -18,7 +18,7 @@ import {
   main,
   pageHead,
   state
-} from "./chunk-25QKMPFS.js";
+} from "./chunk-HKOKOT5A.js";
 
 // users.js
 function renderUsers(rest, alive) {

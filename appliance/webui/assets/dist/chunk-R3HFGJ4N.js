@@ -6,14 +6,14 @@ import {
   requireFields,
   showError,
   value
-} from "./chunk-WAEYNTD3.js";
+} from "./chunk-XFF4UI46.js";
 import {
   api,
   errorBox,
   h,
   loadState,
   main
-} from "./chunk-25QKMPFS.js";
+} from "./chunk-HKOKOT5A.js";
 
 // pair.js
 var POLL_MS = 1e3;

@@ -4,7 +4,7 @@ import {
 } from "./chunk-I4NXG573.js";
 import {
   startPairing
-} from "./chunk-GDGXLDSH.js";
+} from "./chunk-R3HFGJ4N.js";
 import {
   clearMessages,
   field,
@@ -13,7 +13,7 @@ import {
   requireFields,
   showError,
   value
-} from "./chunk-WAEYNTD3.js";
+} from "./chunk-XFF4UI46.js";
 import {
   api,
   errorBox,
@@ -21,7 +21,7 @@ import {
   main,
   pageHead,
   state
-} from "./chunk-25QKMPFS.js";
+} from "./chunk-HKOKOT5A.js";
 
 // lan.js
 var REFRESH_MS = 5e3;

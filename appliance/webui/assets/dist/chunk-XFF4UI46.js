@@ -1,6 +1,6 @@
 import {
   h
-} from "./chunk-25QKMPFS.js";
+} from "./chunk-HKOKOT5A.js";
 
 // forms.js
 function field(formId, o) {

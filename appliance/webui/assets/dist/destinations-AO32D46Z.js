@@ -10,14 +10,14 @@ import {
   showError,
   showOk,
   value
-} from "./chunk-WAEYNTD3.js";
+} from "./chunk-XFF4UI46.js";
 import {
   api,
   errorBox,
   h,
   main,
   pageHead
-} from "./chunk-25QKMPFS.js";
+} from "./chunk-HKOKOT5A.js";
 
 // destinations.js
 function renderDestinations(rest, alive) {

@@ -2,11 +2,13 @@ import {
   filesHash,
   parentOf,
   pathOfRest,
-  reportText,
   segments,
-  trashHash,
+  trashHash
+} from "./chunk-L4SIYSMP.js";
+import {
+  reportText,
   versionUrl
-} from "./chunk-O52VFFRZ.js";
+} from "./chunk-F22VF3A6.js";
 import {
   exactTime,
   humanBytes
@@ -17,7 +19,7 @@ import {
   h,
   main,
   pageHead
-} from "./chunk-25QKMPFS.js";
+} from "./chunk-HKOKOT5A.js";
 
 // trash.js
 function renderTrash(rest, alive) {

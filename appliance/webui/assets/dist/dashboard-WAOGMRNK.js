@@ -1,6 +1,6 @@
 import {
   reportText
-} from "./chunk-O52VFFRZ.js";
+} from "./chunk-F22VF3A6.js";
 import {
   activityTime,
   clockTime,
@@ -15,7 +15,7 @@ import {
   h,
   main,
   pageHead
-} from "./chunk-25QKMPFS.js";
+} from "./chunk-HKOKOT5A.js";
 
 // dashboard.js
 var STATE_TEXT = { ok: "ok", retrying: "retrying", down: "down" };

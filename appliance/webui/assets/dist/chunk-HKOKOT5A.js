@@ -1,4 +1,12 @@
-// el.js
+// dom.js
+var main = document.getElementById("main");
+var scrolledBy = 0;
+window.addEventListener("scroll", () => {
+  scrolledBy = window.scrollY;
+}, { passive: true });
+function pageScrolled() {
+  return scrolledBy > 0;
+}
 function h(tag, props, ...kids) {
   const el = document.createElement(tag);
   if (props) {
@@ -23,16 +31,6 @@ function h(tag, props, ...kids) {
     el.append(kid instanceof Node ? kid : String(kid));
   }
   return el;
-}
-
-// dom.js
-var main = document.getElementById("main");
-var scrolledBy = 0;
-window.addEventListener("scroll", () => {
-  scrolledBy = window.scrollY;
-}, { passive: true });
-function pageScrolled() {
-  return scrolledBy > 0;
 }
 function pageHead(title, ...extra) {
   return h("div", { class: "page-head" }, h("h1", { text: title }), ...extra);
@@ -152,9 +150,9 @@ async function sessionLost() {
 }
 
 export {
-  h,
   main,
   pageScrolled,
+  h,
   pageHead,
   errorBox,
   statusLine,

@@ -1,182 +1,11 @@
 import {
   exactTime,
-  humanBytes,
-  humanTime
+  humanBytes
 } from "./chunk-I4NXG573.js";
 import {
   api,
   h
-} from "./chunk-25QKMPFS.js";
-
-// paths.js
-function segments(path) {
-  return String(path).split("/").filter((s) => s !== "");
-}
-function joinPath(dir, name) {
-  return "/" + [...segments(dir), name].join("/");
-}
-function parentOf(path) {
-  return "/" + segments(path).slice(0, -1).join("/");
-}
-function baseName(path) {
-  return segments(path).pop() || "";
-}
-function cleanFolder(typed) {
-  return "/" + segments(String(typed).trim()).join("/");
-}
-function davUrl(path) {
-  return "/api/dav/" + segments(path).map(encodeURIComponent).join("/");
-}
-function hashOf(route, path) {
-  const segs = segments(path).map(encodeURIComponent);
-  return `#/${route}` + (segs.length ? "/" + segs.join("/") : "");
-}
-function filesHash(path) {
-  return hashOf("files", path);
-}
-function trashHash(path) {
-  return hashOf("trash", path);
-}
-function pathOfRest(rest) {
-  return "/" + rest.filter((s) => s !== "").map((s) => {
-    try {
-      return decodeURIComponent(s);
-    } catch (e) {
-      return s;
-    }
-  }).join("/");
-}
-function nameProblem(name) {
-  if (!name) return "Type a name.";
-  if (name.includes("/") || name.includes("\\")) return 'A name cannot contain "/" or "\\".';
-  if (name === "." || name === "..") return 'A name cannot be "." or "..".';
-  return null;
-}
-
-// kinds.js
-var BY_EXTENSION = new Map([
-  ...["pdf"].map((e) => [e, "pdf"]),
-  ...["png", "jpg", "jpeg", "gif", "webp", "avif", "bmp", "ico", "svg"].map((e) => [e, "image"]),
-  ...["mp4", "m4v", "webm", "mov", "ogv", "mkv"].map((e) => [e, "video"]),
-  ...["mp3", "m4a", "aac", "wav", "ogg", "oga", "opus", "flac"].map((e) => [e, "audio"]),
-  ...["md", "markdown"].map((e) => [e, "markdown"]),
-  ...[
-    "txt",
-    "text",
-    "log",
-    "csv",
-    "tsv",
-    "json",
-    "xml",
-    "yaml",
-    "yml",
-    "toml",
-    "ini",
-    "conf",
-    "cfg",
-    "sh",
-    "py",
-    "js",
-    "mjs",
-    "ts",
-    "rs",
-    "c",
-    "h",
-    "cc",
-    "cpp",
-    "hpp",
-    "go",
-    "java",
-    "kt",
-    "swift",
-    "rb",
-    "pl",
-    "php",
-    "sql",
-    "css",
-    "html",
-    "htm",
-    "tex",
-    "srt",
-    "vtt",
-    "diff",
-    "patch"
-  ].map((e) => [e, "text"])
-]);
-function kindOf(name, dir) {
-  if (dir) return "folder";
-  const m = /\.([^./]+)$/.exec(String(name).toLowerCase());
-  return m && BY_EXTENSION.get(m[1]) || "other";
-}
-function clock(seconds) {
-  const s = Math.max(0, Math.floor(Number(seconds) || 0));
-  const hh = Math.floor(s / 3600);
-  const mm = Math.floor(s % 3600 / 60);
-  const ss = String(s % 60).padStart(2, "0");
-  return hh ? `${hh}:${String(mm).padStart(2, "0")}:${ss}` : `${mm}:${ss}`;
-}
-function whereText(kind, view) {
-  if (!view || typeof view !== "object") return "";
-  if (kind === "pdf" && Number.isFinite(view.page)) return `page ${view.page}`;
-  if ((kind === "video" || kind === "audio") && Number.isFinite(view.time)) return `at ${clock(view.time)}`;
-  if ((kind === "text" || kind === "markdown") && Number.isFinite(view.scroll) && view.scroll > 0) return `${Math.round(view.scroll * 100)} % in`;
-  return "";
-}
-function sameView(a, b) {
-  if (!a || !b) return !a && !b;
-  const keys = /* @__PURE__ */ new Set([...Object.keys(a), ...Object.keys(b)]);
-  for (const k of keys) {
-    const x = a[k];
-    const y = b[k];
-    if (typeof x === "number" && typeof y === "number") {
-      const tolerance = k === "time" ? 0.5 : k === "scroll" ? 5e-3 : 1e-6;
-      if (Math.abs(x - y) > tolerance) return false;
-    } else if (x !== y) return false;
-  }
-  return true;
-}
-
-// firstscreen.js
-function entryLabel(name, dir) {
-  return [
-    h("span", { class: dir ? "icon icon-dir" : `icon icon-file kind-${kindOf(name, false)}`, "aria-hidden": "true" }),
-    h("span", { class: "entry-text", text: name })
-  ];
-}
-function durabilityTitle(d) {
-  if (d === "local") return "Only on this box so far";
-  if (d === "cloud:1") return "On this box and at one destination";
-  if (d === "cloud:all") return "On this box and at every destination";
-  return String(d);
-}
-function durabilityBadge(e, testid) {
-  const dur = e.durability;
-  return dur ? h("span", { class: `badge dur-${String(dur).replace(/[^a-z0-9]/gi, "-")}`, testid, title: durabilityTitle(dur), text: String(dur) }) : h("span", { class: "muted", testid, text: e.dir ? "" : "–" });
-}
-function fileColumns() {
-  return h(
-    "colgroup",
-    {},
-    h("col", { class: "c-check" }),
-    h("col", { class: "c-name" }),
-    h("col", { class: "c-size" }),
-    h("col", { class: "c-modified" }),
-    h("col", { class: "c-dur" }),
-    h("col", { class: "c-actions" })
-  );
-}
-function entryFacts(e, sizeTestid) {
-  return [
-    h("td", { class: "num", testid: sizeTestid, text: e.dir ? "" : humanBytes(e.size) }),
-    h("td", { class: "col-modified", text: humanTime(e.modified) })
-  ];
-}
-function rollbackLabel(path) {
-  return segments(path).length === 0 ? "Restore all my files as they were at…" : "Restore this folder as it was at…";
-}
-function trashLabel(path) {
-  return segments(path).length ? "Deleted files here" : "Trash";
-}
+} from "./chunk-HKOKOT5A.js";
 
 // versions.js
 function q(path) {
@@ -337,7 +166,8 @@ function localInput(date) {
 }
 function folderRollback(path, alive, onDone, keepDaysOf) {
   const whole = String(path) === "/" || String(path) === "";
-  const open = h("button", { type: "button", class: "btn", testid: "rollback-open", text: rollbackLabel(path) });
+  const label = whole ? "Restore all my files as they were at…" : "Restore this folder as it was at…";
+  const open = h("button", { type: "button", class: "btn", testid: "rollback-open", text: label });
   const box = h("div", { class: "rollback", testid: "rollback-box", hidden: true });
   const el = h("div", { class: "rollback-wrap" }, open, box);
   open.addEventListener("click", () => {
@@ -436,24 +266,6 @@ function folderRollback(path, alive, onDone, keepDaysOf) {
 }
 
 export {
-  kindOf,
-  whereText,
-  sameView,
-  segments,
-  joinPath,
-  parentOf,
-  baseName,
-  cleanFolder,
-  davUrl,
-  filesHash,
-  trashHash,
-  pathOfRest,
-  nameProblem,
-  entryLabel,
-  durabilityBadge,
-  fileColumns,
-  entryFacts,
-  trashLabel,
   versionUrl,
   reportText,
   openVersions,
