@@ -642,6 +642,13 @@ impl CatalogReader {
         crate::stats_on(&self.conn, limit)
     }
 
+    /// SQLite's own check of the catalog file (`PRAGMA integrity_check`): the problems it found,
+    /// none when the catalog is sound. Read-only, so it may run beside the agents (after a power
+    /// cut, say, to know the catalog came back whole).
+    pub fn integrity_check(&self) -> Result<Vec<String>> {
+        integrity_problems(&self.conn)
+    }
+
     /// How many journal entries lie after position `seq` (changes a downstream stage has not
     /// taken in yet).
     pub fn changes_after_count(&self, seq: i64) -> Result<u64> {
@@ -651,4 +658,13 @@ impl CatalogReader {
             .query_row([seq], |r| r.get::<_, i64>(0))?
             .max(0) as u64)
     }
+}
+
+/// `PRAGMA integrity_check` on `conn`: each line it printed, unless it printed only "ok".
+fn integrity_problems(conn: &Connection) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare("PRAGMA integrity_check")?;
+    let lines = stmt
+        .query_map([], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<String>>>()?;
+    Ok(if lines == ["ok"] { Vec::new() } else { lines })
 }

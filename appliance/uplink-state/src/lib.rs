@@ -607,6 +607,18 @@ impl UplinkState {
         })
     }
 
+    /// SQLite's own check of the state's file (`PRAGMA integrity_check`): the problems it found,
+    /// none when it is sound or does not exist yet.
+    pub fn integrity_check(&self) -> Result<Vec<String>> {
+        self.read(Vec::new(), |c| {
+            let mut stmt = c.prepare("PRAGMA integrity_check")?;
+            let lines = stmt
+                .query_map([], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<String>>>()?;
+            Ok(if lines == ["ok"] { Vec::new() } else { lines })
+        })
+    }
+
     /// The state's file.
     pub fn path(&self) -> &Path {
         &self.inner.path
