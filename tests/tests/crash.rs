@@ -150,7 +150,7 @@ async fn sigkill_during_concurrent_writes_loses_nothing_acknowledged() {
 }
 
 /// `microcloud check` after a SIGKILL finds both databases sound (while the gateway runs again,
-/// too), and names a catalog whose pages were overwritten, exiting 1.
+/// too), and names a catalog whose first page was overwritten, exiting 1.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_finds_the_databases_sound_after_a_kill_and_names_a_damaged_catalog() {
     let dir = tempfile::tempdir().unwrap();
@@ -184,18 +184,12 @@ async fn check_finds_the_databases_sound_after_a_kill_and_names_a_damaged_catalo
     );
     drop(gw);
 
-    // Pages 2 and 3 of the catalog overwritten, once the write-ahead log is folded into it (a
-    // damaged WAL frame is only a write that never committed: SQLite skips it).
+    // The catalog's first page overwritten after its 100-byte header, and its write-ahead log
+    // gone: the schema SQLite reads first is garbage.
     let catalog = dir.path().join("catalog.sqlite");
-    rusqlite::Connection::open(&catalog)
-        .unwrap()
-        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
-            r.get::<_, i64>(0)
-        })
-        .unwrap();
     let mut bytes = std::fs::read(&catalog).unwrap();
-    assert!(bytes.len() > 4 * 4096, "catalog of {} bytes", bytes.len());
-    for b in &mut bytes[4096..3 * 4096] {
+    assert!(bytes.len() >= 4096, "catalog of {} bytes", bytes.len());
+    for b in &mut bytes[100..4096] {
         *b = 0x5a;
     }
     let _ = std::fs::remove_file(dir.path().join("catalog.sqlite-wal"));
@@ -212,7 +206,7 @@ async fn check_finds_the_databases_sound_after_a_kill_and_names_a_damaged_catalo
     );
     assert_eq!(out.status.code(), Some(1), "{said}");
     assert!(
-        said.contains("malformed") || said.contains("catalog: "),
+        said.contains("malformed") || said.contains("not a database") || said.contains("catalog: "),
         "the damage is named: {said}"
     );
     assert!(!said.contains("catalog: ok"), "{said}");

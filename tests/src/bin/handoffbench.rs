@@ -836,6 +836,18 @@ fn fmt(x: f64) -> String {
     }
 }
 
+/// A JSON array of run figures as "a, b, c"; `none` when it is not an array.
+fn runs_list(v: &Value, none: &str) -> String {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .map(|x| x.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_else(|| none.to_owned())
+}
+
 fn fmt_ratio(x: f64) -> String {
     if x.is_nan() {
         "-".into()
@@ -1044,15 +1056,7 @@ fn report(a: ReportArgs) -> Res<()> {
         let dav = num(l, &["dav", "ms", "median"]);
         let rt = ratio(page, dav);
         list_ratios.push(json!({"files": n, "page_over_propfind": to_json_num(rt)}));
-        let page_runs = l["page"]["runs"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|x| x.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            })
-            .unwrap_or_else(|| "-".into());
+        let page_runs = runs_list(&l["page"]["runs"], "-");
         let api = num(l, &["dav", "api_files_first_page_ms", "median"]);
         md.push_str(&format!(
             "| {n} | {} | {page_runs} | {} | {:.1} MiB | {} | {} |\n",
@@ -1103,14 +1107,7 @@ fn report(a: ReportArgs) -> Res<()> {
             let line = format!(
                 "{n} files: {how}, the first row on screen after {} ms (runs {})",
                 fmt(ms),
-                l["page"][format!("{key}_runs")]
-                    .as_array()
-                    .map(|a| a
-                        .iter()
-                        .map(|x| x.to_string())
-                        .collect::<Vec<_>>()
-                        .join(", "))
-                    .unwrap_or_default()
+                runs_list(&l["page"][format!("{key}_runs")], "")
             );
             summary.push_str(&format!("      ({line})\n"));
             lines.push(line);
@@ -1150,14 +1147,7 @@ fn report(a: ReportArgs) -> Res<()> {
                 "{n} files, firstrows.mjs {}: the first row on screen after {} ms (runs {})",
                 v["args"].as_str().unwrap_or("?"),
                 fmt(num(v, &["page", "median_ms"])),
-                v["page"]["runs"]
-                    .as_array()
-                    .map(|a| a
-                        .iter()
-                        .map(|x| x.to_string())
-                        .collect::<Vec<_>>()
-                        .join(", "))
-                    .unwrap_or_default(),
+                runs_list(&v["page"]["runs"], ""),
             );
             summary.push_str(&format!("      ({line})\n"));
             variant_lines.push(line);
