@@ -236,6 +236,21 @@ async fn a_tablet_pairs_once_by_code_and_revoking_it_ends_its_session() {
     assert!(a.body.contains("removed"), "{}", a.body);
     assert_eq!(a.json()["field"], "device");
     assert!(took.as_millis() < 1000, "{took:?}");
+    // Every later request hears the same, whichever of the page's requests came first (its event
+    // stream, its poll, the page it opened); a write still gets 401, not a CSRF refusal.
+    for (method, path) in [
+        (Method::GET, "/api/session"),
+        (Method::GET, "/api/devices"),
+        (Method::PUT, "/api/workspace"),
+    ] {
+        let a = tablet.call(method.clone(), path, None).await;
+        assert_eq!(
+            (a.status.as_u16(), a.json()["field"].as_str()),
+            (401, Some("device")),
+            "{method} {path}: {}",
+            a.body
+        );
+    }
     let r = reqwest::Client::new()
         .get(format!("{}from-tablet.txt", gw.dav()))
         .basic_auth("owner", Some(&device_password))

@@ -1,8 +1,8 @@
 //! The LAN's HTTP listener: who may hold a connection, and for how long.
 //!
 //! Every LAN client gets its share and no more: connections are capped per client address (an
-//! IPv6 client counts by its /64) and in all; at an address's cap the idle connection that served
-//! the fewest requests makes room for the newcomer, so idle or half-sent connections never keep a
+//! IPv6 client counts by its /64) and in all; at an address's cap the idle connection that moved
+//! no byte for longest makes room for the newcomer, so idle or half-sent connections never keep a
 //! client out; a request's header must arrive in time, and a connection that moves no byte is
 //! closed. Behind that, hyper (through hyper-util) speaks HTTP/1.1 and any axum `Router` answers;
 //! the gateway composes that router (WebDAV, the page, its API, metrics). On shutdown, requests in
@@ -89,10 +89,13 @@ impl Connections {
     }
 
     /// Counts a new connection from `ip`. When the address holds its cap already, one of its
-    /// idle connections (no request in flight) is closed to make room: of those that served the
-    /// fewest requests, the one idle longest. Idle or half-sent connections thus never keep a
-    /// client out, even one at the same address, and a connection that is being used is the
-    /// last to go. When all are busy, or the server is full, `None`.
+    /// idle connections (no request in flight) is closed to make room: the one that moved no
+    /// byte for longest. Idle or half-sent connections thus never keep a client out, even one at
+    /// the same address, and a connection that is being used is the last to go. Not "the one
+    /// that served fewest": a connection accepted a moment ago has served nothing yet either, and
+    /// a client opening many at once (a browser, a sync burst) had its own new connections reset
+    /// before their first request while its spent ones were kept. When all are busy, or the
+    /// server is full, `None`.
     fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<(ConnectionSlot, ConnShared)> {
         let key = microcloud_accounts::throttle::client_key(ip);
         let mut map = self.per_address.lock().unwrap();
@@ -107,8 +110,8 @@ impl Connections {
                 .filter(|(_, c)| c.shared.in_flight.load(Ordering::Relaxed) == 0)
                 .min_by_key(|(_, c)| {
                     (
-                        c.shared.served.load(Ordering::Relaxed),
                         c.shared.last.load(Ordering::Relaxed),
+                        c.shared.served.load(Ordering::Relaxed),
                     )
                 })
                 .map(|(i, _)| i)?;
@@ -388,5 +391,54 @@ async fn drive<C, E>(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// At an address's cap, a connection accepted a moment ago (nothing served yet) is kept and
+    /// the spent one idle longest goes; one with a request in flight never does.
+    #[test]
+    fn at_the_cap_the_longest_idle_connection_makes_room() {
+        let table = Connections::new();
+        let ip: IpAddr = [192, 168, 1, 20].into();
+        let mut held = Vec::new();
+        for i in 0..MAX_CONNECTIONS_PER_ADDRESS {
+            let (slot, shared) = table.admit(ip).unwrap();
+            // The first half served a request long ago; the rest were just accepted.
+            if i < MAX_CONNECTIONS_PER_ADDRESS / 2 {
+                shared.served.store(1, Ordering::Relaxed);
+                shared.last.store(0, Ordering::Relaxed);
+            } else {
+                shared.last.store(10_000 + i as u64, Ordering::Relaxed);
+            }
+            held.push((slot, shared));
+        }
+        // The oldest spent one is busy now: it must stay.
+        held[0].1.in_flight.store(1, Ordering::Relaxed);
+        held[0].1.last.store(0, Ordering::Relaxed);
+        let closed = |held: &[(ConnectionSlot, ConnShared)]| -> Vec<usize> {
+            let map = table.per_address.lock().unwrap();
+            let open: Vec<u64> = map[&ip].iter().map(|c| c.id).collect();
+            (0..held.len())
+                .filter(|&i| !open.contains(&held[i].0.id))
+                .collect()
+        };
+        for n in 1..=10 {
+            let (slot, shared) = table.admit(ip).unwrap();
+            shared.last.store(20_000 + n, Ordering::Relaxed);
+            held.push((slot, shared));
+            let gone = closed(&held);
+            assert_eq!(gone.len(), n as usize, "one closed per newcomer");
+            assert!(
+                gone.iter()
+                    .all(|&i| (1..MAX_CONNECTIONS_PER_ADDRESS / 2).contains(&i)),
+                "closed {gone:?}: a new or busy connection went before a spent idle one"
+            );
+        }
+        // Another address is untouched by this one's cap.
+        assert!(table.admit([192, 168, 1, 21].into()).is_some());
     }
 }

@@ -42,6 +42,11 @@ pub struct Session {
     /// The device this session is, for a tablet signed in by pairing: revoking the device ends
     /// the session.
     pub device: Option<(DeviceId, String)>,
+    /// Set once its device was found revoked: the session is kept (until it expires) only to
+    /// answer every later request with the reason, never again as a sign-in. Removing it at the
+    /// first refusal told only the first request why: a page whose event stream asked first
+    /// then showed a bare sign-in screen.
+    pub revoked: bool,
     created: Instant,
     last_used: Instant,
 }
@@ -118,6 +123,7 @@ impl Sessions {
                 csrf: random_token(),
                 password_tag: password_tag(phc),
                 device: None,
+                revoked: false,
                 created: now,
                 last_used: now,
             },
@@ -165,6 +171,18 @@ impl Sessions {
                 None
             }
             None => None,
+        }
+    }
+
+    /// Marks a paired tablet's session as revoked (see [`Session::revoked`]).
+    pub fn mark_revoked(&self, token: &str) {
+        if let Some(s) = self
+            .map
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_mut(blake3::hash(token.as_bytes()).as_bytes())
+        {
+            s.revoked = true;
         }
     }
 

@@ -436,8 +436,9 @@ pub fn check_session(web: &Web, method: &Method, headers: &http::HeaderMap) -> A
         ));
     }
     if let Some((id, _)) = &session.device {
-        if !web.store.device_exists(*id)? {
-            web.sessions.remove(&token);
+        // Once revoked, always refused with the reason (a device id could be given again).
+        if session.revoked || !web.store.device_exists(*id)? {
+            web.sessions.mark_revoked(&token);
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "this tablet was removed from the box: pair it again to use it",
