@@ -562,12 +562,16 @@ fn walk_on(c: &Connection, f: &mut impl FnMut(Entry) -> ControlFlow<()>) -> Resu
         [],
         |r| r.get(0),
     )?;
+    // Depth first (the queue ordered by depth, deepest out first): SQLite keeps only the rows
+    // met but not yet handed out, which depth first is the siblings along one path. Breadth
+    // first (its default) held every file of a level at once: about 100 MB at a million files.
     let mut stmt = c.prepare(
-        "WITH RECURSIVE p(id, user_id, path, is_dir, blob_id, mtime_ns) AS ( \
-             SELECT id, user_id, '', 1, NULL, mtime_ns FROM nodes WHERE parent_id IS NULL \
+        "WITH RECURSIVE p(id, user_id, path, is_dir, blob_id, mtime_ns, depth) AS ( \
+             SELECT id, user_id, '', 1, NULL, mtime_ns, 0 FROM nodes WHERE parent_id IS NULL \
              UNION ALL \
              SELECT n.id, n.user_id, CASE WHEN p.path = '' THEN n.name ELSE p.path || '/' || n.name END, \
-                    n.is_dir, n.blob_id, n.mtime_ns FROM nodes n JOIN p ON n.parent_id = p.id) \
+                    n.is_dir, n.blob_id, n.mtime_ns, p.depth + 1 FROM nodes n JOIN p ON n.parent_id = p.id \
+             ORDER BY 7 DESC) \
          SELECT u.name, p.path, p.is_dir, p.mtime_ns, p.blob_id, b.size, b.hash, b.durability, b.created_ns \
          FROM p JOIN users u ON u.id = p.user_id LEFT JOIN blobs b ON b.id = p.blob_id \
          WHERE p.path != ''",
@@ -647,6 +651,16 @@ impl CatalogReader {
     /// cut, say, to know the catalog came back whole).
     pub fn integrity_check(&self) -> Result<Vec<String>> {
         integrity_problems(&self.conn)
+    }
+
+    /// SQLite's `PRAGMA data_version` on this reader's connection: it moves exactly when another
+    /// connection (of any process) commits to the catalog, so two equal readings mean nothing was
+    /// written in between. Lets a reader skip work that depends on the catalog alone (the
+    /// uplink's manifests, a walk of every file) while nothing changed.
+    pub fn data_version(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))?)
     }
 
     /// How many journal entries lie after position `seq` (changes a downstream stage has not

@@ -429,6 +429,35 @@ pub struct UplinkState {
     inner: Arc<Inner>,
 }
 
+/// Tells whether the state changed: SQLite's `PRAGMA data_version` on a connection of its own,
+/// which moves exactly when another connection (of any process, the uplink's own writer too)
+/// commits. Lets the uplink skip work that depends on the state alone (its manifests) while
+/// nothing changed.
+pub struct ChangeWatch {
+    state: UplinkState,
+    conn: Mutex<Option<Connection>>,
+}
+
+impl ChangeWatch {
+    /// The state's data version now; `None` while the state does not exist yet. Only readings
+    /// of the same watch compare.
+    pub fn version(&self) -> Result<Option<i64>> {
+        let mut conn = lock(&self.conn);
+        if conn.is_none() {
+            *conn = self
+                .state
+                .reader()
+                .map_err(|e| e.at(&self.state.inner.path))?;
+        }
+        let Some(c) = conn.as_ref() else {
+            return Ok(None);
+        };
+        c.query_row("PRAGMA data_version", [], |r| r.get(0))
+            .map(Some)
+            .map_err(|e| StateError::from(e).at(&self.state.inner.path))
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -617,6 +646,14 @@ impl UplinkState {
                 .collect::<rusqlite::Result<Vec<String>>>()?;
             Ok(if lines == ["ok"] { Vec::new() } else { lines })
         })
+    }
+
+    /// A watch on this state's changes (see [`ChangeWatch`]).
+    pub fn change_watch(&self) -> ChangeWatch {
+        ChangeWatch {
+            state: self.clone(),
+            conn: Mutex::new(None),
+        }
     }
 
     /// The state's file.
@@ -1823,5 +1860,32 @@ mod tests {
             ReplicaState::parse(ReplicaState::Done.as_str()),
             ReplicaState::Done
         );
+    }
+
+    /// The watch moves with every commit, its own process's writer included, and only then.
+    #[test]
+    fn a_change_watch_moves_exactly_when_the_state_was_written() {
+        let tmp = tempfile::tempdir().unwrap();
+        let watch = UplinkState::open_read_only(tmp.path())
+            .unwrap()
+            .change_watch();
+        assert_eq!(watch.version().unwrap(), None, "no state yet");
+        let state = UplinkState::open(tmp.path()).unwrap();
+        let first = watch
+            .version()
+            .unwrap()
+            .expect("a version once the state exists");
+        assert_eq!(watch.version().unwrap(), Some(first), "nothing written");
+        state.set_bandwidth_schedule(Some("08:00,512k")).unwrap();
+        let second = watch.version().unwrap().unwrap();
+        assert_ne!(second, first, "a commit moves it");
+        assert_eq!(watch.version().unwrap(), Some(second));
+        // Reads, by this process or another connection, leave it.
+        let _ = state.status().unwrap();
+        let _ = UplinkState::open_read_only(tmp.path())
+            .unwrap()
+            .status()
+            .unwrap();
+        assert_eq!(watch.version().unwrap(), Some(second));
     }
 }

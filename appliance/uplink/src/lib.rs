@@ -63,6 +63,13 @@ pub enum UplinkError {
         destination: String,
         source: microcloud_remotes::RemoteError,
     },
+    /// The manifest could not be built in its file in the data directory.
+    #[error("manifest of {destination}: its file in {}: {source}", dir.display())]
+    ManifestSpool {
+        destination: String,
+        dir: std::path::PathBuf,
+        source: std::io::Error,
+    },
     /// The uplink's socket could not be made.
     #[error("uplink socket {}: {source}", path.display())]
     Socket {

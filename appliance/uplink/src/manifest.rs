@@ -13,8 +13,15 @@
 //! metadata, and what the manifest lists but the bucket lacks is reported. With no manifest at
 //! all, everything comes from the listing (versions are not brought back then: only the manifest
 //! says which path and times a version had). `flush` has the manifest written before it returns.
+//!
+//! A million files make a manifest of about 200 MB: the uplink builds it into an unnamed file of
+//! the data directory as it walks the catalog and sends it from there (in parts when large), so
+//! its memory does not grow with the namespace; and while neither the catalog nor the uplink's
+//! state changed since every manifest was last written, it builds none at all.
 
 use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom, Write};
 
 use std::ops::ControlFlow;
 
@@ -22,9 +29,10 @@ use bytes::Bytes;
 use microcloud_remotes::{Condition, Remote, RemoteError};
 use microcloud_store::downstream::RestoreVersion;
 use microcloud_store::versions::Kind;
-use microcloud_store::{RestoreDir, RestoreFile, RestorePlan, RestoreUser, Store};
+use microcloud_store::{CatalogReader, RestoreDir, RestoreFile, RestorePlan, RestoreUser, Store};
 use microcloud_uplink_state::{
-    is_version_key, version_key, ReplicaState, RestoredVersion, StateError, UplinkState,
+    is_version_key, version_key, ChangeWatch, ReplicaState, RestoredVersion, StateError,
+    UplinkState,
 };
 use serde::{Deserialize, Serialize};
 
@@ -125,35 +133,120 @@ pub fn parse(bytes: &[u8]) -> Result<Manifest, serde_json::Error> {
 }
 
 /// Builds the manifest of destination `dest_id` from the store's namespace and what the uplink
-/// state says is done there.
+/// state says is done there, in memory (for tests and tools; the uplink writes its manifests
+/// through a file, see [`publish`]).
 pub fn build(store: &Store, dest_id: i64) -> Result<Manifest, UplinkError> {
-    build_with(store, &UplinkState::open_read_only(store.dir())?, dest_id)
+    let state = UplinkState::open_read_only(store.dir())?;
+    let mut m = Manifest {
+        format: "microcloud-manifest".into(),
+        version: MANIFEST_VERSION,
+        users: users_of(store)?,
+        dirs: Vec::new(),
+        files: Vec::new(),
+        versions: Vec::new(),
+    };
+    emit_to(store, &state, dest_id, &mut Collect(&mut m))
+        .map_err(|e| e.into_uplink(&format!("destination #{dest_id}"), store.dir()))?;
+    m.dirs
+        .sort_by(|a, b| (&a.user, &a.path).cmp(&(&b.user, &b.path)));
+    m.files
+        .sort_by(|a, b| (&a.user, &a.path).cmp(&(&b.user, &b.path)));
+    m.versions
+        .sort_by(|a, b| (&a.user, &a.path, a.until_ns).cmp(&(&b.user, &b.path, b.until_ns)));
+    Ok(m)
 }
 
-fn build_with(store: &Store, state: &UplinkState, dest_id: i64) -> Result<Manifest, UplinkError> {
-    let users = store
+fn users_of(store: &Store) -> Result<Vec<ManifestUser>, UplinkError> {
+    Ok(store
         .users()?
         .into_iter()
         .map(|u| ManifestUser {
             name: u.name,
             admin: u.admin,
         })
-        .collect();
-    let mut dirs = Vec::new();
-    let mut files = Vec::new();
-    let mut failed: Option<StateError> = None;
+        .collect())
+}
+
+/// Where [`emit`] puts the entries of a manifest.
+trait Sink {
+    fn dir(&mut self, d: ManifestDir) -> std::io::Result<()>;
+    fn file(&mut self, f: ManifestFile) -> std::io::Result<()>;
+    fn version(&mut self, v: ManifestVersion) -> std::io::Result<()>;
+}
+
+struct Collect<'a>(&'a mut Manifest);
+
+impl Sink for Collect<'_> {
+    fn dir(&mut self, d: ManifestDir) -> std::io::Result<()> {
+        self.0.dirs.push(d);
+        Ok(())
+    }
+    fn file(&mut self, f: ManifestFile) -> std::io::Result<()> {
+        self.0.files.push(f);
+        Ok(())
+    }
+    fn version(&mut self, v: ManifestVersion) -> std::io::Result<()> {
+        self.0.versions.push(v);
+        Ok(())
+    }
+}
+
+/// What stopped [`emit`].
+enum EmitError {
+    Uplink(UplinkError),
+    Io(std::io::Error),
+}
+
+impl From<StateError> for EmitError {
+    fn from(e: StateError) -> Self {
+        EmitError::Uplink(e.into())
+    }
+}
+
+impl From<microcloud_store::StoreError> for EmitError {
+    fn from(e: microcloud_store::StoreError) -> Self {
+        EmitError::Uplink(e.into())
+    }
+}
+
+impl EmitError {
+    /// As an uplink error; a failed write names the manifest of `destination` and `dir`.
+    fn into_uplink(self, destination: &str, dir: &std::path::Path) -> UplinkError {
+        match self {
+            EmitError::Uplink(e) => e,
+            EmitError::Io(source) => UplinkError::ManifestSpool {
+                destination: destination.to_owned(),
+                dir: dir.to_owned(),
+                source,
+            },
+        }
+    }
+}
+
+/// Hands every directory, every file done at `dest_id` and every version whose content is held
+/// there to `sink`, one at a time, from the catalog's walk (nothing is gathered here).
+fn emit_to(
+    store: &Store,
+    state: &UplinkState,
+    dest_id: i64,
+    sink: &mut impl Sink,
+) -> Result<(), EmitError> {
+    let mut failed: Option<EmitError> = None;
     store.walk(|e| {
         let Some(file) = e.file else {
-            dirs.push(ManifestDir {
+            if let Err(err) = sink.dir(ManifestDir {
                 user: e.user,
                 path: e.path,
-            });
+            }) {
+                failed = Some(EmitError::Io(err));
+                return ControlFlow::Break(());
+            }
             return ControlFlow::Continue(());
         };
         let key = format!("{}/{}", e.user, e.path);
-        match state.replica(dest_id, &key) {
-            Ok(Some(r)) if r.state == ReplicaState::Done && r.blob == Some(file.blob.id) => {
-                files.push(ManifestFile {
+        let written = match state.replica(dest_id, &key) {
+            Ok(Some(r)) if r.state == ReplicaState::Done && r.blob == Some(file.blob.id) => sink
+                .file(ManifestFile {
                     user: e.user,
                     path: e.path,
                     key,
@@ -163,20 +256,22 @@ fn build_with(store: &Store, state: &UplinkState, dest_id: i64) -> Result<Manife
                         .to_string(),
                     mtime_ns: e.mtime_ns,
                     etag: r.remote_etag,
-                });
-            }
-            Ok(_) => {}
+                })
+                .map_err(EmitError::Io),
+            Ok(_) => Ok(()),
+            Err(err) => Err(err.into()),
+        };
+        match written {
+            Ok(()) => ControlFlow::Continue(()),
             Err(err) => {
                 failed = Some(err);
-                return ControlFlow::Break(());
+                ControlFlow::Break(())
             }
         }
-        ControlFlow::Continue(())
     })?;
     if let Some(e) = failed {
-        return Err(e.into());
+        return Err(e);
     }
-    let mut versions = Vec::new();
     store.walk_versions(|v| {
         let hash = v.blob.hash;
         let key = if v.kind == Kind::Move {
@@ -184,7 +279,7 @@ fn build_with(store: &Store, state: &UplinkState, dest_id: i64) -> Result<Manife
             match state.holders(v.blob.id) {
                 Ok(h) => h.into_iter().find(|(d, _)| d.id == dest_id).map(|(_, k)| k),
                 Err(err) => {
-                    failed = Some(err);
+                    failed = Some(err.into());
                     return ControlFlow::Break(());
                 }
             }
@@ -194,13 +289,13 @@ fn build_with(store: &Store, state: &UplinkState, dest_id: i64) -> Result<Manife
                 Ok(Some(r)) if r.state == ReplicaState::Done && r.hash == Some(hash) => Some(key),
                 Ok(_) => None,
                 Err(err) => {
-                    failed = Some(err);
+                    failed = Some(err.into());
                     return ControlFlow::Break(());
                 }
             }
         };
         if let Some(key) = key {
-            versions.push(ManifestVersion {
+            let written = sink.version(ManifestVersion {
                 user: v.user,
                 path: v.path,
                 key,
@@ -213,23 +308,231 @@ fn build_with(store: &Store, state: &UplinkState, dest_id: i64) -> Result<Manife
                 device: v.device,
                 pinned: v.pinned,
             });
+            if let Err(err) = written {
+                failed = Some(EmitError::Io(err));
+                return ControlFlow::Break(());
+            }
         }
         ControlFlow::Continue(())
     })?;
-    if let Some(e) = failed {
-        return Err(e.into());
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(()),
     }
-    dirs.sort_by(|a, b| (&a.user, &a.path).cmp(&(&b.user, &b.path)));
-    files.sort_by(|a, b| (&a.user, &a.path).cmp(&(&b.user, &b.path)));
-    versions.sort_by(|a, b| (&a.user, &a.path, a.until_ns).cmp(&(&b.user, &b.path, b.until_ns)));
-    Ok(Manifest {
-        format: "microcloud-manifest".into(),
-        version: MANIFEST_VERSION,
-        users,
-        dirs,
-        files,
-        versions,
+}
+
+/// Counts and hashes what goes through it.
+struct Hashing<W> {
+    inner: W,
+    hasher: blake3::Hasher,
+    len: u64,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// One JSON array being written element by element.
+struct Array<W> {
+    out: W,
+    first: bool,
+}
+
+impl<W: Write> Array<W> {
+    fn new(mut out: W) -> std::io::Result<Array<W>> {
+        out.write_all(b"[")?;
+        Ok(Array { out, first: true })
+    }
+    fn push(&mut self, v: &impl Serialize) -> std::io::Result<()> {
+        if !std::mem::take(&mut self.first) {
+            self.out.write_all(b",")?;
+        }
+        serde_json::to_writer(&mut self.out, v).map_err(std::io::Error::other)
+    }
+    fn end(mut self) -> std::io::Result<W> {
+        self.out.write_all(b"]")?;
+        Ok(self.out)
+    }
+}
+
+/// The manifest written as it is walked: files and then versions straight into the body, the
+/// directories into a second file that is appended at the end (the walk meets them among the
+/// files). The JSON's fields come in another order than [`Manifest`] declares, which JSON
+/// readers ignore.
+struct Spool {
+    body: Option<Array<Hashing<std::io::BufWriter<File>>>>,
+    versions: Option<Array<Hashing<std::io::BufWriter<File>>>>,
+    dirs: Array<std::io::BufWriter<File>>,
+}
+
+impl Sink for Spool {
+    fn dir(&mut self, d: ManifestDir) -> std::io::Result<()> {
+        self.dirs.push(&d)
+    }
+    fn file(&mut self, f: ManifestFile) -> std::io::Result<()> {
+        match &mut self.body {
+            Some(a) => a.push(&f),
+            None => Err(std::io::Error::other("files after the versions")),
+        }
+    }
+    fn version(&mut self, v: ManifestVersion) -> std::io::Result<()> {
+        if let Some(files) = self.body.take() {
+            let mut out = files.end()?;
+            out.write_all(b",\"versions\":")?;
+            self.versions = Some(Array::new(out)?);
+        }
+        match &mut self.versions {
+            Some(a) => a.push(&v),
+            None => Err(std::io::Error::other("no body")),
+        }
+    }
+}
+
+/// A manifest built into an unnamed file of the data directory (gone when dropped).
+struct Built {
+    file: File,
+    len: u64,
+    hash: blake3::Hash,
+}
+
+/// Builds the manifest of `dest_id` into a file: memory stays a few buffers whatever the number
+/// of files (a million files make a manifest of about 200 MB).
+fn build_to_file(store: &Store, state: &UplinkState, dest_id: i64) -> Result<Built, EmitError> {
+    let dir = store.dir();
+    let mut out = Hashing {
+        inner: std::io::BufWriter::new(tempfile::tempfile_in(dir).map_err(EmitError::Io)?),
+        hasher: blake3::Hasher::new(),
+        len: 0,
+    };
+    let head = serde_json::json!({
+        "format": "microcloud-manifest",
+        "version": MANIFEST_VERSION,
+        "users": users_of(store).map_err(EmitError::Uplink)?,
     })
+    .to_string();
+    // The head object without its closing brace, then the arrays as further fields.
+    out.write_all(&head.as_bytes()[..head.len() - 1])
+        .and_then(|()| out.write_all(b",\"files\":"))
+        .map_err(EmitError::Io)?;
+    let dirs = std::io::BufWriter::new(tempfile::tempfile_in(dir).map_err(EmitError::Io)?);
+    let mut spool = Spool {
+        body: Some(Array::new(out).map_err(EmitError::Io)?),
+        versions: None,
+        dirs: Array::new(dirs).map_err(EmitError::Io)?,
+    };
+    emit_to(store, state, dest_id, &mut spool)?;
+    let io = |spool: Spool| -> std::io::Result<Built> {
+        let mut out = match (spool.body, spool.versions) {
+            (Some(files), _) => {
+                let mut out = files.end()?;
+                out.write_all(b",\"versions\":[]")?;
+                out
+            }
+            (None, Some(versions)) => versions.end()?,
+            (None, None) => return Err(std::io::Error::other("no body")),
+        };
+        out.write_all(b",\"dirs\":")?;
+        let mut dirs = spool.dirs.end()?.into_inner().map_err(|e| e.into_error())?;
+        dirs.seek(SeekFrom::Start(0))?;
+        std::io::copy(&mut dirs, &mut out)?;
+        out.write_all(b"}")?;
+        let Hashing {
+            inner, hasher, len, ..
+        } = out;
+        let mut file = inner.into_inner().map_err(|e| e.into_error())?;
+        file.seek(SeekFrom::Start(0))?;
+        Ok(Built {
+            file,
+            len,
+            hash: hasher.finalize(),
+        })
+    };
+    io(spool).map_err(EmitError::Io)
+}
+
+/// Largest manifest sent in one PUT; a larger one goes up in parts of this size, read from its
+/// file one at a time.
+const MANIFEST_PART: u64 = 16 << 20;
+
+/// Sends a built manifest to `remote` as [`MANIFEST_KEY`], for destination `dest`.
+async fn upload(
+    remote: &Remote,
+    built: Built,
+    part: u64,
+    dest: &str,
+    dir: &std::path::Path,
+) -> Result<(), UplinkError> {
+    let hex = built.hash.to_hex();
+    let Built { file, len, .. } = built;
+    let file = std::sync::Arc::new(std::sync::Mutex::new(file));
+    let read = |n: u64| {
+        let file = file.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let mut buf = vec![0u8; n as usize];
+                file.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .read_exact(&mut buf)
+                    .map(|()| Bytes::from(buf))
+            })
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|r| r)
+            .map_err(|source| UplinkError::ManifestSpool {
+                destination: dest.to_owned(),
+                dir: dir.to_owned(),
+                source,
+            })
+        }
+    };
+    let remote_failed = |source| UplinkError::Manifest {
+        destination: dest.to_owned(),
+        source,
+    };
+    if len <= part {
+        let body = read(len).await?;
+        return remote
+            .put(MANIFEST_KEY, body, &hex, &Condition::None)
+            .await
+            .map(drop)
+            .map_err(remote_failed);
+    }
+    let id = remote
+        .create_multipart(MANIFEST_KEY, &hex)
+        .await
+        .map_err(remote_failed)?;
+    let mut parts = Vec::new();
+    let result = async {
+        let mut sent = 0u64;
+        while sent < len {
+            let n = part.min(len - sent);
+            let number = parts.len() as u16 + 1;
+            let body = read(n).await?;
+            let etag = remote
+                .upload_part(MANIFEST_KEY, &id, number, body)
+                .await
+                .map_err(remote_failed)?;
+            parts.push((number, etag));
+            sent += n;
+        }
+        remote
+            .complete_multipart(MANIFEST_KEY, &id, &parts, &Condition::None)
+            .await
+            .map_err(remote_failed)
+    }
+    .await;
+    if result.is_err() {
+        let _ = remote.abort_multipart(MANIFEST_KEY, &id).await;
+    }
+    result.map(drop)
 }
 
 /// Writes the manifest to `remote` if it differs from what was last written there.
@@ -251,24 +554,17 @@ pub(crate) async fn publish_with(
     remote: &Remote,
     last: &mut HashMap<i64, blake3::Hash>,
 ) -> Result<bool, UplinkError> {
-    let m = build_with(store, state, dest.id)?;
-    let body = serde_json::to_vec(&m).expect("manifest serializes");
-    let hash = blake3::hash(&body);
+    let (s, st, id) = (store.clone(), state.clone(), dest.id);
+    let built = tokio::task::spawn_blocking(move || build_to_file(&s, &st, id))
+        .await
+        .map_err(|e| EmitError::Io(std::io::Error::other(e)))
+        .and_then(|r| r)
+        .map_err(|e| e.into_uplink(&dest.name, store.dir()))?;
+    let hash = built.hash;
     if last.get(&dest.id) == Some(&hash) {
         return Ok(false);
     }
-    remote
-        .put(
-            MANIFEST_KEY,
-            Bytes::from(body),
-            &hash.to_hex(),
-            &Condition::None,
-        )
-        .await
-        .map_err(|source| UplinkError::Manifest {
-            destination: dest.name.clone(),
-            source,
-        })?;
+    upload(remote, built, MANIFEST_PART, &dest.name, store.dir()).await?;
     last.insert(dest.id, hash);
     Ok(true)
 }
@@ -282,14 +578,44 @@ pub(crate) struct Publisher {
     state: UplinkState,
     /// What was last written, per destination id.
     last: std::sync::Arc<tokio::sync::Mutex<HashMap<i64, blake3::Hash>>>,
+    /// Whether anything a manifest says could have changed since they were all last written.
+    watch: std::sync::Arc<std::sync::Mutex<Watch>>,
+}
+
+/// The catalog's and the state's data versions (see [`CatalogReader::data_version`]) when every
+/// manifest was last written in full. While both read the same, no manifest can differ, and the
+/// walk of every file that building one takes (seconds, and memory, at a million files) is
+/// skipped: the periodic rewrite and a `flush` with nothing new cost two queries.
+struct Watch {
+    catalog: Option<CatalogReader>,
+    state: ChangeWatch,
+    written: Option<(i64, i64)>,
+}
+
+impl Watch {
+    /// Both data versions now; `None` when either cannot be read (then everything is built).
+    fn versions(&mut self, store: &Store) -> Option<(i64, i64)> {
+        if self.catalog.is_none() {
+            self.catalog = Store::open_read_only(store.dir()).ok();
+        }
+        let catalog = self.catalog.as_ref()?.data_version().ok()?;
+        let state = self.state.version().ok()??;
+        Some((catalog, state))
+    }
 }
 
 impl Publisher {
     pub(crate) fn new(store: Store, state: UplinkState) -> Publisher {
+        let watch = Watch {
+            catalog: None,
+            state: state.change_watch(),
+            written: None,
+        };
         Publisher {
             store,
             state,
             last: Default::default(),
+            watch: std::sync::Arc::new(std::sync::Mutex::new(watch)),
         }
     }
 
@@ -297,6 +623,16 @@ impl Publisher {
     /// Returns how many were written, or every destination that failed with why.
     pub(crate) async fn publish_all(&self) -> Result<usize, Vec<UplinkError>> {
         let mut last = self.last.lock().await;
+        // Read before building: a change made while the manifests are built moves the versions,
+        // so the next call builds again.
+        let versions = {
+            let mut w = self.watch.lock().unwrap_or_else(|e| e.into_inner());
+            let now = w.versions(&self.store);
+            if now.is_some() && now == w.written {
+                return Ok(0);
+            }
+            now
+        };
         let dests = destinations::list_in(&self.state).map_err(|e| vec![e.into()])?;
         let (mut written, mut failed) = (0, Vec::new());
         for d in dests {
@@ -329,6 +665,7 @@ impl Publisher {
             }
         }
         if failed.is_empty() {
+            self.watch.lock().unwrap_or_else(|e| e.into_inner()).written = versions;
             Ok(written)
         } else {
             Err(failed)
@@ -550,18 +887,45 @@ async fn reconcile(remote: &Remote) -> Result<Reconciled, RemoteError> {
 /// users, directories and files come back; content stays in the cloud until it is read.
 pub async fn restore(store: &Store, dest: &Destination) -> Result<RestoreReport, UplinkError> {
     let remote = destinations::remote(store, dest)?;
+    let reconciled = reconcile(&remote)
+        .await
+        .map_err(|source| UplinkError::Manifest {
+            destination: dest.name.clone(),
+            source,
+        })?;
+    restore_reconciled(store, dest, reconciled).await
+}
+
+/// [`restore`] from a manifest in hand, taken as exactly what `dest` holds (no listing is read):
+/// for tools that make a box of a given namespace, such as the scale benchmark, whose millions of
+/// files need no objects behind them until one is read.
+pub async fn restore_manifest(
+    store: &Store,
+    dest: &Destination,
+    manifest: Manifest,
+) -> Result<RestoreReport, UplinkError> {
+    let reconciled = Reconciled {
+        manifest,
+        from_manifest: true,
+        from_listing: 0,
+        skipped: Vec::new(),
+        missing: Vec::new(),
+    };
+    restore_reconciled(store, dest, reconciled).await
+}
+
+async fn restore_reconciled(
+    store: &Store,
+    dest: &Destination,
+    reconciled: Reconciled,
+) -> Result<RestoreReport, UplinkError> {
     let Reconciled {
         manifest: m,
         from_manifest,
         from_listing,
         skipped,
         missing,
-    } = reconcile(&remote)
-        .await
-        .map_err(|source| UplinkError::Manifest {
-            destination: dest.name.clone(),
-            source,
-        })?;
+    } = reconciled;
     let mut report = RestoreReport {
         from_manifest,
         from_listing,
@@ -712,5 +1076,40 @@ mod tests {
             assert_eq!(kind_of(k.as_str()), Some(k));
         }
         assert_eq!(kind_of("later"), None);
+    }
+
+    /// A manifest larger than a part goes up in parts read from its file one at a time, and
+    /// arrives whole; a small one in one PUT.
+    #[tokio::test]
+    async fn a_large_manifest_goes_up_in_parts_and_arrives_whole() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("cloud");
+        std::fs::create_dir(&root).unwrap();
+        let remote = Remote::new(
+            microcloud_destination::RemoteConfig {
+                name: "disk".into(),
+                kind: microcloud_destination::RemoteKind::Dir { path: root },
+            },
+            None,
+        )
+        .unwrap();
+        for len in [3_500usize, 700] {
+            let body: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+            let mut file = tempfile::tempfile_in(tmp.path()).unwrap();
+            file.write_all(&body).unwrap();
+            file.seek(SeekFrom::Start(0)).unwrap();
+            let built = Built {
+                file,
+                len: len as u64,
+                hash: blake3::hash(&body),
+            };
+            upload(&remote, built, 1024, "disk", tmp.path())
+                .await
+                .unwrap();
+            let got = microcloud_remotes::collect(remote.get(MANIFEST_KEY, None).await.unwrap())
+                .await
+                .unwrap();
+            assert_eq!(got.as_ref(), body.as_slice(), "{len} bytes");
+        }
     }
 }

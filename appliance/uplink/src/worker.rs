@@ -305,6 +305,10 @@ async fn run(ctx: Arc<Ctx>, wake: Arc<Notify>, stop: Arc<AtomicBool>) {
     let mut flow_written: (Instant, Flow) = (Instant::now() - FLOW_EVERY, Flow::default());
     // Figures that moved since they were last recorded: the loop comes back to record them.
     let mut flow_dirty;
+    // Figures to record at once, not at the next second: a SlowDown (recorded before the request
+    // is tried again, so a `flush` that waited for it reads it in `status`), and the last figures
+    // when the worker falls idle.
+    let mut record_now = false;
     let mut slow_downs: u64 = 0;
     loop {
         // How the requests flow, for `status` and `/metrics`: when it moved, at most once a
@@ -322,8 +326,11 @@ async fn run(ctx: Arc<Ctx>, wake: Arc<Notify>, stop: Arc<AtomicBool>) {
             };
             let (at, last) = flow_written;
             flow_dirty = flow != last;
-            if at.elapsed() >= FLOW_EVERY && (flow_dirty || at.elapsed() >= FLOW_EVERY * 5) {
+            if (record_now && flow_dirty)
+                || (at.elapsed() >= FLOW_EVERY && (flow_dirty || at.elapsed() >= FLOW_EVERY * 5))
+            {
                 flow_dirty = false;
+                record_now = false;
                 flow_written = (Instant::now(), flow);
                 let (st, id) = (ctx.state.clone(), ctx.dest.id);
                 let recorded = Flow {
@@ -434,6 +441,7 @@ async fn run(ctx: Arc<Ctx>, wake: Arc<Notify>, stop: Arc<AtomicBool>) {
                 let Ok((key, outcome)) = joined else { continue };
                 inflight.remove(&key);
                 finished.insert(key);
+                record_now |= tasks.is_empty();
                 if matches!(outcome, Outcome::Done) {
                     // Itself included: its slot was given back before its bookkeeping.
                     let out = busy.load(Ordering::Relaxed) + 1;
@@ -442,6 +450,7 @@ async fn run(ctx: Arc<Ctx>, wake: Arc<Notify>, stop: Arc<AtomicBool>) {
                 let outcome = match outcome {
                     Outcome::Busy(err) => {
                         slow_downs += 1;
+                        record_now = true;
                         if ctx.flow.lock().unwrap().on_overload() {
                             log::debug!("uplink {name}: asked to slow down ({err})");
                             continue;

@@ -317,6 +317,9 @@ async fn a_blank_box_restored_from_the_bucket_has_its_versions() {
     }
     put(&t.store, alice, "/gone.txt", &content(20, 5_000)).await;
     t.store.remove(alice, "/gone.txt", false).await.unwrap();
+    t.store.mkdir(alice, "/docs").await.unwrap();
+    t.store.mkdir(alice, "/docs/empty").await.unwrap();
+    put(&t.store, alice, "/docs/plan.txt", &content(30, 2_000)).await;
     settle(&t.store).await;
     assert!(microcloud_uplink::manifest::publish(
         &t.store,
@@ -328,6 +331,20 @@ async fn a_blank_box_restored_from_the_bucket_has_its_versions() {
     .unwrap());
     let manifest = microcloud_uplink::manifest::build(&t.store, t.dest.id).unwrap();
     assert_eq!(manifest.versions.len(), 3, "{:?}", manifest.versions);
+    // What went up (written into a file as the catalog was walked) says what the build in
+    // memory says, entry for entry.
+    let sent = body(&t.remote, microcloud_uplink::manifest::MANIFEST_KEY)
+        .await
+        .unwrap();
+    let mut sent = microcloud_uplink::manifest::parse(&sent).unwrap();
+    sent.dirs
+        .sort_by(|a, b| (&a.user, &a.path).cmp(&(&b.user, &b.path)));
+    sent.files
+        .sort_by(|a, b| (&a.user, &a.path).cmp(&(&b.user, &b.path)));
+    sent.versions
+        .sort_by(|a, b| (&a.user, &a.path, a.until_ns).cmp(&(&b.user, &b.path, b.until_ns)));
+    assert_eq!(sent, manifest);
+    assert_eq!((manifest.files.len(), manifest.dirs.len()), (2, 2));
     t.stop().await;
 
     // A blank box, rebuilt from the bucket.
@@ -340,7 +357,7 @@ async fn a_blank_box_restored_from_the_bucket_has_its_versions() {
     let report = microcloud_uplink::manifest::restore(&store2, &dest2)
         .await
         .unwrap();
-    assert_eq!((report.files, report.versions), (1, 3));
+    assert_eq!((report.files, report.dirs, report.versions), (2, 2, 3));
     let (stop, task) = start_uplink(&store2);
     let alice2 = store2.user("alice").unwrap().unwrap().id;
     let versions = store2.versions(alice2, "/notes.txt").unwrap();
