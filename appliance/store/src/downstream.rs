@@ -490,6 +490,28 @@ impl Store {
         Ok(())
     }
 
+    /// Calls `f` with every blob's id and durability level, in ascending id order, from one
+    /// consistent snapshot of the catalog, until `f` breaks. Streams (the uplink works out every
+    /// level at start by walking this beside its own records in the same order).
+    pub fn walk_blobs(&self, mut f: impl FnMut(i64, Durability) -> ControlFlow<()>) -> Result<()> {
+        self.read(|c| {
+            c.execute_batch("BEGIN")?;
+            let r = (|| {
+                let mut stmt = c.prepare("SELECT id, durability FROM blobs ORDER BY id")?;
+                let mut rows = stmt.query([])?;
+                while let Some(r) = rows.next()? {
+                    let level = Durability::parse(&r.get::<_, String>(1)?);
+                    if f(r.get(0)?, level).is_break() {
+                        break;
+                    }
+                }
+                Ok(())
+            })();
+            let _ = c.execute_batch("COMMIT");
+            r
+        })
+    }
+
     /// Calls `f` with every kept version of every user, in no particular order, from one
     /// consistent snapshot of the catalog, until `f` breaks. Streams: nothing is gathered in
     /// memory (the manifest and the uplink's backfill of a new destination read it).

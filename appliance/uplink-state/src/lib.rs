@@ -555,6 +555,20 @@ fn done_counts(c: &Connection) -> rusqlite::Result<HashMap<i64, i64>> {
     rows.collect()
 }
 
+/// The destinations holding each version's content under its version key.
+fn version_done_dests(c: &Connection) -> rusqlite::Result<HashMap<i64, Vec<i64>>> {
+    let mut stmt = c.prepare(
+        "SELECT v.blob_id, r.dest_id FROM version_blobs v JOIN replicas r ON r.key = v.key \
+         WHERE r.state = 'done' AND r.blob_id IS NOT NULL",
+    )?;
+    let mut map: HashMap<i64, Vec<i64>> = HashMap::new();
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        map.entry(r.get(0)?).or_default().push(r.get(1)?);
+    }
+    Ok(map)
+}
+
 fn count_destinations(c: &Connection) -> rusqlite::Result<i64> {
     c.query_row("SELECT count(*) FROM destinations", [], |r| r.get(0))
 }
@@ -935,32 +949,61 @@ impl UplinkState {
             let changed = (|| {
                 // Every queued raise is covered by this.
                 lock(&self.inner.raises).clear();
-                let done = done_counts(&conn)?;
                 let dests = count_destinations(&conn)?;
+                // The catalog's blobs and the replicas done, both in blob order, walked side by
+                // side: nothing grows with the number of files (a map of every blob's count took
+                // about 70 MB at a million files). Versions' holders are few: a map.
+                let versions = version_done_dests(&conn)?;
+                let mut stmt = conn.prepare(
+                    "SELECT blob_id, dest_id FROM replicas INDEXED BY replicas_blob \
+                     WHERE blob_id IS NOT NULL AND state = 'done' ORDER BY blob_id",
+                )?;
+                let mut rows = stmt.query([])?;
+                // The first row not yet used, once read (`primed`); `None` at the end.
+                let (mut next, mut primed): (Option<(i64, i64)>, bool) = (None, false);
+                let mut failed: Option<rusqlite::Error> = None;
                 let mut levels = Vec::new();
-                let mut seen = HashSet::new();
-                store.walk(|e| {
-                    if let Some(file) = e.file {
-                        let id = file.blob.id;
-                        if seen.insert(id) {
-                            let level = level_of(done.get(&id).copied().unwrap_or(0), dests);
-                            if level != file.durability {
-                                levels.push((id, level));
+                let mut holders: Vec<i64> = Vec::new();
+                store.walk_blobs(|id, durability| {
+                    holders.clear();
+                    loop {
+                        if !primed {
+                            let row = rows
+                                .next()
+                                .and_then(|r| r.map(|r| Ok((r.get(0)?, r.get(1)?))).transpose());
+                            next = match row {
+                                Ok(row) => row,
+                                Err(e) => {
+                                    failed = Some(e);
+                                    return ControlFlow::Break(());
+                                }
+                            };
+                            primed = true;
+                        }
+                        match next {
+                            // Replicas of content the catalog no longer has: skipped.
+                            Some((b, _)) if b < id => primed = false,
+                            Some((b, d)) if b == id => {
+                                holders.push(d);
+                                primed = false;
                             }
+                            _ => break,
                         }
+                    }
+                    if let Some(v) = versions.get(&id) {
+                        holders.extend(v);
+                    }
+                    holders.sort_unstable();
+                    holders.dedup();
+                    let level = level_of(holders.len() as i64, dests);
+                    if level != durability {
+                        levels.push((id, level));
                     }
                     ControlFlow::Continue(())
                 })?;
-                store.walk_versions(|v| {
-                    let id = v.blob.id;
-                    if seen.insert(id) {
-                        let level = level_of(done.get(&id).copied().unwrap_or(0), dests);
-                        if level != v.durability {
-                            levels.push((id, level));
-                        }
-                    }
-                    ControlFlow::Continue(())
-                })?;
+                if let Some(e) = failed {
+                    return Err(e.into());
+                }
                 store.set_durability(&levels)?;
                 Ok::<_, StateError>(levels.len())
             })();

@@ -218,6 +218,46 @@ async fn recompute_all_repairs_what_a_crash_left_low_and_scrub_lowers() {
     assert_eq!((r.state, r.remote_etag), (ReplicaState::Pending, None));
 }
 
+/// Many blobs (their ids are random: the files' order is not theirs) and two destinations: the
+/// catalog's blobs and the replicas, walked side by side in blob order, give each content the
+/// level of how many destinations hold it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recompute_all_walks_blobs_and_replicas_side_by_side() {
+    let (_dir, store, alice, state) = setup();
+    let one = state.add_destination(&store, "one", "{}").unwrap().id;
+    let two = state.add_destination(&store, "two", "{}").unwrap().id;
+    let mut blobs = Vec::new();
+    for i in 0..30u8 {
+        blobs.push(put(&store, alice, &format!("/f{i:02}"), &[i; 5_000]).await);
+    }
+    take_in(&store, &state).await;
+    let mut want = Vec::new();
+    for (i, &b) in blobs.iter().enumerate() {
+        let key = format!("alice/f{i:02}");
+        let level = match i % 3 {
+            0 => {
+                state.mark_done(&store, one, &key, b, "e").unwrap();
+                Durability::CloudOne
+            }
+            1 => {
+                state.mark_done(&store, one, &key, b, "e").unwrap();
+                state.mark_done(&store, two, &key, b, "e").unwrap();
+                Durability::CloudAll
+            }
+            _ => Durability::Local,
+        };
+        want.push(level);
+    }
+    // As after a crash before any raise reached the catalog: every level low.
+    let low: Vec<(i64, Durability)> = blobs.iter().map(|&b| (b, Durability::Local)).collect();
+    store.set_durability(&low).unwrap();
+    let changed = state.recompute_all(&store).unwrap();
+    let got: Vec<Durability> = blobs.iter().map(|&b| durability(&store, b)).collect();
+    assert_eq!(got, want);
+    assert_eq!(changed, 20, "ten at each of two levels above local");
+    assert_eq!(state.recompute_all(&store).unwrap(), 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn multipart_records_errors_states_and_the_schedule_persist() {
     let (dir, store, alice, state) = setup();

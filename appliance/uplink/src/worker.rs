@@ -312,7 +312,9 @@ async fn run(ctx: Arc<Ctx>, wake: Arc<Notify>, stop: Arc<AtomicBool>) {
     let mut slow_downs: u64 = 0;
     loop {
         // How the requests flow, for `status` and `/metrics`: when it moved, at most once a
-        // second, and again now and then so a reader can tell the figures are live.
+        // second, and while requests are out again now and then so a reader can tell the figures
+        // are live. An idle worker writes nothing: its last figures say 0 in flight, and a state
+        // left alone lets the manifests be skipped (see `manifest::Publisher`).
         {
             let flow = {
                 let l = ctx.flow.lock().unwrap();
@@ -327,7 +329,8 @@ async fn run(ctx: Arc<Ctx>, wake: Arc<Notify>, stop: Arc<AtomicBool>) {
             let (at, last) = flow_written;
             flow_dirty = flow != last;
             if (record_now && flow_dirty)
-                || (at.elapsed() >= FLOW_EVERY && (flow_dirty || at.elapsed() >= FLOW_EVERY * 5))
+                || (at.elapsed() >= FLOW_EVERY
+                    && (flow_dirty || (flow.in_flight > 0 && at.elapsed() >= FLOW_EVERY * 5)))
             {
                 flow_dirty = false;
                 record_now = false;
