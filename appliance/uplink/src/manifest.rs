@@ -147,13 +147,21 @@ pub fn build(store: &Store, dest_id: i64) -> Result<Manifest, UplinkError> {
     };
     emit_to(store, &state, dest_id, &mut Collect(&mut m))
         .map_err(|e| e.into_uplink(&format!("destination #{dest_id}"), store.dir()))?;
-    m.dirs
-        .sort_by(|a, b| (&a.user, &a.path).cmp(&(&b.user, &b.path)));
-    m.files
-        .sort_by(|a, b| (&a.user, &a.path).cmp(&(&b.user, &b.path)));
-    m.versions
-        .sort_by(|a, b| (&a.user, &a.path, a.until_ns).cmp(&(&b.user, &b.path, b.until_ns)));
+    m.sort();
     Ok(m)
+}
+
+impl Manifest {
+    /// Puts the entries in path order (versions of a path by when they ended), as [`build`]
+    /// gives them: the walk that writes a manifest meets them in the catalog's order.
+    pub fn sort(&mut self) {
+        self.dirs
+            .sort_by(|a, b| (&a.user, &a.path).cmp(&(&b.user, &b.path)));
+        self.files
+            .sort_by(|a, b| (&a.user, &a.path).cmp(&(&b.user, &b.path)));
+        self.versions
+            .sort_by(|a, b| (&a.user, &a.path, a.until_ns).cmp(&(&b.user, &b.path, b.until_ns)));
+    }
 }
 
 fn users_of(store: &Store) -> Result<Vec<ManifestUser>, UplinkError> {
@@ -167,7 +175,7 @@ fn users_of(store: &Store) -> Result<Vec<ManifestUser>, UplinkError> {
         .collect())
 }
 
-/// Where [`emit`] puts the entries of a manifest.
+/// Where [`emit_to`] puts the entries of a manifest.
 trait Sink {
     fn dir(&mut self, d: ManifestDir) -> std::io::Result<()>;
     fn file(&mut self, f: ManifestFile) -> std::io::Result<()>;
@@ -191,7 +199,7 @@ impl Sink for Collect<'_> {
     }
 }
 
-/// What stopped [`emit`].
+/// What stopped [`emit_to`].
 enum EmitError {
     Uplink(UplinkError),
     Io(std::io::Error),

@@ -337,12 +337,7 @@ async fn a_blank_box_restored_from_the_bucket_has_its_versions() {
         .await
         .unwrap();
     let mut sent = microcloud_uplink::manifest::parse(&sent).unwrap();
-    sent.dirs
-        .sort_by(|a, b| (&a.user, &a.path).cmp(&(&b.user, &b.path)));
-    sent.files
-        .sort_by(|a, b| (&a.user, &a.path).cmp(&(&b.user, &b.path)));
-    sent.versions
-        .sort_by(|a, b| (&a.user, &a.path, a.until_ns).cmp(&(&b.user, &b.path, b.until_ns)));
+    sent.sort();
     assert_eq!(sent, manifest);
     assert_eq!((manifest.files.len(), manifest.dirs.len()), (2, 2));
     t.stop().await;
