@@ -31,6 +31,23 @@ async fn object_hash(r: &Remote, key: &str) -> Option<blake3::Hash> {
     }
 }
 
+async fn mkcol(c: &reqwest::Client, gw: &Gateway, path: &str) -> reqwest::StatusCode {
+    c.request(
+        reqwest::Method::from_bytes(b"MKCOL").unwrap(),
+        format!("{}{path}", gw.dav()),
+    )
+    .basic_auth("alice", Some(PASSWORD))
+    .send()
+    .await
+    .unwrap()
+    .status()
+}
+
+/// The JSON object at `key`.
+async fn json_object(r: &Remote, key: &str) -> serde_json::Value {
+    serde_json::from_slice(&collect(r.get(key, None).await.unwrap()).await.unwrap()).unwrap()
+}
+
 fn bucket(g: &Garage, name: &str) -> Remote {
     g.create_bucket(name);
     s3(&g.endpoint(), g.region(), name, &g.credentials())
@@ -642,15 +659,8 @@ async fn a_blank_box_restored_from_one_bucket_serves_every_file() {
     );
     let gw = Gateway::start_with_env(tmp.path(), &[], &[("MICROCLOUD_MANIFEST_INTERVAL", "3600")]);
     let client = reqwest::Client::new();
-    let mkcol = reqwest::Method::from_bytes(b"MKCOL").unwrap();
     for d in ["photos", "photos/2026", "empty"] {
-        let r = client
-            .request(mkcol.clone(), format!("{}{d}", gw.dav()))
-            .basic_auth("alice", Some(PASSWORD))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 201);
+        assert_eq!(mkcol(&client, &gw, d).await.as_u16(), 201);
     }
     let mut files = BTreeMap::new();
     for (name, len) in [
@@ -666,22 +676,50 @@ async fn a_blank_box_restored_from_one_bucket_serves_every_file() {
     let (ok, out) = flush(tmp.path(), 60);
     assert!(ok, "{out}");
     // The manifest is written hourly here: the one in the bucket is flush's, and lists every file.
-    let m: serde_json::Value = serde_json::from_slice(
-        &collect(b.get(".microcloud/manifest.json", None).await.unwrap())
-            .await
-            .unwrap(),
-    )
-    .unwrap();
+    let m = json_object(&b, ".microcloud/manifest.json").await;
     assert_eq!(
         m["files"].as_array().map(Vec::len),
         Some(files.len()),
         "{m}"
     );
+    // Later changes go up as a delta against that manifest: a new file in a new folder and an
+    // empty folder (which only the manifest can bring back: no object stands for it).
+    for d in ["later", "later/empty"] {
+        assert_eq!(mkcol(&client, &gw, d).await.as_u16(), 201);
+    }
+    let data = content_for("later/new.txt", 3_000);
+    assert_eq!(
+        put(&client, &gw, "later/new.txt", data.clone())
+            .await
+            .as_u16(),
+        201
+    );
+    files.insert("later/new.txt".to_owned(), data);
+    let (ok, out) = flush(tmp.path(), 60);
+    assert!(ok, "{out}");
+    let whole = json_object(&b, ".microcloud/manifest.json").await;
+    assert_eq!(
+        whole, m,
+        "the second flush wrote a delta, not the whole manifest"
+    );
+    let delta = json_object(&b, ".microcloud/manifest-delta.json").await;
+    assert_eq!(delta["base"], m["generation"], "{delta}");
+    let merged = microcloud_uplink::manifest::fetch(&b)
+        .await
+        .unwrap()
+        .unwrap();
+    let listed: Vec<&str> = merged.files.iter().map(|f| f.path.as_str()).collect();
+    let expected: Vec<&str> = files.keys().map(String::as_str).collect();
+    assert_eq!(listed, expected);
+    assert!(merged
+        .dirs
+        .iter()
+        .any(|d| d.user == "alice" && d.path == "later/empty"));
     drop(gw);
 
     let fresh = tempfile::tempdir().unwrap();
     let text = g.restore("restore", fresh.path());
-    assert!(text.contains("restored 4 files"), "{text}");
+    assert!(text.contains("restored 5 files"), "{text}");
     microcloud(
         &[
             "user",
@@ -709,17 +747,19 @@ async fn a_blank_box_restored_from_one_bucket_serves_every_file() {
             "{name} restored"
         );
     }
-    let r = client
-        .request(
-            reqwest::Method::from_bytes(b"PROPFIND").unwrap(),
-            format!("{}empty", gw2.dav()),
-        )
-        .basic_auth("alice", Some(PASSWORD))
-        .header("Depth", "0")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 207, "empty directory restored");
+    for d in ["empty", "later/empty"] {
+        let r = client
+            .request(
+                reqwest::Method::from_bytes(b"PROPFIND").unwrap(),
+                format!("{}{d}", gw2.dav()),
+            )
+            .basic_auth("alice", Some(PASSWORD))
+            .header("Depth", "0")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 207, "empty directory {d} restored");
+    }
     let st = status_json(fresh.path());
     assert_eq!(
         st["destinations"][0]["pending_files"], 0,
@@ -729,7 +769,7 @@ async fn a_blank_box_restored_from_one_bucket_serves_every_file() {
     assert!(
         metrics
             .lines()
-            .any(|l| l == "microcloud_cache_reads_total{result=\"miss\"} 4"),
+            .any(|l| l == "microcloud_cache_reads_total{result=\"miss\"} 5"),
         "{metrics}"
     );
     drop(gw2);

@@ -329,9 +329,88 @@ impl Store {
     pub fn walk(&self, mut f: impl FnMut(Entry) -> ControlFlow<()>) -> Result<i64> {
         self.read(|c| {
             c.execute_batch("BEGIN")?;
-            let r = walk_on(c, &mut f);
+            let r = walk_from(c, None, &mut f);
             let _ = c.execute_batch("COMMIT");
             r
+        })
+    }
+
+    /// Calls `f` with the file or directory at `path` of `user` and, when `below`, with
+    /// everything under it, as [`Store::walk`] does, from one snapshot; nothing when the user or
+    /// the path does not exist. An empty `path` is the user's root, itself left out (as by
+    /// [`Store::walk`]). The uplink's manifest deltas read what changed here.
+    pub fn walk_at(
+        &self,
+        user: &str,
+        path: &str,
+        below: bool,
+        mut f: impl FnMut(Entry) -> ControlFlow<()>,
+    ) -> Result<()> {
+        let path = path.trim_matches('/');
+        self.read(|c| {
+            c.execute_batch("BEGIN")?;
+            let r = (|| {
+                let Some(uid) = user_id(c, user)? else {
+                    return Ok(());
+                };
+                let node = if path.is_empty() {
+                    Some(namespace::root(c, uid)?)
+                } else {
+                    match namespace::resolve(c, uid, path) {
+                        Ok(n) => n,
+                        // Something on the way is missing or a file: nothing there.
+                        Err(StoreError::NoParent { .. } | StoreError::NotDir { .. }) => None,
+                        Err(e) => return Err(e),
+                    }
+                };
+                match node {
+                    Some(n) => walk_from(c, Some((n.id, path, below)), &mut f).map(drop),
+                    None => Ok(()),
+                }
+            })();
+            let _ = c.execute_batch("COMMIT");
+            r
+        })
+    }
+
+    /// Calls `f` with every kept version of `user` at `path` and, when `below`, under it (an
+    /// empty `path` and `below`: all of the user's), as [`Store::walk_versions`] does.
+    pub fn walk_versions_at(
+        &self,
+        user: &str,
+        path: &str,
+        below: bool,
+        mut f: impl FnMut(VersionEntry) -> ControlFlow<()>,
+    ) -> Result<()> {
+        let path = path.trim_matches('/');
+        // Under `p`: from "p/" up to "p0" ('0' follows '/'), which the path index answers.
+        let (low, high) = if path.is_empty() {
+            (String::new(), "\u{10FFFF}".to_owned())
+        } else {
+            (format!("{path}/"), format!("{path}0"))
+        };
+        self.read(|c| {
+            c.execute_batch("BEGIN")?;
+            let r = walk_versions_on(
+                c,
+                "WHERE u.name = ?1 AND (v.path = ?2 OR (?3 AND v.path >= ?4 AND v.path < ?5))",
+                params![user, path, below, low, high],
+                &mut f,
+            );
+            let _ = c.execute_batch("COMMIT");
+            r
+        })
+    }
+
+    /// The users and paths of every kept version whose content is blob `id` (a moved file's
+    /// content is both its own and its old path's version).
+    pub fn version_paths_of_blob(&self, id: i64) -> Result<Vec<(String, String)>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT u.name, v.path FROM versions v JOIN users u ON u.id = v.user_id WHERE v.blob_id = ?1",
+            )?;
+            let rows = stmt.query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
     }
 
@@ -518,7 +597,7 @@ impl Store {
     pub fn walk_versions(&self, mut f: impl FnMut(VersionEntry) -> ControlFlow<()>) -> Result<()> {
         self.read(|c| {
             c.execute_batch("BEGIN")?;
-            let r = walk_versions_on(c, &mut f);
+            let r = walk_versions_on(c, "", [], &mut f);
             let _ = c.execute_batch("COMMIT");
             r
         })
@@ -535,15 +614,18 @@ fn kind_of(s: &str) -> Kind {
     }
 }
 
+/// Every version that `filter` (a WHERE clause over `v` and `u`, or nothing) with `args` keeps.
 fn walk_versions_on(
     c: &Connection,
+    filter: &str,
+    args: impl rusqlite::Params,
     f: &mut impl FnMut(VersionEntry) -> ControlFlow<()>,
 ) -> Result<()> {
-    let mut stmt = c.prepare(
+    let mut stmt = c.prepare(&format!(
         "SELECT u.name, v.path, v.blob_id, b.size, b.hash, v.mtime_ns, v.from_ns, v.until_ns, v.kind, v.device, v.pinned, b.durability \
-         FROM versions v JOIN users u ON u.id = v.user_id JOIN blobs b ON b.id = v.blob_id",
-    )?;
-    let mut rows = stmt.query([])?;
+         FROM versions v JOIN users u ON u.id = v.user_id JOIN blobs b ON b.id = v.blob_id {filter}",
+    ))?;
+    let mut rows = stmt.query(args)?;
     while let Some(r) = rows.next()? {
         let entry = VersionEntry {
             user: r.get(0)?,
@@ -577,7 +659,13 @@ fn apply_levels(c: &Connection, levels: &[(i64, Durability)]) -> Result<()> {
     Ok(())
 }
 
-fn walk_on(c: &Connection, f: &mut impl FnMut(Entry) -> ControlFlow<()>) -> Result<i64> {
+/// Walks every namespace (`from` is `None`), or the node `from.0` at path `from.1` and, when
+/// `from.2`, everything under it.
+fn walk_from(
+    c: &Connection,
+    from: Option<(i64, &str, bool)>,
+    f: &mut impl FnMut(Entry) -> ControlFlow<()>,
+) -> Result<i64> {
     // The highest position ever handed out, trimmed or not: the journal may be empty.
     let seq: i64 = c.query_row(
         "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'changes'), 0)",
@@ -587,18 +675,31 @@ fn walk_on(c: &Connection, f: &mut impl FnMut(Entry) -> ControlFlow<()>) -> Resu
     // Depth first (the queue ordered by depth, deepest out first): SQLite keeps only the rows
     // met but not yet handed out, which depth first is the siblings along one path. Breadth
     // first (its default) held every file of a level at once: about 100 MB at a million files.
-    let mut stmt = c.prepare(
+    let (anchor, descend) = match from {
+        None => (
+            "SELECT id, user_id, '', 1, NULL, mtime_ns, 0 FROM nodes WHERE parent_id IS NULL AND ?1 IS NULL",
+            "1",
+        ),
+        Some(_) => (
+            "SELECT id, user_id, ?2, is_dir, blob_id, mtime_ns, 0 FROM nodes WHERE id = ?1",
+            "?3",
+        ),
+    };
+    let mut stmt = c.prepare(&format!(
         "WITH RECURSIVE p(id, user_id, path, is_dir, blob_id, mtime_ns, depth) AS ( \
-             SELECT id, user_id, '', 1, NULL, mtime_ns, 0 FROM nodes WHERE parent_id IS NULL \
+             {anchor} \
              UNION ALL \
              SELECT n.id, n.user_id, CASE WHEN p.path = '' THEN n.name ELSE p.path || '/' || n.name END, \
                     n.is_dir, n.blob_id, n.mtime_ns, p.depth + 1 FROM nodes n JOIN p ON n.parent_id = p.id \
-             ORDER BY 7 DESC) \
+             WHERE {descend} ORDER BY 7 DESC) \
          SELECT u.name, p.path, p.is_dir, p.mtime_ns, p.blob_id, b.size, b.hash, b.durability, b.created_ns \
          FROM p JOIN users u ON u.id = p.user_id LEFT JOIN blobs b ON b.id = p.blob_id \
          WHERE p.path != ''",
-    )?;
-    let mut rows = stmt.query([])?;
+    ))?;
+    let mut rows = match from {
+        None => stmt.query(params![None::<i64>])?,
+        Some((id, path, below)) => stmt.query(params![id, path, below])?,
+    };
     while let Some(r) = rows.next()? {
         let is_dir: bool = r.get(2)?;
         let file = match (

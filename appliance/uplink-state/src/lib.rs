@@ -1688,6 +1688,133 @@ impl UplinkState {
     pub fn set_bandwidth_schedule(&self, schedule: Option<&str>) -> Result<()> {
         self.write(None, false, |tx| Ok(set_meta(tx.c, "bwlimit", schedule)?))
     }
+
+    /// The highest position of the manifest's change notes ever handed out (0: none yet).
+    pub fn touched_top(&self) -> Result<i64> {
+        self.read(0, |c| {
+            c.prepare_cached(
+                "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'manifest_touched'), 0)",
+            )?
+            .query_row([], |r| r.get(0))
+        })
+    }
+
+    /// How many change notes lie after position `seq` (up to `top`).
+    pub fn touched_count(&self, seq: i64, top: i64) -> Result<u64> {
+        self.read(0, |c| {
+            c.prepare_cached("SELECT count(*) FROM manifest_touched WHERE seq > ?1 AND seq <= ?2")?
+                .query_row([seq, top], |r| r.get::<_, i64>(0))
+                .map(|n| n.max(0) as u64)
+        })
+    }
+
+    /// Every key noted after position `seq` up to `top`, once, with whether everything under it
+    /// is meant too.
+    pub fn touched(&self, seq: i64, top: i64) -> Result<Vec<Touched>> {
+        self.read(Vec::new(), |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT key, max(below) FROM manifest_touched WHERE seq > ?1 AND seq <= ?2 GROUP BY key",
+            )?;
+            let rows = stmt.query_map([seq, top], |r| {
+                Ok(Touched {
+                    key: r.get(0)?,
+                    below: r.get(1)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// Forgets the change notes up to position `seq` (every manifest written since covers them).
+    pub fn trim_touched(&self, seq: i64) -> Result<()> {
+        self.write(None, true, |tx| {
+            tx.c.prepare_cached("DELETE FROM manifest_touched WHERE seq <= ?1")?
+                .execute([seq])?;
+            Ok(())
+        })
+    }
+
+    /// The live keys whose content the blobs sharing version key `key` were (each blob's path
+    /// when it became a version).
+    pub fn version_sources(&self, key: &str) -> Result<Vec<String>> {
+        self.read(Vec::new(), |c| {
+            let mut stmt =
+                c.prepare_cached("SELECT DISTINCT copy_from FROM version_blobs WHERE key = ?1")?;
+            let rows = stmt.query_map([key], |r| r.get(0))?;
+            rows.collect()
+        })
+    }
+
+    /// What destination `d`'s last whole manifest was, if one was recorded.
+    pub fn manifest_mark(&self, d: DestinationId) -> Result<Option<ManifestMark>> {
+        let raw: Option<String> = self.read(None, |c| {
+            c.prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+                .query_row([format!("manifest:{d}")], |r| r.get(0))
+                .optional()
+        })?;
+        Ok(raw.and_then(|v| ManifestMark::parse(&v)))
+    }
+
+    /// Records (or with `None`, forgets) destination `d`'s last whole manifest.
+    pub fn set_manifest_mark(&self, d: DestinationId, mark: Option<&ManifestMark>) -> Result<()> {
+        let value = mark.map(ManifestMark::to_value);
+        self.write(None, false, |tx| {
+            Ok(set_meta(tx.c, &format!("manifest:{d}"), value.as_deref())?)
+        })
+    }
+}
+
+/// A key whose manifest entries may have changed (see [`UplinkState::touched`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Touched {
+    /// `<user>/<path>` (a file, a directory, or a version's path), or a version key.
+    pub key: String,
+    /// Everything under the path too (a directory moved or removed).
+    pub below: bool,
+}
+
+/// A destination's last whole manifest: what the deltas written after it refer to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestMark {
+    /// The manifest's generation (a random name it carries; deltas name it).
+    pub generation: String,
+    /// BLAKE3 of its bytes, hex (the object's hash metadata: tells it is still the one there).
+    pub hash: String,
+    /// The change-note position read before it was built: it covers every note up to there.
+    pub seq: i64,
+    /// When it was written, ns since the epoch.
+    pub written_ns: i64,
+    /// Files, directories and versions it lists.
+    pub entries: u64,
+}
+
+impl ManifestMark {
+    fn to_value(&self) -> String {
+        format!(
+            "{} {} {} {} {}",
+            self.generation, self.hash, self.seq, self.written_ns, self.entries
+        )
+    }
+
+    fn parse(v: &str) -> Option<ManifestMark> {
+        let mut it = v.split(' ');
+        let mark = ManifestMark {
+            generation: it.next()?.to_owned(),
+            hash: it.next()?.to_owned(),
+            seq: it.next()?.parse().ok()?,
+            written_ns: it.next()?.parse().ok()?,
+            entries: it.next()?.parse().ok()?,
+        };
+        it.next().is_none().then_some(mark)
+    }
+}
+
+/// Notes that the manifest entries of `key` (and with `below`, of everything under it) may have
+/// changed.
+fn note_touched(c: &Connection, key: &str, below: bool) -> rusqlite::Result<()> {
+    c.prepare_cached("INSERT INTO manifest_touched (key, below) VALUES (?1, ?2)")?
+        .execute(params![key, below])?;
+    Ok(())
 }
 
 fn multipart_from(r: &Row) -> rusqlite::Result<MultipartUpload> {
@@ -1717,6 +1844,14 @@ fn apply_on(tx: &mut Tx, changes: &[&Change], except: Option<DestinationId>) -> 
     let now = now_ns();
     for ch in changes {
         let key = |p: &str| format!("{}/{p}", ch.user);
+        // Whatever the change, the manifest's entries of its paths follow (a directory's moved or
+        // removed tree too); a dropped version's path is noted by `drop_version`.
+        if ch.kind != ChangeKind::Unversion {
+            note_touched(tx.c, &key(&ch.path), ch.is_dir)?;
+            if let Some(to) = &ch.to_path {
+                note_touched(tx.c, &key(to), ch.is_dir)?;
+            }
+        }
         // Versions are bookkept even with no destination (a later one is backfilled from the
         // store itself, but `version_blobs` must stay true for the others).
         match ch.kind {
@@ -1834,6 +1969,13 @@ fn drop_version(
     tx.touch(Some(b.id))?;
     for &d in dests {
         tx.touch_key(d, &vkey)?;
+    }
+    let from: Option<String> =
+        tx.c.prepare_cached("SELECT copy_from FROM version_blobs WHERE blob_id = ?1")?
+            .query_row([b.id], |r| r.get(0))
+            .optional()?;
+    if let Some(from) = from {
+        note_touched(tx.c, &from, false)?;
     }
     tx.c.prepare_cached("DELETE FROM version_blobs WHERE blob_id = ?1")?
         .execute([b.id])?;

@@ -8,7 +8,7 @@ use rusqlite::{Connection, OptionalExtension};
 use crate::error::{DbError, Result, StateError};
 
 /// Version of the schema this build writes; a newer one is refused.
-pub(crate) const VERSION: i64 = 2;
+pub(crate) const VERSION: i64 = 3;
 
 const SCHEMA_V1: &str = r#"
 CREATE TABLE meta (
@@ -95,6 +95,31 @@ CREATE TABLE version_blobs (
     copy_from  TEXT NOT NULL           -- <user>/<path> holding the content when it was kept
 );
 CREATE INDEX version_blobs_key ON version_blobs(key);
+"#;
+
+/// Version 3: what changed since a destination's manifest was last written in full, so that the
+/// next one can be a small delta (see the uplink's `manifest` module). Every change of a replica
+/// that a manifest reflects (wanted, done, its content or ETag, gone) is noted by the triggers,
+/// whoever makes it; the journal's intake notes paths and directory trees, and what is touched
+/// when a version is dropped. `AUTOINCREMENT`: a position is never handed out twice, even once
+/// the table was trimmed empty.
+const SCHEMA_V3: &str = r#"
+CREATE TABLE manifest_touched (
+    seq    INTEGER PRIMARY KEY AUTOINCREMENT,
+    key    TEXT NOT NULL,               -- <user>/<path>, or a version key
+    below  INTEGER NOT NULL DEFAULT 0   -- 1: everything under the path too
+);
+CREATE TRIGGER replicas_touched_ins AFTER INSERT ON replicas BEGIN
+    INSERT INTO manifest_touched (key) VALUES (NEW.key);
+END;
+CREATE TRIGGER replicas_touched_upd AFTER UPDATE OF state, blob_id, remote_etag ON replicas
+WHEN OLD.state IS NOT NEW.state OR OLD.blob_id IS NOT NEW.blob_id OR OLD.remote_etag IS NOT NEW.remote_etag
+BEGIN
+    INSERT INTO manifest_touched (key) VALUES (NEW.key);
+END;
+CREATE TRIGGER replicas_touched_del AFTER DELETE ON replicas BEGIN
+    INSERT INTO manifest_touched (key) VALUES (OLD.key);
+END;
 "#;
 
 /// What the import copies from an older catalog (schema version 2 before this crate), in an
@@ -212,6 +237,9 @@ fn upgrade(conn: &mut Connection, path: &Path, found: i64) -> Result<()> {
     if found < 2 {
         tx.execute_batch(SCHEMA_V2)?;
     }
+    if found < 3 {
+        tx.execute_batch(SCHEMA_V3)?;
+    }
     tx.execute(
         "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
         [VERSION.to_string()],
@@ -232,6 +260,7 @@ fn create(conn: &mut Connection, path: &Path, import: bool) -> Result<()> {
     }
     tx.execute_batch(SCHEMA_V1)?;
     tx.execute_batch(SCHEMA_V2)?;
+    tx.execute_batch(SCHEMA_V3)?;
     if import {
         let imported = import_from_catalog(&tx).map_err(|e| StateError::Import {
             path: path.to_owned(),

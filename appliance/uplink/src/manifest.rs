@@ -16,8 +16,12 @@
 //!
 //! A million files make a manifest of about 200 MB: the uplink builds it into an unnamed file of
 //! the data directory as it walks the catalog and sends it from there (in parts when large), so
-//! its memory does not grow with the namespace; and while neither the catalog nor the uplink's
-//! state changed since every manifest was last written, it builds none at all.
+//! its memory does not grow with the namespace. It writes it whole only now and then; in between
+//! (and for every `flush`) it writes a delta (`.microcloud/manifest-delta.json`, see
+//! [`ManifestDelta`]): the entries, as they are now, of every path the uplink state's change
+//! notes name since the whole one, which is a few lookups per changed path instead of a walk of
+//! every file. Restore reads both ([`fetch`]). While neither the catalog nor the uplink's state
+//! changed since the manifests were last written, nothing is built at all.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
@@ -31,8 +35,8 @@ use microcloud_store::downstream::RestoreVersion;
 use microcloud_store::versions::Kind;
 use microcloud_store::{CatalogReader, RestoreDir, RestoreFile, RestorePlan, RestoreUser, Store};
 use microcloud_uplink_state::{
-    is_version_key, version_key, ChangeWatch, ReplicaState, RestoredVersion, StateError,
-    UplinkState,
+    is_version_key, version_key, ChangeWatch, ManifestMark, ReplicaState, RestoredVersion,
+    StateError, UplinkState,
 };
 use serde::{Deserialize, Serialize};
 
@@ -125,6 +129,96 @@ pub struct Manifest {
     /// Versions of files (absent from version 1 manifests).
     #[serde(default)]
     pub versions: Vec<ManifestVersion>,
+    /// A name of its own (random), which the delta written after it names (see [`ManifestDelta`]);
+    /// absent from a manifest built in memory and from older ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<String>,
+}
+
+/// Key of the delta: what changed since the whole manifest was written, relative to the
+/// destination's prefix.
+pub const DELTA_KEY: &str = ".microcloud/manifest-delta.json";
+
+/// A path whose entries a delta replaces.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Cleared {
+    /// Owner.
+    pub user: String,
+    /// Path below the user's root (empty: the user's root).
+    pub path: String,
+    /// Everything under the path too.
+    #[serde(default)]
+    pub below: bool,
+}
+
+/// What changed since a whole manifest was written: the entries of every path that changed are
+/// dropped from it ([`ManifestDelta::cleared`]) and the delta's own entries, those paths' entries
+/// now, added. A flush writes one of these, a few kilobytes, instead of the whole manifest (about
+/// 200 MB at a million files); each delta covers everything since its manifest, so only the last
+/// one counts, and one naming another manifest is ignored.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ManifestDelta {
+    /// Always "microcloud-manifest-delta".
+    pub format: String,
+    /// Format version (1).
+    pub version: u32,
+    /// The generation of the manifest it amends.
+    pub base: String,
+    /// Every user now (the list is short: carried whole).
+    pub users: Vec<ManifestUser>,
+    /// Paths whose entries in the manifest are dropped.
+    pub cleared: Vec<Cleared>,
+    /// Directories now at those paths.
+    pub dirs: Vec<ManifestDir>,
+    /// Files now at those paths.
+    pub files: Vec<ManifestFile>,
+    /// Versions now at those paths.
+    pub versions: Vec<ManifestVersion>,
+}
+
+impl Manifest {
+    /// Applies `delta` when it was written after this manifest (names its generation); returns
+    /// whether it did.
+    pub fn amend(&mut self, delta: ManifestDelta) -> bool {
+        if self.generation.is_none() || self.generation.as_deref() != Some(delta.base.as_str()) {
+            return false;
+        }
+        let mut exact = std::collections::HashSet::new();
+        let mut below = std::collections::HashSet::new();
+        for c in delta.cleared {
+            if c.below {
+                below.insert((c.user, c.path));
+            } else {
+                exact.insert((c.user, c.path));
+            }
+        }
+        // A path is cleared when it is, or when it or a folder above it (or its user's root) is
+        // cleared with everything under it.
+        let cleared = |user: &str, path: &str| -> bool {
+            let key = |p: &str| (user.to_owned(), p.to_owned());
+            if exact.contains(&key(path)) || below.contains(&key(path)) || below.contains(&key(""))
+            {
+                return true;
+            }
+            let mut at = path;
+            while let Some((parent, _)) = at.rsplit_once('/') {
+                if below.contains(&key(parent)) {
+                    return true;
+                }
+                at = parent;
+            }
+            false
+        };
+        self.dirs.retain(|d| !cleared(&d.user, &d.path));
+        self.files.retain(|f| !cleared(&f.user, &f.path));
+        self.versions.retain(|v| !cleared(&v.user, &v.path));
+        self.dirs.extend(delta.dirs);
+        self.files.extend(delta.files);
+        self.versions.extend(delta.versions);
+        self.users = delta.users;
+        self.sort();
+        true
+    }
 }
 
 /// Reads a manifest as fetched from a destination (restore's reader; also the fuzz target's).
@@ -144,6 +238,7 @@ pub fn build(store: &Store, dest_id: i64) -> Result<Manifest, UplinkError> {
         dirs: Vec::new(),
         files: Vec::new(),
         versions: Vec::new(),
+        generation: None,
     };
     emit_to(store, &state, dest_id, &mut Collect(&mut m))
         .map_err(|e| e.into_uplink(&format!("destination #{dest_id}"), store.dir()))?;
@@ -231,6 +326,120 @@ impl EmitError {
     }
 }
 
+/// The manifest's entry for the file `e` (met by a walk of the catalog), when destination
+/// `dest_id` holds it as it is.
+fn file_entry(
+    state: &UplinkState,
+    dest_id: i64,
+    e: microcloud_store::Entry,
+) -> Result<Option<ManifestFile>, StateError> {
+    let Some(file) = e.file else {
+        return Ok(None);
+    };
+    let key = format!("{}/{}", e.user, e.path);
+    Ok(match state.replica(dest_id, &key)? {
+        Some(r) if r.state == ReplicaState::Done && r.blob == Some(file.blob.id) => {
+            Some(ManifestFile {
+                user: e.user,
+                path: e.path,
+                key,
+                size: file.blob.size,
+                blake3: blake3::Hash::from_bytes(file.blob.hash)
+                    .to_hex()
+                    .to_string(),
+                mtime_ns: e.mtime_ns,
+                etag: r.remote_etag,
+            })
+        }
+        _ => None,
+    })
+}
+
+/// The manifest's entry for version `v`, when destination `dest_id` holds its content: under its
+/// version key, or for a move, under any key holding that content.
+fn version_entry(
+    state: &UplinkState,
+    dest_id: i64,
+    v: microcloud_store::downstream::VersionEntry,
+) -> Result<Option<ManifestVersion>, StateError> {
+    let hash = v.blob.hash;
+    let key = if v.kind == Kind::Move {
+        // Any key holding that content here (the file's new path, or a version key).
+        state
+            .holders(v.blob.id)?
+            .into_iter()
+            .find(|(d, _)| d.id == dest_id)
+            .map(|(_, k)| k)
+    } else {
+        let key = version_key(&v.user, &hash);
+        match state.replica(dest_id, &key)? {
+            Some(r) if r.state == ReplicaState::Done && r.hash == Some(hash) => Some(key),
+            _ => None,
+        }
+    };
+    Ok(key.map(|key| ManifestVersion {
+        user: v.user,
+        path: v.path,
+        key,
+        size: v.blob.size,
+        blake3: blake3::Hash::from_bytes(hash).to_hex().to_string(),
+        mtime_ns: v.mtime_ns,
+        from_ns: v.from_ns,
+        until_ns: v.until_ns,
+        kind: v.kind.as_str().to_owned(),
+        device: v.device,
+        pinned: v.pinned,
+    }))
+}
+
+/// Hands `e` (a directory, or a file done at `dest_id`) to `sink`.
+fn emit_entry(
+    state: &UplinkState,
+    dest_id: i64,
+    e: microcloud_store::Entry,
+    sink: &mut impl Sink,
+) -> Result<(), EmitError> {
+    if e.file.is_none() {
+        return sink
+            .dir(ManifestDir {
+                user: e.user,
+                path: e.path,
+            })
+            .map_err(EmitError::Io);
+    }
+    match file_entry(state, dest_id, e)? {
+        Some(f) => sink.file(f).map_err(EmitError::Io),
+        None => Ok(()),
+    }
+}
+
+/// Hands version `v` to `sink` when its content is held at `dest_id`.
+fn emit_version(
+    state: &UplinkState,
+    dest_id: i64,
+    v: microcloud_store::downstream::VersionEntry,
+    sink: &mut impl Sink,
+) -> Result<(), EmitError> {
+    match version_entry(state, dest_id, v)? {
+        Some(v) => sink.version(v).map_err(EmitError::Io),
+        None => Ok(()),
+    }
+}
+
+/// Runs `step` until it fails, keeping the failure (for the store's walks, which stop on a break).
+fn until_failed<'a, T>(
+    failed: &'a mut Option<EmitError>,
+    mut step: impl FnMut(T) -> Result<(), EmitError> + 'a,
+) -> impl FnMut(T) -> ControlFlow<()> + 'a {
+    move |item| match step(item) {
+        Ok(()) => ControlFlow::Continue(()),
+        Err(e) => {
+            *failed = Some(e);
+            ControlFlow::Break(())
+        }
+    }
+}
+
 /// Hands every directory, every file done at `dest_id` and every version whose content is held
 /// there to `sink`, one at a time, from the catalog's walk (nothing is gathered here).
 fn emit_to(
@@ -239,94 +448,137 @@ fn emit_to(
     dest_id: i64,
     sink: &mut impl Sink,
 ) -> Result<(), EmitError> {
-    let mut failed: Option<EmitError> = None;
-    store.walk(|e| {
-        let Some(file) = e.file else {
-            if let Err(err) = sink.dir(ManifestDir {
-                user: e.user,
-                path: e.path,
-            }) {
-                failed = Some(EmitError::Io(err));
-                return ControlFlow::Break(());
-            }
-            return ControlFlow::Continue(());
-        };
-        let key = format!("{}/{}", e.user, e.path);
-        let written = match state.replica(dest_id, &key) {
-            Ok(Some(r)) if r.state == ReplicaState::Done && r.blob == Some(file.blob.id) => sink
-                .file(ManifestFile {
-                    user: e.user,
-                    path: e.path,
-                    key,
-                    size: file.blob.size,
-                    blake3: blake3::Hash::from_bytes(file.blob.hash)
-                        .to_hex()
-                        .to_string(),
-                    mtime_ns: e.mtime_ns,
-                    etag: r.remote_etag,
-                })
-                .map_err(EmitError::Io),
-            Ok(_) => Ok(()),
-            Err(err) => Err(err.into()),
-        };
-        match written {
-            Ok(()) => ControlFlow::Continue(()),
-            Err(err) => {
-                failed = Some(err);
-                ControlFlow::Break(())
-            }
-        }
-    })?;
+    let mut failed = None;
+    store.walk(until_failed(&mut failed, |e| {
+        emit_entry(state, dest_id, e, sink)
+    }))?;
     if let Some(e) = failed {
         return Err(e);
     }
-    store.walk_versions(|v| {
-        let hash = v.blob.hash;
-        let key = if v.kind == Kind::Move {
-            // Any key holding that content here (the file's new path, or a version key).
-            match state.holders(v.blob.id) {
-                Ok(h) => h.into_iter().find(|(d, _)| d.id == dest_id).map(|(_, k)| k),
-                Err(err) => {
-                    failed = Some(err.into());
-                    return ControlFlow::Break(());
-                }
-            }
-        } else {
-            let key = version_key(&v.user, &hash);
-            match state.replica(dest_id, &key) {
-                Ok(Some(r)) if r.state == ReplicaState::Done && r.hash == Some(hash) => Some(key),
-                Ok(_) => None,
-                Err(err) => {
-                    failed = Some(err.into());
-                    return ControlFlow::Break(());
-                }
-            }
-        };
-        if let Some(key) = key {
-            let written = sink.version(ManifestVersion {
-                user: v.user,
-                path: v.path,
-                key,
-                size: v.blob.size,
-                blake3: blake3::Hash::from_bytes(hash).to_hex().to_string(),
-                mtime_ns: v.mtime_ns,
-                from_ns: v.from_ns,
-                until_ns: v.until_ns,
-                kind: v.kind.as_str().to_owned(),
-                device: v.device,
-                pinned: v.pinned,
-            });
-            if let Err(err) = written {
-                failed = Some(EmitError::Io(err));
-                return ControlFlow::Break(());
-            }
-        }
-        ControlFlow::Continue(())
-    })?;
+    store.walk_versions(until_failed(&mut failed, |v| {
+        emit_version(state, dest_id, v, sink)
+    }))?;
     match failed {
         Some(e) => Err(e),
         None => Ok(()),
     }
+}
+
+/// The paths whose entries the change notes `touched` may have changed, each once: a path under
+/// a tree noted whole is left to the tree.
+fn touched_paths(
+    store: &Store,
+    state: &UplinkState,
+    dest_id: i64,
+    touched: Vec<microcloud_uplink_state::Touched>,
+) -> Result<Vec<Cleared>, EmitError> {
+    let mut paths = std::collections::BTreeSet::new();
+    let mut add = |key: &str, below: bool| {
+        if let Some((user, path)) = key.split_once('/') {
+            paths.insert(Cleared {
+                user: user.to_owned(),
+                path: path.trim_end_matches('/').to_owned(),
+                below,
+            });
+        }
+    };
+    for t in touched {
+        if is_version_key(&t.key) {
+            // A version key's object changed: the versions of every path whose content it is.
+            for from in state.version_sources(&t.key)? {
+                add(&from, false);
+            }
+            continue;
+        }
+        add(&t.key, t.below);
+        // A moved file's content is also its old path's version (held under the new key).
+        if let Some(b) = state.replica(dest_id, &t.key)?.and_then(|r| r.blob) {
+            for (user, path) in store.version_paths_of_blob(b)? {
+                add(&format!("{user}/{path}"), false);
+            }
+        }
+    }
+    let trees: std::collections::HashSet<(String, String)> = paths
+        .iter()
+        .filter(|c| c.below)
+        .map(|c| (c.user.clone(), c.path.clone()))
+        .collect();
+    // Whether a tree strictly above `path` (or the user's whole space) is noted.
+    let under_tree = |user: &str, path: &str| {
+        if path.is_empty() {
+            return false;
+        }
+        if trees.contains(&(user.to_owned(), String::new())) {
+            return true;
+        }
+        let mut at = path;
+        while let Some((parent, _)) = at.rsplit_once('/') {
+            if trees.contains(&(user.to_owned(), parent.to_owned())) {
+                return true;
+            }
+            at = parent;
+        }
+        false
+    };
+    Ok(paths
+        .into_iter()
+        .filter(|c| {
+            // A path noted alone and also as a tree is left to the tree.
+            !under_tree(&c.user, &c.path)
+                && (c.below || !trees.contains(&(c.user.clone(), c.path.clone())))
+        })
+        .collect())
+}
+
+/// The delta of destination `dest_id` against the manifest of generation `base`, from the change
+/// notes `touched` written since it: every touched path's entries as they are now.
+fn build_delta(
+    store: &Store,
+    state: &UplinkState,
+    dest_id: i64,
+    base: &str,
+    touched: Vec<microcloud_uplink_state::Touched>,
+) -> Result<ManifestDelta, EmitError> {
+    let cleared = touched_paths(store, state, dest_id, touched)?;
+    let mut m = Manifest {
+        format: String::new(),
+        version: MANIFEST_VERSION,
+        users: users_of(store).map_err(EmitError::Uplink)?,
+        dirs: Vec::new(),
+        files: Vec::new(),
+        versions: Vec::new(),
+        generation: None,
+    };
+    let mut failed = None;
+    for c in &cleared {
+        let mut sink = Collect(&mut m);
+        store.walk_at(
+            &c.user,
+            &c.path,
+            c.below,
+            until_failed(&mut failed, |e| emit_entry(state, dest_id, e, &mut sink)),
+        )?;
+        store.walk_versions_at(
+            &c.user,
+            &c.path,
+            c.below,
+            until_failed(&mut failed, |v| emit_version(state, dest_id, v, &mut sink)),
+        )?;
+        if let Some(e) = failed.take() {
+            return Err(e);
+        }
+    }
+    m.sort();
+    Ok(ManifestDelta {
+        format: "microcloud-manifest-delta".into(),
+        version: 1,
+        base: base.to_owned(),
+        users: m.users,
+        cleared,
+        dirs: m.dirs,
+        files: m.files,
+        versions: m.versions,
+    })
 }
 
 /// Counts and hashes what goes through it.
@@ -379,19 +631,23 @@ struct Spool {
     body: Option<Array<Hashing<std::io::BufWriter<File>>>>,
     versions: Option<Array<Hashing<std::io::BufWriter<File>>>>,
     dirs: Array<std::io::BufWriter<File>>,
+    entries: u64,
 }
 
 impl Sink for Spool {
     fn dir(&mut self, d: ManifestDir) -> std::io::Result<()> {
+        self.entries += 1;
         self.dirs.push(&d)
     }
     fn file(&mut self, f: ManifestFile) -> std::io::Result<()> {
+        self.entries += 1;
         match &mut self.body {
             Some(a) => a.push(&f),
             None => Err(std::io::Error::other("files after the versions")),
         }
     }
     fn version(&mut self, v: ManifestVersion) -> std::io::Result<()> {
+        self.entries += 1;
         if let Some(files) = self.body.take() {
             let mut out = files.end()?;
             out.write_all(b",\"versions\":")?;
@@ -409,11 +665,18 @@ struct Built {
     file: File,
     len: u64,
     hash: blake3::Hash,
+    /// Files, directories and versions in it.
+    entries: u64,
 }
 
 /// Builds the manifest of `dest_id` into a file: memory stays a few buffers whatever the number
 /// of files (a million files make a manifest of about 200 MB).
-fn build_to_file(store: &Store, state: &UplinkState, dest_id: i64) -> Result<Built, EmitError> {
+fn build_to_file(
+    store: &Store,
+    state: &UplinkState,
+    dest_id: i64,
+    generation: &str,
+) -> Result<Built, EmitError> {
     let dir = store.dir();
     let mut out = Hashing {
         inner: std::io::BufWriter::new(tempfile::tempfile_in(dir).map_err(EmitError::Io)?),
@@ -424,6 +687,7 @@ fn build_to_file(store: &Store, state: &UplinkState, dest_id: i64) -> Result<Bui
         "format": "microcloud-manifest",
         "version": MANIFEST_VERSION,
         "users": users_of(store).map_err(EmitError::Uplink)?,
+        "generation": generation,
     })
     .to_string();
     // The head object without its closing brace, then the arrays as further fields.
@@ -435,8 +699,10 @@ fn build_to_file(store: &Store, state: &UplinkState, dest_id: i64) -> Result<Bui
         body: Some(Array::new(out).map_err(EmitError::Io)?),
         versions: None,
         dirs: Array::new(dirs).map_err(EmitError::Io)?,
+        entries: 0,
     };
     emit_to(store, state, dest_id, &mut spool)?;
+    let entries = spool.entries;
     let io = |spool: Spool| -> std::io::Result<Built> {
         let mut out = match (spool.body, spool.versions) {
             (Some(files), _) => {
@@ -461,6 +727,7 @@ fn build_to_file(store: &Store, state: &UplinkState, dest_id: i64) -> Result<Bui
             file,
             len,
             hash: hasher.finalize(),
+            entries,
         })
     };
     io(spool).map_err(EmitError::Io)
@@ -543,57 +810,126 @@ async fn upload(
     result.map(drop)
 }
 
-/// Writes the manifest to `remote` if it differs from what was last written there.
-pub async fn publish(
-    store: &Store,
-    dest: &Destination,
-    remote: &Remote,
-    last: &mut HashMap<i64, blake3::Hash>,
-) -> Result<bool, UplinkError> {
-    let state = UplinkState::open_read_only(store.dir())?;
-    publish_with(store, &state, dest, remote, last).await
+/// Change notes a delta may cover; past them the whole manifest is written again (a delta is
+/// built in memory, and resolving a note costs a few lookups).
+const DELTA_NOTES: u64 = 20_000;
+
+/// How old a whole manifest may grow while deltas amend it. A few changes reach a manifest without
+/// a change note (a version pinned, say): the periodic rewrite brings them in.
+const WHOLE_EVERY_NS: i64 = 3_600 * 1_000_000_000;
+
+/// A new generation name: unique to this manifest, so that no delta written after an earlier one
+/// can be taken for its own.
+fn new_generation(dest_id: i64, seq: i64) -> String {
+    let seed = format!(
+        "{}:{}:{dest_id}:{seq}",
+        crate::journal::now_ns(),
+        std::process::id()
+    );
+    blake3::hash(seed.as_bytes()).to_hex()[..32].to_owned()
 }
 
-/// [`publish`] with the uplink state at hand.
-pub(crate) async fn publish_with(
+/// Writes the whole manifest of `dest` to `remote` and records it as the one deltas amend.
+async fn publish_whole(
     store: &Store,
     state: &UplinkState,
     dest: &Destination,
     remote: &Remote,
-    last: &mut HashMap<i64, blake3::Hash>,
-) -> Result<bool, UplinkError> {
-    let (s, st, id) = (store.clone(), state.clone(), dest.id);
-    let built = tokio::task::spawn_blocking(move || build_to_file(&s, &st, id))
+) -> Result<(), UplinkError> {
+    // Read before the walk: every note up to here is reflected in what the walk sees.
+    let seq = state.touched_top()?;
+    let generation = new_generation(dest.id, seq);
+    let (s, st, id, g) = (store.clone(), state.clone(), dest.id, generation.clone());
+    let built = tokio::task::spawn_blocking(move || build_to_file(&s, &st, id, &g))
         .await
         .map_err(|e| EmitError::Io(std::io::Error::other(e)))
         .and_then(|r| r)
         .map_err(|e| e.into_uplink(&dest.name, store.dir()))?;
-    let hash = built.hash;
-    if last.get(&dest.id) == Some(&hash) {
-        return Ok(false);
-    }
+    let mark = ManifestMark {
+        generation,
+        hash: built.hash.to_hex().to_string(),
+        seq,
+        written_ns: crate::journal::now_ns(),
+        entries: built.entries,
+    };
     upload(remote, built, MANIFEST_PART, &dest.name, store.dir()).await?;
-    last.insert(dest.id, hash);
-    Ok(true)
+    state.set_manifest_mark(dest.id, Some(&mark))?;
+    Ok(())
+}
+
+/// Writes the whole manifest of `dest` to `remote` now (tools and tests; the uplink writes
+/// through its [`Publisher`], which mostly writes deltas).
+pub async fn publish(
+    store: &Store,
+    dest: &Destination,
+    remote: &Remote,
+) -> Result<(), UplinkError> {
+    let state = UplinkState::open(store.dir())?;
+    publish_whole(store, &state, dest, remote).await
+}
+
+/// Reads what `remote` holds of a manifest: the whole one amended by its delta, if any.
+pub async fn fetch(remote: &Remote) -> Result<Option<Manifest>, RemoteError> {
+    let corrupt = |key: &str, e: serde_json::Error| RemoteError::Corrupt {
+        remote: remote.name().into(),
+        key: key.into(),
+        detail: e.to_string(),
+    };
+    let mut m = match remote.get(MANIFEST_KEY, None).await {
+        Ok(stream) => {
+            let body = microcloud_remotes::collect(stream).await?;
+            parse(&body).map_err(|e| corrupt(MANIFEST_KEY, e))?
+        }
+        Err(RemoteError::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if m.generation.is_some() {
+        match remote.get(DELTA_KEY, None).await {
+            Ok(stream) => {
+                let body = microcloud_remotes::collect(stream).await?;
+                let delta: ManifestDelta =
+                    serde_json::from_slice(&body).map_err(|e| corrupt(DELTA_KEY, e))?;
+                // One naming another generation was written before this manifest: superseded.
+                m.amend(delta);
+            }
+            Err(RemoteError::NotFound { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(Some(m))
 }
 
 /// The uplink's one writer of manifests: the periodic rewrite and `flush` (over the socket) both
 /// go through it. One at a time, so that a manifest built earlier is never written over one built
 /// later (each is built and written under the lock).
+///
+/// Mostly it writes deltas: what changed since the destination's whole manifest, found from the
+/// state's change notes (see `UplinkState::touched`), a few lookups per changed path. The whole
+/// manifest is written again when none was recorded, when the one in the bucket is not the one
+/// recorded (checked once per run: a crash between its upload and its record, or another box),
+/// when the notes outgrow [`DELTA_NOTES`], and hourly while anything changed.
 #[derive(Clone)]
 pub(crate) struct Publisher {
     store: Store,
     state: UplinkState,
-    /// What was last written, per destination id.
-    last: std::sync::Arc<tokio::sync::Mutex<HashMap<i64, blake3::Hash>>>,
+    inner: std::sync::Arc<tokio::sync::Mutex<Written>>,
     /// Whether anything a manifest says could have changed since they were all last written.
     watch: std::sync::Arc<std::sync::Mutex<Watch>>,
 }
 
+/// What this run wrote, per destination id.
+#[derive(Default)]
+struct Written {
+    /// The hash of the last delta written.
+    delta: HashMap<i64, blake3::Hash>,
+    /// Destinations whose whole manifest in the bucket was seen to be the one recorded.
+    verified: std::collections::HashSet<i64>,
+}
+
 /// The catalog's and the state's data versions (see [`CatalogReader::data_version`]) when every
-/// manifest was last written in full. While both read the same, no manifest can differ, and the
-/// walk of every file that building one takes (seconds, and memory, at a million files) is
-/// skipped: the periodic rewrite and a `flush` with nothing new cost two queries.
+/// manifest was last written. While both read the same, nothing a manifest says can differ, and
+/// even the change notes are not read: the periodic rewrite and a `flush` with nothing new cost
+/// two queries.
 struct Watch {
     catalog: Option<CatalogReader>,
     state: ChangeWatch,
@@ -622,15 +958,15 @@ impl Publisher {
         Publisher {
             store,
             state,
-            last: Default::default(),
+            inner: Default::default(),
             watch: std::sync::Arc::new(std::sync::Mutex::new(watch)),
         }
     }
 
-    /// Writes the manifest of every destination whose namespace changed since its last one.
-    /// Returns how many were written, or every destination that failed with why.
+    /// Brings the manifest of every destination up to date (a delta, or the whole of it).
+    /// Returns how many objects were written, or every destination that failed with why.
     pub(crate) async fn publish_all(&self) -> Result<usize, Vec<UplinkError>> {
-        let mut last = self.last.lock().await;
+        let mut written_now = self.inner.lock().await;
         // Read before building: a change made while the manifests are built moves the versions,
         // so the next call builds again.
         let versions = {
@@ -642,7 +978,10 @@ impl Publisher {
             now
         };
         let dests = destinations::list_in(&self.state).map_err(|e| vec![e.into()])?;
+        let top = self.state.touched_top().map_err(|e| vec![e.into()])?;
         let (mut written, mut failed) = (0, Vec::new());
+        // The notes every destination still needs: those after its whole manifest.
+        let mut needed_after = top;
         for d in dests {
             let remote = match destinations::remote(&self.store, &d) {
                 Ok(r) => r,
@@ -652,13 +991,12 @@ impl Publisher {
                 }
             };
             // A destination that asks to slow down is answered as S3 asks: again, a little later.
-            let mut result = publish_with(&self.store, &self.state, &d, &remote, &mut last).await;
+            let mut result = self.publish_one(&d, &remote, &mut written_now).await;
             for wait_ms in [200, 500, 1000, 2000] {
                 match &result {
                     Err(UplinkError::Manifest { source, .. }) if source.is_busy() => {
                         tokio::time::sleep(std::time::Duration::from_millis(wait_ms)).await;
-                        result =
-                            publish_with(&self.store, &self.state, &d, &remote, &mut last).await;
+                        result = self.publish_one(&d, &remote, &mut written_now).await;
                     }
                     _ => break,
                 }
@@ -671,6 +1009,12 @@ impl Publisher {
                 Ok(false) => {}
                 Err(e) => failed.push(e),
             }
+            if let Ok(Some(mark)) = self.state.manifest_mark(d.id) {
+                needed_after = needed_after.min(mark.seq);
+            }
+        }
+        if let Err(e) = self.state.trim_touched(needed_after) {
+            log::warn!("{e}");
         }
         if failed.is_empty() {
             self.watch.lock().unwrap_or_else(|e| e.into_inner()).written = versions;
@@ -678,6 +1022,73 @@ impl Publisher {
         } else {
             Err(failed)
         }
+    }
+
+    /// Brings destination `d`'s manifest up to date; returns whether anything was written.
+    async fn publish_one(
+        &self,
+        d: &Destination,
+        remote: &Remote,
+        written: &mut Written,
+    ) -> Result<bool, UplinkError> {
+        let remote_failed = |source| UplinkError::Manifest {
+            destination: d.name.clone(),
+            source,
+        };
+        let top = self.state.touched_top()?;
+        let mark = match self.state.manifest_mark(d.id)? {
+            Some(m) if self.state.touched_count(m.seq, top)? <= DELTA_NOTES => Some(m),
+            _ => None,
+        };
+        let mark = mark
+            .filter(|m| crate::journal::now_ns() - m.written_ns < WHOLE_EVERY_NS || m.seq == top);
+        let mark = match mark {
+            Some(m) if !written.verified.contains(&d.id) => {
+                let there = remote.head(MANIFEST_KEY).await.map_err(remote_failed)?;
+                if there.and_then(|i| i.blake3).as_deref() == Some(m.hash.as_str()) {
+                    written.verified.insert(d.id);
+                    Some(m)
+                } else {
+                    log::info!(
+                        "{}: the manifest there is not the one last written from here: writing it whole",
+                        d.name
+                    );
+                    None
+                }
+            }
+            m => m,
+        };
+        let Some(mark) = mark else {
+            publish_whole(&self.store, &self.state, d, remote).await?;
+            written.verified.insert(d.id);
+            written.delta.remove(&d.id);
+            return Ok(true);
+        };
+        let touched = self.state.touched(mark.seq, top)?;
+        let (s, st, id) = (self.store.clone(), self.state.clone(), d.id);
+        let body = tokio::task::spawn_blocking(move || {
+            let delta = build_delta(&s, &st, id, &mark.generation, touched)?;
+            serde_json::to_vec(&delta).map_err(|e| EmitError::Io(std::io::Error::other(e)))
+        })
+        .await
+        .map_err(|e| EmitError::Io(std::io::Error::other(e)))
+        .and_then(|r| r)
+        .map_err(|e| e.into_uplink(&d.name, self.store.dir()))?;
+        let hash = blake3::hash(&body);
+        if written.delta.get(&d.id) == Some(&hash) {
+            return Ok(false);
+        }
+        remote
+            .put(
+                DELTA_KEY,
+                Bytes::from(body),
+                &hash.to_hex(),
+                &Condition::None,
+            )
+            .await
+            .map_err(remote_failed)?;
+        written.delta.insert(d.id, hash);
+        Ok(true)
     }
 }
 
@@ -745,18 +1156,7 @@ fn occupy_dirs(user: &str, path: &str, dirs_at: &mut std::collections::HashSet<(
 }
 
 async fn reconcile(remote: &Remote) -> Result<Reconciled, RemoteError> {
-    let manifest = match remote.get(MANIFEST_KEY, None).await {
-        Ok(stream) => {
-            let body = microcloud_remotes::collect(stream).await?;
-            Some(parse(&body).map_err(|e| RemoteError::Corrupt {
-                remote: remote.name().into(),
-                key: MANIFEST_KEY.into(),
-                detail: e.to_string(),
-            })?)
-        }
-        Err(RemoteError::NotFound { .. }) => None,
-        Err(e) => return Err(e),
-    };
+    let manifest = fetch(remote).await?;
     let from_manifest = manifest.is_some();
     let mut m = manifest.unwrap_or_else(|| Manifest {
         format: "microcloud-manifest".into(),
@@ -765,6 +1165,7 @@ async fn reconcile(remote: &Remote) -> Result<Reconciled, RemoteError> {
         dirs: Vec::new(),
         files: Vec::new(),
         versions: Vec::new(),
+        generation: None,
     });
     let listing = remote.list("").await?;
     let all_keys: std::collections::HashSet<String> =
@@ -1110,6 +1511,7 @@ mod tests {
                 file,
                 len: len as u64,
                 hash: blake3::hash(&body),
+                entries: 0,
             };
             upload(&remote, built, 1024, "disk", tmp.path())
                 .await

@@ -425,11 +425,9 @@ async fn a_blank_box_is_restored_from_the_destination_alone() {
     store.mkdir(alice, "/empty").await.unwrap();
     settle(&store).await;
     let remote = Remote::new(dir_remote("one", d1.path()), None).unwrap();
-    assert!(
-        microcloud_uplink::manifest::publish(&store, &dest, &remote, &mut Default::default())
-            .await
-            .unwrap()
-    );
+    microcloud_uplink::manifest::publish(&store, &dest, &remote)
+        .await
+        .unwrap();
     uplink.stop().await;
 
     // A blank box.
@@ -495,7 +493,7 @@ async fn restore_places_what_the_manifest_missed_and_reports_what_it_cannot() {
     }
     settle(&store).await;
     let remote = Remote::new(dir_remote("one", d1.path()), None).unwrap();
-    microcloud_uplink::manifest::publish(&store, &dest, &remote, &mut Default::default())
+    microcloud_uplink::manifest::publish(&store, &dest, &remote)
         .await
         .unwrap();
     uplink.stop().await;
@@ -572,5 +570,133 @@ async fn restore_places_what_the_manifest_missed_and_reports_what_it_cannot() {
     let uplink = Running::start(&store2, Settings::default());
     settle(&store2).await;
     assert_eq!(pending(&store2), 0);
+    uplink.stop().await;
+}
+
+/// The whole manifest read back from `d` (its generation left out, entries in path order).
+async fn merged(remote: &Remote) -> microcloud_uplink::manifest::Manifest {
+    let mut m = microcloud_uplink::manifest::fetch(remote)
+        .await
+        .unwrap()
+        .expect("a manifest");
+    m.generation = None;
+    m.sort();
+    m
+}
+
+/// After the first whole manifest, `flush` writes a small delta instead; the whole manifest
+/// amended by it says, entry for entry, what a whole one built now says, through every kind of
+/// change: new files and folders, overwrites and deletes (versions), a file and a folder tree
+/// moved, an empty folder removed, another user. A later delta replaces the earlier one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delta_amends_the_whole_manifest_to_what_a_whole_one_says() {
+    let data = tempfile::tempdir().unwrap();
+    let d1 = tempfile::tempdir().unwrap();
+    let store = new_store(data.path());
+    let alice = store
+        .add_user("alice", "$argon2id$placeholder", true)
+        .unwrap();
+    let dest = destinations::add(&store, dir_remote("one", d1.path()), None, true)
+        .await
+        .unwrap();
+    let settings = Settings {
+        manifest_interval: Duration::from_secs(3600),
+        ..Settings::default()
+    };
+    let uplink = Running::start(&store, settings);
+    let client = Client::new(store.dir());
+    let remote = Remote::new(dir_remote("one", d1.path()), None).unwrap();
+    let bytes =
+        |i: usize, len: usize| -> Vec<u8> { (0..len).map(|j| ((i * 7 + j) % 251) as u8).collect() };
+    for d in ["/a", "/a/b", "/a/b/c", "/gone", "/keep"] {
+        store.mkdir(alice, d).await.unwrap();
+    }
+    // Files no later change touches: the delta does not grow with them.
+    store.mkdir(alice, "/bulk").await.unwrap();
+    for i in 0..200 {
+        put(&store, alice, &format!("/bulk/{i}.txt"), &bytes(i, 10)).await;
+    }
+    for (i, p) in [
+        "/a/b/one.txt",
+        "/a/b/c/two.txt",
+        "/top.txt",
+        "/moved.txt",
+        "/del.txt",
+    ]
+    .iter()
+    .enumerate()
+    {
+        put(&store, alice, p, &bytes(i, 1_000 + i)).await;
+    }
+    settle(&store).await;
+    client.publish_manifests().await.unwrap();
+    let whole = body(&remote, microcloud_uplink::manifest::MANIFEST_KEY)
+        .await
+        .unwrap();
+    assert!(body(&remote, microcloud_uplink::manifest::DELTA_KEY)
+        .await
+        .is_none());
+    assert_eq!(
+        merged(&remote).await,
+        microcloud_uplink::manifest::build(&store, dest.id).unwrap()
+    );
+
+    // Every kind of change, then a flush.
+    let bob = store
+        .add_user("bob", "$argon2id$placeholder", false)
+        .unwrap();
+    put(&store, bob, "/bob.txt", &bytes(9, 500)).await;
+    put(&store, alice, "/top.txt", &bytes(10, 2_000)).await; // overwritten: a version
+    store.remove(alice, "/del.txt", false).await.unwrap(); // deleted: a version
+    store
+        .rename(alice, "/moved.txt", "/keep/moved.txt")
+        .await
+        .unwrap();
+    store.rename(alice, "/a/b", "/keep/b").await.unwrap(); // a tree moves
+    store.remove(alice, "/gone", true).await.unwrap();
+    store.mkdir(alice, "/new").await.unwrap();
+    store.mkdir(alice, "/new/deep").await.unwrap();
+    put(&store, alice, "/new/deep/n.txt", &bytes(11, 300)).await;
+    settle(&store).await;
+    client.publish_manifests().await.unwrap();
+    assert_eq!(
+        body(&remote, microcloud_uplink::manifest::MANIFEST_KEY)
+            .await
+            .unwrap(),
+        whole,
+        "the whole manifest is left as it was"
+    );
+    let delta = body(&remote, microcloud_uplink::manifest::DELTA_KEY)
+        .await
+        .unwrap();
+    assert!(
+        delta.len() < whole.len() / 4,
+        "delta {} bytes, whole {}",
+        delta.len(),
+        whole.len()
+    );
+    let now = microcloud_uplink::manifest::build(&store, dest.id).unwrap();
+    // An overwrite, a delete, and a move per file moved (three).
+    assert_eq!(now.versions.len(), 5, "{:?}", now.versions);
+    assert!(now.files.iter().any(|f| f.path == "keep/b/c/two.txt"));
+    assert_eq!(merged(&remote).await, now);
+
+    // More changes: the next delta still covers everything since the whole manifest.
+    store.rename(alice, "/keep/b", "/a/b2").await.unwrap();
+    store.remove(bob, "/bob.txt", false).await.unwrap();
+    store.remove(alice, "/new/deep/n.txt", false).await.unwrap();
+    store.remove(alice, "/new/deep", true).await.unwrap();
+    settle(&store).await;
+    client.publish_manifests().await.unwrap();
+    assert_eq!(
+        body(&remote, microcloud_uplink::manifest::MANIFEST_KEY)
+            .await
+            .unwrap(),
+        whole
+    );
+    let now = microcloud_uplink::manifest::build(&store, dest.id).unwrap();
+    assert!(now.files.iter().any(|f| f.path == "a/b2/c/two.txt"));
+    assert!(!now.dirs.iter().any(|d| d.path == "new/deep"));
+    assert_eq!(merged(&remote).await, now);
     uplink.stop().await;
 }

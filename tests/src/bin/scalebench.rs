@@ -196,5 +196,6 @@ fn namespace(a: &PopulateArgs) -> Manifest {
         dirs,
         files,
         versions: Vec::new(),
+        generation: None,
     }
 }
