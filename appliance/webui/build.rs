@@ -26,10 +26,11 @@ fn main() {
         );
         let path = dist.join(name);
         println!("cargo:rerun-if-changed={}", path.display());
+        // Not the absolute path: the text of this file goes into the crate's hashes, and the
+        // same commit built in another folder would give other bytes (image/check-reproducible).
         writeln!(
             out,
-            "    (\"dist/{name}\", include_str!({:?})),",
-            path.display().to_string()
+            "    (\"dist/{name}\", include_str!(concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/assets/dist/{name}\"))),"
         )
         .unwrap();
     }
