@@ -21,6 +21,7 @@ mod setup_code;
 mod ssh_key;
 mod status;
 mod tls;
+mod update;
 mod uplink;
 mod user;
 mod versions;
@@ -112,6 +113,9 @@ enum Command {
     /// Show the box's certificate authority (its file and SHA-256 fingerprint, which a tablet
     /// checks when it trusts it) and the names, addresses and end of the server certificate.
     Tls(tls::Args),
+    /// Updates of the box's system from signed bundles: check one (`update verify BUNDLE`).
+    #[command(subcommand)]
+    Update(update::Command),
 }
 
 /// Where every subcommand finds the box's state.
@@ -137,6 +141,8 @@ pub enum CliError {
     UplinkState(#[from] microcloud_uplink_state::StateError),
     #[error(transparent)]
     Socket(#[from] microcloud_uplink_api::ApiError),
+    #[error(transparent)]
+    Update(#[from] microcloud_update::UpdateError),
     #[error("{0}")]
     Usage(String),
     #[error("{what}: {source}")]
@@ -148,6 +154,12 @@ pub enum CliError {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(
+        cli.command,
+        Command::Gateway(_) | Command::Uplink(_) | Command::Discovery(_)
+    ) {
+        agent::tune_allocator();
+    }
     let result = match cli.command {
         Command::Gateway(a) => gateway::run(a),
         Command::Status(a) => status::run(a),
@@ -172,6 +184,7 @@ fn main() -> ExitCode {
         Command::Guard(a) => versions::guard(a),
         Command::Handoff(a) => handoff::handoff(a),
         Command::Inbox(a) => handoff::inbox(a),
+        Command::Update(c) => update::run(c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -77,3 +77,10 @@ pub const HOSTNAME_FILE: &str = "hostname";
 /// The time zone the owner chose on the page (an IANA name, relative to the data directory);
 /// the early init applies it at boot.
 pub const TIMEZONE_FILE: &str = "timezone";
+
+/// The public key (PEM, Ed25519) whose signature an update bundle must carry: the one the image
+/// was built with (see `image/build`).
+pub const UPDATE_KEY_FILE: &str = "/usr/lib/microcloud/update-key.pem";
+
+/// The running system's version, written into the image by `image/build`.
+pub const SYSTEM_VERSION_FILE: &str = "/usr/lib/microcloud/version";
