@@ -46,6 +46,16 @@ pub fn run(args: Args) -> Result<(), CliError> {
         report.users.len(),
         args.from,
     );
+    let total: f64 = report.phases.iter().map(|(_, s)| s).sum();
+    println!(
+        "took {total:.1} s: {}",
+        report
+            .phases
+            .iter()
+            .map(|(name, s)| format!("{name} {s:.2} s"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     if !report.from_manifest {
         println!("the bucket had no manifest: every file was placed from the bucket's listing, without its versions or modification time");
     } else if report.from_listing > 0 {

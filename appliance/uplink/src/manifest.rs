@@ -735,7 +735,7 @@ fn build_to_file(
 
 /// Largest manifest sent in one PUT; a larger one goes up in parts of this size, read from its
 /// file one at a time.
-const MANIFEST_PART: u64 = 16 << 20;
+const MANIFEST_PART: u64 = 8 << 20;
 
 /// Sends a built manifest to `remote` as [`MANIFEST_KEY`], for destination `dest`.
 async fn upload(
@@ -1127,6 +1127,8 @@ pub struct RestoreReport {
     /// Keys the manifest lists that the bucket does not hold (deleted after the manifest was
     /// written, or lost): not restored.
     pub missing: Vec<String>,
+    /// Where the time went: each phase's name and seconds, in order.
+    pub phases: Vec<(&'static str, f64)>,
 }
 
 /// How many objects' metadata are asked for at once when the listing has objects the manifest
@@ -1144,6 +1146,28 @@ struct Reconciled {
     from_listing: u64,
     skipped: Vec<String>,
     missing: Vec<String>,
+    phases: Vec<(&'static str, f64)>,
+}
+
+/// Times phases one after another.
+struct Phases {
+    at: std::time::Instant,
+    done: Vec<(&'static str, f64)>,
+}
+
+impl Phases {
+    fn new(done: Vec<(&'static str, f64)>) -> Phases {
+        Phases {
+            at: std::time::Instant::now(),
+            done,
+        }
+    }
+    /// Ends phase `name`, started when the last one ended.
+    fn end(&mut self, name: &'static str) {
+        let now = std::time::Instant::now();
+        self.done.push((name, (now - self.at).as_secs_f64()));
+        self.at = now;
+    }
 }
 
 /// Records every folder above `path` as taken by a folder.
@@ -1156,7 +1180,9 @@ fn occupy_dirs(user: &str, path: &str, dirs_at: &mut std::collections::HashSet<(
 }
 
 async fn reconcile(remote: &Remote) -> Result<Reconciled, RemoteError> {
+    let mut phases = Phases::new(Vec::new());
     let manifest = fetch(remote).await?;
+    phases.end("manifest read");
     let from_manifest = manifest.is_some();
     let mut m = manifest.unwrap_or_else(|| Manifest {
         format: "microcloud-manifest".into(),
@@ -1168,6 +1194,7 @@ async fn reconcile(remote: &Remote) -> Result<Reconciled, RemoteError> {
         generation: None,
     });
     let listing = remote.list("").await?;
+    phases.end("bucket listed");
     let all_keys: std::collections::HashSet<String> =
         listing.iter().map(|o| o.key.clone()).collect();
     // Users' objects (a user's name never starts with '.'; microcloud's own keys all do).
@@ -1283,12 +1310,14 @@ async fn reconcile(remote: &Remote) -> Result<Reconciled, RemoteError> {
         });
         from_listing += 1;
     }
+    phases.end("reconciled");
     Ok(Reconciled {
         manifest: m,
         from_manifest,
         from_listing,
         skipped,
         missing,
+        phases: phases.done,
     })
 }
 
@@ -1319,6 +1348,7 @@ pub async fn restore_manifest(
         from_listing: 0,
         skipped: Vec::new(),
         missing: Vec::new(),
+        phases: Vec::new(),
     };
     restore_reconciled(store, dest, reconciled).await
 }
@@ -1334,7 +1364,9 @@ async fn restore_reconciled(
         from_listing,
         skipped,
         missing,
+        phases,
     } = reconciled;
+    let mut phases = Phases::new(phases);
     let mut report = RestoreReport {
         from_manifest,
         from_listing,
@@ -1432,6 +1464,7 @@ async fn restore_reconciled(
         report.versions += 1;
     }
     store.restore(plan).await?;
+    phases.end("catalogue written");
     store.restore_versions(versions).await?;
     // The journal now holds a change per restored file: take it in, then record that the
     // destination already has each of them, so nothing is uploaded again.
@@ -1439,9 +1472,11 @@ async fn restore_reconciled(
     crate::journal::Intake::durable()
         .apply(store, &state)
         .await?;
+    phases.end("journal taken in");
     let (s, dest_id) = (store.clone(), dest.id);
     let st = state.clone();
     blocking(move || st.mark_restored(&s, dest_id, &present)).await?;
+    phases.end("marked as held");
     // Versions were written without journal entries: the destination holds their content under
     // their version keys (a move's content lives at another key a restored file or version has,
     // and shares its blob), which read-through then finds.
@@ -1468,6 +1503,8 @@ async fn restore_reconciled(
     })?;
     let (s, dest_id) = (store.clone(), dest.id);
     blocking(move || state.record_restored_versions(&s, dest_id, &held)).await?;
+    phases.end("versions recorded");
+    report.phases = phases.done;
     Ok(report)
 }
 
