@@ -232,8 +232,10 @@ pub struct RestorePlan {
     pub files: Vec<RestoreFile>,
 }
 
-/// Files per catalog transaction in [`Store::restore`]: bounds how long the writer is held.
-const RESTORE_BATCH: usize = 500;
+/// Files per catalog transaction in [`Store::restore`]. A restore fills a blank box that serves
+/// no one yet, so a long hold of the writer harms nobody, and each commit waits for the disk:
+/// 100,000 files took 7.3 s in batches of 500 and 4.5 s in batches of 20,000.
+const RESTORE_BATCH: usize = 20_000;
 
 fn hash32(v: Vec<u8>) -> [u8; 32] {
     v.try_into().unwrap_or([0; 32])

@@ -41,14 +41,6 @@ impl Intake {
         }
     }
 
-    /// Every intake durable (one-off callers: restore).
-    pub(crate) fn durable() -> Intake {
-        Intake {
-            last_durable: None,
-            every: Duration::ZERO,
-        }
-    }
-
     /// Applies pending journal entries, [`BATCH`] per transaction; returns how many it applied.
     pub(crate) async fn apply(
         &mut self,

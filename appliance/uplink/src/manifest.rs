@@ -1468,8 +1468,9 @@ async fn restore_reconciled(
     store.restore_versions(versions).await?;
     // The journal now holds a change per restored file: take it in, then record that the
     // destination already has each of them, so nothing is uploaded again.
+    // Mostly relaxed: the marks' commit below waits for the disk, and makes these durable too.
     let state = UplinkState::open(store.dir())?;
-    crate::journal::Intake::durable()
+    crate::journal::Intake::new()
         .apply(store, &state)
         .await?;
     phases.end("journal taken in");

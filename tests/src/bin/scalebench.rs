@@ -137,6 +137,7 @@ fn populate(a: PopulateArgs) -> Res<serde_json::Value> {
         "dirs": dirs,
         "users": a.users,
         "seconds": started.elapsed().as_secs_f64(),
+        "phases": report.phases.iter().map(|(name, s)| json!({"phase": name, "seconds": s})).collect::<Vec<_>>(),
     }))
 }
 
