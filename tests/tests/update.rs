@@ -116,12 +116,18 @@ fn a_bundle_signed_by_openssl_verifies_and_bad_ones_are_refused_with_their_reaso
 
     // A payload's tar header damaged (its checksum no longer matches).
     let mut header = bytes.clone();
-    let at = header.windows(14).position(|w| w == b"root.squashfs\0").unwrap();
+    let at = header
+        .windows(14)
+        .position(|w| w == b"root.squashfs\0")
+        .unwrap();
     header[at + 300] ^= 0x01; // in its owner's group name: only the checksum catches it
     let path = d.join("header.update");
     std::fs::write(&path, &header).unwrap();
     let (ok, out) = verify(&path, &trusted, &[]);
-    assert!(!ok && out.contains("header of root.squashfs is damaged"), "{out}");
+    assert!(
+        !ok && out.contains("header of root.squashfs is damaged"),
+        "{out}"
+    );
 
     // bundle.json changed after signing (its version raised).
     let mut forged = bytes.clone();

@@ -1470,9 +1470,7 @@ async fn restore_reconciled(
     // destination already has each of them, so nothing is uploaded again.
     // Mostly relaxed: the marks' commit below waits for the disk, and makes these durable too.
     let state = UplinkState::open(store.dir())?;
-    crate::journal::Intake::new()
-        .apply(store, &state)
-        .await?;
+    crate::journal::Intake::new().apply(store, &state).await?;
     phases.end("journal taken in");
     let (s, dest_id) = (store.clone(), dest.id);
     let st = state.clone();
