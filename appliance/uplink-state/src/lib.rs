@@ -1513,9 +1513,12 @@ impl UplinkState {
         d: DestinationId,
         present: &[(String, Option<String>)],
     ) -> Result<()> {
-        self.write(Some(store), false, |tx| {
+        // Marks of done only raise levels: nothing is to be lowered before the commit, and every
+        // level is worked out once afterwards, in one walk beside the replicas. (A look at each
+        // blob's level before and after the marks took most of a restore's marking time: 4.6 s
+        // of 100,000 files.)
+        self.write(None, false, |tx| {
             for (key, etag) in present {
-                tx.touch_key(d, key)?;
                 tx.c.prepare_cached(
                     "UPDATE replicas SET state = 'done', remote_etag = ?3 WHERE dest_id = ?1 AND key = ?2",
                 )?
@@ -1523,7 +1526,7 @@ impl UplinkState {
             }
             Ok(())
         })?;
-        self.push_raises(store)?;
+        self.recompute_all(store)?;
         Ok(())
     }
 
