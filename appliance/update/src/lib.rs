@@ -18,10 +18,16 @@
 //! (`tar`, `openssl pkeyutl -rawin`, `sha256sum`), so an owner can check a bundle without us.
 
 mod bundle;
+mod slots;
 mod version;
 
 pub use bundle::{
     verify, Manifest, Payload, PublicKey, UpdateError, Verified, ARCH, BUNDLE_FORMAT, MANIFEST,
     SIGNATURE,
+};
+pub use slots::{
+    apply, boot_order, is_trial, read_entries, read_failures, record_failure, rollback, status,
+    Applied, BootFailure, Entry, Layout, Progress, RolledBack, Slot, SlotError, SlotState,
+    SlotStatus, Status, TRIES,
 };
 pub use version::{compare as compare_versions, is_newer};
