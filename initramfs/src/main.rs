@@ -3,8 +3,9 @@
 //! 1. mounts devtmpfs, proc and sysfs;
 //! 2. loads the file system and storage modules the initramfs carries, in dependency order,
 //!    until the partitions are visible;
-//! 3. finds the root (`mc-root`) and data (`mc-data`) partitions by GPT partition name;
-//! 4. mounts the root (squashfs) read-only at /sysroot, with its own devtmpfs, proc and sysfs;
+//! 3. finds the root of the slot the boot loader chose (`microcloud.slot=a|b`: `mc-root-a` or
+//!    `mc-root-b`) and the data partition (`mc-data`) by GPT partition name;
+//! 4. mounts that root (squashfs) read-only at /sysroot, with its own devtmpfs, proc and sysfs;
 //! 5. prepares the data partition (see `data`): format on first boot or factory reset, grow to
 //!    the disk's size, mount at /data, bind the writable paths (/var, /root, /etc/machine-id);
 //! 6. sets the hostname: the owner's choice from the setup page, else `microcloud-XXXX` from the
@@ -33,8 +34,6 @@ use nix::mount::MsFlags;
 use crate::error::{io, Result};
 
 const SYSROOT: &str = "/sysroot";
-/// GPT partition name of the read-only root.
-const ROOT_LABEL: &str = "mc-root";
 
 /// Makes /dev/console our stdin, stdout and stderr if the kernel could not (it opens it before
 /// starting us only if the initramfs has the node).
@@ -66,17 +65,26 @@ fn run() -> Result<Infallible> {
     let cmdline = cmdline::Cmdline::parse(
         &std::fs::read_to_string("/proc/cmdline").map_err(io("read", "/proc/cmdline"))?,
     );
+    for w in &cmdline.warnings {
+        log::warn(w);
+    }
+    let root_label = partitions::root_name(cmdline.slot);
     let sys_block = Path::new("/sys/class/block");
     modules::load_until(Path::new("/lib/modules"), || {
-        [ROOT_LABEL, data::DATA_LABEL]
+        [root_label, data::DATA_LABEL]
             .iter()
             .all(|name| !partitions::find(sys_block, name).is_empty())
     });
 
-    let parts = partitions::wait_for(sys_block, &[ROOT_LABEL, data::DATA_LABEL], cmdline.wait)?;
+    let parts = partitions::wait_for(sys_block, &[root_label, data::DATA_LABEL], cmdline.wait)?;
     modules::load_network(Path::new("/lib/modules"));
     let (root, data_part) = (&parts[0], &parts[1]);
-    log::info(&format!("root {}, data {}", root.name, data_part.name));
+    log::info(&format!(
+        "root {root_label} ({}), data {} ({})",
+        root.name,
+        data::DATA_LABEL,
+        data_part.name
+    ));
 
     let sysroot = Path::new(SYSROOT);
     mounts::mount_fs(
@@ -88,7 +96,7 @@ fn run() -> Result<Infallible> {
         None,
     )?;
     // The root's own instances of the API file systems, for the tools that run chrooted there
-    // (and kept for systemd); the initramfs keeps its /dev, so device paths read /dev/vda3.
+    // (and kept for systemd); the initramfs keeps its /dev, so device paths read /dev/vda4.
     mounts::mount_api_filesystems_in(sysroot)?;
 
     let data = data::prepare(sysroot, data_part, cmdline.factory_reset)?;

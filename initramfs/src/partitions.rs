@@ -4,12 +4,22 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::cmdline::Slot;
 use crate::error::{InitError, Result};
+
+/// GPT partition name of a slot's read-only root. image/build names them, and `microcloud update
+/// apply` writes the inactive one by this name.
+pub fn root_name(slot: Slot) -> &'static str {
+    match slot {
+        Slot::A => "mc-root-a",
+        Slot::B => "mc-root-b",
+    }
+}
 
 /// A partition as the kernel sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Partition {
-    /// Kernel name, e.g. `vda3` or `nvme0n1p3`.
+    /// Kernel name, e.g. `vda4` or `nvme0n1p4`.
     pub name: String,
     /// The whole disk, e.g. `vda`.
     pub disk: String,
@@ -156,14 +166,14 @@ mod tests {
 
     #[test]
     fn uevent_of_a_partition() {
-        let u = parse_uevent("MAJOR=253\nMINOR=3\nDEVNAME=vda3\nDEVTYPE=partition\nDISKSEQ=1\nPARTN=3\nPARTNAME=mc-data\n");
+        let u = parse_uevent("MAJOR=253\nMINOR=4\nDEVNAME=vda4\nDEVTYPE=partition\nDISKSEQ=1\nPARTN=4\nPARTNAME=mc-data\n");
         assert_eq!(
             u,
             Uevent {
-                devname: Some("vda3".into()),
+                devname: Some("vda4".into()),
                 devtype: Some("partition".into()),
                 partname: Some("mc-data".into()),
-                partn: Some(3)
+                partn: Some(4)
             }
         );
     }
@@ -195,15 +205,26 @@ mod tests {
         t
     }
 
+    /// The image's layout: ESP, the two root slots, data last.
+    fn image_layout() -> tempfile::TempDir {
+        fake_sysfs(&[
+            ("vda", "vda1", 1, "esp"),
+            ("vda", "vda2", 2, "mc-root-a"),
+            ("vda", "vda3", 3, "mc-root-b"),
+            ("vda", "vda4", 4, "mc-data"),
+        ])
+    }
+
     #[test]
     fn finds_by_name_with_its_disk() {
-        let t = fake_sysfs(&[
-            ("vda", "vda1", 1, "esp"),
-            ("vda", "vda2", 2, "mc-root"),
-            ("vda", "vda3", 3, "mc-data"),
-        ]);
+        let t = image_layout();
         let class = t.path().join("class");
-        let got = wait_for(&class, &["mc-root", "mc-data"], Duration::from_millis(10)).unwrap();
+        let got = wait_for(
+            &class,
+            &[root_name(Slot::A), "mc-data"],
+            Duration::from_millis(10),
+        )
+        .unwrap();
         assert_eq!(
             got[0],
             Partition {
@@ -215,24 +236,55 @@ mod tests {
         assert_eq!(
             got[1],
             Partition {
-                name: "vda3".into(),
+                name: "vda4".into(),
                 disk: "vda".into(),
-                number: 3
+                number: 4
             }
         );
-        assert_eq!(got[1].dev(Path::new("/dev")), Path::new("/dev/vda3"));
+        assert_eq!(got[1].dev(Path::new("/dev")), Path::new("/dev/vda4"));
+    }
+
+    #[test]
+    fn each_slot_its_own_root() {
+        assert_eq!(root_name(Slot::A), "mc-root-a");
+        assert_eq!(root_name(Slot::B), "mc-root-b");
+        let t = image_layout();
+        let class = t.path().join("class");
+        let got = wait_for(
+            &class,
+            &[root_name(Slot::B), "mc-data"],
+            Duration::from_millis(10),
+        )
+        .unwrap();
+        assert_eq!((got[0].name.as_str(), got[0].number), ("vda3", 3));
+        assert_eq!((got[1].name.as_str(), got[1].number), ("vda4", 4));
+        // Names match whole: neither the old single root nor a prefix stands in for a slot.
+        let old = fake_sysfs(&[("vda", "vda2", 2, "mc-root"), ("vda", "vda3", 3, "mc-data")]);
+        let e = wait_for(
+            &old.path().join("class"),
+            &[root_name(Slot::A), "mc-data"],
+            Duration::from_millis(10),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("no partition named \"mc-root-a\""),
+            "{e}"
+        );
     }
 
     #[test]
     fn missing_and_ambiguous_are_explained() {
-        let t = fake_sysfs(&[("vda", "vda2", 2, "mc-root"), ("sda", "sda2", 2, "mc-root")]);
+        let t = fake_sysfs(&[
+            ("vda", "vda2", 2, "mc-root-a"),
+            ("sda", "sda2", 2, "mc-root-a"),
+        ]);
         let class = t.path().join("class");
-        let e = wait_for(&class, &["mc-root"], Duration::from_millis(10)).unwrap_err();
+        let e = wait_for(&class, &["mc-root-a"], Duration::from_millis(10)).unwrap_err();
         assert!(matches!(e, InitError::PartitionAmbiguous { .. }), "{e}");
         let e = wait_for(&class, &["mc-data"], Duration::from_millis(10)).unwrap_err();
         let msg = e.to_string();
         assert!(
-            msg.contains("mc-data") && msg.contains("vda2 (\"mc-root\")"),
+            msg.contains("mc-data") && msg.contains("vda2 (\"mc-root-a\")"),
             "{msg}"
         );
     }
