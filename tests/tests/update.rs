@@ -165,3 +165,279 @@ fn a_bundle_signed_by_openssl_verifies_and_bad_ones_are_refused_with_their_reaso
         );
     }
 }
+
+/// A box's slots on files: an ESP with slot a's entry (version 0.1.0.1, good) and the factory
+/// reset's, 4 MiB partitions, a kernel command line naming the booted slot, a data directory.
+fn slots(d: &Path, booted: &str) -> Vec<String> {
+    let esp = d.join("esp");
+    std::fs::create_dir_all(esp.join("loader/entries")).unwrap();
+    std::fs::create_dir_all(esp.join("microcloud/a")).unwrap();
+    std::fs::write(esp.join("microcloud/a/vmlinuz"), b"k1").unwrap();
+    std::fs::write(esp.join("microcloud/a/initrd.img"), b"i1").unwrap();
+    let entries = esp.join("loader/entries");
+    if !entries.join("microcloud-slot-a.conf").exists() {
+        std::fs::write(
+            entries.join("microcloud-slot-a.conf"),
+            "title microcloud 0.1.0.1 (slot a)\nsort-key microcloud-999998\nversion 0.1.0.1\n\
+             linux /microcloud/a/vmlinuz\ninitrd /microcloud/a/initrd.img\n\
+             options quiet panic=10 microcloud.slot=a\n",
+        )
+        .unwrap();
+    }
+    std::fs::create_dir_all(d.join("dev")).unwrap();
+    for s in ["a", "b"] {
+        let f = std::fs::File::options()
+            .create(true)
+            .write(true)
+            .truncate(false)
+            .open(d.join(format!("dev/mc-root-{s}")))
+            .unwrap();
+        f.set_len(4 << 20).unwrap();
+    }
+    let cmdline = d.join(format!("cmdline-{booted}"));
+    std::fs::write(&cmdline, format!("quiet microcloud.slot={booted}\n")).unwrap();
+    std::fs::create_dir_all(d.join("data")).unwrap();
+    vec![
+        "--esp".into(),
+        esp.display().to_string(),
+        "--partitions".into(),
+        d.join("dev").display().to_string(),
+        "--cmdline".into(),
+        cmdline.display().to_string(),
+        "--data".into(),
+        d.join("data").display().to_string(),
+    ]
+}
+
+/// Runs `microcloud update ARGS`: exit status and output.
+fn update(args: &[&str], more: &[String]) -> (bool, String) {
+    let out = Command::new(bin())
+        .arg("update")
+        .args(args)
+        .args(more)
+        .output()
+        .expect("run microcloud");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+fn status_json(more: &[String]) -> serde_json::Value {
+    let (ok, out) = update(&["status", "--json"], more);
+    assert!(ok, "{out}");
+    serde_json::from_str(&out).unwrap()
+}
+
+/// Every file under `d`'s esp and dev, for before/after comparisons.
+fn snapshot(d: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![d.join("esp"), d.join("dev")];
+    while let Some(p) = stack.pop() {
+        if p.is_dir() {
+            stack.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+        } else {
+            out.push((p.clone(), std::fs::read(&p).unwrap()));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn apply_writes_the_other_slot_and_status_says_it_boots_next_refusing_bad_bundles_untouched() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    key(d, "box");
+    key(d, "other");
+    let more = slots(d, "a");
+    let trusted = d.join("box.pub.pem").display().to_string();
+    let with_key = |extra: &[&str]| -> Vec<String> {
+        let mut v = more.clone();
+        v.extend(["--key".to_owned(), trusted.clone()]);
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let before = snapshot(d);
+
+    // Refused, each with its reason, and nothing written: another key, a changed byte, cut short,
+    // older than running, not there.
+    let foreign = bundle(d, "foreign.update", "other", "x86_64", "0.1.0.2");
+    let (ok, out) = update(
+        &["apply", foreign.to_str().unwrap()],
+        &with_key(&["--running", "0.1.0.1"]),
+    );
+    assert!(!ok && out.contains("signature does not match"), "{out}");
+    let good = bundle(d, "good.update", "box", "x86_64", "0.1.0.2");
+    sh(d, "cp good.update tampered.update && printf 'X' | dd of=tampered.update bs=1 seek=5000 conv=notrunc status=none");
+    let tampered = d.join("tampered.update").display().to_string();
+    let (ok, out) = update(&["apply", &tampered], &with_key(&["--running", "0.1.0.1"]));
+    assert!(!ok && out.contains("damaged or was changed"), "{out}");
+    sh(d, "head -c 2000000 good.update >cut.update");
+    let cut = d.join("cut.update").display().to_string();
+    let (ok, out) = update(&["apply", &cut], &with_key(&["--running", "0.1.0.1"]));
+    assert!(!ok && out.contains("cut short"), "{out}");
+    let (ok, out) = update(
+        &["apply", good.to_str().unwrap()],
+        &with_key(&["--running", "0.1.0.3"]),
+    );
+    assert!(!ok && out.contains("--force"), "{out}");
+    let (ok, out) = update(&["apply", "/nonexistent.update"], &with_key(&[]));
+    assert!(!ok && out.contains("/nonexistent.update"), "{out}");
+    assert_eq!(snapshot(d), before, "refused bundles wrote nothing");
+
+    // Applied: slot b holds the root, byte for byte, and boots next with three tries.
+    let (ok, out) = update(
+        &["apply", good.to_str().unwrap()],
+        &with_key(&["--running", "0.1.0.1"]),
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("verifying the signature"), "{out}");
+    assert!(out.contains("slot b now holds microcloud 0.1.0.2"), "{out}");
+    let root = std::fs::read(d.join("root.squashfs")).unwrap();
+    let slot = std::fs::read(d.join("dev/mc-root-b")).unwrap();
+    assert_eq!(&slot[..root.len()], &root[..]);
+    assert_eq!(
+        std::fs::read(d.join("esp/microcloud/b/initrd.img")).unwrap(),
+        std::fs::read(d.join("initrd.img")).unwrap()
+    );
+    let s = status_json(&more);
+    assert_eq!(s["next"], "b", "{s}");
+    assert_eq!(s["booted"], "a", "{s}");
+    assert_eq!(s["slots"][1]["state"], "trying", "{s}");
+    assert_eq!(s["slots"][1]["tries_left"], 3, "{s}");
+    assert_eq!(s["slots"][1]["version"], "0.1.0.2", "{s}");
+    assert_eq!(s["slots"][0]["state"], "good", "{s}");
+    let (ok, out) = update(&["status"], &more);
+    assert!(ok && out.contains("next boot: slot b"), "{out}");
+}
+
+#[test]
+fn a_failed_health_check_is_recorded_and_the_status_says_why_the_update_was_rolled_back() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    key(d, "box");
+    let more = slots(d, "a");
+    let good = bundle(d, "good.update", "box", "x86_64", "0.1.0.2");
+    let mut args = more.clone();
+    args.extend(["--key".into(), d.join("box.pub.pem").display().to_string()]);
+    let (ok, out) = update(
+        &["apply", good.to_str().unwrap(), "--running", "0.1.0.1"],
+        &args,
+    );
+    assert!(ok, "{out}");
+    // The box boots slot b three times (systemd-boot counts the tries in the name); each time
+    // nothing answers: no gateway, no uplink in this data directory.
+    let entries = d.join("esp/loader/entries");
+    let on_b = slots(d, "b");
+    for (from, to) in [("+3", "+2-1"), ("+2-1", "+1-2"), ("+1-2", "+0-3")] {
+        std::fs::rename(
+            entries.join(format!("microcloud-slot-b{from}.conf")),
+            entries.join(format!("microcloud-slot-b{to}.conf")),
+        )
+        .unwrap();
+        let (ok, out) = update(
+            &[
+                "health",
+                "--wait",
+                "0",
+                "--units",
+                "",
+                "--running",
+                "0.1.0.2",
+            ],
+            &on_b,
+        );
+        assert!(!ok, "{out}");
+        assert!(out.contains("the gateway is not running"), "{out}");
+        assert!(out.contains("the uplink"), "{out}");
+    }
+    let failures = std::fs::read_to_string(d.join("data/update/boot-failures.jsonl")).unwrap();
+    assert_eq!(failures.lines().count(), 3, "{failures}");
+    // Back on slot a, by systemd-boot's order: the status says an update was rolled back, and why.
+    let s = status_json(&more);
+    assert_eq!(s["next"], "a", "{s}");
+    assert_eq!(s["slots"][1]["state"], "bad", "{s}");
+    assert_eq!(s["rolled_back"]["version"], "0.1.0.2", "{s}");
+    assert_eq!(s["rolled_back"]["tries"], 3, "{s}");
+    assert!(
+        s["rolled_back"]["reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("gateway"),
+        "{s}"
+    );
+    let (ok, out) = update(&["status"], &more);
+    assert!(
+        ok && out.contains("rolled back: the update to 0.1.0.2"),
+        "{out}"
+    );
+    // Rolling back by hand to a slot that never booted healthy is refused.
+    let (ok, out) = update(&["rollback"], &more[..6]);
+    assert!(!ok && out.contains("never booted healthy"), "{out}");
+}
+
+#[test]
+fn apply_downloads_a_bundle_from_a_url_and_refuses_what_is_not_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    key(d, "box");
+    let more = slots(d, "a");
+    let good = bundle(d, "good.update", "box", "x86_64", "0.1.0.2");
+    let bytes = std::fs::read(&good).unwrap();
+    // A one-file web server on loopback: the bundle at /good.update, 404 elsewhere.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        use std::io::{BufRead, BufReader, Write};
+        for conn in listener.incoming().take(3) {
+            let mut conn = conn.unwrap();
+            let mut line = String::new();
+            BufReader::new(&conn).read_line(&mut line).unwrap();
+            if line.starts_with("GET /good.update ") {
+                write!(
+                    conn,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    bytes.len()
+                )
+                .unwrap();
+                conn.write_all(&bytes).unwrap();
+            } else if line.starts_with("GET /junk ") {
+                conn.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+                )
+                .unwrap();
+            } else {
+                conn.write_all(
+                    b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                )
+                .unwrap();
+            }
+        }
+    });
+    let mut args = more.clone();
+    args.extend(["--key".into(), d.join("box.pub.pem").display().to_string()]);
+    let url = |p: &str| format!("http://127.0.0.1:{port}/{p}");
+    let (ok, out) = update(&["apply", &url("missing"), "--running", "0.1.0.1"], &args);
+    assert!(!ok && out.contains("404"), "{out}");
+    let (ok, out) = update(&["apply", &url("junk"), "--running", "0.1.0.1"], &args);
+    assert!(
+        !ok && out.contains("not a microcloud update bundle"),
+        "{out}"
+    );
+    let (ok, out) = update(
+        &["apply", &url("good.update"), "--running", "0.1.0.1"],
+        &args,
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("slot b now holds microcloud 0.1.0.2"), "{out}");
+    assert!(
+        !d.join("data/update/download.update").exists(),
+        "the download is removed once applied"
+    );
+    assert_eq!(status_json(&more)["next"], "b");
+}

@@ -113,7 +113,8 @@ enum Command {
     /// Show the box's certificate authority (its file and SHA-256 fingerprint, which a tablet
     /// checks when it trusts it) and the names, addresses and end of the server certificate.
     Tls(tls::Args),
-    /// Updates of the box's system from signed bundles: check one (`update verify BUNDLE`).
+    /// Updates of the box's system from signed bundles, to the slot that is not running, with
+    /// automatic rollback: `update verify`, `apply`, `status`, `rollback`, `health`.
     #[command(subcommand)]
     Update(update::Command),
 }
@@ -143,6 +144,8 @@ pub enum CliError {
     Socket(#[from] microcloud_uplink_api::ApiError),
     #[error(transparent)]
     Update(#[from] microcloud_update::UpdateError),
+    #[error(transparent)]
+    Slot(#[from] microcloud_update::SlotError),
     #[error("{0}")]
     Usage(String),
     #[error("{what}: {source}")]

@@ -24,7 +24,7 @@ pub struct Args {
 pub struct GatewayState {
     pub running: bool,
     pid: Option<u32>,
-    url: Option<String>,
+    pub url: Option<String>,
     /// The HTTPS address, when the gateway serves one.
     #[serde(skip_serializing_if = "Option::is_none")]
     https_url: Option<String>,

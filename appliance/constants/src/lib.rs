@@ -84,3 +84,11 @@ pub const UPDATE_KEY_FILE: &str = "/usr/lib/microcloud/update-key.pem";
 
 /// The running system's version, written into the image by `image/build`.
 pub const SYSTEM_VERSION_FILE: &str = "/usr/lib/microcloud/version";
+
+/// The boot failures the health check recorded (JSON lines, relative to the data directory): the
+/// page and `microcloud update status` say from them why an update was rolled back.
+pub const BOOT_FAILURES_FILE: &str = "update/boot-failures.jsonl";
+
+/// Where `microcloud update apply URL` keeps the bundle it downloads (relative to the data
+/// directory); removed once applied or refused.
+pub const UPDATE_DOWNLOAD_FILE: &str = "update/download.update";
