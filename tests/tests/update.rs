@@ -441,3 +441,138 @@ fn apply_downloads_a_bundle_from_a_url_and_refuses_what_is_not_one() {
     );
     assert_eq!(status_json(&more)["next"], "b");
 }
+
+/// The page's update endpoint on a development gateway (not the appliance): it takes only a
+/// whole bundle signed by the trusted key, refuses everything else with the reason, one at a time,
+/// and says that applying is the appliance's.
+#[tokio::test]
+async fn the_page_takes_only_a_signed_bundle_one_at_a_time_and_refuses_the_rest_with_the_reason() {
+    use microcloud_tests::page::{onboard, pair_tablet, Client};
+    use microcloud_tests::Gateway;
+    use reqwest::Method;
+    use serde_json::json;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    key(d, "box");
+    key(d, "other");
+    let good = bundle(d, "good.update", "box", "x86_64", "0.1.0.2");
+    let foreign = bundle(d, "foreign.update", "other", "x86_64", "0.1.0.2");
+    let good_bytes = std::fs::read(&good).unwrap();
+    let mut tampered = good_bytes.clone();
+    tampered[5000] ^= 1;
+    let data = d.join("data");
+    let key_path = d.join("box.pub.pem");
+    let gw = Gateway::start_with_env(
+        &data,
+        &[],
+        &[("MICROCLOUD_UPDATE_KEY", key_path.to_str().unwrap())],
+    );
+    let mut admin = Client::new(&gw);
+    onboard(&mut admin, &data).await;
+    let send = |c: &Client, body: Vec<u8>| {
+        c.request(Method::POST, "/api/system/update")
+            .header("content-type", "application/octet-stream")
+            .body(body)
+            .send()
+    };
+    let answer = |r: reqwest::Response| async move {
+        let status = r.status().as_u16();
+        (status, r.text().await.unwrap())
+    };
+    // Each bad bundle: 400 with the reason, naming the form's field, and nothing left behind.
+    for (what, body, says) in [
+        (
+            "junk",
+            b"not a bundle at all".to_vec(),
+            "not a microcloud update bundle",
+        ),
+        ("empty", Vec::new(), "choose an update bundle"),
+        ("a changed byte", tampered.clone(), "damaged or was changed"),
+        (
+            "another key",
+            std::fs::read(&foreign).unwrap(),
+            "signature does not match",
+        ),
+        ("cut short", good_bytes[..2_000_000].to_vec(), "cut short"),
+    ] {
+        let (status, text) = answer(send(&admin, body).await.unwrap()).await;
+        assert_eq!(status, 400, "{what}: {text}");
+        assert!(text.contains(says), "{what}: {text}");
+        assert!(text.contains("\"field\":\"bundle\""), "{what}: {text}");
+        assert!(
+            !text.contains(data.to_str().unwrap()),
+            "{what}: no server path shown: {text}"
+        );
+    }
+    assert!(
+        !data.join("update/inbox.update").exists() && !data.join("update/inbox.part").exists(),
+        "refused bundles are removed"
+    );
+    // Malformed addresses.
+    for bad in [
+        json!({"url": "ftp://x/y.update"}),
+        json!({"url": "https://a b"}),
+        json!({"nope": 1}),
+    ] {
+        let a = admin
+            .call(Method::POST, "/api/system/update", Some(bad.clone()))
+            .await;
+        assert_eq!(a.status, 400, "{bad}: {}", a.body);
+    }
+    // Declared larger than any bundle: refused before a byte of it is read.
+    {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(gw.addr).unwrap();
+        write!(
+            s,
+            "POST /api/system/update HTTP/1.1\r\nHost: x\r\nCookie: mc_session={}\r\nX-CSRF-Token: {}\r\n\
+             Content-Type: application/octet-stream\r\nContent-Length: 4000000000\r\n\r\n",
+            admin.cookie.as_deref().unwrap(),
+            admin.csrf.as_deref().unwrap()
+        )
+        .unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+            .unwrap();
+        let mut head = [0u8; 12];
+        s.read_exact(&mut head).unwrap();
+        assert_eq!(&head, b"HTTP/1.1 413", "{}", String::from_utf8_lossy(&head));
+    }
+    // A good one is checked whole, then refused here only because this is not the appliance.
+    let (status, text) = answer(send(&admin, good_bytes.clone()).await.unwrap()).await;
+    assert_eq!(status, 503, "{text}");
+    assert!(!data.join("update/inbox.update").exists());
+    // A flood of uploads at once: one at a time is taken, the others are told to wait; no error
+    // of the box's own, and it answers afterwards.
+    let mut all = Vec::new();
+    for _ in 0..12 {
+        all.push(send(&admin, good_bytes.clone()));
+    }
+    // A refused upload is answered before its body is read; the client may then see the
+    // connection closed under its upload (0 here) instead of the 409.
+    let mut statuses = Vec::new();
+    for r in futures_util::future::join_all(all).await {
+        statuses.push(r.map(|r| r.status().as_u16()).unwrap_or(0));
+    }
+    assert!(
+        statuses.iter().all(|s| [0, 409, 503].contains(s)),
+        "{statuses:?}"
+    );
+    assert!(statuses.contains(&503), "one went through: {statuses:?}");
+    assert!(
+        statuses.iter().any(|s| *s != 503),
+        "concurrent uploads wait their turn: {statuses:?}"
+    );
+    assert_eq!(
+        admin.call(Method::GET, "/api/state", None).await.status,
+        200
+    );
+    // A tablet paired for the admin, once removed, is refused.
+    let (mut tablet, _) = pair_tablet(&gw, &mut admin, "kitchen").await;
+    let a = admin
+        .call(Method::DELETE, "/api/devices/owner/kitchen", None)
+        .await;
+    assert!(a.status.is_success(), "{}", a.body);
+    let a = tablet.call(Method::GET, "/api/system/update", None).await;
+    assert_eq!(a.status, 401, "{}", a.body);
+}

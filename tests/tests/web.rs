@@ -238,6 +238,12 @@ async fn every_admin_endpoint_needs_a_session_an_admin_and_a_fresh_csrf_token() 
             Some(json!({"timezone": "UTC"})),
         ),
         (Method::POST, "/api/system/reboot", None),
+        (Method::GET, "/api/system/update", None),
+        (
+            Method::POST,
+            "/api/system/update",
+            Some(json!({"url": "https://example.invalid/x.update"})),
+        ),
         (
             Method::POST,
             "/api/system/factory-reset",

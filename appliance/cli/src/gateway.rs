@@ -269,6 +269,8 @@ pub fn run(args: Args) -> Result<(), CliError> {
             ca_fingerprint: https
                 .as_ref()
                 .map(|(_, _, cert)| cert.authority().fingerprint()),
+            update_key: std::env::var_os("MICROCLOUD_UPDATE_KEY")
+                .map_or_else(|| constants::UPDATE_KEY_FILE.into(), Into::into),
         };
         let page = microcloud_webui::Page::new(
             lan.clone(),

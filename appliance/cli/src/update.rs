@@ -35,6 +35,23 @@ pub enum Command {
     /// data partition and fail; with --reboot-if-trial, reboot when this boot is a counted try of
     /// a new slot, so that its tries run out and the box goes back to the old one.
     Health(HealthArgs),
+    /// Apply what the page asked for (`update/request.json` in the data directory: an uploaded
+    /// bundle or a URL), reporting progress in `update/progress.json`. Run by
+    /// microcloud-update.service.
+    #[command(hide = true)]
+    ApplyRequested(ApplyRequestedArgs),
+}
+
+/// Options of `microcloud update apply-requested`.
+#[derive(clap::Args)]
+pub struct ApplyRequestedArgs {
+    #[command(flatten)]
+    data: DataArg,
+    /// The public key to trust (PEM, Ed25519).
+    #[arg(long, value_name = "PEM", default_value = constants::UPDATE_KEY_FILE)]
+    key: PathBuf,
+    #[command(flatten)]
+    slots: SlotArgs,
 }
 
 /// Where the slots are. The defaults are the appliance's; the options exist for tests.
@@ -168,6 +185,7 @@ pub fn run(command: Command) -> Result<(), CliError> {
         Command::Status(a) => status(a),
         Command::Rollback(a) => rollback(a),
         Command::Health(a) => health(a),
+        Command::ApplyRequested(a) => apply_requested(a),
     }
 }
 
@@ -621,4 +639,103 @@ fn health(a: HealthArgs) -> Result<(), CliError> {
         }
     }
     Err(CliError::Usage(format!("not healthy: {reason}")))
+}
+
+/// Writes the page's view of the apply (small; replaced whole, so the page never reads half).
+fn write_progress(dir: &Path, v: &serde_json::Value) {
+    let path = dir.join(constants::UPDATE_PROGRESS_FILE);
+    let tmp = path.with_extension("tmp");
+    if std::fs::write(&tmp, v.to_string()).is_ok() {
+        let _ = std::fs::rename(&tmp, &path);
+    }
+}
+
+fn apply_requested(a: ApplyRequestedArgs) -> Result<(), CliError> {
+    let dir = a.data.data.clone();
+    let request_path = dir.join(constants::UPDATE_REQUEST_FILE);
+    let request: serde_json::Value = std::fs::read(&request_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(|| {
+            CliError::Usage(format!(
+                "{}: no update was asked for",
+                request_path.display()
+            ))
+        })?;
+    // Taken once: a crash from here on does not apply it again at the next start.
+    let _ = std::fs::remove_file(&request_path);
+    let force = request["force"].as_bool().unwrap_or(false);
+    let inbox = dir.join(constants::UPDATE_INBOX_FILE);
+    let started = Instant::now();
+    let result = (|| -> Result<microcloud_update::Applied, CliError> {
+        let path = match request["url"].as_str() {
+            Some(url) => {
+                write_progress(
+                    &dir,
+                    &serde_json::json!({"state": "downloading", "message": format!("downloading {url}")}),
+                );
+                let dest = dir.join(constants::UPDATE_DOWNLOAD_FILE);
+                download(url, &dest, false)?;
+                dest
+            }
+            None => inbox.clone(),
+        };
+        let layout = a.slots.layout()?;
+        let key = PublicKey::from_file(&a.key)?;
+        let running = running_version();
+        let mut last = Instant::now() - Duration::from_secs(1);
+        let mut progress = |p: Progress<'_>| {
+            if last.elapsed() < Duration::from_millis(250) && p.done < p.total {
+                return;
+            }
+            last = Instant::now();
+            let state = if p.step == "verifying" {
+                "verifying"
+            } else {
+                "writing"
+            };
+            write_progress(
+                &dir,
+                &serde_json::json!({"state": state, "step": p.step, "done": p.done, "total": p.total}),
+            );
+        };
+        let r = microcloud_update::apply(
+            &layout,
+            &path,
+            &key,
+            running.as_deref(),
+            force,
+            &mut progress,
+        );
+        if path != inbox {
+            let _ = std::fs::remove_file(&path);
+        }
+        Ok(r?)
+    })();
+    let _ = std::fs::remove_file(&inbox);
+    let secs = started.elapsed().as_secs_f64();
+    match result {
+        Ok(applied) => {
+            let message = format!(
+                "microcloud {} is in slot {} and starts at the next restart ({} tries)",
+                applied.version,
+                applied.slot,
+                microcloud_update::TRIES
+            );
+            println!("{message} ({secs:.1} s)");
+            write_progress(
+                &dir,
+                &serde_json::json!({"state": "done", "version": applied.version, "slot": applied.slot,
+                    "seconds": secs, "message": message}),
+            );
+            Ok(())
+        }
+        Err(e) => {
+            write_progress(
+                &dir,
+                &serde_json::json!({"state": "failed", "message": e.to_string(), "seconds": secs}),
+            );
+            Err(e)
+        }
+    }
 }

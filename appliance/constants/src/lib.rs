@@ -89,6 +89,19 @@ pub const SYSTEM_VERSION_FILE: &str = "/usr/lib/microcloud/version";
 /// page and `microcloud update status` say from them why an update was rolled back.
 pub const BOOT_FAILURES_FILE: &str = "update/boot-failures.jsonl";
 
+/// The folder of the system updates' files in the data directory.
+pub const UPDATE_DIR: &str = "update";
+
 /// Where `microcloud update apply URL` keeps the bundle it downloads (relative to the data
 /// directory); removed once applied or refused.
 pub const UPDATE_DOWNLOAD_FILE: &str = "update/download.update";
+
+/// A bundle uploaded on the page, checked by the gateway, waiting for the update service.
+pub const UPDATE_INBOX_FILE: &str = "update/inbox.update";
+
+/// What the page asked the update service to apply (JSON: `file` or `url`, and `force`).
+pub const UPDATE_REQUEST_FILE: &str = "update/request.json";
+
+/// The update service's progress, read by the page (JSON: `state`, `step`, `done`, `total`,
+/// `version`, `message`).
+pub const UPDATE_PROGRESS_FILE: &str = "update/progress.json";

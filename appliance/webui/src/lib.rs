@@ -92,6 +92,8 @@ pub struct Options {
     /// The SHA-256 fingerprint of the box's certificate authority (when it serves HTTPS), shown
     /// beside a pairing's QR code so that the new tablet's owner can check it.
     pub ca_fingerprint: Option<String>,
+    /// The public key an uploaded update bundle must be signed with (the one the image trusts).
+    pub update_key: PathBuf,
 }
 
 /// The state every handler shares.

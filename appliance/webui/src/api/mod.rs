@@ -11,6 +11,7 @@ mod metrics_token;
 mod pairing;
 mod ssh_keys;
 mod system;
+mod update;
 mod users;
 mod versions;
 
@@ -117,6 +118,7 @@ pub fn router(web: Arc<Web>) -> Router {
         .route("/api/system", get(system::get))
         .route("/api/system/hostname", put(system::set_hostname))
         .route("/api/system/timezone", put(system::set_timezone))
+        .route("/api/system/update", get(update::get).post(update::post))
         .route("/api/system/{action}", post(system::power))
         .route(
             "/api/metrics-token",

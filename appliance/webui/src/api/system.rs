@@ -68,7 +68,7 @@ fn keep(web: &Web, name: &str, text: &str) -> Result<()> {
     )
 }
 
-fn appliance_only(web: &Web) -> Result<()> {
+pub(super) fn appliance_only(web: &Web) -> Result<()> {
     if web.options.appliance {
         Ok(())
     } else {
@@ -79,14 +79,14 @@ fn appliance_only(web: &Web) -> Result<()> {
     }
 }
 
-fn dbus_error(what: &str) -> impl FnOnce(zbus::Error) -> ApiError + '_ {
+pub(super) fn dbus_error(what: &str) -> impl FnOnce(zbus::Error) -> ApiError + '_ {
     move |e| {
         log::warn!("{what}: {e}");
         ApiError::new(StatusCode::BAD_GATEWAY, format!("{what} failed: {e}"))
     }
 }
 
-async fn proxy<'a>(
+pub(super) async fn proxy<'a>(
     conn: &zbus::Connection,
     dest: &'a str,
     path: &'a str,
@@ -97,7 +97,7 @@ async fn proxy<'a>(
         .map_err(dbus_error("connecting to systemd"))
 }
 
-async fn system_bus() -> Result<zbus::Connection> {
+pub(super) async fn system_bus() -> Result<zbus::Connection> {
     zbus::Connection::system()
         .await
         .map_err(dbus_error("connecting to the system bus"))

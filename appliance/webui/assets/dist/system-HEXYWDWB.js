@@ -3,6 +3,10 @@ import {
   show
 } from "./chunk-U2UVTWFW.js";
 import {
+  humanBytes
+} from "./chunk-I4NXG573.js";
+import {
+  checkbox,
   clearMessages,
   confirmButton,
   field,
@@ -21,7 +25,8 @@ import {
   loadState,
   main,
   pageHead,
-  setState
+  setState,
+  state
 } from "./chunk-HKOKOT5A.js";
 
 // system.js
@@ -203,6 +208,7 @@ function systemView(s, reload, alive) {
   return [
     info,
     h("section", { class: "section" }, h("h2", { text: "Settings" }), h("div", { class: "two" }, hostForm, tzForm)),
+    h("section", { class: "section" }, h("h2", { text: "Update" }), updateCard(alive)),
     power,
     h("section", { class: "section" }, h("h2", { text: "Factory reset" }), resetForm)
   ];
@@ -220,6 +226,166 @@ function waitForBox() {
       clearInterval(t);
     }
   }, 2e3);
+}
+var BUSY = ["queued", "downloading", "verifying", "writing"];
+function updateCard(alive) {
+  const box = h("div", { testid: "update" }, h("p", { class: "loading", text: "Loading…" }));
+  let timer = null;
+  async function load() {
+    const r = await api("GET", "/api/system/update");
+    if (!alive()) {
+      if (timer) clearInterval(timer);
+      return;
+    }
+    if (!r.ok) {
+      box.replaceChildren(errorBox(r.error, "update-error"));
+      return;
+    }
+    box.replaceChildren(...updateView(r.data || {}, load, alive));
+    const busy = BUSY.includes(r.data && r.data.progress && r.data.progress.state);
+    if (busy && !timer) timer = setInterval(load, 1e3);
+    if (!busy && timer) {
+      clearInterval(timer);
+      timer = null;
+    }
+  }
+  load();
+  return box;
+}
+function slotText(slot) {
+  const v = slot.version ? `microcloud ${slot.version}, ` : "";
+  switch (slot.state) {
+    case "good":
+      return `${v}good${slot.booted ? " (running)" : ""}`;
+    case "trying":
+      return `${v}new, not yet found healthy (${slot.tries_left} tries left)${slot.booted ? " (running)" : ""}`;
+    case "bad":
+      return `${v}failed: it did not come up healthy in ${slot.tries_done} tries`;
+    default:
+      return "empty";
+  }
+}
+function updateView(u, reload, alive) {
+  const s = u.slots || null;
+  const out = [];
+  const facts = h(
+    "dl",
+    { class: "facts card" },
+    h("dt", { text: "Running" }),
+    h("dd", { testid: "update-running", text: u.running_version ? `microcloud ${u.running_version}` : "unknown version" })
+  );
+  if (s) {
+    for (const slot of s.slots || []) {
+      facts.append(h("dt", { text: `Slot ${slot.slot}` }), h("dd", { testid: `update-slot-${slot.slot}`, text: slotText(slot) }));
+    }
+    facts.append(h("dt", { text: "Next start" }), h("dd", { testid: "update-next", text: s.next ? `slot ${s.next}` : "–" }));
+  } else if (u.slots_error) {
+    facts.append(h("dt", { text: "Slots" }), h("dd", { text: u.slots_error }));
+  }
+  out.push(facts);
+  const rb = s && s.rolled_back;
+  if (rb) {
+    const why = rb.reasons && rb.reasons[0] ? `Why: ${rb.reasons[0]}` : "No try got as far as checking the services: the system did not start.";
+    out.push(h("p", {
+      class: "notice is-error",
+      role: "alert",
+      testid: "update-rolled-back",
+      text: `The update to microcloud ${rb.version} was rolled back: it did not come up healthy in ${rb.tries} tries, so the box went back to microcloud ${u.running_version || "it ran before"} by itself. ${why}`
+    }));
+  }
+  const p = u.progress || {};
+  const progressLine = h("p", { class: "form-msg", role: "status", "aria-live": "polite", testid: "update-progress-text" });
+  const bar = h("progress", { max: "1", value: "0", testid: "update-progress", hidden: true });
+  if (BUSY.includes(p.state)) {
+    bar.hidden = false;
+    if (p.total) {
+      bar.max = p.total;
+      bar.value = p.done || 0;
+    } else bar.removeAttribute("value");
+    progressLine.textContent = p.state === "writing" ? `Writing ${String(p.step || "").replace(/^writing /, "")}: ${humanBytes(p.done || 0)} of ${humanBytes(p.total || 0)}` : p.message || `${p.state}…`;
+  } else if (p.state === "done") {
+    progressLine.textContent = `${p.message}. Restart the box to run it.`;
+    progressLine.className = "form-msg is-ok";
+  } else if (p.state === "failed") {
+    progressLine.textContent = `The update was not applied: ${p.message}`;
+    progressLine.className = "form-msg is-error";
+  }
+  const fid = "update-form";
+  const fileInput = h("input", { type: "file", id: `${fid}-bundle`, name: "bundle", accept: ".update", class: "input", testid: "input-update-bundle" });
+  const form = h(
+    "form",
+    { id: fid, class: "form card", testid: "form-update" },
+    h("p", { text: "An update is written to the system slot that is not running; your files, users and settings are not touched. After a restart the box runs it, and goes back to this version by itself if it does not come up healthy." }),
+    h(
+      "div",
+      { class: "field" },
+      h("label", { for: `${fid}-bundle`, text: "Update bundle (microcloud-VERSION.update)" }),
+      fileInput,
+      h("p", { class: "field-error", "data-error-for": "bundle", testid: `error-${fid}-bundle`, "aria-live": "polite" })
+    ),
+    field(fid, { name: "url", label: "or its address", optional: true, placeholder: "https://…/microcloud-VERSION.update", type: "url" }),
+    checkbox(fid, { name: "force", label: "Install anyway if it is not newer than the running version" }),
+    bar,
+    progressLine,
+    messageLine(fid),
+    h("div", { class: "actions" }, h("button", { type: "submit", class: "btn btn-primary", text: "Apply update", testid: "update-submit", disabled: BUSY.includes(p.state) }))
+  );
+  onSubmit(form, async (f) => {
+    clearMessages(f);
+    const force = f.elements.force.checked ? "?force=true" : "";
+    const file = fileInput.files && fileInput.files[0];
+    const url = value(f, "url").trim();
+    if (!file && !url) {
+      showError(f, "Choose a bundle file or give its address.", "bundle");
+      return;
+    }
+    let r;
+    if (file) {
+      bar.hidden = false;
+      r = await upload(`/api/system/update${force}`, file, (done, total) => {
+        bar.max = total;
+        bar.value = done;
+        progressLine.textContent = `Uploading: ${humanBytes(done)} of ${humanBytes(total)}`;
+      });
+    } else {
+      r = await api("POST", `/api/system/update${force}`, { url });
+    }
+    if (!alive()) return;
+    if (!r.ok) {
+      bar.hidden = true;
+      progressLine.textContent = "";
+      showError(f, r.error, r.field === "force" ? "bundle" : r.field);
+      return;
+    }
+    showOk(f, r.data && r.data.message ? r.data.message : "The update is being applied.");
+    reload();
+  });
+  out.push(form);
+  return out;
+}
+function upload(path, file, onProgress) {
+  return new Promise((resolve) => {
+    const x = new XMLHttpRequest();
+    x.open("POST", path);
+    x.setRequestHeader("Content-Type", "application/octet-stream");
+    x.setRequestHeader("Accept", "application/json");
+    if (state && state.csrf) x.setRequestHeader("X-CSRF-Token", state.csrf);
+    x.upload.onprogress = (e) => {
+      if (e.lengthComputable) onProgress(e.loaded, e.total);
+    };
+    x.onload = () => {
+      let data = null;
+      try {
+        data = JSON.parse(x.responseText);
+      } catch (e) {
+        data = null;
+      }
+      const ok = x.status >= 200 && x.status < 300;
+      resolve({ ok, status: x.status, data, error: ok ? null : data && data.error || `the box answered ${x.status}`, field: data && data.field });
+    };
+    x.onerror = () => resolve({ ok: false, status: 0, data: null, error: "the upload broke off: check the connection to the box and try again", field: "bundle" });
+    x.send(file);
+  });
 }
 export {
   renderSystem

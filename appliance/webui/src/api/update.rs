@@ -1,0 +1,292 @@
+//! The page's Update card: the system's slots and versions, an update that was rolled back and
+//! why, and a new bundle uploaded (or named by URL) for the box to apply.
+//!
+//! The gateway stays unprivileged: it receives the bundle into the data directory, checks it
+//! whole against the key the image trusts (so a bad bundle is refused at once, with the reason),
+//! and starts `microcloud-update.service` through systemd's D-Bus API (polkit lets its user start
+//! that unit and no other). That unit, as root, checks the bundle again and writes the slot,
+//! reporting its progress in `update/progress.json`, which `GET /api/system/update` returns.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::Json;
+use futures_util::StreamExt;
+use http::{HeaderMap, StatusCode};
+use microcloud_accounts::log_safe;
+use microcloud_constants as constants;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::io::AsyncWriteExt;
+
+use super::system::{appliance_only, dbus_error, proxy, system_bus};
+use super::{Admin, ApiError, ApiResult as Result};
+use crate::Web;
+
+/// The unit that applies what the page received (see units/).
+const UPDATE_UNIT: &str = "microcloud-update.service";
+/// Largest bundle taken (today's is 74 MiB; two root slots of 256 MiB bound any real one).
+pub const MAX_BUNDLE: u64 = 1 << 30;
+
+/// One upload or apply at a time, for the whole gateway.
+static BUSY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn internal(what: &Path) -> impl FnOnce(std::io::Error) -> ApiError + '_ {
+    move |e| {
+        log::warn!("{}: {e}", what.display());
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("{}: {e}", what.display()),
+        )
+    }
+}
+
+fn read_json(path: &Path) -> Value {
+    std::fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or(Value::Null)
+}
+
+/// `GET /api/system/update`: the running version, each slot, what boots next, a rolled-back
+/// update with the reasons recorded, and the progress of an apply.
+pub async fn get(State(web): State<Arc<Web>>, _admin: Admin) -> Result<Json<Value>> {
+    appliance_only(&web)?;
+    let dir = web.store.dir().to_owned();
+    let running = std::fs::read_to_string(constants::SYSTEM_VERSION_FILE)
+        .map(|v| v.trim().to_owned())
+        .ok();
+    let failures = microcloud_update::read_failures(&dir.join(constants::BOOT_FAILURES_FILE));
+    let slots =
+        microcloud_update::Layout::system().and_then(|l| microcloud_update::status(&l, &failures));
+    let (slots, slots_error) = match slots {
+        Ok(s) => (serde_json::to_value(s).expect("serializes"), None),
+        Err(e) => (Value::Null, Some(e.to_string())),
+    };
+    Ok(Json(json!({
+        "running_version": running,
+        "slots": slots,
+        "slots_error": slots_error,
+        "progress": read_json(&dir.join(constants::UPDATE_PROGRESS_FILE)),
+    })))
+}
+
+#[derive(Deserialize, Default)]
+pub struct UpdateQuery {
+    /// Install even if it is not newer than the running system.
+    #[serde(default)]
+    force: bool,
+}
+
+#[derive(Deserialize)]
+struct UrlBody {
+    url: String,
+}
+
+/// `POST /api/system/update[?force=true]`: the bundle as the body (streamed to the data
+/// partition), or `{"url": "https://..."}` for the box to download.
+pub async fn post(
+    State(web): State<Arc<Web>>,
+    Admin(s): Admin,
+    Query(q): Query<UpdateQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Value>> {
+    let declared = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BUNDLE) {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("an update bundle is at most {} MiB", MAX_BUNDLE >> 20),
+        )
+        .field("bundle"));
+    }
+    let Ok(_busy) = BUSY.try_lock() else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "an update is already being received: wait for it to finish",
+        ));
+    };
+    let dir = web.store.dir().to_owned();
+    let progress = read_json(&dir.join(constants::UPDATE_PROGRESS_FILE));
+    if matches!(
+        progress["state"].as_str(),
+        Some("queued" | "downloading" | "verifying" | "writing")
+    ) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "an update is being applied: wait for it to finish",
+        ));
+    }
+    let update_dir = dir.join(constants::UPDATE_DIR);
+    tokio::fs::create_dir_all(&update_dir)
+        .await
+        .map_err(internal(&update_dir))?;
+    let is_json = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let inbox = dir.join(constants::UPDATE_INBOX_FILE);
+    let (request, version) = if is_json {
+        let bytes = axum::body::to_bytes(body, 4096).await.map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "send {\"url\": \"https://...\"} (under 4 KiB)",
+            )
+        })?;
+        let b: UrlBody = serde_json::from_slice(&bytes).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("send {{\"url\": \"https://...\"}}: {e}"),
+            )
+            .field("url")
+        })?;
+        let url = b.url.trim();
+        if !(url.starts_with("http://") || url.starts_with("https://"))
+            || url.len() > 2048
+            || url.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "the address of a bundle starts with http:// or https://",
+            )
+            .field("url"));
+        }
+        (json!({"url": url, "force": q.force}), None)
+    } else {
+        let got = receive(body, &inbox).await?;
+        let key_path = web.options.update_key.clone();
+        let bundle = inbox.clone();
+        let checked = tokio::task::spawn_blocking(move || {
+            let key = microcloud_update::PublicKey::from_file(&key_path)?;
+            microcloud_update::verify(&bundle, &key)
+        })
+        .await
+        .expect("verify does not panic");
+        let verified = match checked {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = std::fs::remove_file(&inbox);
+                log::warn!(
+                    "{} sent an update bundle that was refused: {e}",
+                    log_safe(&s.user.name)
+                );
+                let shown = e
+                    .to_string()
+                    .replace(&inbox.display().to_string(), "the bundle");
+                return Err(ApiError::new(StatusCode::BAD_REQUEST, shown).field("bundle"));
+            }
+        };
+        let version = verified.manifest.system_version.clone();
+        let running = std::fs::read_to_string(constants::SYSTEM_VERSION_FILE)
+            .map(|v| v.trim().to_owned())
+            .ok();
+        if let Some(r) = &running {
+            if !q.force
+                && microcloud_update::compare_versions(&version, r) != std::cmp::Ordering::Greater
+            {
+                let _ = std::fs::remove_file(&inbox);
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    format!("the bundle holds {version}, which is not newer than the running system ({r}): tick \"install anyway\" to install it"),
+                )
+                .field("force"));
+            }
+        }
+        log::info!(
+            "{} uploaded update bundle {} ({got} bytes), signature and checksums good",
+            log_safe(&s.user.name),
+            log_safe(&version)
+        );
+        (json!({"file": inbox, "force": q.force}), Some(version))
+    };
+    if let Err(e) = appliance_only(&web) {
+        let _ = std::fs::remove_file(&inbox);
+        return Err(e);
+    }
+    let request_path = dir.join(constants::UPDATE_REQUEST_FILE);
+    microcloud_store::write_file_durably(&request_path, request.to_string().as_bytes(), 0o660)
+        .map_err(internal(&request_path))?;
+    let queued =
+        json!({"state": "queued", "version": version, "message": "waiting for the update service"});
+    microcloud_store::write_file_durably(
+        &dir.join(constants::UPDATE_PROGRESS_FILE),
+        queued.to_string().as_bytes(),
+        0o660,
+    )
+    .map_err(internal(&request_path))?;
+    let conn = system_bus().await?;
+    let p = proxy(
+        &conn,
+        "org.freedesktop.systemd1",
+        "/org/freedesktop/systemd1",
+        "org.freedesktop.systemd1.Manager",
+    )
+    .await?;
+    let _job: zbus::zvariant::OwnedObjectPath = p
+        .call("StartUnit", &(UPDATE_UNIT, "replace"))
+        .await
+        .map_err(dbus_error("starting the update service"))?;
+    log::info!("{} started an update", log_safe(&s.user.name));
+    Ok(Json(json!({
+        "ok": true,
+        "version": version,
+        "message": "the update is being written to the other system slot; restart the box when it is done",
+    })))
+}
+
+/// Streams the body to `dest` (through a temporary beside it), refusing more than
+/// [`MAX_BUNDLE`]; returns the size.
+async fn receive(body: Body, dest: &Path) -> Result<u64> {
+    let part: PathBuf = dest.with_extension("part");
+    let mut file = tokio::fs::File::create(&part)
+        .await
+        .map_err(internal(&part))?;
+    let mut stream = body.into_data_stream();
+    let mut got = 0u64;
+    let fail = |e: ApiError| {
+        let _ = std::fs::remove_file(&part);
+        e
+    };
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            fail(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("the upload broke off: {e}"),
+            ))
+        })?;
+        got += chunk.len() as u64;
+        if got > MAX_BUNDLE {
+            return Err(fail(
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("an update bundle is at most {} MiB", MAX_BUNDLE >> 20),
+                )
+                .field("bundle"),
+            ));
+        }
+        file.write_all(&chunk)
+            .await
+            .map_err(|e| fail(internal(&part)(e)))?;
+    }
+    if got == 0 {
+        return Err(fail(
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "choose an update bundle (microcloud-VERSION.update)",
+            )
+            .field("bundle"),
+        ));
+    }
+    file.sync_all()
+        .await
+        .map_err(|e| fail(internal(&part)(e)))?;
+    tokio::fs::rename(&part, dest)
+        .await
+        .map_err(|e| fail(internal(dest)(e)))?;
+    Ok(got)
+}
