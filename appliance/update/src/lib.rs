@@ -2,7 +2,10 @@
 //! makes beside the image (`microcloud-VERSION.update`) and checks one completely (signature,
 //! architecture, every payload's size and checksum) before anything is written, so that a bundle
 //! that is forged, damaged, cut short or meant for another machine is refused with the reason and
-//! changes nothing.
+//! changes nothing. It then writes a checked bundle to the system slot that is not running and
+//! makes that slot boot next with a limited number of tries, which systemd-boot counts; the
+//! module `slots` says how the box comes back to the old slot by itself when the new one is not
+//! healthy, and why a power cut at any moment leaves a box that boots.
 //!
 //! The bundle is a POSIX tar file, readable with `tar tvf`, whose members come in this order:
 //!
