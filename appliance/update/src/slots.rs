@@ -378,7 +378,7 @@ pub fn read_failures(path: &Path) -> Vec<BootFailure> {
         .collect()
 }
 
-/// Appends a failure to the record at `path`, durably, keeping the last [`FAILURES_KEPT`].
+/// Appends a failure to the record at `path`, durably, keeping the last 50.
 pub fn record_failure(path: &Path, failure: &BootFailure) -> Result<(), SlotError> {
     let mut all = read_failures(path);
     all.push(failure.clone());
