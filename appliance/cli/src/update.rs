@@ -284,11 +284,7 @@ fn apply(a: ApplyArgs) -> Result<(), CliError> {
             return;
         }
         // One line per payload and per tenth of it: readable in a log and over ssh.
-        let tenth = if p.total == 0 {
-            10
-        } else {
-            p.done * 10 / p.total
-        };
+        let tenth = (p.done * 10).checked_div(p.total).unwrap_or(10);
         if last.0 != p.step || tenth > last.1 {
             if p.step.starts_with("writing") {
                 println!("  {} {} of {}", p.step, mib(p.done), mib(p.total));
