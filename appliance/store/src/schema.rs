@@ -111,6 +111,13 @@ pub(crate) fn init_sqlite() {
                 rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS,
                 0 as std::os::raw::c_int,
             );
+            // A statement's rollback record stays in memory up to 4 MiB (SQLite's default is
+            // 64 KiB, past which it moves to a temporary file for the rest of the transaction:
+            // a large group then spent almost half its time in write() calls to that file).
+            rusqlite::ffi::sqlite3_config(
+                rusqlite::ffi::SQLITE_CONFIG_STMTJRNL_SPILL,
+                (4 << 20) as std::os::raw::c_int,
+            );
         }
     });
 }
