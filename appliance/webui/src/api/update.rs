@@ -51,7 +51,8 @@ fn read_json(path: &Path) -> Value {
 }
 
 /// `GET /api/system/update`: the running version, each slot, what boots next, a rolled-back
-/// update with the reasons recorded, and the progress of an apply.
+/// update with the reasons recorded, the progress of an apply, and how much waits for the cloud
+/// (an update may go ahead: it does not touch the data partition).
 pub async fn get(State(web): State<Arc<Web>>, _admin: Admin) -> Result<Json<Value>> {
     appliance_only(&web)?;
     let dir = web.store.dir().to_owned();
@@ -65,8 +66,14 @@ pub async fn get(State(web): State<Arc<Web>>, _admin: Admin) -> Result<Json<Valu
         Ok(s) => (serde_json::to_value(s).expect("serializes"), None),
         Err(e) => (Value::Null, Some(e.to_string())),
     };
+    let store = web.store.clone();
+    let unflushed = tokio::task::spawn_blocking(move || store.stats())
+        .await
+        .map_err(|e| ApiError::internal("update", e))??
+        .dirty_bytes;
     Ok(Json(json!({
         "running_version": running,
+        "unflushed_bytes": unflushed,
         "slots": slots,
         "slots_error": slots_error,
         "progress": read_json(&dir.join(constants::UPDATE_PROGRESS_FILE)),

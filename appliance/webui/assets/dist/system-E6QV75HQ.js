@@ -293,6 +293,13 @@ function updateView(u, reload, alive) {
       text: `The update to microcloud ${rb.version} was rolled back: it did not come up healthy in ${rb.tries} tries, so the box went back to microcloud ${u.running_version || "it ran before"} by itself. ${why}`
     }));
   }
+  if (u.unflushed_bytes > 0) {
+    out.push(h("p", {
+      class: "notice",
+      testid: "update-unflushed",
+      text: `${humanBytes(u.unflushed_bytes)} of files are not in the cloud yet. You can update anyway: an update never touches your files, and they go to the cloud after the restart.`
+    }));
+  }
   const p = u.progress || {};
   const progressLine = h("p", { class: "form-msg", role: "status", "aria-live": "polite", testid: "update-progress-text" });
   const bar = h("progress", { max: "1", value: "0", testid: "update-progress", hidden: true });
