@@ -33,6 +33,9 @@ use crate::version::compare;
 pub const TRIES: u32 = 3;
 /// Entry file names start with this, then the slot letter.
 const ENTRY_PREFIX: &str = "microcloud-slot-";
+/// The EFI variable in which systemd-boot names the entry it started.
+const LOADER_ENTRY_SELECTED: &str =
+    "/sys/firmware/efi/efivars/LoaderEntrySelected-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f";
 /// The factory-reset entry; it follows the slot the last apply ran from (a good one).
 const RESET_ENTRY: &str = "microcloud-factory-reset.conf";
 /// Sort keys count down from here as generations go up (systemd-boot sorts them ascending).
@@ -102,10 +105,27 @@ pub struct Layout {
 }
 
 impl Layout {
-    /// The appliance's layout.
+    /// The appliance's layout. The booted slot comes from the kernel command line, or, where a
+    /// sandbox hides it (the gateway's `ProcSubset=pid`), from the entry systemd-boot says it
+    /// started (`LoaderEntrySelected`).
     pub fn system() -> Result<Layout, SlotError> {
-        let cmdline =
-            std::fs::read_to_string("/proc/cmdline").map_err(io_at(Path::new("/proc/cmdline")))?;
+        let cmdline = match std::fs::read_to_string("/proc/cmdline") {
+            Ok(c) => c,
+            Err(e) => {
+                let var = Path::new(LOADER_ENTRY_SELECTED);
+                let bytes = std::fs::read(var).map_err(|_| SlotError::Io {
+                    path: PathBuf::from("/proc/cmdline"),
+                    source: e,
+                })?;
+                let entry = efi_string(&bytes);
+                let slot = entry
+                    .strip_prefix(ENTRY_PREFIX)
+                    .and_then(|r| r.get(..1))
+                    .and_then(Slot::parse)
+                    .unwrap_or(Slot::A);
+                format!("microcloud.slot={slot}")
+            }
+        };
         Ok(Layout {
             esp: PathBuf::from("/efi"),
             partitions: PathBuf::from("/dev/disk/by-partlabel"),
@@ -682,6 +702,19 @@ fn sync_dir(dir: &Path) -> Result<(), SlotError> {
     }
 }
 
+/// An EFI string variable's value, as efivarfs gives it: 4 bytes of attributes, then UTF-16LE,
+/// NUL-terminated.
+fn efi_string(bytes: &[u8]) -> String {
+    let units: Vec<u16> = bytes
+        .get(4..)
+        .unwrap_or_default()
+        .chunks_exact(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        .take_while(|&u| u != 0)
+        .collect();
+    String::from_utf16_lossy(&units)
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -721,4 +754,17 @@ pub enum SlotError {
     /// The root file system does not fit the slot.
     #[error("{}: the root file system ({size} bytes) does not fit the slot ({room} bytes)", path.display())]
     TooLarge { path: PathBuf, size: u64, room: u64 },
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_entry_systemd_boot_started_is_read_from_its_variable() {
+        let mut v = vec![6, 0, 0, 0];
+        for u in "microcloud-slot-b.conf\0".encode_utf16() {
+            v.extend(u.to_le_bytes());
+        }
+        assert_eq!(super::efi_string(&v), "microcloud-slot-b.conf");
+        assert_eq!(super::efi_string(&[1, 2]), "");
+    }
 }
