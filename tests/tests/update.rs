@@ -542,6 +542,16 @@ async fn the_page_takes_only_a_signed_bundle_one_at_a_time_and_refuses_the_rest_
     let (status, text) = answer(send(&admin, good_bytes.clone()).await.unwrap()).await;
     assert_eq!(status, 503, "{text}");
     assert!(!data.join("update/inbox.update").exists());
+    // A progress file left "writing" by a power cut during an apply: no update service runs
+    // (none ever does on a development gateway), so it does not hold the next update back.
+    std::fs::write(
+        data.join("update/progress.json"),
+        r#"{"state":"writing","step":"writing root.squashfs","done":1048576,"total":73400320}"#,
+    )
+    .unwrap();
+    let (status, text) = answer(send(&admin, good_bytes.clone()).await.unwrap()).await;
+    assert_eq!(status, 503, "a stale apply blocks nothing: {text}");
+    std::fs::remove_file(data.join("update/progress.json")).unwrap();
     // A flood of uploads at once: one at a time is taken, the others are told to wait; no error
     // of the box's own, and it answers afterwards.
     let mut all = Vec::new();

@@ -219,6 +219,9 @@ function updateView(u, reload, alive) {
   } else if (p.state === 'failed') {
     progressLine.textContent = `The update was not applied: ${p.message}`;
     progressLine.className = 'form-msg is-error';
+  } else if (p.state === 'interrupted') {
+    progressLine.textContent = `The update was not applied: ${p.message}.`;
+    progressLine.className = 'form-msg is-error';
   }
   const fid = 'update-form';
   const fileInput = h('input', { type: 'file', id: `${fid}-bundle`, name: 'bundle', accept: '.update', class: 'input', testid: 'input-update-bundle' });

@@ -97,6 +97,58 @@ pub(super) async fn proxy<'a>(
         .map_err(dbus_error("connecting to systemd"))
 }
 
+/// Starts `unit` through systemd's D-Bus API (polkit decides whether the gateway's user may).
+pub(super) async fn start_unit(conn: &zbus::Connection, unit: &str, what: &str) -> Result<()> {
+    let p = proxy(
+        conn,
+        "org.freedesktop.systemd1",
+        "/org/freedesktop/systemd1",
+        "org.freedesktop.systemd1.Manager",
+    )
+    .await?;
+    let _job: zbus::zvariant::OwnedObjectPath = p
+        .call("StartUnit", &(unit, "replace"))
+        .await
+        .map_err(dbus_error(what))?;
+    Ok(())
+}
+
+/// Whether `unit` runs or is about to (a job is queued for it), as systemd sees it now.
+pub(super) async fn unit_running(conn: &zbus::Connection, unit: &str) -> Result<bool> {
+    let what = format!("asking systemd about {unit}");
+    let manager = proxy(
+        conn,
+        "org.freedesktop.systemd1",
+        "/org/freedesktop/systemd1",
+        "org.freedesktop.systemd1.Manager",
+    )
+    .await?;
+    // LoadUnit, not GetUnit: an inactive unit may be unloaded, and that is an answer, not an error.
+    let path: zbus::zvariant::OwnedObjectPath = manager
+        .call("LoadUnit", &(unit,))
+        .await
+        .map_err(dbus_error(&what))?;
+    let u = zbus::Proxy::new(
+        conn,
+        "org.freedesktop.systemd1",
+        path,
+        "org.freedesktop.systemd1.Unit",
+    )
+    .await
+    .map_err(dbus_error(&what))?;
+    let state: String = u
+        .get_property("ActiveState")
+        .await
+        .map_err(dbus_error(&what))?;
+    let (job, _): (u32, zbus::zvariant::OwnedObjectPath) =
+        u.get_property("Job").await.map_err(dbus_error(&what))?;
+    Ok(job != 0
+        || matches!(
+            state.as_str(),
+            "active" | "activating" | "deactivating" | "reloading"
+        ))
+}
+
 pub(super) async fn system_bus() -> Result<zbus::Connection> {
     zbus::Connection::system()
         .await
@@ -320,17 +372,7 @@ pub async fn power(
                 return Err(ApiError::new(StatusCode::BAD_REQUEST, "type \"factory reset\" to confirm: every file, user and setting on the box will be erased"));
             }
             log::warn!("{} asked for a factory reset", log_safe(&s.user.name));
-            let p = proxy(
-                &conn,
-                "org.freedesktop.systemd1",
-                "/org/freedesktop/systemd1",
-                "org.freedesktop.systemd1.Manager",
-            )
-            .await?;
-            let _job: zbus::zvariant::OwnedObjectPath = p
-                .call("StartUnit", &(FACTORY_RESET_UNIT, "replace"))
-                .await
-                .map_err(dbus_error("starting the factory reset"))?;
+            start_unit(&conn, FACTORY_RESET_UNIT, "starting the factory reset").await?;
         }
         _ => return Err(ApiError::new(StatusCode::NOT_FOUND, "no such action")),
     }

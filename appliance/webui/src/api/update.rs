@@ -21,7 +21,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
 
-use super::system::{appliance_only, dbus_error, proxy, system_bus};
+use super::system::{appliance_only, start_unit, system_bus, unit_running};
 use super::{Admin, ApiError, ApiResult as Result};
 use crate::Web;
 
@@ -50,6 +50,35 @@ fn read_json(path: &Path) -> Value {
         .unwrap_or(Value::Null)
 }
 
+/// What `update/progress.json` says while an apply is under way.
+const BUSY_STATES: [&str; 4] = ["queued", "downloading", "verifying", "writing"];
+
+/// The apply's progress as recorded. A busy state that no running service backs is reported as
+/// `interrupted`: the box lost power or restarted while the service wrote (or the service was
+/// killed), so the file was never brought to its end. Left as it was, it would refuse every
+/// update from the page for good. `holding` says the caller holds [`BUSY`] (so no request of this
+/// gateway is between writing "queued" and starting the unit).
+async fn progress(web: &Web, holding: bool) -> Result<Value> {
+    let p = read_json(&web.store.dir().join(constants::UPDATE_PROGRESS_FILE));
+    let busy = p["state"]
+        .as_str()
+        .is_some_and(|s| BUSY_STATES.contains(&s));
+    if !busy || (!holding && BUSY.try_lock().is_err()) {
+        return Ok(p);
+    }
+    // A development gateway never starts the service, so nothing there can be under way.
+    let running = web.options.appliance && unit_running(&system_bus().await?, UPDATE_UNIT).await?;
+    if running {
+        return Ok(p);
+    }
+    Ok(json!({
+        "state": "interrupted",
+        "version": p["version"],
+        "was": p,
+        "message": "the last update stopped before it was written whole (the box restarted or lost power): the running system is unchanged and the half-written slot will not start; send the update again",
+    }))
+}
+
 /// `GET /api/system/update`: the running version, each slot, what boots next, a rolled-back
 /// update with the reasons recorded, the progress of an apply, and how much waits for the cloud
 /// (an update may go ahead: it does not touch the data partition).
@@ -76,7 +105,7 @@ pub async fn get(State(web): State<Arc<Web>>, _admin: Admin) -> Result<Json<Valu
         "unflushed_bytes": unflushed,
         "slots": slots,
         "slots_error": slots_error,
-        "progress": read_json(&dir.join(constants::UPDATE_PROGRESS_FILE)),
+        "progress": progress(&web, false).await?,
     })))
 }
 
@@ -119,11 +148,11 @@ pub async fn post(
         ));
     };
     let dir = web.store.dir().to_owned();
-    let progress = read_json(&dir.join(constants::UPDATE_PROGRESS_FILE));
-    if matches!(
-        progress["state"].as_str(),
-        Some("queued" | "downloading" | "verifying" | "writing")
-    ) {
+    let now = progress(&web, true).await?;
+    if now["state"]
+        .as_str()
+        .is_some_and(|s| BUSY_STATES.contains(&s))
+    {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "an update is being applied: wait for it to finish",
@@ -226,18 +255,12 @@ pub async fn post(
         0o660,
     )
     .map_err(internal(&request_path))?;
-    let conn = system_bus().await?;
-    let p = proxy(
-        &conn,
-        "org.freedesktop.systemd1",
-        "/org/freedesktop/systemd1",
-        "org.freedesktop.systemd1.Manager",
+    start_unit(
+        &system_bus().await?,
+        UPDATE_UNIT,
+        "starting the update service",
     )
     .await?;
-    let _job: zbus::zvariant::OwnedObjectPath = p
-        .call("StartUnit", &(UPDATE_UNIT, "replace"))
-        .await
-        .map_err(dbus_error("starting the update service"))?;
     log::info!("{} started an update", log_safe(&s.user.name));
     Ok(Json(json!({
         "ok": true,
