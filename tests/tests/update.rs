@@ -379,6 +379,72 @@ fn a_failed_health_check_is_recorded_and_the_status_says_why_the_update_was_roll
     // Rolling back by hand to a slot that never booted healthy is refused.
     let (ok, out) = update(&["rollback"], &more[..6]);
     assert!(!ok && out.contains("never booted healthy"), "{out}");
+    // And so is the page's ask (through the update service), which says so in its progress.
+    let progress = ask_rollback(d, &more);
+    assert_eq!(progress["state"], "failed", "{progress}");
+    assert!(
+        progress["message"]
+            .as_str()
+            .unwrap()
+            .contains("never booted healthy"),
+        "{progress}"
+    );
+    assert_eq!(status_json(&more)["next"], "a");
+}
+
+/// What the page does to go back: a request for the update service, then the service's run.
+/// Returns the progress it reports.
+fn ask_rollback(d: &Path, more: &[String]) -> serde_json::Value {
+    std::fs::create_dir_all(d.join("data/update")).unwrap();
+    std::fs::write(d.join("data/update/request.json"), r#"{"rollback":true}"#).unwrap();
+    let _ = update(&["apply-requested"], more);
+    assert!(
+        !d.join("data/update/request.json").exists(),
+        "the request is taken once"
+    );
+    serde_json::from_slice(&std::fs::read(d.join("data/update/progress.json")).unwrap()).unwrap()
+}
+
+/// After an update proved good, the owner goes back to the earlier system from the page: it
+/// starts next, with its tries counted; the slot running now stays good.
+#[test]
+fn the_page_can_go_back_to_the_earlier_good_system() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    key(d, "box");
+    let more = slots(d, "a");
+    let good = bundle(d, "good.update", "box", "x86_64", "0.1.0.2");
+    let mut args = more.clone();
+    args.extend(["--key".into(), d.join("box.pub.pem").display().to_string()]);
+    let (ok, out) = update(
+        &["apply", good.to_str().unwrap(), "--running", "0.1.0.1"],
+        &args,
+    );
+    assert!(ok, "{out}");
+    // Slot b booted and was blessed (systemd-bless-boot drops the counter from the name).
+    let entries = d.join("esp/loader/entries");
+    std::fs::rename(
+        entries.join("microcloud-slot-b+3.conf"),
+        entries.join("microcloud-slot-b.conf"),
+    )
+    .unwrap();
+    let on_b = slots(d, "b");
+    assert_eq!(status_json(&on_b)["next"], "b");
+    let progress = ask_rollback(d, &on_b);
+    assert_eq!(progress["state"], "done", "{progress}");
+    assert_eq!(progress["rollback"], true, "{progress}");
+    assert!(
+        progress["message"]
+            .as_str()
+            .unwrap()
+            .contains("(slot a) starts at the next restart"),
+        "{progress}"
+    );
+    let s = status_json(&on_b);
+    assert_eq!(s["next"], "a", "{s}");
+    assert_eq!(s["slots"][0]["state"], "trying", "{s}");
+    assert_eq!(s["slots"][0]["tries_left"], 3, "{s}");
+    assert_eq!(s["slots"][1]["state"], "good", "{s}");
 }
 
 #[test]
@@ -583,6 +649,29 @@ async fn the_page_takes_only_a_signed_bundle_one_at_a_time_and_refuses_the_rest_
         .call(Method::DELETE, "/api/devices/owner/kitchen", None)
         .await;
     assert!(a.status.is_success(), "{}", a.body);
-    let a = tablet.call(Method::GET, "/api/system/update", None).await;
-    assert_eq!(a.status, 401, "{}", a.body);
+    for (m, path) in [
+        (Method::GET, "/api/system/update"),
+        (Method::POST, "/api/system/update/rollback"),
+    ] {
+        let a = tablet.call(m.clone(), path, None).await;
+        assert_eq!(a.status, 401, "{m} {path}: {}", a.body);
+    }
+    // Going back to the other slot is the appliance's too; a flood of asks gets the same answer,
+    // one at a time, and the gateway answers afterwards.
+    let mut asks = Vec::new();
+    for _ in 0..20 {
+        asks.push(
+            admin
+                .request(Method::POST, "/api/system/update/rollback")
+                .send(),
+        );
+    }
+    for r in futures_util::future::join_all(asks).await {
+        let r = r.unwrap();
+        assert_eq!(r.status().as_u16(), 503, "{}", r.text().await.unwrap());
+    }
+    assert_eq!(
+        admin.call(Method::GET, "/api/state", None).await.status,
+        200
+    );
 }

@@ -244,6 +244,7 @@ async fn every_admin_endpoint_needs_a_session_an_admin_and_a_fresh_csrf_token() 
             "/api/system/update",
             Some(json!({"url": "https://example.invalid/x.update"})),
         ),
+        (Method::POST, "/api/system/update/rollback", None),
         (
             Method::POST,
             "/api/system/factory-reset",

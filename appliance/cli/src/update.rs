@@ -646,6 +646,37 @@ fn write_progress(dir: &Path, v: &serde_json::Value) {
     }
 }
 
+/// The page's "go back": the other slot, if it holds a good system, boots next (with tries, so a
+/// slot that no longer starts is passed over again).
+fn rollback_requested(a: &ApplyRequestedArgs, dir: &Path) -> Result<(), CliError> {
+    let result = a
+        .slots
+        .layout()
+        .and_then(|layout| Ok(microcloud_update::rollback(&layout)?));
+    match result {
+        Ok(e) => {
+            let message = format!(
+                "microcloud {} (slot {}) starts at the next restart",
+                e.version, e.slot
+            );
+            println!("{message}");
+            write_progress(
+                dir,
+                &serde_json::json!({"state": "done", "rollback": true, "version": e.version,
+                    "slot": e.slot, "message": message}),
+            );
+            Ok(())
+        }
+        Err(e) => {
+            write_progress(
+                dir,
+                &serde_json::json!({"state": "failed", "rollback": true, "message": e.to_string()}),
+            );
+            Err(e)
+        }
+    }
+}
+
 fn apply_requested(a: ApplyRequestedArgs) -> Result<(), CliError> {
     let dir = a.data.data.clone();
     let request_path = dir.join(constants::UPDATE_REQUEST_FILE);
@@ -660,6 +691,9 @@ fn apply_requested(a: ApplyRequestedArgs) -> Result<(), CliError> {
         })?;
     // Taken once: a crash from here on does not apply it again at the next start.
     let _ = std::fs::remove_file(&request_path);
+    if request["rollback"].as_bool() == Some(true) {
+        return rollback_requested(&a, &dir);
+    }
     let force = request["force"].as_bool().unwrap_or(false);
     let inbox = dir.join(constants::UPDATE_INBOX_FILE);
     let started = Instant::now();

@@ -199,6 +199,21 @@ function updateView(u, reload, alive) {
     out.push(h('p', { class: 'notice is-error', role: 'alert', testid: 'update-rolled-back',
       text: `The update to microcloud ${rb.version} was rolled back: it did not come up healthy in ${rb.tries} tries, so the box went back to microcloud ${u.running_version || 'it ran before'} by itself. ${why}` }));
   }
+  const earlier = s && !BUSY.includes((u.progress || {}).state)
+    ? (s.slots || []).find((x) => !x.booted && x.state === 'good') : null;
+  if (earlier && s.next !== earlier.slot) {
+    out.push(h('div', { class: 'card' },
+      h('p', { text: `The other slot holds microcloud ${earlier.version}, which ran well here. You can go back to it: your files, users and settings stay as they are.` }),
+      h('div', { class: 'actions' }, confirmButton({
+        label: `Go back to microcloud ${earlier.version}`, question: `Start microcloud ${earlier.version} at the next restart?`, yes: 'Yes, go back', testid: 'update-rollback', danger: false,
+        action: async () => {
+          const r = await api('POST', '/api/system/update/rollback');
+          if (!r.ok) return r.error;
+          if (alive()) reload();
+          return null;
+        },
+      }))));
+  }
   if (u.unflushed_bytes > 0) {
     out.push(h('p', { class: 'notice', testid: 'update-unflushed',
       text: `${humanBytes(u.unflushed_bytes)} of files are not in the cloud yet. You can update anyway: an update never touches your files, and they go to the cloud after the restart.` }));

@@ -119,6 +119,7 @@ pub fn router(web: Arc<Web>) -> Router {
         .route("/api/system/hostname", put(system::set_hostname))
         .route("/api/system/timezone", put(system::set_timezone))
         .route("/api/system/update", get(update::get).post(update::post))
+        .route("/api/system/update/rollback", post(update::rollback))
         .route("/api/system/{action}", post(system::power))
         .route(
             "/api/metrics-token",

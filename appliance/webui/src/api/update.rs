@@ -59,10 +59,15 @@ const BUSY_STATES: [&str; 4] = ["queued", "downloading", "verifying", "writing"]
 /// update from the page for good. `holding` says the caller holds [`BUSY`] (so no request of this
 /// gateway is between writing "queued" and starting the unit).
 async fn progress(web: &Web, holding: bool) -> Result<Value> {
-    let p = read_json(&web.store.dir().join(constants::UPDATE_PROGRESS_FILE));
+    let path = web.store.dir().join(constants::UPDATE_PROGRESS_FILE);
+    let p = read_json(&path);
     let busy = p["state"]
         .as_str()
         .is_some_and(|s| BUSY_STATES.contains(&s));
+    if !busy && web.options.appliance && written_before_boot(&path) {
+        // "Done: restart to run it" is old news once the box has restarted.
+        return Ok(Value::Null);
+    }
     if !busy || (!holding && BUSY.try_lock().is_err()) {
         return Ok(p);
     }
@@ -77,6 +82,19 @@ async fn progress(web: &Web, holding: bool) -> Result<Value> {
         "was": p,
         "message": "the last update stopped before it was written whole (the box restarted or lost power): the running system is unchanged and the half-written slot will not start; send the update again",
     }))
+}
+
+/// Whether `path` was last written before this boot (by /proc/stat's boot time).
+fn written_before_boot(path: &Path) -> bool {
+    let btime = std::fs::read_to_string("/proc/stat").ok().and_then(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("btime ")?.trim().parse::<u64>().ok())
+    });
+    let mtime = std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+    matches!((btime, mtime), (Some(b), Some(m)) if m.as_secs() < b)
 }
 
 /// `GET /api/system/update`: the running version, each slot, what boots next, a rolled-back
@@ -244,28 +262,84 @@ pub async fn post(
         let _ = std::fs::remove_file(&inbox);
         return Err(e);
     }
-    let request_path = dir.join(constants::UPDATE_REQUEST_FILE);
-    microcloud_store::write_file_durably(&request_path, request.to_string().as_bytes(), 0o660)
-        .map_err(internal(&request_path))?;
-    let queued =
-        json!({"state": "queued", "version": version, "message": "waiting for the update service"});
-    microcloud_store::write_file_durably(
-        &dir.join(constants::UPDATE_PROGRESS_FILE),
-        queued.to_string().as_bytes(),
-        0o660,
-    )
-    .map_err(internal(&request_path))?;
-    start_unit(
-        &system_bus().await?,
-        UPDATE_UNIT,
-        "starting the update service",
-    )
-    .await?;
+    queue(&dir, &request, version.as_deref()).await?;
     log::info!("{} started an update", log_safe(&s.user.name));
     Ok(Json(json!({
         "ok": true,
         "version": version,
         "message": "the update is being written to the other system slot; restart the box when it is done",
+    })))
+}
+
+/// Hands `request` to microcloud-update.service (through `update/request.json`) and starts it.
+async fn queue(dir: &Path, request: &Value, version: Option<&str>) -> Result<()> {
+    let request_path = dir.join(constants::UPDATE_REQUEST_FILE);
+    microcloud_store::write_file_durably(&request_path, request.to_string().as_bytes(), 0o660)
+        .map_err(internal(&request_path))?;
+    let progress_path = dir.join(constants::UPDATE_PROGRESS_FILE);
+    let queued =
+        json!({"state": "queued", "version": version, "message": "waiting for the update service"});
+    microcloud_store::write_file_durably(&progress_path, queued.to_string().as_bytes(), 0o660)
+        .map_err(internal(&progress_path))?;
+    start_unit(
+        &system_bus().await?,
+        UPDATE_UNIT,
+        "starting the update service",
+    )
+    .await
+}
+
+/// `POST /api/system/update/rollback`: the other slot's system, if it is a good one, starts at
+/// the next restart (with its tries counted, like an update). The same service does it, as root.
+pub async fn rollback(State(web): State<Arc<Web>>, Admin(s): Admin) -> Result<Json<Value>> {
+    appliance_only(&web)?;
+    let Ok(_busy) = BUSY.try_lock() else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "an update is being received: wait for it to finish",
+        ));
+    };
+    let now = progress(&web, true).await?;
+    if now["state"]
+        .as_str()
+        .is_some_and(|s| BUSY_STATES.contains(&s))
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "an update is being applied: wait for it to finish",
+        ));
+    }
+    // Checked here too, so that the owner hears at once why there is nothing to go back to.
+    let status = microcloud_update::Layout::system()
+        .and_then(|l| microcloud_update::status(&l, &[]))
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    let Some(other) = status
+        .slots
+        .iter()
+        .find(|x| !x.booted && matches!(x.state, microcloud_update::SlotState::Good))
+    else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "there is no earlier system to go back to: the other slot is empty, failed or not yet proven",
+        ));
+    };
+    let version = other.version.clone();
+    queue(
+        web.store.dir(),
+        &json!({"rollback": true}),
+        version.as_deref(),
+    )
+    .await?;
+    log::info!(
+        "{} asked to go back to microcloud {} (slot {})",
+        log_safe(&s.user.name),
+        log_safe(version.as_deref().unwrap_or("?")),
+        other.slot
+    );
+    Ok(Json(json!({
+        "ok": true,
+        "version": version,
+        "message": "the earlier system starts at the next restart",
     })))
 }
 
