@@ -53,7 +53,7 @@ pub struct Data {
 }
 
 /// The agents' data directory, relative to the data partition's root (it is bound onto `/var`).
-fn agents_dir() -> PathBuf {
+pub fn agents_dir() -> PathBuf {
     Path::new(DATA_VAR).join(
         constants::APPLIANCE_DATA_DIR
             .strip_prefix("/var/")

@@ -12,8 +12,10 @@
 //!    machine id;
 //! 7. switch_root to systemd.
 //!
-//! On any failure it prints what went wrong on the console and stops there: no panic, no reboot
-//! loop. The kernel options it reads are in `cmdline`.
+//! On any failure it prints what went wrong on the console. On a counted try of a freshly
+//! updated slot (see `trial`) it then reboots after 10 s, so that the slot uses up its tries and
+//! systemd-boot goes back to the previous one; otherwise it stops there: no panic, no reboot loop.
+//! The kernel options it reads are in `cmdline`.
 
 mod cmdline;
 mod data;
@@ -23,12 +25,14 @@ mod modules;
 mod mounts;
 mod partitions;
 mod switch_root;
+mod trial;
 
 use std::convert::Infallible;
 use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::time::Duration;
 
+use microcloud_constants as constants;
 use nix::mount::MsFlags;
 
 use crate::error::{io, Result};
@@ -100,6 +104,18 @@ fn run() -> Result<Infallible> {
     mounts::mount_api_filesystems_in(sysroot)?;
 
     let data = data::prepare(sysroot, data_part, cmdline.factory_reset)?;
+    trial::set_failure_log(trial::FailureLog {
+        path: sysroot
+            .join(data::DATA_DIR)
+            .join(data::agents_dir())
+            .join(constants::BOOT_FAILURES_FILE),
+        slot: cmdline.slot.letter(),
+        version: std::fs::read_to_string(
+            sysroot.join(constants::SYSTEM_VERSION_FILE.trim_start_matches('/')),
+        )
+        .map(|v| v.trim().to_owned())
+        .unwrap_or_default(),
+    });
     let hostname = data
         .hostname
         .clone()
@@ -129,23 +145,57 @@ fn run() -> Result<Infallible> {
     switch_root::switch_root(sysroot, &cmdline.init)
 }
 
+/// How long the message of a failed try stays on the screen before the reboot.
+const TRY_REBOOT_DELAY: Duration = Duration::from_secs(10);
+
 /// Prints the reason on the console and stops: PID 1 must not exit (the kernel would panic), and
-/// a reboot loop would hide the message.
+/// a reboot loop would hide the message. A counted try of a new slot is the exception: it reboots,
+/// as the health check does when the new system comes up unhealthy.
 fn halt(reason: &str) -> ! {
+    let attempt = trial::current();
+    let what_now = match &attempt {
+        Some(t) => {
+            let count = match (t.done, t.left) {
+                (Some(done), Some(left)) => format!(" (try {done}, {left} left)"),
+                _ => String::new(),
+            };
+            format!(
+                "This was a try of a newly installed system{count}, boot entry\n\
+                 {}.\n\
+                 The new system failed. The box restarts in {} s, to try again or,\n\
+                 once its tries are used up, to go back to the previous system.",
+                t.entry,
+                TRY_REBOOT_DELAY.as_secs()
+            )
+        }
+        None => "The system is stopped here. Power the box off, fix the cause above\n\
+                 and power it on again. To wipe the data partition, choose the\n\
+                 \"factory reset\" entry of the boot menu (hold a key at power-on)."
+            .to_owned(),
+    };
     let text = format!(
         "\n\
          ==================================================================\n\
          microcloud cannot start:\n\
          {reason}\n\
          \n\
-         The system is stopped here. Power the box off, fix the cause above\n\
-         and power it on again. To wipe the data partition, choose the\n\
-         \"factory reset\" entry of the boot menu (hold a key at power-on).\n\
+         {what_now}\n\
          ==================================================================\n"
     );
     eprintln!("{text}");
     for line in text.lines().filter(|l| !l.is_empty()) {
         log::kmsg(2, line);
+    }
+    if attempt.is_some() {
+        trial::record_failure(reason);
+        std::thread::sleep(TRY_REBOOT_DELAY);
+        nix::unistd::sync();
+        // Only returns on failure; then the box waits like a stopped one, and the next power
+        // cycle counts the try.
+        let Err(e) = nix::sys::reboot::reboot(nix::sys::reboot::RebootMode::RB_AUTOBOOT);
+        log::warn(&format!(
+            "could not reboot: {e}; power the box off and on again"
+        ));
     }
     loop {
         std::thread::sleep(Duration::from_secs(3600));
