@@ -320,36 +320,28 @@ pub(crate) fn migrate(conn: &mut Connection, path: &std::path::Path) -> Result<(
             path.display()
         );
     }
-    let has_meta: bool = conn
-        .query_row(
-            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'",
-            [],
-            |_| Ok(true),
-        )
-        .optional()?
-        .unwrap_or(false);
-    let version: i64 = if has_meta {
-        conn.query_row(
-            "SELECT value FROM meta WHERE key='schema_version'",
-            [],
-            |r| r.get::<_, String>(0),
-        )
-        .optional()?
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-    } else {
-        0
-    };
     let supported = microcloud_constants::CATALOG_SCHEMA_VERSION;
+    let too_new = |found: i64| StoreError::SchemaTooNew {
+        path: path.to_owned(),
+        found,
+        supported,
+    };
+    let version = schema_version(conn)?;
     if version > supported {
-        return Err(StoreError::SchemaTooNew {
-            path: path.to_owned(),
-            found: version,
-            supported,
-        });
+        return Err(too_new(version));
+    }
+    if version == supported {
+        return Ok(());
+    }
+    // The write lock first, then the version again: the gateway and the uplink open a blank
+    // catalog at the same moment on a box's first boot, and both would otherwise see version 0
+    // and both create the tables (the second failing with "table meta already exists").
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let version = schema_version(&tx)?;
+    if version > supported {
+        return Err(too_new(version));
     }
     if version < supported {
-        let tx = conn.transaction()?;
         if version < 1 {
             tx.execute_batch(SCHEMA_V1)?;
         }
@@ -376,4 +368,28 @@ pub(crate) fn migrate(conn: &mut Connection, path: &std::path::Path) -> Result<(
         tx.commit()?;
     }
     Ok(())
+}
+
+/// The catalog's schema version; 0 for a blank file.
+fn schema_version(conn: &Connection) -> Result<i64> {
+    let has_meta: bool = conn
+        .query_row(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'",
+            [],
+            |_| Ok(true),
+        )
+        .optional()?
+        .unwrap_or(false);
+    if !has_meta {
+        return Ok(0);
+    }
+    Ok(conn
+        .query_row(
+            "SELECT value FROM meta WHERE key='schema_version'",
+            [],
+            |r| r.get::<_, String>(0),
+        )
+        .optional()?
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0))
 }

@@ -217,3 +217,35 @@ async fn every_namespace_change_is_journaled_in_order() {
         .collect();
     assert_eq!(got, expect);
 }
+
+/// A box's first boot: the gateway and the uplink open the same blank data directory at the same
+/// moment. Every opener succeeds and the catalog is made once.
+#[test]
+fn a_blank_catalog_opened_by_several_at_once_is_made_once() {
+    for _ in 0..5 {
+        let dir = tempfile::tempdir().unwrap();
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(4));
+        let openers: Vec<_> = (0..4)
+            .map(|_| {
+                let (path, barrier) = (dir.path().to_owned(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    Store::open(
+                        &path,
+                        OpenOptions {
+                            create: true,
+                            cache_limit: None,
+                        },
+                    )
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+                })
+            })
+            .collect();
+        for o in openers {
+            o.join().unwrap().unwrap();
+        }
+        let s = Store::open(dir.path(), OpenOptions::default()).unwrap();
+        assert_eq!(s.stats().unwrap().files, 0);
+    }
+}
