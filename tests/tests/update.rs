@@ -209,6 +209,22 @@ fn slots(d: &Path, booted: &str) -> Vec<String> {
     ]
 }
 
+/// A box running 0.1.0.1 from slot a with 0.1.0.2 applied to slot b (next to boot, on trial);
+/// returns the options that stand for its ESP, partitions, kernel command line and data.
+fn updated_box(d: &Path) -> Vec<String> {
+    key(d, "box");
+    let more = slots(d, "a");
+    let good = bundle(d, "good.update", "box", "x86_64", "0.1.0.2");
+    let mut args = more.clone();
+    args.extend(["--key".into(), d.join("box.pub.pem").display().to_string()]);
+    let (ok, out) = update(
+        &["apply", good.to_str().unwrap(), "--running", "0.1.0.1"],
+        &args,
+    );
+    assert!(ok, "{out}");
+    more
+}
+
 /// Runs `microcloud update ARGS`: exit status and output.
 fn update(args: &[&str], more: &[String]) -> (bool, String) {
     let out = Command::new(bin())
@@ -320,16 +336,7 @@ fn apply_writes_the_other_slot_and_status_says_it_boots_next_refusing_bad_bundle
 fn a_failed_health_check_is_recorded_and_the_status_says_why_the_update_was_rolled_back() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    key(d, "box");
-    let more = slots(d, "a");
-    let good = bundle(d, "good.update", "box", "x86_64", "0.1.0.2");
-    let mut args = more.clone();
-    args.extend(["--key".into(), d.join("box.pub.pem").display().to_string()]);
-    let (ok, out) = update(
-        &["apply", good.to_str().unwrap(), "--running", "0.1.0.1"],
-        &args,
-    );
-    assert!(ok, "{out}");
+    let more = updated_box(d);
     // The box boots slot b three times (systemd-boot counts the tries in the name); each time
     // nothing answers: no gateway, no uplink in this data directory.
     let entries = d.join("esp/loader/entries");
@@ -411,16 +418,7 @@ fn ask_rollback(d: &Path, more: &[String]) -> serde_json::Value {
 fn the_page_can_go_back_to_the_earlier_good_system() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    key(d, "box");
-    let more = slots(d, "a");
-    let good = bundle(d, "good.update", "box", "x86_64", "0.1.0.2");
-    let mut args = more.clone();
-    args.extend(["--key".into(), d.join("box.pub.pem").display().to_string()]);
-    let (ok, out) = update(
-        &["apply", good.to_str().unwrap(), "--running", "0.1.0.1"],
-        &args,
-    );
-    assert!(ok, "{out}");
+    updated_box(d);
     // Slot b booted and was blessed (systemd-bless-boot drops the counter from the name).
     let entries = d.join("esp/loader/entries");
     std::fs::rename(

@@ -97,6 +97,28 @@ fn written_before_boot(path: &Path) -> bool {
     matches!((btime, mtime), (Some(b), Some(m)) if m.as_secs() < b)
 }
 
+/// The gateway's one update at a time: [`BUSY`], held by the caller until its request is
+/// handed over, and no apply under way.
+async fn claim(web: &Web) -> Result<tokio::sync::MutexGuard<'static, ()>> {
+    let Ok(busy) = BUSY.try_lock() else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "an update is being received: wait for it to finish",
+        ));
+    };
+    let now = progress(web, true).await?;
+    if now["state"]
+        .as_str()
+        .is_some_and(|s| BUSY_STATES.contains(&s))
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "an update is being applied: wait for it to finish",
+        ));
+    }
+    Ok(busy)
+}
+
 /// `GET /api/system/update`: the running version, each slot, what boots next, a rolled-back
 /// update with the reasons recorded, the progress of an apply, and how much waits for the cloud
 /// (an update may go ahead: it does not touch the data partition).
@@ -159,23 +181,8 @@ pub async fn post(
         )
         .field("bundle"));
     }
-    let Ok(_busy) = BUSY.try_lock() else {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "an update is already being received: wait for it to finish",
-        ));
-    };
+    let _busy = claim(&web).await?;
     let dir = web.store.dir().to_owned();
-    let now = progress(&web, true).await?;
-    if now["state"]
-        .as_str()
-        .is_some_and(|s| BUSY_STATES.contains(&s))
-    {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "an update is being applied: wait for it to finish",
-        ));
-    }
     let update_dir = dir.join(constants::UPDATE_DIR);
     tokio::fs::create_dir_all(&update_dir)
         .await
@@ -293,22 +300,7 @@ async fn queue(dir: &Path, request: &Value, version: Option<&str>) -> Result<()>
 /// the next restart (with its tries counted, like an update). The same service does it, as root.
 pub async fn rollback(State(web): State<Arc<Web>>, Admin(s): Admin) -> Result<Json<Value>> {
     appliance_only(&web)?;
-    let Ok(_busy) = BUSY.try_lock() else {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "an update is being received: wait for it to finish",
-        ));
-    };
-    let now = progress(&web, true).await?;
-    if now["state"]
-        .as_str()
-        .is_some_and(|s| BUSY_STATES.contains(&s))
-    {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "an update is being applied: wait for it to finish",
-        ));
-    }
+    let _busy = claim(&web).await?;
     // Checked here too, so that the owner hears at once why there is nothing to go back to.
     let status = microcloud_update::Layout::system()
         .and_then(|l| microcloud_update::status(&l, &[]))
