@@ -279,15 +279,18 @@ fn apply(a: ApplyArgs) -> Result<(), CliError> {
     let started = Instant::now();
     let mut last = (String::new(), 0u64);
     let show = !a.json;
+    let mut eta = Eta::default();
     let mut progress = |p: Progress<'_>| {
         if !show {
             return;
         }
+        let left = eta.left(&p);
         // One line per payload and per tenth of it: readable in a log and over ssh.
         let tenth = (p.done * 10).checked_div(p.total).unwrap_or(10);
         if last.0 != p.step || tenth > last.1 {
             if p.step.starts_with("writing") {
-                println!("  {} {} of {}", p.step, mib(p.done), mib(p.total));
+                let left = left.map_or(String::new(), |s| format!(", about {s} s left"));
+                println!("  {} {} of {}{left}", p.step, mib(p.done), mib(p.total));
             } else if p.step == "verifying" {
                 println!("  verifying the signature and every checksum before writing anything");
             }
@@ -637,6 +640,28 @@ fn health(a: HealthArgs) -> Result<(), CliError> {
     Err(CliError::Usage(format!("not healthy: {reason}")))
 }
 
+/// How long the step under way still takes, from its pace so far: said once it has run long
+/// enough for the pace to mean something.
+#[derive(Default)]
+struct Eta {
+    step: String,
+    since: Option<Instant>,
+}
+
+impl Eta {
+    fn left(&mut self, p: &Progress<'_>) -> Option<u64> {
+        if self.step != p.step {
+            self.step = p.step.to_owned();
+            self.since = Some(Instant::now());
+        }
+        let spent = self.since?.elapsed().as_secs_f64();
+        if spent < 1.0 || p.done == 0 || p.done >= p.total {
+            return None;
+        }
+        Some((spent * (p.total - p.done) as f64 / p.done as f64).ceil() as u64)
+    }
+}
+
 /// Writes the page's view of the apply (small; replaced whole, so the page never reads half).
 fn write_progress(dir: &Path, v: &serde_json::Value) {
     let path = dir.join(constants::UPDATE_PROGRESS_FILE);
@@ -714,7 +739,9 @@ fn apply_requested(a: ApplyRequestedArgs) -> Result<(), CliError> {
         let key = PublicKey::from_file(&a.key)?;
         let running = running_version();
         let mut last = Instant::now() - Duration::from_secs(1);
+        let mut eta = Eta::default();
         let mut progress = |p: Progress<'_>| {
+            let left = eta.left(&p);
             if last.elapsed() < Duration::from_millis(250) && p.done < p.total {
                 return;
             }
@@ -726,7 +753,8 @@ fn apply_requested(a: ApplyRequestedArgs) -> Result<(), CliError> {
             };
             write_progress(
                 &dir,
-                &serde_json::json!({"state": state, "step": p.step, "done": p.done, "total": p.total}),
+                &serde_json::json!({"state": state, "step": p.step, "done": p.done, "total": p.total,
+                    "seconds_left": left}),
             );
         };
         let r = microcloud_update::apply(

@@ -225,8 +225,9 @@ function updateView(u, reload, alive) {
     bar.hidden = false;
     if (p.total) { bar.max = p.total; bar.value = p.done || 0; }
     else bar.removeAttribute('value');
+    const left = p.seconds_left > 0 ? `, about ${p.seconds_left} s left` : '';
     progressLine.textContent = p.state === 'writing'
-      ? `Writing ${String(p.step || '').replace(/^writing /, '')}: ${humanBytes(p.done || 0)} of ${humanBytes(p.total || 0)}`
+      ? `Writing ${String(p.step || '').replace(/^writing /, '')}: ${humanBytes(p.done || 0)} of ${humanBytes(p.total || 0)}${left}`
       : (p.message || `${p.state}…`);
   } else if (p.state === 'done') {
     progressLine.textContent = `${p.message}. Restart the box to run it.`;
@@ -241,7 +242,7 @@ function updateView(u, reload, alive) {
   const fid = 'update-form';
   const fileInput = h('input', { type: 'file', id: `${fid}-bundle`, name: 'bundle', accept: '.update', class: 'input', testid: 'input-update-bundle' });
   const form = h('form', { id: fid, class: 'form card', testid: 'form-update' },
-    h('p', { text: 'An update is written to the system slot that is not running; your files, users and settings are not touched. After a restart the box runs it, and goes back to this version by itself if it does not come up healthy.' }),
+    h('p', { text: 'An update is written to the system slot that is not running; your files, users and settings are not touched. The box checks the bundle, then writes it (usually under a minute) while it goes on serving files. After a restart (a minute or two without the box) it runs the update, and goes back to this version by itself if the update does not come up healthy in three tries.' }),
     h('div', { class: 'field' },
       h('label', { for: `${fid}-bundle`, text: 'Update bundle (microcloud-VERSION.update)' }),
       fileInput,

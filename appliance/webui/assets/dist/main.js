@@ -2524,7 +2524,7 @@ var PAGES = [
   { route: "users", label: "Users", admin: true, render: later(() => import("./users-DXBSU4IU.js"), "renderUsers") },
   { route: "devices", label: "Devices", admin: false, render: later(() => import("./devices-7IW5KNIG.js"), "renderDevices") },
   { route: "ssh", label: "SSH keys", admin: true, render: later(() => import("./ssh-6Z44STEE.js"), "renderSsh") },
-  { route: "system", label: "System", admin: true, render: later(() => import("./system-DRBX4PJB.js"), "renderSystem") }
+  { route: "system", label: "System", admin: true, render: later(() => import("./system-WUXLJDRO.js"), "renderSystem") }
 ];
 setPages(PAGES, renderSetup, renderSignin);
 onChrome(syncLive);

@@ -330,7 +330,8 @@ function updateView(u, reload, alive) {
       bar.max = p.total;
       bar.value = p.done || 0;
     } else bar.removeAttribute("value");
-    progressLine.textContent = p.state === "writing" ? `Writing ${String(p.step || "").replace(/^writing /, "")}: ${humanBytes(p.done || 0)} of ${humanBytes(p.total || 0)}` : p.message || `${p.state}…`;
+    const left = p.seconds_left > 0 ? `, about ${p.seconds_left} s left` : "";
+    progressLine.textContent = p.state === "writing" ? `Writing ${String(p.step || "").replace(/^writing /, "")}: ${humanBytes(p.done || 0)} of ${humanBytes(p.total || 0)}${left}` : p.message || `${p.state}…`;
   } else if (p.state === "done") {
     progressLine.textContent = `${p.message}. Restart the box to run it.`;
     progressLine.className = "form-msg is-ok";
@@ -346,7 +347,7 @@ function updateView(u, reload, alive) {
   const form = h(
     "form",
     { id: fid, class: "form card", testid: "form-update" },
-    h("p", { text: "An update is written to the system slot that is not running; your files, users and settings are not touched. After a restart the box runs it, and goes back to this version by itself if it does not come up healthy." }),
+    h("p", { text: "An update is written to the system slot that is not running; your files, users and settings are not touched. The box checks the bundle, then writes it (usually under a minute) while it goes on serving files. After a restart (a minute or two without the box) it runs the update, and goes back to this version by itself if the update does not come up healthy in three tries." }),
     h(
       "div",
       { class: "field" },
