@@ -7,6 +7,7 @@ pub mod garage;
 pub mod garage_cluster;
 pub mod lan;
 pub mod page;
+pub mod s3sink;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
