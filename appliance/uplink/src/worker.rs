@@ -397,7 +397,8 @@ async fn run(ctx: Arc<Ctx>, wake: Arc<Notify>, stop: Arc<AtomicBool>) {
                 }
                 // What it will hold in memory: the whole body, or its parts in flight.
                 let bytes = if row.size >= ctx.settings.multipart_threshold {
-                    ctx.settings.part_size * ctx.settings.part_concurrency as u64
+                    let part = multipart::part_size_for(&ctx.settings, row.size);
+                    part * multipart::parts_in_flight(&ctx.settings, part) as u64
                 } else {
                     row.size
                 };

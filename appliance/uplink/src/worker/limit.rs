@@ -7,6 +7,11 @@
 //! trip), by a tenth when small requests start to queue (their latency climbs well above the
 //! lowest seen lately).
 //!
+//! Growth also stops, and the limit comes back down, when it is well above what the pace reached
+//! needs (Little's law: completions per second times the lowest round trip seen). Then the round
+//! trips are not what holds the pace back (the box's own CPU is, or the link's bytes), and more
+//! requests would only wait in line. Next to a destination, that keeps the limit where it was.
+//!
 //! Latency alone never takes the limit below the configured concurrency (what the uplink used
 //! before it adapted): a nearby destination that is merely busy keeps today's pace. Only
 //! complaints go lower, down to one request at a time.
@@ -23,6 +28,12 @@ const QUEUE_SLACK: Duration = Duration::from_millis(5);
 const BASE_WINDOW: Duration = Duration::from_secs(10);
 /// Weight of a new latency sample in the recent average (about the last 10 samples).
 const RECENT_WEIGHT: f64 = 0.1;
+/// The pace is measured over at least this long, and at least [`RATE_RTTS`] round trips.
+const RATE_WINDOW: Duration = Duration::from_millis(50);
+const RATE_RTTS: u32 = 2;
+/// How far above the requests in flight that the pace needs the limit may be, and still grow. A
+/// limit that is what bounds the pace is about that need (a little above, as latency varies).
+const HEADROOM: f64 = 3.0;
 
 /// The limit and what it is worked out from.
 #[derive(Debug)]
@@ -39,6 +50,12 @@ pub(crate) struct Limiter {
     /// Recent latency of small requests (weighted average), seconds.
     recent: Option<f64>,
     last_cut: Instant,
+    /// Completions since `rate_since` and the sum of the limit at each; of the last whole
+    /// window, the pace (per second) and the limit it ran under on average.
+    done: u32,
+    limit_sum: f64,
+    rate_since: Instant,
+    pace: Option<(f64, f64)>,
 }
 
 impl Limiter {
@@ -55,6 +72,10 @@ impl Limiter {
             window_start: Instant::now(),
             recent: None,
             last_cut: Instant::now(),
+            done: 0,
+            limit_sum: 0.0,
+            rate_since: Instant::now(),
+            pace: None,
         }
     }
 
@@ -101,23 +122,55 @@ impl Limiter {
     }
 
     /// At most one cut per round trip: the requests already in flight answer for the old limit.
-    fn may_cut(&self) -> bool {
-        self.last_cut.elapsed() >= self.rtt().unwrap_or(Duration::from_millis(100))
+    fn may_cut(&self, now: Instant) -> bool {
+        now.saturating_duration_since(self.last_cut)
+            >= self.rtt().unwrap_or(Duration::from_millis(100))
+    }
+
+    /// Whether, over the last window, the limit was well above the requests in flight the pace
+    /// it reached needed. (The limit of that window, not today's: slow start may have doubled it
+    /// since, and the pace of the window to come answers for that.)
+    fn above_need(&self) -> bool {
+        match (self.pace, self.base()) {
+            (Some((rate, limit)), Some(base)) => limit > HEADROOM * rate * base.as_secs_f64(),
+            _ => false,
+        }
     }
 
     /// A request succeeded while `in_flight` were out (itself included).
     pub(crate) fn on_success(&mut self, in_flight: usize) {
-        if self.queueing() {
-            if self.may_cut() {
+        self.on_success_at(in_flight, Instant::now());
+    }
+
+    fn on_success_at(&mut self, in_flight: usize, now: Instant) {
+        self.done += 1;
+        self.limit_sum += self.limit;
+        let spent = now.saturating_duration_since(self.rate_since);
+        let window = RATE_WINDOW.max(self.rtt().unwrap_or_default() * RATE_RTTS);
+        if spent >= window {
+            let done = f64::from(self.done);
+            self.pace = Some((done / spent.as_secs_f64(), self.limit_sum / done));
+            self.done = 0;
+            self.limit_sum = 0.0;
+            self.rate_since = now;
+        }
+        // Latency rising, or more in flight than the pace needs: requests wait in line (at the
+        // destination, or here for the CPU), and a smaller limit loses nothing.
+        if self.queueing() || (self.above_need() && (in_flight as f64) >= self.limit * 0.75) {
+            if self.may_cut(now) {
                 self.limit = (self.limit * 0.9).max(self.floor.min(self.limit));
                 self.slow_start = false;
-                self.last_cut = Instant::now();
+                self.last_cut = now;
             }
             return;
         }
         // A limit the worker does not use says nothing about the destination: it grows only
         // while it is (nearly) reached, so that a trickle never earns a flood.
         if (in_flight as f64) < self.limit * 0.75 {
+            return;
+        }
+        // Until the pace is known, slow start goes no further than twice the configured limit.
+        if self.pace.is_none() && self.limit >= 2.0 * self.floor {
             return;
         }
         let step = if self.slow_start {
@@ -134,10 +187,11 @@ impl Limiter {
         if self.limit <= 1.0 {
             return false;
         }
-        if self.may_cut() {
+        let now = Instant::now();
+        if self.may_cut(now) {
             self.limit = (self.limit / 2.0).max(1.0);
             self.slow_start = false;
-            self.last_cut = Instant::now();
+            self.last_cut = now;
         }
         true
     }
@@ -151,21 +205,26 @@ mod tests {
         Duration::from_millis(n)
     }
 
+    /// `n` completions of requests that each take `latency`, the worker keeping the limit in
+    /// flight: as many complete per `latency` as the limit allows (a destination that round trips
+    /// bound, not its hardware). `clock` stands for the time.
+    fn paced(l: &mut Limiter, latency: Duration, n: usize, clock: &mut Instant) {
+        for _ in 0..n {
+            l.sample(latency);
+            *clock += latency / l.limit() as u32;
+            let out = l.limit();
+            l.on_success_at(out, *clock);
+        }
+    }
+
     #[test]
     fn grows_while_round_trips_hold_and_only_when_used() {
         let mut l = Limiter::new(16, 256);
-        // Used in full, latency flat at 40 ms: slow start doubles it within a window's worth.
-        for _ in 0..16 {
-            l.sample(ms(40));
-            let n = l.limit();
-            l.on_success(n);
-        }
+        let mut clock = Instant::now();
+        // Used in full, latency flat at 40 ms: slow start doubles it within a round trip's worth.
+        paced(&mut l, ms(40), 16, &mut clock);
         assert_eq!(l.limit(), 32);
-        for _ in 0..1000 {
-            l.sample(ms(41));
-            let n = l.limit();
-            l.on_success(n);
-        }
+        paced(&mut l, ms(41), 3000, &mut clock);
         assert_eq!(l.limit(), 256, "capped at the ceiling");
         // A trickle (2 in flight) never grows it.
         let mut t = Limiter::new(16, 256);
@@ -179,11 +238,8 @@ mod tests {
     #[test]
     fn queueing_shrinks_it_but_never_below_the_floor() {
         let mut l = Limiter::new(16, 256);
-        for _ in 0..200 {
-            l.sample(ms(20));
-            let n = l.limit();
-            l.on_success(n);
-        }
+        let mut clock = Instant::now();
+        paced(&mut l, ms(20), 2000, &mut clock);
         let grown = l.limit();
         assert!(grown > 100, "{grown}");
         // Latency triples: the destination queues. Cuts come at most once per round trip.
@@ -216,6 +272,32 @@ mod tests {
             assert!(cuts < 10);
         }
         assert_eq!((l.limit(), cuts), (1, 4), "16 -> 8 -> 4 -> 2 -> 1");
+    }
+
+    /// Next to the destination (2 ms), the box's own CPU bounds the pace at 1,000 requests a
+    /// second: 2 in flight would do, so the limit stays where it was configured.
+    #[test]
+    fn a_limit_the_pace_does_not_need_does_not_grow() {
+        let mut l = Limiter::new(16, 256);
+        let mut clock = Instant::now();
+        let mut highest = 0;
+        for _ in 0..5000 {
+            l.sample(ms(2));
+            clock += ms(1);
+            let out = l.limit();
+            l.on_success_at(out, clock);
+            highest = highest.max(l.limit());
+        }
+        assert_eq!(l.limit(), 16);
+        assert!(
+            highest <= 32,
+            "slow start before the pace was known: {highest}"
+        );
+        // The same pace 40 ms away needs 40 in flight: there it grows.
+        let mut far = Limiter::new(16, 256);
+        let mut clock = Instant::now();
+        paced(&mut far, ms(40), 3000, &mut clock);
+        assert!(far.limit() > 32, "{}", far.limit());
     }
 
     #[test]

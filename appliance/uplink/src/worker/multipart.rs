@@ -15,6 +15,23 @@ use microcloud_remotes::{Condition, RemoteError};
 use super::{superseded_or, Ctx, ItemError, Row};
 use crate::blocking;
 
+/// S3 takes at most this many parts per upload.
+const MAX_PARTS: u64 = 10_000;
+
+/// The part size for a file of `size` bytes: the configured one, or larger for a file that would
+/// otherwise need more parts than S3 takes (rounded up to whole MiB).
+pub(super) fn part_size_for(settings: &crate::Settings, size: u64) -> u64 {
+    let least = size.div_ceil(MAX_PARTS).next_multiple_of(1 << 20);
+    settings.part_size.max(least)
+}
+
+/// Parts of `part_size` in flight at once: the configured number of configured parts' worth of
+/// memory, which [`crate::worker`] reserves for each large file.
+pub(super) fn parts_in_flight(settings: &crate::Settings, part_size: u64) -> usize {
+    let budget = settings.part_size * settings.part_concurrency as u64;
+    (budget / part_size.max(1)).max(1) as usize
+}
+
 /// Uploads a large file in parts, resuming from the parts the uplink state says are done.
 pub(super) async fn multipart(
     ctx: &Ctx,
@@ -40,14 +57,16 @@ pub(super) async fn multipart(
                 }
             }
             let upload_id = ctx.remote.create_multipart(&row.key, hex).await?;
-            let part_size = ctx.settings.part_size;
+            let part_size = part_size_for(&ctx.settings, row.size);
             let (st, k, u) = (ctx.state.clone(), key.clone(), upload_id.clone());
             blocking(move || st.begin_multipart(id, &k, blob, &u, part_size)).await?;
             (upload_id, part_size)
         }
     };
     let done: HashMap<u16, String> = ctx.state.parts(id, &key)?.into_iter().collect();
-    let parts = row.size.div_ceil(part_size).max(1) as u16;
+    // At most MAX_PARTS, as part_size_for made it (or a build before it, with 16 MiB parts and
+    // files under 160 GB); anything beyond is refused by the cloud, not wrapped here.
+    let parts = u16::try_from(row.size.div_ceil(part_size).max(1)).unwrap_or(u16::MAX);
     if !done.is_empty() {
         log::info!(
             "uplink {}: resuming multipart upload of {}: {} of {parts} parts already uploaded",
@@ -95,7 +114,7 @@ pub(super) async fn multipart(
                 Ok::<_, ItemError>((n, etag))
             }
         })
-        .buffer_unordered(ctx.settings.part_concurrency)
+        .buffer_unordered(parts_in_flight(&ctx.settings, part_size))
         .try_collect()
         .await?;
     let mut all: Vec<(u16, String)> = done.into_iter().chain(uploaded).collect();
@@ -162,4 +181,36 @@ pub(super) async fn abort_strays(ctx: &Ctx) -> Result<usize, ItemError> {
         }
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_stay_within_what_s3_takes_and_memory_within_the_budget() {
+        let s = crate::Settings::default();
+        let budget = s.part_size * s.part_concurrency as u64;
+        for size in [
+            32 << 20,
+            1 << 30,
+            (s.part_size * MAX_PARTS) + 1,
+            1 << 40,
+            5 << 40,
+        ] {
+            let part = part_size_for(&s, size);
+            assert!(
+                part >= s.part_size && part.is_multiple_of(1 << 20),
+                "{size}: {part}"
+            );
+            assert!(size.div_ceil(part) <= MAX_PARTS, "{size}: {part}");
+            let n = parts_in_flight(&s, part);
+            assert!(
+                n >= 1 && (n as u64 * part <= budget || n == 1),
+                "{size}: {n} x {part}"
+            );
+        }
+        assert_eq!(part_size_for(&s, 1 << 30), s.part_size);
+        assert_eq!(parts_in_flight(&s, s.part_size), s.part_concurrency);
+    }
 }
