@@ -36,11 +36,11 @@ pub struct SettingsArgs {
           value_name = "SIZE", value_parser = part_bytes)]
     multipart_threshold: u64,
     /// Size of each multipart part (at least 5M, S3's smallest part).
-    #[arg(long, env = "MICROCLOUD_PART_SIZE", default_value = "16M",
+    #[arg(long, env = "MICROCLOUD_PART_SIZE", default_value = "8M",
           value_name = "SIZE", value_parser = part_bytes)]
     part_size: u64,
     /// Parts of one file in flight at once.
-    #[arg(long, env = "MICROCLOUD_PART_CONCURRENCY", default_value_t = 4,
+    #[arg(long, env = "MICROCLOUD_PART_CONCURRENCY", default_value_t = 8,
           value_parser = clap::value_parser!(u16).range(1..=64))]
     part_concurrency: u16,
     /// Seconds between scrubs of each destination.
