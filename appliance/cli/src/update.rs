@@ -663,11 +663,13 @@ impl Eta {
 }
 
 /// Writes the page's view of the apply (small; replaced whole, so the page never reads half).
+/// Durably: after a power cut the page must read the state the apply had reached ("writing",
+/// which it reports as interrupted), not an older one ("done" of an earlier update), which a
+/// write still in the page cache would leave behind.
 fn write_progress(dir: &Path, v: &serde_json::Value) {
     let path = dir.join(constants::UPDATE_PROGRESS_FILE);
-    let tmp = path.with_extension("tmp");
-    if std::fs::write(&tmp, v.to_string()).is_ok() {
-        let _ = std::fs::rename(&tmp, &path);
+    if let Err(e) = microcloud_store::write_file_durably(&path, v.to_string().as_bytes(), 0o660) {
+        eprintln!("microcloud update: {}: {e}", path.display());
     }
 }
 
