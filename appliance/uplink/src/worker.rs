@@ -76,6 +76,8 @@ struct Ctx {
     /// Recent listings of folders, by folder: when, and the keys that were there. A new key
     /// missing from a fresh listing needs no HEAD before its conditional PUT.
     listings: std::sync::Mutex<HashMap<String, (Instant, HashSet<String>)>>,
+    /// Folders being listed again beside the uploads.
+    refreshing: std::sync::Mutex<HashSet<String>>,
     /// Told when a mark may have raised a durability level (the uplink pushes them in groups).
     raised: Arc<Notify>,
     /// One lock per version key being settled (by its own task or by the task of the live key it
@@ -119,9 +121,12 @@ impl Ctx {
     }
 
     /// Lists the folders of new keys in `rows` that have several and no listing that stays
-    /// fresh while `rows` are started.
-    async fn list_folders<'r>(&self, rows: impl Iterator<Item = &'r Row>) {
-        let mut wanted: HashMap<&str, usize> = HashMap::new();
+    /// fresh while `rows` are started. A folder with no listing is listed before they start (else
+    /// each would take a HEAD); one whose listing is about to go stale is listed again beside the
+    /// uploads, which a listing a round trip (or several, for a big folder) away must not hold up.
+    async fn list_folders<'r>(self: &Arc<Self>, rows: impl Iterator<Item = &'r Row>) {
+        let mut missing: HashMap<&str, usize> = HashMap::new();
+        let mut aging: HashMap<&str, usize> = HashMap::new();
         {
             let mut map = self.listings.lock().unwrap();
             map.retain(|_, (t, _)| t.elapsed() < LISTING_TTL);
@@ -129,30 +134,43 @@ impl Ctx {
                 r.etag.is_none() && r.blob.is_some() && r.size < self.settings.multipart_threshold
             }) {
                 let f = folder(&r.key);
-                if map
-                    .get(f)
-                    .is_none_or(|(t, _)| t.elapsed() + QUEUE_FRESH >= LISTING_TTL)
-                {
-                    *wanted.entry(f).or_default() += 1;
+                match map.get(f) {
+                    None => *missing.entry(f).or_default() += 1,
+                    Some((t, _)) if t.elapsed() + QUEUE_FRESH >= LISTING_TTL => {
+                        *aging.entry(f).or_default() += 1
+                    }
+                    Some(_) => {}
                 }
             }
         }
-        for (f, n) in wanted {
-            if n < LISTING_MIN_KEYS {
-                continue;
+        for (f, n) in missing {
+            if n >= LISTING_MIN_KEYS {
+                self.list_folder(f).await;
             }
-            // Taken before the request: the listing is only as fresh as its start.
-            let t = Instant::now();
-            match self.remote.keys_in(f, LISTING_MAX_KEYS).await {
-                Ok(Some(keys)) => {
-                    self.listings
-                        .lock()
-                        .unwrap()
-                        .insert(f.to_owned(), (t, keys));
-                }
-                Ok(None) => {}
-                Err(e) => log::debug!("uplink {}: listing {f}: {e}", self.dest.name),
+        }
+        for (f, n) in aging {
+            if n >= LISTING_MIN_KEYS && self.refreshing.lock().unwrap().insert(f.to_owned()) {
+                let (ctx, f) = (self.clone(), f.to_owned());
+                tokio::spawn(async move {
+                    ctx.list_folder(&f).await;
+                    ctx.refreshing.lock().unwrap().remove(&f);
+                });
             }
+        }
+    }
+
+    async fn list_folder(&self, f: &str) {
+        // Taken before the request: the listing is only as fresh as its start.
+        let t = Instant::now();
+        match self.remote.keys_in(f, LISTING_MAX_KEYS).await {
+            Ok(Some(keys)) => {
+                self.listings
+                    .lock()
+                    .unwrap()
+                    .insert(f.to_owned(), (t, keys));
+            }
+            Ok(None) => {}
+            Err(e) => log::debug!("uplink {}: listing {f}: {e}", self.dest.name),
         }
     }
 }
@@ -266,6 +284,7 @@ pub(crate) fn spawn(
         remote,
         settings,
         listings: std::sync::Mutex::new(HashMap::new()),
+        refreshing: std::sync::Mutex::new(HashSet::new()),
         raised,
         version_locks: std::sync::Mutex::new(HashMap::new()),
         flow: std::sync::Mutex::new(Limiter::new(settings_concurrency, settings_max_concurrency)),

@@ -7,10 +7,12 @@
 //! trip), by a tenth when small requests start to queue (their latency climbs well above the
 //! lowest seen lately).
 //!
-//! Growth also stops, and the limit comes back down, when it is well above what the pace reached
-//! needs (Little's law: completions per second times the lowest round trip seen). Then the round
-//! trips are not what holds the pace back (the box's own CPU is, or the link's bytes), and more
-//! requests would only wait in line. Next to a destination, that keeps the limit where it was.
+//! Growth also stops, and the limit comes back down, when it is well above the requests the pace
+//! reached kept at the destination (Little's law: completions per second times their recent
+//! latency). Then the round trips are not what holds the pace back (the box's own CPU is, or the
+//! link's bytes), and more requests would only wait in line here. Next to a destination, that
+//! keeps the limit where it was. (The recent latency, not the lowest: a request on a new
+//! connection pays for its handshake too, and slow start opens many.)
 //!
 //! Latency alone never takes the limit below the configured concurrency (what the uplink used
 //! before it adapted): a nearby destination that is merely busy keeps today's pace. Only
@@ -54,8 +56,12 @@ pub(crate) struct Limiter {
     /// window, the pace (per second) and the limit it ran under on average.
     done: u32,
     limit_sum: f64,
-    rate_since: Instant,
+    /// Unset until the first completion: the time before it (a destination being added, files
+    /// still arriving) says nothing of the pace.
+    rate_since: Option<Instant>,
     pace: Option<(f64, f64)>,
+    /// The limit the last whole window ran under on average.
+    window_limit: Option<f64>,
 }
 
 impl Limiter {
@@ -74,8 +80,9 @@ impl Limiter {
             last_cut: Instant::now(),
             done: 0,
             limit_sum: 0.0,
-            rate_since: Instant::now(),
+            rate_since: None,
             pace: None,
+            window_limit: None,
         }
     }
 
@@ -127,12 +134,12 @@ impl Limiter {
             >= self.rtt().unwrap_or(Duration::from_millis(100))
     }
 
-    /// Whether, over the last window, the limit was well above the requests in flight the pace
-    /// it reached needed. (The limit of that window, not today's: slow start may have doubled it
-    /// since, and the pace of the window to come answers for that.)
+    /// Whether the limit the last window's pace answers for was well above the requests that pace
+    /// kept at the destination. (That limit, not today's: slow start may have doubled it since,
+    /// and the pace of the windows to come answers for that.)
     fn above_need(&self) -> bool {
-        match (self.pace, self.base()) {
-            (Some((rate, limit)), Some(base)) => limit > HEADROOM * rate * base.as_secs_f64(),
+        match (self.pace, self.recent) {
+            (Some((rate, limit)), Some(latency)) => limit > HEADROOM * rate * latency,
             _ => false,
         }
     }
@@ -145,19 +152,39 @@ impl Limiter {
     fn on_success_at(&mut self, in_flight: usize, now: Instant) {
         self.done += 1;
         self.limit_sum += self.limit;
-        let spent = now.saturating_duration_since(self.rate_since);
+        let since = *self.rate_since.get_or_insert(now);
+        let spent = now.saturating_duration_since(since);
         let window = RATE_WINDOW.max(self.rtt().unwrap_or_default() * RATE_RTTS);
         if spent >= window {
             let done = f64::from(self.done);
-            self.pace = Some((done / spent.as_secs_f64(), self.limit_sum / done));
+            let limit = self.limit_sum / done;
+            // The pace of a window answers for the limit of the one before: what completes now
+            // was started up to a round trip ago, and in slow start the limit doubles each one.
+            let answers_for = self.window_limit.unwrap_or(limit).min(limit);
+            self.pace = Some((done / spent.as_secs_f64(), answers_for));
+            self.window_limit = Some(limit);
             self.done = 0;
             self.limit_sum = 0.0;
-            self.rate_since = now;
+            self.rate_since = Some(now);
         }
         // Latency rising, or more in flight than the pace needs: requests wait in line (at the
         // destination, or here for the CPU), and a smaller limit loses nothing.
-        if self.queueing() || (self.above_need() && (in_flight as f64) >= self.limit * 0.75) {
+        let queueing = self.queueing();
+        let too_many = self.above_need() && (in_flight as f64) >= self.limit * 0.75;
+        if queueing || too_many {
             if self.may_cut(now) {
+                log::debug!(
+                    "limit {:.0} cut: {} (pace {:?}, latency {:?}, lowest {:?})",
+                    self.limit,
+                    if queueing {
+                        "latency rising"
+                    } else {
+                        "more than the pace needs"
+                    },
+                    self.pace,
+                    self.rtt(),
+                    self.base()
+                );
                 self.limit = (self.limit * 0.9).max(self.floor.min(self.limit));
                 self.slow_start = false;
                 self.last_cut = now;
@@ -233,6 +260,16 @@ mod tests {
             t.on_success(2);
         }
         assert_eq!(t.limit(), 16);
+    }
+
+    /// The worker is made when the destination is added; its first upload may come much later.
+    /// That wait is no pace: slow start still doubles the limit each round trip.
+    #[test]
+    fn a_late_first_request_does_not_end_slow_start() {
+        let mut l = Limiter::new(16, 256);
+        let mut clock = Instant::now() + Duration::from_secs(5);
+        paced(&mut l, ms(80), 16 + 32 + 64 + 128, &mut clock);
+        assert!(l.limit() >= 128, "{}", l.limit());
     }
 
     #[test]
