@@ -164,12 +164,18 @@ impl Ctx {
         let t = Instant::now();
         match self.remote.keys_in(f, LISTING_MAX_KEYS).await {
             Ok(Some(keys)) => {
+                log::debug!(
+                    "uplink {}: listed {f}: {} keys in {:?}",
+                    self.dest.name,
+                    keys.len(),
+                    t.elapsed()
+                );
                 self.listings
                     .lock()
                     .unwrap()
                     .insert(f.to_owned(), (t, keys));
             }
-            Ok(None) => {}
+            Ok(None) => log::debug!("uplink {}: {f} holds too many keys to list", self.dest.name),
             Err(e) => log::debug!("uplink {}: listing {f}: {e}", self.dest.name),
         }
     }
