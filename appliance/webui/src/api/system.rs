@@ -97,15 +97,19 @@ pub(super) async fn proxy<'a>(
         .map_err(dbus_error("connecting to systemd"))
 }
 
-/// Starts `unit` through systemd's D-Bus API (polkit decides whether the gateway's user may).
-pub(super) async fn start_unit(conn: &zbus::Connection, unit: &str, what: &str) -> Result<()> {
-    let p = proxy(
+async fn systemd_manager(conn: &zbus::Connection) -> Result<zbus::Proxy<'static>> {
+    proxy(
         conn,
         "org.freedesktop.systemd1",
         "/org/freedesktop/systemd1",
         "org.freedesktop.systemd1.Manager",
     )
-    .await?;
+    .await
+}
+
+/// Starts `unit` through systemd's D-Bus API (polkit decides whether the gateway's user may).
+pub(super) async fn start_unit(conn: &zbus::Connection, unit: &str, what: &str) -> Result<()> {
+    let p = systemd_manager(conn).await?;
     let _job: zbus::zvariant::OwnedObjectPath = p
         .call("StartUnit", &(unit, "replace"))
         .await
@@ -116,13 +120,7 @@ pub(super) async fn start_unit(conn: &zbus::Connection, unit: &str, what: &str) 
 /// Whether `unit` runs or is about to (a job is queued for it), as systemd sees it now.
 pub(super) async fn unit_running(conn: &zbus::Connection, unit: &str) -> Result<bool> {
     let what = format!("asking systemd about {unit}");
-    let manager = proxy(
-        conn,
-        "org.freedesktop.systemd1",
-        "/org/freedesktop/systemd1",
-        "org.freedesktop.systemd1.Manager",
-    )
-    .await?;
+    let manager = systemd_manager(conn).await?;
     // LoadUnit, not GetUnit: an inactive unit may be unloaded, and that is an answer, not an error.
     let path: zbus::zvariant::OwnedObjectPath = manager
         .call("LoadUnit", &(unit,))
