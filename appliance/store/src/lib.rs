@@ -53,6 +53,7 @@ pub use error::{Result, SqlError, StoreError};
 pub use guard::GuardTrip;
 pub use handoff::{Entry as InboxEntry, Inbox, Mode as HandoffMode, Sending, State as InboxState};
 use rusqlite::Connection;
+pub use schema::switch_to_wal;
 pub(crate) use stats::stats_on;
 pub use stats::Stats;
 pub use upload::{Refill, Upload, UploadOptions};

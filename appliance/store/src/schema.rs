@@ -313,7 +313,7 @@ pub(crate) fn configure(conn: &Connection) -> Result<()> {
 
 /// Brings a freshly opened writable catalog to the current schema version.
 pub(crate) fn migrate(conn: &mut Connection, path: &std::path::Path) -> Result<()> {
-    let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+    let mode = switch_to_wal(conn)?;
     if mode.to_lowercase() != "wal" {
         log::warn!(
             "{}: could not switch the catalog to WAL mode (got {mode})",
@@ -368,6 +368,33 @@ pub(crate) fn migrate(conn: &mut Connection, path: &std::path::Path) -> Result<(
         tx.commit()?;
     }
     Ok(())
+}
+
+/// Puts the catalog in WAL mode (a persistent setting, so only a blank catalog changes) and
+/// returns the mode it is in. The switch needs the file to itself, and SQLite answers "database
+/// is locked" at once rather than calling the busy handler: on a box's first boot the gateway and
+/// the uplink open the blank catalog at the same moment, and one of them failed to start. So the
+/// switch is tried again for as long as the busy timeout would have waited. (The uplink's state
+/// file is switched the same way.)
+pub fn switch_to_wal(conn: &Connection) -> rusqlite::Result<String> {
+    let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0))?;
+    if mode.eq_ignore_ascii_case("wal") {
+        return Ok(mode);
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut pause = std::time::Duration::from_millis(1);
+    loop {
+        match conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0)) {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(std::time::Duration::from_millis(50));
+            }
+            r => return r,
+        }
+    }
 }
 
 /// The catalog's schema version; 0 for a blank file.

@@ -619,8 +619,7 @@ impl UplinkState {
         let open = || -> Result<Connection> {
             let mut conn = Connection::open(&path)?;
             configure(&conn)?;
-            let mode: String =
-                conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+            let mode = microcloud_store::switch_to_wal(&conn)?;
             if !mode.eq_ignore_ascii_case("wal") {
                 log::warn!(
                     "{}: could not switch to WAL mode (got {mode})",
