@@ -307,6 +307,15 @@ fn hash32(v: Option<Vec<u8>>) -> Option<[u8; 32]> {
     v.and_then(|h| h.try_into().ok())
 }
 
+/// The worker asks this before every upload, and SQLite, having no statistics, chose to walk the
+/// destination's every replica (its primary key) over the index: 0.4 ms a file at 5,000 files, a
+/// third of the uplink's CPU, and growing with the namespace. Hence INDEXED BY, here and in
+/// `NEXT_DUE` (asked whenever a worker falls idle); a test checks both plans.
+const PENDING_COPIES_FROM: &str = "INDEXED BY replicas_copy_from \
+     WHERE dest_id = ?1 AND copy_from = ?2 AND state = 'pending' AND blob_id IS NOT NULL";
+const NEXT_DUE: &str = "SELECT min(next_ns) FROM replicas INDEXED BY replicas_queue \
+     WHERE dest_id = ?1 AND state = 'pending' AND next_ns > ?2";
+
 const REPLICA_COLUMNS: &str = "dest_id, key, blob_id, size, hash, state, remote_etag, dirty_ns, attempts, next_ns, last_error, copy_from";
 
 fn replica_from(r: &Row) -> rusqlite::Result<Replica> {
@@ -1288,10 +1297,8 @@ impl UplinkState {
     /// due (ns since the epoch), if one is waiting after `now_ns`.
     pub fn next_due_ns(&self, d: DestinationId, now_ns: i64) -> Result<Option<i64>> {
         self.read(None, |c| {
-            c.prepare_cached(
-                "SELECT min(next_ns) FROM replicas WHERE dest_id = ?1 AND state = 'pending' AND next_ns > ?2",
-            )?
-            .query_row(params![d, now_ns], |r| r.get(0))
+            c.prepare_cached(NEXT_DUE)?
+                .query_row(params![d, now_ns], |r| r.get(0))
         })
     }
 
@@ -1341,8 +1348,7 @@ impl UplinkState {
     pub fn pending_copies_from(&self, d: DestinationId, key: &str) -> Result<Vec<Replica>> {
         self.read(Vec::new(), |c| {
             let mut stmt = c.prepare_cached(&format!(
-                "SELECT {REPLICA_COLUMNS} FROM replicas \
-                 WHERE dest_id = ?1 AND copy_from = ?2 AND state = 'pending' AND blob_id IS NOT NULL"
+                "SELECT {REPLICA_COLUMNS} FROM replicas {PENDING_COPIES_FROM}"
             ))?;
             let rows = stmt.query_map(params![d, key], replica_from)?;
             rows.collect()
@@ -2059,6 +2065,36 @@ mod tests {
         assert_eq!(
             ReplicaState::parse(ReplicaState::Done.as_str()),
             ReplicaState::Done
+        );
+    }
+
+    /// The queries run per file or per idle moment search an index, never a destination's every
+    /// replica (SQLite's choice without the INDEXED BY, which cost a third of the uplink's CPU).
+    #[test]
+    fn per_file_queries_search_an_index() {
+        let tmp = tempfile::tempdir().unwrap();
+        let state = UplinkState::open(tmp.path()).unwrap();
+        let c = state.inner.writer.as_ref().unwrap().lock().unwrap();
+        let plan = |sql: &str| -> String {
+            let mut stmt = c
+                .conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap();
+            let rows = stmt.query_map(params![1, "a"], |r| r.get::<_, String>(3));
+            rows.unwrap()
+                .map(Result::unwrap)
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        let copies = plan(&format!("SELECT * FROM replicas {PENDING_COPIES_FROM}"));
+        assert_eq!(
+            copies,
+            "SEARCH replicas USING INDEX replicas_copy_from (dest_id=? AND copy_from=?)"
+        );
+        let next = plan(NEXT_DUE);
+        assert_eq!(
+            next,
+            "SEARCH replicas USING INDEX replicas_queue (dest_id=? AND state=?)"
         );
     }
 
