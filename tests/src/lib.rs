@@ -453,6 +453,7 @@ pub fn s3(
             bucket: bucket.to_owned(),
             prefix: String::new(),
             path_style: true,
+            ca_pem: None,
         },
     };
     Remote::new(

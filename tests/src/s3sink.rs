@@ -91,6 +91,122 @@ struct Sink {
     keep_max: u64,
     trust_md5: bool,
     state: Mutex<State>,
+    versions: Arc<Versions>,
+}
+
+/// Requests answered, by HTTP version.
+#[derive(Default, Debug)]
+pub struct Versions {
+    pub http1: std::sync::atomic::AtomicU64,
+    pub http2: std::sync::atomic::AtomicU64,
+}
+
+impl Versions {
+    /// (HTTP/1.x requests, HTTP/2 requests) so far.
+    pub fn counts(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        (self.http1.load(Relaxed), self.http2.load(Relaxed))
+    }
+}
+
+/// A sink on https, its certificate signed by a CA of its own.
+pub struct TlsSink {
+    pub addr: SocketAddr,
+    /// The CA's certificate (PEM): what a client must trust.
+    pub ca_pem: String,
+    pub versions: Arc<Versions>,
+    pub task: tokio::task::JoinHandle<()>,
+}
+
+/// Starts the sink on https at `listen`, for names `localhost` and 127.0.0.1, offering HTTP/2
+/// and HTTP/1.1 (TLS's ALPN) when `offer_h2`, else HTTP/1.1 only: an endpoint of each kind.
+pub async fn start_tls(
+    listen: SocketAddr,
+    trust_md5: bool,
+    buckets: &[String],
+    offer_h2: bool,
+) -> std::io::Result<TlsSink> {
+    let other = |e: &dyn std::fmt::Display| std::io::Error::other(e.to_string());
+    let ca_key = rcgen::KeyPair::generate().map_err(|e| other(&e))?;
+    let mut ca = rcgen::CertificateParams::default();
+    ca.distinguished_name
+        .push(rcgen::DnType::CommonName, "s3sink test CA");
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::CrlSign,
+    ];
+    let ca_cert = ca.self_signed(&ca_key).map_err(|e| other(&e))?;
+    let issuer = rcgen::Issuer::new(ca, ca_key);
+    let key = rcgen::KeyPair::generate().map_err(|e| other(&e))?;
+    let params = rcgen::CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()])
+        .map_err(|e| other(&e))?;
+    let cert = params.signed_by(&key, &issuer).map_err(|e| other(&e))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| other(&e))?
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
+        .map_err(|e| other(&e))?;
+    config.alpn_protocols = if offer_h2 {
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    } else {
+        vec![b"http/1.1".to_vec()]
+    };
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let addr = listener.local_addr()?;
+    let sink = Arc::new(Sink::new(KEEP_MAX, trust_md5, buckets));
+    let versions = sink.versions.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            let (sink, acceptor) = (sink.clone(), acceptor.clone());
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let service = hyper::service::service_fn(move |req| {
+                    let sink = sink.clone();
+                    async move { Ok::<_, Infallible>(sink.handle(req).await) }
+                });
+                let io = hyper_util::rt::TokioIo::new(tls);
+                // What ALPN chose decides; a client that named nothing gets HTTP/1.1.
+                let builder = hyper_util::server::conn::auto::Builder::new(
+                    hyper_util::rt::TokioExecutor::new(),
+                );
+                let _ = builder.serve_connection(io, service).await;
+            });
+        }
+    });
+    Ok(TlsSink {
+        addr,
+        ca_pem: ca_cert.pem(),
+        versions,
+        task,
+    })
+}
+
+impl Sink {
+    fn new(keep_max: u64, trust_md5: bool, buckets: &[String]) -> Sink {
+        let mut state = State::default();
+        for b in buckets {
+            state.buckets.entry(b.clone()).or_default();
+        }
+        Sink {
+            keep_max,
+            trust_md5,
+            state: Mutex::new(state),
+            versions: Arc::default(),
+        }
+    }
 }
 
 /// Starts the sink on `listen` (port 0: any free port) with `buckets` made; returns its address
@@ -105,15 +221,7 @@ pub async fn start(
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
-    let mut state = State::default();
-    for b in buckets {
-        state.buckets.entry(b.clone()).or_default();
-    }
-    let sink = Arc::new(Sink {
-        keep_max,
-        trust_md5,
-        state: Mutex::new(state),
-    });
+    let sink = Arc::new(Sink::new(keep_max, trust_md5, buckets));
     let task = tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
@@ -212,6 +320,22 @@ fn condition_holds(h: &HeaderMap, current: Option<&Obj>) -> bool {
 
 impl Sink {
     async fn handle(&self, req: Request<Incoming>) -> Reply {
+        let counter = match req.version() {
+            hyper::Version::HTTP_2 => &self.versions.http2,
+            _ => &self.versions.http1,
+        };
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let head = req.method() == Method::HEAD;
+        let mut r = self.answer(req).await;
+        // HTTP/1.1 drops a HEAD answer's body by itself; HTTP/2 would send it, which a client
+        // rightly takes for a protocol error.
+        if head {
+            *r.body_mut() = Full::new(Bytes::new());
+        }
+        r
+    }
+
+    async fn answer(&self, req: Request<Incoming>) -> Reply {
         let (parts, body) = req.into_parts();
         let dec = |s: &str| percent_decode_str(s).decode_utf8_lossy().into_owned();
         let path = dec(parts.uri.path());

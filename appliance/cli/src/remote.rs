@@ -27,9 +27,30 @@ pub struct Spec {
     /// Address the bucket in the path (http://endpoint/bucket/key) instead of the host name.
     #[arg(long)]
     path_style: bool,
+    /// The certificates (PEM) of a private CA that signed an https endpoint's certificate,
+    /// trusted beside the public authorities (a self-hosted store with its own CA).
+    #[arg(long, value_name = "PEM-FILE", requires = "endpoint")]
+    ca_file: Option<PathBuf>,
     /// A local directory as the destination (another disk, a NAS mount).
     #[arg(long, value_name = "PATH")]
     dir: Option<PathBuf>,
+}
+
+/// A private CA's PEM file, read up to one byte past what a destination may carry (the
+/// destination's check then says how large is too large).
+fn read_ca_file(path: &std::path::Path) -> Result<String, CliError> {
+    use std::io::Read;
+    let io = |source| CliError::Io {
+        what: format!("the CA file {}", path.display()),
+        source,
+    };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .map_err(io)?
+        .take(microcloud_destination::MAX_CA_PEM_LEN as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 impl Spec {
@@ -41,6 +62,10 @@ impl Spec {
                 let bucket = self
                     .bucket
                     .ok_or_else(|| CliError::Usage("--endpoint needs --bucket".into()))?;
+                let ca_pem = match &self.ca_file {
+                    Some(path) => read_ca_file(path)?,
+                    None => String::new(),
+                };
                 let creds = read_credentials()?;
                 DestinationSpec {
                     name: name.to_owned(),
@@ -50,6 +75,7 @@ impl Spec {
                     bucket,
                     prefix: self.prefix,
                     path_style: self.path_style,
+                    ca_pem,
                     access_key_id: creds.access_key_id,
                     secret_access_key: creds.secret_access_key,
                     path: String::new(),
@@ -79,6 +105,7 @@ impl Spec {
                 "access_key_id" => "AWS_ACCESS_KEY_ID".to_owned(),
                 "secret_access_key" => "AWS_SECRET_ACCESS_KEY".to_owned(),
                 "path" => "--dir".to_owned(),
+                "ca_pem" => "--ca-file".to_owned(),
                 f => format!("--{}", f.replace('_', "-")),
             };
             CliError::Usage(format!("{option}: {}", e.message))
@@ -243,15 +270,17 @@ pub fn run(cmd: Command) -> Result<(), CliError> {
                         bucket,
                         prefix,
                         path_style,
+                        ca_pem,
                     } => println!(
-                        "{}\ts3\t{endpoint}\tregion={region}\tbucket={bucket}{}{}",
+                        "{}\ts3\t{endpoint}\tregion={region}\tbucket={bucket}{}{}{}",
                         d.name,
                         if prefix.is_empty() {
                             String::new()
                         } else {
                             format!("\tprefix={prefix}")
                         },
-                        if *path_style { "\tpath-style" } else { "" }
+                        if *path_style { "\tpath-style" } else { "" },
+                        if ca_pem.is_some() { "\tprivate-ca" } else { "" }
                     ),
                     RemoteKind::Dir { path } => println!("{}\tdir\t{}", d.name, path.display()),
                 }

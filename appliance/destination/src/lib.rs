@@ -9,6 +9,9 @@
 
 use std::path::PathBuf;
 
+/// Largest private CA bundle a destination may carry (a chain of a few certificates is a few KiB).
+pub const MAX_CA_PEM_LEN: usize = 64 << 10;
+
 /// Longest S3 key prefix: the store keeps paths short enough for S3's 1,024-byte keys with a
 /// prefix up to this long (see the store's `MAX_PREFIX_LEN`).
 pub const MAX_PREFIX_LEN: usize = 127;
@@ -30,6 +33,10 @@ pub enum RemoteKind {
         prefix: String,
         /// Path-style URLs (`endpoint/bucket/key`) rather than virtual-host style (`bucket.endpoint/key`).
         path_style: bool,
+        /// Certificates (PEM) of a private authority that signed the endpoint's certificate,
+        /// trusted beside the public ones: a self-hosted store on https with its own CA.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ca_pem: Option<String>,
     },
     /// A local directory (the embedded default): one file per object.
     Dir {
@@ -88,6 +95,9 @@ pub struct DestinationSpec {
     /// S3: path-style addressing.
     #[serde(default)]
     pub path_style: bool,
+    /// S3: a private CA's certificates (PEM) to trust for the endpoint; empty for none.
+    #[serde(default)]
+    pub ca_pem: String,
     /// S3: the access key id.
     #[serde(default)]
     pub access_key_id: String,
@@ -116,7 +126,7 @@ impl std::fmt::Debug for DestinationSpec {
 #[error("{message}")]
 pub struct Invalid {
     /// The field at fault (`name`, `kind`, `endpoint`, `bucket`, `prefix`, `access_key_id`,
-    /// `secret_access_key`, `path`), as the page's form and the API name it.
+    /// `secret_access_key`, `path`, `ca_pem`), as the page's form and the API name it.
     pub field: &'static str,
     /// What is wrong and what would do, in one sentence.
     pub message: String,
@@ -126,7 +136,7 @@ impl Invalid {
     /// An [`Invalid`] for field `field` as named on the wire (an unknown name becomes
     /// `destination`).
     pub fn of(field: &str, message: String) -> Invalid {
-        const FIELDS: [&str; 8] = [
+        const FIELDS: [&str; 9] = [
             "name",
             "kind",
             "endpoint",
@@ -135,6 +145,7 @@ impl Invalid {
             "access_key_id",
             "secret_access_key",
             "path",
+            "ca_pem",
         ];
         let field = FIELDS
             .iter()
@@ -169,6 +180,49 @@ pub fn check_name(name: &str) -> Result<(), Invalid> {
             format!("invalid destination name {name:?}: use 1-64 letters, digits, '-', '_' or '.'"),
         ))
     }
+}
+
+/// A private CA bundle as typed or read from a file: `None` when empty; else one or more PEM
+/// `CERTIFICATE` blocks and nothing else (whether each is a good certificate is the TLS
+/// library's to say when the destination is tried).
+fn check_ca_pem(pem: &str) -> Result<Option<String>, Invalid> {
+    use rustls_pki_types::pem::{PemObject, SectionKind};
+    let pem = pem.trim();
+    if pem.is_empty() {
+        return Ok(None);
+    }
+    if pem.len() > MAX_CA_PEM_LEN {
+        return Err(invalid(
+            "ca_pem",
+            format!(
+                "the CA certificates are {} KiB; at most {} KiB is taken",
+                pem.len().div_ceil(1024),
+                MAX_CA_PEM_LEN >> 10
+            ),
+        ));
+    }
+    let not_pem = || {
+        invalid(
+            "ca_pem",
+            "the CA certificates are not PEM: give one or more -----BEGIN CERTIFICATE----- blocks",
+        )
+    };
+    let mut certs = 0;
+    for section in <(SectionKind, Vec<u8>)>::pem_slice_iter(pem.as_bytes()) {
+        match section.map_err(|_| not_pem())? {
+            (SectionKind::Certificate, _) => certs += 1,
+            _ => {
+                return Err(invalid(
+                    "ca_pem",
+                    "the CA file holds something other than certificates (a private key?); give only the CA's certificates",
+                ))
+            }
+        }
+    }
+    if certs == 0 {
+        return Err(not_pem());
+    }
+    Ok(Some(format!("{pem}\n")))
 }
 
 impl DestinationSpec {
@@ -229,12 +283,20 @@ impl DestinationSpec {
                     "" => "us-east-1".to_owned(),
                     r => r.to_owned(),
                 };
+                let ca_pem = check_ca_pem(&self.ca_pem)?;
+                if ca_pem.is_some() && uri.scheme_str() != Some("https") {
+                    return Err(invalid(
+                        "ca_pem",
+                        "a CA certificate is for an https:// endpoint; this one is http://",
+                    ));
+                }
                 let kind = RemoteKind::S3 {
                     endpoint,
                     region,
                     bucket,
                     prefix,
                     path_style: self.path_style,
+                    ca_pem,
                 };
                 let creds = Credentials {
                     access_key_id: self.access_key_id.trim().to_owned(),
@@ -295,6 +357,7 @@ mod tests {
                 bucket: "my-bucket".into(),
                 prefix: "box".into(),
                 path_style: false,
+                ca_pem: None,
             }
         );
         assert_eq!(creds.unwrap().secret_access_key, "s3cret");
@@ -407,6 +470,49 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(field(dir), "path");
+    }
+
+    /// A PEM block; only its shape is checked here (the TLS library judges the certificate).
+    const CERT: &str =
+        "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIU\n-----END CERTIFICATE-----";
+
+    #[test]
+    fn a_private_ca_is_pem_certificates_for_an_https_endpoint() {
+        let with = |pem: &str| DestinationSpec {
+            ca_pem: pem.into(),
+            ..s3()
+        };
+        let ca_of = |spec: DestinationSpec| match spec.validate().unwrap().0.kind {
+            RemoteKind::S3 { ca_pem, .. } => ca_pem,
+            RemoteKind::Dir { .. } => unreachable!(),
+        };
+        assert_eq!(ca_of(with("  \n")), None, "blank: none");
+        assert_eq!(ca_of(with(CERT)), Some(format!("{CERT}\n")));
+        let two = format!("{CERT}\n{CERT}\n");
+        assert_eq!(ca_of(with(&two)), Some(two.clone()), "a chain");
+        let refused = |pem: &str| with(pem).validate().unwrap_err();
+        for bad in [
+            "not a certificate",
+            "-----BEGIN CERTIFICATE-----\n%%%\n-----END CERTIFICATE-----",
+            "-----BEGIN CERTIFICATE-----\nMIIB\n",
+        ] {
+            let e = refused(bad);
+            assert_eq!(e.field, "ca_pem", "{bad:?}");
+            assert!(e.message.contains("not PEM"), "{bad:?}: {}", e.message);
+        }
+        let key = "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----";
+        let e = refused(&format!("{CERT}\n{key}"));
+        assert!(e.message.contains("private key"), "{}", e.message);
+        let huge = format!("{CERT}\n").repeat(MAX_CA_PEM_LEN / CERT.len() + 1);
+        let e = refused(&huge);
+        assert_eq!(e.field, "ca_pem");
+        assert!(e.message.contains("at most 64 KiB"), "{}", e.message);
+        let plain = DestinationSpec {
+            endpoint: "http://10.0.0.2:3900".into(),
+            ..with(CERT)
+        };
+        assert!(plain.validate().unwrap_err().message.contains("https://"));
+        assert_eq!(Invalid::of("ca_pem", String::new()).field, "ca_pem");
     }
 
     #[test]

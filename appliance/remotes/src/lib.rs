@@ -578,6 +578,7 @@ mod tests {
                 bucket: "b".into(),
                 prefix: "".into(),
                 path_style: true,
+                ca_pem: None,
             },
         };
         let json = serde_json::to_string(&cfg).unwrap();

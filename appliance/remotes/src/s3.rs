@@ -35,6 +35,28 @@ use crate::{
 };
 use transport::{Done, Headers, Reply, Transport};
 
+/// A private CA's certificates, each checked as rustls will use it (the client's builder would
+/// only say "builder error" of a bad one).
+fn ca_roots(pem: &str) -> Result<Vec<reqwest::Certificate>, String> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    let mut roots = Vec::new();
+    for (i, der) in CertificateDer::pem_slice_iter(pem.as_bytes()).enumerate() {
+        let n = i + 1;
+        let der = der.map_err(|e| format!("its CA certificate {n} is not PEM: {e}"))?;
+        rustls::RootCertStore::empty()
+            .add(der.clone())
+            .map_err(|e| format!("its CA certificate {n} cannot be used: {e}"))?;
+        roots.push(
+            reqwest::Certificate::from_der(&der)
+                .map_err(|e| format!("its CA certificate {n}: {e}"))?,
+        );
+    }
+    if roots.is_empty() {
+        return Err("its CA certificates: no certificate in the PEM".into());
+    }
+    Ok(roots)
+}
+
 /// An S3 bucket (and prefix) with its transport.
 #[derive(Clone)]
 pub(crate) struct S3 {
@@ -55,6 +77,7 @@ impl S3 {
             bucket,
             prefix,
             path_style,
+            ca_pem,
         } = &cfg.kind
         else {
             unreachable!("S3::new called for a non-S3 remote");
@@ -88,7 +111,11 @@ impl S3 {
             }
         }
         let creds = rusty_s3::Credentials::new(creds.access_key_id, creds.secret_access_key);
-        let http = Transport::new(&cfg.name, bucket, creds, timeouts)
+        let roots = match ca_pem {
+            Some(pem) => ca_roots(pem).map_err(config)?,
+            None => Vec::new(),
+        };
+        let http = Transport::new(&cfg.name, bucket, creds, timeouts, roots)
             .map_err(|e| config(format!("HTTP client: {e}")))?;
         Ok(S3 {
             http,
@@ -686,6 +713,7 @@ mod tests {
                 bucket: "photos".into(),
                 prefix: prefix.into(),
                 path_style,
+                ca_pem: None,
             },
         };
         let creds = Credentials {
@@ -746,6 +774,7 @@ mod tests {
                 bucket: "test-bucket".into(),
                 prefix: "".into(),
                 path_style: true,
+                ca_pem: None,
             },
         };
         assert!(matches!(
@@ -766,6 +795,7 @@ mod tests {
             bucket: "test-bucket".into(),
             prefix: "a/../b".into(),
             path_style: true,
+            ca_pem: None,
         };
         assert!(matches!(
             S3::new(&cfg, Some(creds), Timeouts::default()),

@@ -21,6 +21,7 @@ fn remote(garage: &Garage) -> Remote {
             bucket: "test-bucket".into(),
             prefix: "".into(),
             path_style: true,
+            ca_pem: None,
         },
     };
     let creds = Credentials {

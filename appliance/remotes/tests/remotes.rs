@@ -37,6 +37,7 @@ fn s3_config(garage: &Garage, bucket: &str, prefix: &str) -> RemoteConfig {
             bucket: bucket.to_owned(),
             prefix: prefix.to_owned(),
             path_style: true,
+            ca_pem: None,
         },
     }
 }

@@ -96,6 +96,7 @@ fn s3_config(g: &Garage, bucket: &str) -> (RemoteConfig, Credentials) {
                 bucket: bucket.into(),
                 prefix: String::new(),
                 path_style: true,
+                ca_pem: None,
             },
         },
         Credentials {

@@ -416,6 +416,7 @@ async fn s3_floor(args: FloorArgs) -> Result<(), Box<dyn std::error::Error>> {
             bucket: args.bucket.clone(),
             prefix: String::new(),
             path_style: true,
+            ca_pem: None,
         },
     };
     let creds = Credentials {

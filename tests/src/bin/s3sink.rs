@@ -1,7 +1,8 @@
 //! `s3sink`: an S3-compatible stand-in for the far end of a cloud whose CPU is not ours, for
 //! benchmarks run from scripts (`ci/bench-uplink-distance` with `CLOUD=sink`). Objects are kept
 //! in memory (only size, ETag and metadata above `--keep-max`); no signature is checked. Prints
-//! the address it listens on as its first line, then runs until killed. See
+//! the address it listens on as its first line, then runs until killed. With `--tls-dir` it
+//! serves https (HTTP/2 offered unless `--http1-only`), its CA's certificate in DIR/ca.pem. See
 //! `microcloud_tests::s3sink` for what it answers and what it does not.
 
 use std::net::SocketAddr;
@@ -28,6 +29,13 @@ struct Args {
     /// Worker threads.
     #[arg(long, default_value_t = 2)]
     threads: usize,
+    /// Serve https, with a certificate (for localhost and 127.0.0.1) from a CA of its own whose
+    /// certificate is written to DIR/ca.pem; HTTP/2 and HTTP/1.1 are offered.
+    #[arg(long, value_name = "DIR")]
+    tls_dir: Option<std::path::PathBuf>,
+    /// With --tls-dir, offer HTTP/1.1 only (an endpoint without HTTP/2).
+    #[arg(long, requires = "tls_dir")]
+    http1_only: bool,
 }
 
 fn main() {
@@ -38,6 +46,30 @@ fn main() {
         .build()
         .expect("tokio runtime");
     rt.block_on(async {
+        if let Some(dir) = &a.tls_dir {
+            let started = microcloud_tests::s3sink::start_tls(
+                a.listen,
+                a.trust_md5,
+                &a.buckets,
+                !a.http1_only,
+            )
+            .await;
+            let sink = match started {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("s3sink: listening on {} (https): {e}", a.listen);
+                    std::process::exit(1);
+                }
+            };
+            let ca = dir.join("ca.pem");
+            if let Err(e) = std::fs::write(&ca, &sink.ca_pem) {
+                eprintln!("s3sink: writing {}: {e}", ca.display());
+                std::process::exit(1);
+            }
+            println!("{}", sink.addr);
+            let _ = sink.task.await;
+            return;
+        }
         let (addr, task) =
             match microcloud_tests::s3sink::start(a.listen, a.keep_max, a.trust_md5, &a.buckets)
                 .await

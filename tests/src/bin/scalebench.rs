@@ -112,6 +112,7 @@ fn populate(a: PopulateArgs) -> Res<serde_json::Value> {
             bucket: a.bucket.clone(),
             prefix: String::new(),
             path_style: true,
+            ca_pem: None,
         },
     };
     let manifest = namespace(&a);

@@ -10,13 +10,13 @@ pub(super) async fn destinations(
     Ok(Json(
         list.into_iter()
             .map(|d| match d.kind {
-                RemoteKind::S3 { endpoint, region, bucket, prefix, path_style } => json!({
+                RemoteKind::S3 { endpoint, region, bucket, prefix, path_style, ca_pem } => json!({
                     "name": d.name, "kind": "s3", "endpoint": endpoint, "region": region, "bucket": bucket,
-                    "prefix": prefix, "path_style": path_style, "path": null,
+                    "prefix": prefix, "path_style": path_style, "private_ca": ca_pem.is_some(), "path": null,
                 }),
                 RemoteKind::Dir { path } => json!({
                     "name": d.name, "kind": "dir", "endpoint": null, "region": null, "bucket": null,
-                    "prefix": null, "path_style": null, "path": path,
+                    "prefix": null, "path_style": null, "private_ca": null, "path": path,
                 }),
             })
             .collect(),
