@@ -125,3 +125,25 @@ async fn a_private_ca_is_trusted_only_when_the_destination_carries_it() {
         "{err:?}"
     );
 }
+
+/// On an endpoint offering HTTP/2, a large body goes over an HTTP/1.1 connection of its own
+/// (one HTTP/2 connection would hold every part to the window the server grants); small
+/// requests stay on HTTP/2. The object arrives whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_upload_takes_an_http1_connection_of_its_own() {
+    let sink = sink(true).await;
+    let remote = remote(&sink, Some(sink.ca_pem.clone()));
+    let data = Bytes::from(vec![7u8; 3 << 20]);
+    let hex = blake3::hash(&data).to_hex().to_string();
+    remote
+        .put("u/big", data.clone(), &hex, &Condition::IfAbsent)
+        .await
+        .expect("put");
+    let (http1, http2) = sink.versions.counts();
+    assert_eq!(http1, 1, "the body alone over HTTP/1.1");
+    assert!(http2 >= 1, "the small requests over HTTP/2 ({http2})");
+    let got = collect(remote.get("u/big", None).await.expect("get"))
+        .await
+        .expect("body");
+    assert_eq!(got, data);
+}
