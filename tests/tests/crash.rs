@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use microcloud_tests::{add_user, content_for, list, staging_files, Gateway, PASSWORD};
 use rand::Rng;
 
@@ -81,58 +82,56 @@ async fn sigkill_during_concurrent_writes_loses_nothing_acknowledged() {
         }
         gw.restart();
 
-        // Every acknowledged file is there, whole, with its hash.
-        let acked_now = acked.lock().unwrap().clone();
-        total_acked = acked_now.len();
-        for (name, hash) in &acked_now {
-            let r = client
-                .get(format!("{}{name}", gw.dav()))
-                .basic_auth("alice", Some(PASSWORD))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(
-                r.status().as_u16(),
-                200,
-                "round {round}: acknowledged {name} missing"
-            );
-            let body = r.bytes().await.unwrap();
-            let got = blake3::hash(&body);
-            // A later, unacknowledged overwrite may have landed: it must then be a whole version.
-            if got != *hash {
-                let ok = attempted
-                    .lock()
-                    .unwrap()
-                    .contains(&format!("{name}={}", got.to_hex()));
+        // One read of every listed file (the rounds' reads were most of this test's time, so each
+        // file is read once a round, a few at a time): nothing half-written or temporary is
+        // visible, so every listed file is whole, matches its catalog hash and is some whole
+        // attempted write.
+        let listed = list(&client, &gw.dav(), "alice").await;
+        let base = gw.dav();
+        let read: BTreeMap<String, String> = futures_util::stream::iter(listed)
+            .map(|name| {
+                let (client, base) = (client.clone(), base.clone());
+                async move {
+                    let r = client
+                        .get(format!("{base}{name}"))
+                        .basic_auth("alice", Some(PASSWORD))
+                        .send()
+                        .await
+                        .unwrap();
+                    assert_eq!(r.status().as_u16(), 200, "round {round}: GET {name}");
+                    let header = r.headers()["x-microcloud-blake3"]
+                        .to_str()
+                        .unwrap()
+                        .to_owned();
+                    let body = r.bytes().await.unwrap();
+                    let got = blake3::hash(&body).to_hex().to_string();
+                    assert_eq!(
+                        got, header,
+                        "round {round}: {name} content does not match its catalog hash"
+                    );
+                    (name, got)
+                }
+            })
+            .buffer_unordered(4)
+            .collect()
+            .await;
+        {
+            let attempted = attempted.lock().unwrap();
+            for (name, got) in &read {
                 assert!(
-                    ok,
-                    "round {round}: {name} has content nobody wrote whole ({} bytes)",
-                    body.len()
+                    attempted.contains(&format!("{name}={got}")),
+                    "round {round}: {name} is visible but is not any whole write"
                 );
             }
         }
-        // Nothing half-written or temporary is visible: every listed file is a whole attempted write.
-        let listed = list(&client, &gw.dav(), "alice").await;
-        for name in &listed {
-            let r = client
-                .get(format!("{}{name}", gw.dav()))
-                .basic_auth("alice", Some(PASSWORD))
-                .send()
-                .await
-                .unwrap();
-            let header = r.headers()["x-microcloud-blake3"]
-                .to_str()
-                .unwrap()
-                .to_owned();
-            let body = r.bytes().await.unwrap();
-            let got = blake3::hash(&body).to_hex().to_string();
-            assert_eq!(
-                got, header,
-                "round {round}: {name} content does not match its catalog hash"
-            );
+        // Every acknowledged file is there: with its hash, or with a later, unacknowledged
+        // overwrite, which the reads above showed to be a whole attempted write.
+        let acked_now = acked.lock().unwrap().clone();
+        total_acked = acked_now.len();
+        for name in acked_now.keys() {
             assert!(
-                attempted.lock().unwrap().contains(&format!("{name}={got}")),
-                "round {round}: {name} is visible but is not any whole write"
+                read.contains_key(name),
+                "round {round}: acknowledged {name} missing"
             );
         }
         // Leftovers of cut uploads were cleaned at start.
