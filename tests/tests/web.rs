@@ -328,19 +328,62 @@ async fn every_admin_endpoint_needs_a_session_an_admin_and_a_fresh_csrf_token() 
             "name",
         ),
         (json!({"name": "", "kind": "dir", "path": "/tmp"}), "name"),
+        // A private CA typed into the API (the page's form offers none, the API takes one).
+        (
+            json!({"name": "x", "kind": "s3", "endpoint": "https://h", "bucket": "abc", "access_key_id": "k",
+                "secret_access_key": secret, "ca_pem": "not a certificate"}),
+            "ca_pem",
+        ),
+        (
+            json!({"name": "x", "kind": "s3", "endpoint": "https://h", "bucket": "abc", "access_key_id": "k",
+                "secret_access_key": secret, "ca_pem": format!("{PEM_CERT}{PEM_KEY}")}),
+            "ca_pem",
+        ),
+        (
+            json!({"name": "x", "kind": "s3", "endpoint": "http://h", "bucket": "abc", "access_key_id": "k",
+                "secret_access_key": secret, "ca_pem": PEM_CERT}),
+            "ca_pem",
+        ),
     ] {
         let a = admin
             .call(Method::POST, "/api/destinations/test", Some(bad.clone()))
             .await;
         assert_eq!(a.status, 400, "{bad}: {}", a.body);
         assert_eq!(a.json()["field"], field, "{bad}: {}", a.body);
+        assert!(!a.body.contains(secret), "{}", a.body);
     }
+    // A block that reads as a certificate but is not one: the TLS library's refusal, said plainly.
+    let bogus = json!({"name": "x", "kind": "s3", "endpoint": "https://127.0.0.1:9", "bucket": "abc",
+        "access_key_id": "k", "secret_access_key": secret, "ca_pem": PEM_CERT});
+    let a = admin
+        .call(Method::POST, "/api/destinations", Some(bogus))
+        .await;
+    assert_eq!(a.status, 400, "{}", a.body);
+    assert!(
+        a.json()["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{}",
+        a.body
+    );
+    assert!(!a.body.contains(secret), "{}", a.body);
+    // More CA than a request may carry: refused whole.
+    let huge = json!({"name": "x", "kind": "s3", "endpoint": "https://h", "bucket": "abc", "access_key_id": "k",
+        "secret_access_key": secret, "ca_pem": PEM_CERT.repeat(3000)});
+    let a = admin
+        .call(Method::POST, "/api/destinations/test", Some(huge))
+        .await;
+    assert_eq!(a.status, 413, "{}", &a.body[..a.body.len().min(200)]);
+    assert!(!a.body.contains(secret));
     let a = admin
         .call(Method::POST, "/api/destinations", Some(dest))
         .await;
     assert_eq!(a.status, 201, "{}", a.body);
     let listed = admin.call(Method::GET, "/api/destinations", None).await;
     assert!(listed.body.contains("\"disk\""));
+    assert!(
+        !listed.body.contains("\"x\""),
+        "nothing refused was added: {}",
+        listed.body
+    );
     let cli = microcloud(&["remote", "list", "--data", data.to_str().unwrap()], "");
     assert!(
         cli.contains("disk\tdir"),
@@ -551,6 +594,9 @@ async fn browser_end_to_end() {
     }
 }
 
+/// A PEM block of the certificate kind whose content is no certificate (3 bytes of DER).
+const PEM_CERT: &str = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+const PEM_KEY: &str = "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n";
 /// The MAC and the announced name (markup, which the page must show as text) of the device on
 /// the LAN that the pairing run finds under "On this network".
 const LAN_MAC: &str = "02:aa:bb:cc:dd:ee";
